@@ -1,0 +1,169 @@
+//! Command-line flags. Every crawl flag is also a config key of the same name
+//! (`_` for `-`); a flag given here overrides the config file, which overrides the
+//! built-in defaults. The help text of each flag is its reference documentation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use trawl::config::{Config, ScopeMode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trawl",
+    version,
+    about = "A fast, polite, hard-to-break parallel web crawler",
+    long_about = "A fast, polite, hard-to-break parallel web crawler.\n\n\
+        Crawl seed URLs within their hosts, obeying robots.txt and per-host rate limits, \
+        and write one JSON record per URL attempted to OUT/pages.jsonl plus OUT/stats.json.\n\n\
+        Example: trawl crawl --seeds seeds/example.txt --out crawl-out --max-pages 200"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Crawl from seed URLs and write OUT/pages.jsonl and OUT/stats.json.
+    Crawl(CrawlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Seed URLs (http or https). Combined with --seeds.
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Seed list file: one URL per line; blank lines and `#` comments ignored.
+    #[arg(long, value_name = "FILE")]
+    pub seeds: Option<PathBuf>,
+
+    /// TOML config file (see config/default.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output directory for pages.jsonl and stats.json [default: ./crawl-out].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Stop after N URLs have been attempted (0 = no limit) [default: 0].
+    #[arg(long, value_name = "N")]
+    pub max_pages: Option<u64>,
+
+    /// Follow links at most N hops from a seed; seeds are depth 0 [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<u32>,
+
+    /// Total requests in flight across all hosts [default: 64].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Requests in flight to one host (scheme+host+port) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub per_host_concurrency: Option<usize>,
+
+    /// Requests per second to one host; 0 = no rate limit. robots.txt Crawl-delay can only lower it [default: 1.0].
+    #[arg(long, value_name = "R")]
+    pub per_host_rate: Option<f64>,
+
+    /// Frontier shard workers [default: number of CPU cores].
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Which links to follow: the seeds' hosts, their registrable domains, or any [default: host].
+    #[arg(long, value_name = "host|domain|any")]
+    pub scope: Option<ScopeMode>,
+
+    /// Follow only URLs whose canonical form matches this regex (repeatable; any match).
+    #[arg(long, value_name = "REGEX")]
+    pub include: Vec<String>,
+
+    /// Never follow URLs whose canonical form matches this regex (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Vec<String>,
+
+    /// Do not fetch or obey robots.txt or meta robots nofollow.
+    #[arg(long)]
+    pub ignore_robots: bool,
+
+    /// User-Agent header; its first token is matched against robots.txt groups.
+    #[arg(long, value_name = "UA")]
+    pub user_agent: Option<String>,
+
+    /// Whole-request deadline in seconds: connect, headers and body together [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+
+    /// Largest body kept, in bytes after decompression; longer ones are cut and recorded as too_large [default: 10485760].
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<u64>,
+
+    /// Redirect hops followed from one URL before it is recorded as an error [default: 10].
+    #[arg(long, value_name = "N")]
+    pub max_redirects: Option<u32>,
+
+    /// Allow hosts that resolve to loopback, private or link-local addresses (seed hosts always are).
+    #[arg(long)]
+    pub allow_private: bool,
+
+    /// Retries of a transient failure (timeout, connection error, 408, 429, 500, 502, 503, 504, 522, 524) [default: 2].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+
+    /// First retry backoff in seconds; doubles each retry, with jitter [default: 1.0].
+    #[arg(long, value_name = "SECS")]
+    pub retry_backoff: Option<f64>,
+
+    /// Start over when OUT already holds a crawl (its pages.jsonl and stats.json are removed).
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Only errors on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Debug logging (RUST_LOG overrides).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl CrawlArgs {
+    /// Applies the flags given on the command line over `config`.
+    pub fn apply(&self, config: &mut Config) {
+        fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        }
+        set(&mut config.out, &self.out);
+        if self.seeds.is_some() {
+            config.seeds = self.seeds.clone();
+        }
+        set(&mut config.max_pages, &self.max_pages);
+        if self.max_depth.is_some() {
+            config.max_depth = self.max_depth;
+        }
+        set(&mut config.concurrency, &self.concurrency);
+        set(&mut config.per_host_concurrency, &self.per_host_concurrency);
+        set(&mut config.per_host_rate, &self.per_host_rate);
+        set(&mut config.workers, &self.workers);
+        set(&mut config.scope, &self.scope);
+        if !self.include.is_empty() {
+            config.include = self.include.clone();
+        }
+        if !self.exclude.is_empty() {
+            config.exclude = self.exclude.clone();
+        }
+        set(&mut config.user_agent, &self.user_agent);
+        set(&mut config.timeout, &self.timeout);
+        set(&mut config.max_body, &self.max_body);
+        set(&mut config.max_redirects, &self.max_redirects);
+        set(&mut config.retries, &self.retries);
+        set(&mut config.retry_backoff, &self.retry_backoff);
+        config.ignore_robots |= self.ignore_robots;
+        config.allow_private |= self.allow_private;
+        config.fresh |= self.fresh;
+        config.quiet |= self.quiet;
+        config.verbose |= self.verbose;
+    }
+}

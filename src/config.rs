@@ -1,0 +1,379 @@
+//! Crawl configuration: one plain struct, filled from built-in defaults, then a
+//! TOML file, then command-line overrides, and checked once by [`Config::validate`].
+//!
+//! Every key here has the same name as its CLI flag (`_` for `-`), and
+//! `config/default.toml` documents each one with its default; a unit test parses
+//! that file so the two cannot drift apart. Unknown keys are errors: a typo in a
+//! config must never silently become a default.
+//!
+//! This module never does I/O beyond reading the config file, and never decides
+//! crawl behaviour: it only says what the user asked for.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Which links are in scope, relative to the seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeMode {
+    /// Only the seeds' host names (any scheme or port).
+    #[default]
+    Host,
+    /// The seeds' registrable domains (public suffix list), subdomains included.
+    Domain,
+    /// Anything reachable over http(s).
+    Any,
+}
+
+impl std::str::FromStr for ScopeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "host" => Ok(ScopeMode::Host),
+            "domain" => Ok(ScopeMode::Domain),
+            "any" => Ok(ScopeMode::Any),
+            other => Err(format!("'{other}' is not a scope (host, domain or any)")),
+        }
+    }
+}
+
+/// The default User-Agent: names trawl and its version, with room for a contact URL.
+pub fn default_user_agent() -> String {
+    format!(
+        "trawl/{} (+https://github.com/trawl-crawler/trawl; set user_agent to add your contact URL)",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Everything a crawl can be told. Field docs are the reference for each key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Output directory for pages.jsonl and stats.json.
+    pub out: PathBuf,
+    /// Seed list file: one URL per line, `#` comments and blank lines ignored.
+    pub seeds: Option<PathBuf>,
+    /// Stop after this many URLs have been attempted (0 = no limit).
+    pub max_pages: u64,
+    /// Follow links at most this many hops from a seed (seeds are depth 0). Unset = no limit.
+    pub max_depth: Option<u32>,
+    /// Total requests in flight across all hosts.
+    pub concurrency: usize,
+    /// Requests in flight to one host (scheme + host + port).
+    pub per_host_concurrency: usize,
+    /// Requests per second to one host (0 = no rate limit). Crawl-delay can only lower it.
+    pub per_host_rate: f64,
+    /// Frontier shards, each driven by one worker task (0 = number of CPU cores).
+    pub workers: usize,
+    /// Which discovered links are followed: host, domain or any.
+    pub scope: ScopeMode,
+    /// Follow only canonical URLs matching at least one of these regexes (empty = all).
+    pub include: Vec<String>,
+    /// Never follow canonical URLs matching any of these regexes.
+    pub exclude: Vec<String>,
+    /// Do not fetch or obey robots.txt (nor meta robots nofollow).
+    pub ignore_robots: bool,
+    /// User-Agent header; its first token is the name matched in robots.txt.
+    pub user_agent: String,
+    /// Whole-request deadline in seconds: connect, headers and body together.
+    pub timeout: f64,
+    /// Largest body kept, in bytes after decompression; longer bodies are cut and flagged.
+    pub max_body: u64,
+    /// Redirect hops followed from one URL before it is recorded as an error.
+    pub max_redirects: u32,
+    /// Fetch hosts that resolve to loopback/private/link-local addresses even when not a seed's host.
+    pub allow_private: bool,
+    /// Retries of a transient failure (timeout, connection error, 408, 429, 500, 502, 503, 504, 522, 524).
+    pub retries: u32,
+    /// First retry backoff in seconds; doubles on every retry, with jitter.
+    pub retry_backoff: f64,
+    /// Longest Retry-After (seconds) honoured; longer values are clamped to this.
+    pub max_retry_after: f64,
+    /// Longest robots.txt Crawl-delay (seconds) honoured; longer values are clamped to this.
+    pub max_crawl_delay: f64,
+    /// Treat URLs differing only in query parameter order as the same page.
+    pub sort_query: bool,
+    /// Follow links marked rel="nofollow".
+    pub follow_nofollow: bool,
+    /// Start over when the output directory already holds a crawl.
+    pub fresh: bool,
+    /// Seconds between progress lines in the log when stderr is not a terminal.
+    pub progress_interval: f64,
+    /// Seconds in-flight requests get to finish after a stop signal before they are abandoned.
+    pub shutdown_grace: f64,
+    /// Only errors on stderr.
+    pub quiet: bool,
+    /// Debug logging.
+    pub verbose: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            out: PathBuf::from("crawl-out"),
+            seeds: None,
+            max_pages: 0,
+            max_depth: None,
+            concurrency: 64,
+            per_host_concurrency: 2,
+            per_host_rate: 1.0,
+            workers: 0,
+            scope: ScopeMode::Host,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            ignore_robots: false,
+            user_agent: default_user_agent(),
+            timeout: 30.0,
+            max_body: 10 * 1024 * 1024,
+            max_redirects: 10,
+            allow_private: false,
+            retries: 2,
+            retry_backoff: 1.0,
+            max_retry_after: 300.0,
+            max_crawl_delay: 30.0,
+            sort_query: true,
+            follow_nofollow: false,
+            fresh: false,
+            progress_interval: 10.0,
+            shutdown_grace: 5.0,
+            quiet: false,
+            verbose: false,
+        }
+    }
+}
+
+/// A configuration problem, said in one line.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}, line {line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("invalid {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Reads a TOML file; keys not given keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Parses TOML text; `path` only names the source in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0);
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                message: e.message().trim().replace('\n', " "),
+            }
+        })
+    }
+
+    /// Checks ranges and compiles patterns once, before anything starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn bad(key: &'static str, message: impl Into<String>) -> Result<(), ConfigError> {
+            Err(ConfigError::Invalid {
+                key,
+                message: message.into(),
+            })
+        }
+        fn secs(key: &'static str, v: f64, min: f64, max: f64) -> Result<(), ConfigError> {
+            if !v.is_finite() || v < min || v > max {
+                return bad(key, format!("{v} is not between {min} and {max} seconds"));
+            }
+            Ok(())
+        }
+        if !(1..=100_000).contains(&self.concurrency) {
+            return bad("concurrency", "must be between 1 and 100000");
+        }
+        if !(1..=10_000).contains(&self.per_host_concurrency) {
+            return bad("per_host_concurrency", "must be between 1 and 10000");
+        }
+        if !self.per_host_rate.is_finite() || !(0.0..=100_000.0).contains(&self.per_host_rate) {
+            return bad(
+                "per_host_rate",
+                "must be between 0 (no limit) and 100000 requests per second",
+            );
+        }
+        if self.workers > 4096 {
+            return bad("workers", "must be at most 4096 (0 = number of CPU cores)");
+        }
+        secs("timeout", self.timeout, 0.001, 86_400.0)?;
+        if self.timeout == 0.0 {
+            return bad("timeout", "must be positive");
+        }
+        if !(1..=1 << 40).contains(&self.max_body) {
+            return bad("max_body", "must be between 1 byte and 1 TiB");
+        }
+        if self.max_redirects > 100 {
+            return bad("max_redirects", "must be at most 100");
+        }
+        if self.retries > 100 {
+            return bad("retries", "must be at most 100");
+        }
+        secs("retry_backoff", self.retry_backoff, 0.0, 3600.0)?;
+        secs("max_retry_after", self.max_retry_after, 0.0, 86_400.0)?;
+        secs("max_crawl_delay", self.max_crawl_delay, 0.0, 86_400.0)?;
+        secs("progress_interval", self.progress_interval, 0.1, 86_400.0)?;
+        secs("shutdown_grace", self.shutdown_grace, 0.0, 3600.0)?;
+        if self.user_agent.trim().is_empty() || self.user_agent.contains(['\r', '\n']) {
+            return bad("user_agent", "must be one non-empty line");
+        }
+        if self.out.as_os_str().is_empty() {
+            return bad("out", "must name a directory");
+        }
+        self.include_patterns()?;
+        self.exclude_patterns()?;
+        Ok(())
+    }
+
+    pub fn include_patterns(&self) -> Result<Vec<Regex>, ConfigError> {
+        compile_all("include", &self.include)
+    }
+
+    pub fn exclude_patterns(&self) -> Result<Vec<Regex>, ConfigError> {
+        compile_all("exclude", &self.exclude)
+    }
+
+    /// Worker count with 0 resolved to the number of CPU cores.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout)
+    }
+
+    /// The product token robots.txt groups are matched against: the User-Agent up to its first `/` or space.
+    pub fn robots_agent(&self) -> String {
+        let ua = self.user_agent.trim();
+        ua.split(|c: char| c == '/' || c.is_whitespace())
+            .next()
+            .unwrap_or(ua)
+            .to_string()
+    }
+}
+
+fn compile_all(key: &'static str, patterns: &[String]) -> Result<Vec<Regex>, ConfigError> {
+    patterns
+        .iter()
+        .map(|p| {
+            Regex::new(p).map_err(|e| ConfigError::Invalid {
+                key,
+                message: format!(
+                    "pattern '{p}' does not compile: {}",
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("syntax error")
+                        .trim()
+                ),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_toml_parses_to_the_built_in_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let text = std::fs::read_to_string(&path).expect("config/default.toml exists");
+        let parsed = Config::from_toml(&text, &path).expect("default.toml parses");
+        parsed.validate().expect("default.toml validates");
+        let mut builtin = serde_json::to_value(Config::default()).unwrap();
+        let mut file = serde_json::to_value(&parsed).unwrap();
+        // The default user agent embeds the version; the file shows it as written.
+        builtin["user_agent"] = serde_json::Value::Null;
+        file["user_agent"] = serde_json::Value::Null;
+        assert_eq!(
+            builtin, file,
+            "config/default.toml must match Config::default()"
+        );
+    }
+
+    #[test]
+    fn default_toml_documents_every_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let keys = serde_json::to_value(Config::default()).unwrap();
+        for key in keys.as_object().unwrap().keys() {
+            let documented = text.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+            });
+            assert!(documented, "config/default.toml does not document `{key}`");
+        }
+    }
+
+    #[test]
+    fn unknown_key_and_negative_number_are_one_line_errors_with_a_line() {
+        let e = Config::from_toml("concurrency = 4\nfoo = 1\n", Path::new("c.toml")).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("line 2") && s.contains("foo"), "{s}");
+        let e = Config::from_toml("\n\nmax_pages = -3\n", Path::new("c.toml")).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("line 3"), "{s}");
+        assert!(!s.contains('\n'));
+    }
+
+    #[test]
+    fn validate_rejects_absurd_values_and_bad_regexes() {
+        let c = Config {
+            concurrency: 0,
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("concurrency"));
+        let c = Config {
+            per_host_rate: f64::NAN,
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        let c = Config {
+            include: vec!["(".into()],
+            ..Config::default()
+        };
+        let s = c.validate().unwrap_err().to_string();
+        assert!(s.contains("include") && s.contains("'('"), "{s}");
+    }
+
+    #[test]
+    fn robots_agent_is_the_product_token() {
+        assert_eq!(Config::default().robots_agent(), "trawl");
+        let c = Config {
+            user_agent: "MyBot/2.0 (+http://x)".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.robots_agent(), "MyBot");
+    }
+}

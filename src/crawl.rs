@@ -1,0 +1,576 @@
+//! The crawl: builds every part from the config, runs the workers, and owns the
+//! order in which things stop. It is the only module that knows all the others.
+//!
+//! Data flows one way: seeds → frontier → worker → robots → fetch → extract → sink,
+//! with stats observing. Each worker drives one frontier shard: it leases a URL
+//! whose host is ready and hands it to a task; tasks run concurrently up to
+//! `concurrency` in total. A task pushes the page's links *before* completing its
+//! lease, so the frontier can tell "finished" from "between pages".
+//!
+//! # Stop order
+//! 1. The stop signal (Ctrl-C, SIGTERM, or the `shutdown` future in tests) stops
+//!    all leasing at once.
+//! 2. In-flight URLs get `shutdown_grace` seconds to finish and be recorded; what
+//!    is still running then is abandoned (never half-recorded).
+//! 3. The sink drains, writes whole lines and fsyncs.
+//! 4. stats.json is written (atomically, by rename), then the summary returned.
+//!
+//! A failure on one URL is data (a record with an error kind), never an error
+//! here; [`CrawlError`] is only for problems that stop a crawl from starting or
+//! from saving its output.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+use url::Url;
+
+use crate::canon::{self, fingerprint};
+use crate::config::{Config, ConfigError};
+use crate::extract::{self, Link};
+use crate::fetch::{self, AddressGuard, FetchError, Fetcher, Response};
+use crate::frontier::{Entry, Frontier, Lease, Next};
+use crate::progress::Progress;
+use crate::robots::{RobotsCache, Verdict};
+use crate::scope::Scope;
+use crate::sink::{JsonlSink, PageRecord, Sink, SinkError};
+use crate::stats::{ErrorKind, Refusal, Stats, Summary};
+
+/// Bodies larger than this are parsed on the blocking pool, off the async reactor.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+/// Longest an idle worker sleeps before looking again (new work also wakes it).
+const MAX_IDLE: Duration = Duration::from_millis(200);
+/// Longest backoff between retries of one URL.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What stopped a crawl early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT / Ctrl-C (exit code 130).
+    Interrupt,
+    /// SIGTERM (exit code 143).
+    Terminate,
+}
+
+impl Stop {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "SIGINT",
+            Stop::Terminate => "SIGTERM",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create output directory {path}: {source}")]
+    OutDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} already holds a crawl (pages.jsonl is not empty): add --fresh to start over, or choose another --out")]
+    OutputExists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the HTTP client: {0}")]
+    Client(FetchError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Everything the workers share.
+struct Ctx {
+    config: Config,
+    frontier: Arc<Frontier>,
+    fetcher: Fetcher,
+    robots: RobotsCache,
+    scope: Scope,
+    stats: Arc<Stats>,
+    sink: Sink,
+    permits: Arc<Semaphore>,
+    stop: watch::Sender<bool>,
+    /// Set when the output cannot be written: the crawl stops rather than lose records.
+    sink_failed: AtomicBool,
+}
+
+/// Runs a crawl to completion or until `shutdown` resolves; returns the summary
+/// also written to `out/stats.json`.
+pub async fn run(
+    config: Config,
+    seeds: Vec<Url>,
+    shutdown: impl Future<Output = Stop>,
+) -> Result<Summary, CrawlError> {
+    config.validate()?;
+    let out = config.out.clone();
+    let pages_path = prepare_out_dir(&out, config.fresh)?;
+    let sink = Sink::Jsonl(
+        JsonlSink::open(&pages_path).map_err(|source| CrawlError::Write {
+            path: pages_path.clone(),
+            source,
+        })?,
+    );
+
+    let guard = Arc::new(AddressGuard::new(config.allow_private));
+    for s in &seeds {
+        if let Some(h) = s.host_str() {
+            guard.exempt(h);
+        }
+    }
+    let fetcher = Fetcher::new(&config, guard).map_err(CrawlError::Client)?;
+    let workers = config.worker_count();
+    let frontier = Arc::new(Frontier::embedded(
+        workers,
+        config.per_host_concurrency,
+        config.per_host_rate,
+        config.max_pages,
+    ));
+    let stats = Arc::new(Stats::new());
+    let (stop_tx, _) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        scope: Scope::new(&config, &seeds)?,
+        robots: RobotsCache::new(
+            &config.robots_agent(),
+            Duration::from_secs_f64(config.retry_backoff),
+        ),
+        permits: Arc::new(Semaphore::new(config.concurrency)),
+        fetcher,
+        frontier: frontier.clone(),
+        stats: stats.clone(),
+        sink,
+        stop: stop_tx,
+        sink_failed: AtomicBool::new(false),
+        config,
+    });
+    for s in seeds {
+        ctx.frontier.push(Entry::new(s, 0));
+    }
+    tracing::info!(
+        workers,
+        concurrency = ctx.config.concurrency,
+        out = %out.display(),
+        "crawl started"
+    );
+
+    let progress = Progress::start(&ctx.config, stats.clone(), frontier.clone());
+    let mut worker_set = JoinSet::new();
+    for id in 0..workers {
+        let c = ctx.clone();
+        worker_set.spawn(worker(c, id).instrument(tracing::info_span!("worker", id)));
+    }
+
+    // Wait for the crawl to end by itself, or for a stop signal.
+    let mut stopped_by = None;
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = join_all(&mut worker_set) => {}
+        sig = &mut shutdown => {
+            stopped_by = Some(sig);
+            tracing::warn!("{} received: stopping (finishing in-flight pages for up to {}s)", sig.name(), ctx.config.shutdown_grace);
+            ctx.stop.send_replace(true);
+            join_all(&mut worker_set).await;
+        }
+    }
+    progress.finish().await;
+
+    let gauges = ctx.frontier.gauges();
+    let sink_failed = ctx.sink_failed.load(Ordering::SeqCst);
+    let ctx = Arc::into_inner(ctx).ok_or(CrawlError::Sink(SinkError::Closed))?;
+    ctx.sink.finish()?;
+    if sink_failed {
+        return Err(CrawlError::Sink(SinkError::Closed));
+    }
+
+    let mut summary = stats.summary(gauges);
+    summary.completed = stopped_by.is_none();
+    summary.stopped_by = stopped_by.map(|s| s.name().to_string());
+    write_stats(&out, &summary)?;
+    Ok(summary)
+}
+
+async fn join_all(set: &mut JoinSet<()>) {
+    while set.join_next().await.is_some() {}
+}
+
+/// Creates the output directory and decides what happens to an earlier crawl there.
+fn prepare_out_dir(out: &Path, fresh: bool) -> Result<PathBuf, CrawlError> {
+    std::fs::create_dir_all(out).map_err(|source| CrawlError::OutDir {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let pages = out.join("pages.jsonl");
+    let existing = std::fs::metadata(&pages).map(|m| m.len()).unwrap_or(0);
+    if existing > 0 {
+        if !fresh {
+            return Err(CrawlError::OutputExists(out.to_path_buf()));
+        }
+        for name in ["pages.jsonl", "stats.json"] {
+            let p = out.join(name);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(|source| CrawlError::Write { path: p, source })?;
+            }
+        }
+    }
+    Ok(pages)
+}
+
+fn write_stats(out: &Path, summary: &Summary) -> Result<(), CrawlError> {
+    let path = out.join("stats.json");
+    let tmp = out.join("stats.json.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut text = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
+        text.push(b'\n');
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|source| CrawlError::Write {
+        path: path.clone(),
+        source,
+    })
+}
+
+/// Drives one frontier shard: lease, hand to a task, repeat; never sleeps on a host.
+async fn worker(ctx: Arc<Ctx>, id: usize) {
+    let mut tasks = JoinSet::new();
+    let mut stop = ctx.stop.subscribe();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = ctx.permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let notify = ctx.frontier.notify();
+        let woken = notify.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let pause = match ctx.frontier.next(id) {
+            Next::Lease(lease) => {
+                let c = ctx.clone();
+                tasks.spawn(
+                    async move {
+                        c.process(lease).await;
+                        drop(permit);
+                    }
+                    .in_current_span(),
+                );
+                continue;
+            }
+            Next::Done => break,
+            Next::Wait(d) => d.min(MAX_IDLE),
+            Next::Idle => MAX_IDLE,
+        };
+        drop(permit);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = &mut woken => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+    if *stop.borrow() {
+        let grace = Duration::from_secs_f64(ctx.config.shutdown_grace);
+        if tokio::time::timeout(grace, join_all(&mut tasks))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                abandoned = tasks.len(),
+                "in-flight pages abandoned at shutdown"
+            );
+            tasks.shutdown().await;
+        }
+    } else {
+        join_all(&mut tasks).await;
+    }
+    // Wake the other workers: this one may have been the last with work in flight.
+    ctx.frontier.notify().notify_waiters();
+}
+
+/// The end of one URL's attempt, before it becomes a record.
+struct Outcome {
+    status: Option<u16>,
+    final_url: Option<Url>,
+    error: Option<(ErrorKind, String)>,
+    content_type: Option<String>,
+    content_length: u64,
+    title: Option<String>,
+    links: usize,
+}
+
+impl Outcome {
+    fn error(kind: ErrorKind, message: impl Into<String>) -> Outcome {
+        Outcome {
+            status: None,
+            final_url: None,
+            error: Some((kind, message.into())),
+            content_type: None,
+            content_length: 0,
+            title: None,
+            links: 0,
+        }
+    }
+
+    fn response(resp: &Response) -> Outcome {
+        Outcome {
+            status: Some(resp.status),
+            final_url: None,
+            error: None,
+            content_type: resp.content_type.clone(),
+            content_length: resp.body.len() as u64,
+            title: None,
+            links: 0,
+        }
+    }
+}
+
+impl Ctx {
+    /// One leased URL, from robots check to record. Always ends the lease.
+    async fn process(&self, lease: Lease) {
+        let started = Instant::now();
+        let attempt = lease.entry.attempt;
+
+        if !self.config.ignore_robots {
+            let decision = self.robots.check(&self.fetcher, &lease.entry.url).await;
+            if let Some(delay) = decision.new_crawl_delay {
+                let delay = delay.min(Duration::from_secs_f64(self.config.max_crawl_delay));
+                tracing::debug!(host = %lease.host, ?delay, "robots.txt crawl-delay");
+                self.frontier.set_crawl_delay(&lease.host, delay);
+            }
+            match decision.verdict {
+                Verdict::Allowed => {}
+                Verdict::Unreachable(e) => {
+                    let o = Outcome::error(e.kind, e.message);
+                    return self.finish(lease, o, started).await;
+                }
+                Verdict::Disallowed => {
+                    let o = Outcome::error(ErrorKind::Robots, "disallowed by robots.txt");
+                    return self.finish(lease, o, started).await;
+                }
+                Verdict::Unavailable { reason, retry_in } => {
+                    if attempt < self.config.retries {
+                        let delay = retry_in.max(self.backoff(attempt));
+                        return self.retry(lease, delay, "robots.txt unavailable");
+                    }
+                    let o = Outcome::error(
+                        ErrorKind::Robots,
+                        format!("robots.txt unavailable ({reason})"),
+                    );
+                    return self.finish(lease, o, started).await;
+                }
+            }
+        }
+
+        let resp = match self.fetcher.get(&lease.entry.url).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_retryable() && attempt < self.config.retries {
+                    let delay = self.backoff(attempt);
+                    return self.retry(lease, delay, e.kind.name());
+                }
+                let o = Outcome::error(e.kind, e.message);
+                return self.finish(lease, o, started).await;
+            }
+        };
+
+        if fetch::is_retryable_status(resp.status) && attempt < self.config.retries {
+            let max = Duration::from_secs_f64(self.config.max_retry_after);
+            let delay = match resp.retry_after {
+                Some(d) => d.min(max),
+                None => self.backoff(attempt),
+            };
+            return self.retry(lease, delay, "retryable status");
+        }
+
+        let mut outcome = Outcome::response(&resp);
+        if (300..400).contains(&resp.status) {
+            if let Some(location) = &resp.location {
+                self.redirect(&lease.entry, location, &mut outcome);
+            }
+        } else if resp.truncated {
+            outcome.error = Some((
+                ErrorKind::TooLarge,
+                format!(
+                    "body exceeds max_body ({} bytes); cut and not parsed",
+                    self.config.max_body
+                ),
+            ));
+        } else if (200..300).contains(&resp.status)
+            && extract::is_html(resp.content_type.as_deref())
+            && !looks_binary(&resp.body)
+        {
+            let page = self.parse(&lease.entry.url, resp).await;
+            outcome.title = page.title;
+            outcome.links = page.links.len();
+            let follow = page.follow_links || self.config.ignore_robots;
+            self.admit_links(&lease.entry, page.links, follow);
+        }
+        self.finish(lease, outcome, started).await
+    }
+
+    /// Decodes and parses an HTML body; large ones off the async reactor.
+    async fn parse(&self, url: &Url, resp: Response) -> extract::Page {
+        let sort = self.config.sort_query;
+        let url = url.clone();
+        let len = resp.body.len();
+        let work = move || {
+            let text = fetch::charset::decode_html(&resp.body, resp.content_type.as_deref());
+            extract::extract(&text, &url, sort)
+        };
+        if len > INLINE_PARSE_BYTES {
+            tokio::task::spawn_blocking(work).await.unwrap_or_default()
+        } else {
+            work()
+        }
+    }
+
+    /// Follows a 3xx: the target is a URL like any link (scope, visited set),
+    /// at the same depth, with the hop counted against `max_redirects`.
+    fn redirect(&self, entry: &Entry, location: &str, outcome: &mut Outcome) {
+        let target = match canon::parse(location, Some(&entry.url), self.config.sort_query) {
+            Ok(t) => t,
+            Err(e) => {
+                outcome.error = Some((
+                    ErrorKind::Redirect,
+                    format!("bad Location '{location}': {e}"),
+                ));
+                return;
+            }
+        };
+        outcome.final_url = Some(target.clone());
+        let here = fingerprint(&entry.url);
+        let there = fingerprint(&target);
+        if there == here || entry.via.contains(&there) {
+            outcome.error = Some((
+                ErrorKind::Redirect,
+                format!("redirect loop back to {target}"),
+            ));
+            return;
+        }
+        if entry.via.len() as u32 >= self.config.max_redirects {
+            outcome.error = Some((
+                ErrorKind::Redirect,
+                format!(
+                    "more than max_redirects ({}) redirects",
+                    self.config.max_redirects
+                ),
+            ));
+            return;
+        }
+        if let Err(why) = self.scope.check_target(&target) {
+            // A seed that redirects (http→https, bare→www) extends the scope, as a seed would.
+            if entry.depth == 0 && why == Refusal::Scope {
+                self.scope.add_seed(&target);
+            } else {
+                self.stats.refuse(why);
+                outcome.error = Some((
+                    ErrorKind::Redirect,
+                    format!("target {target} is out of scope"),
+                ));
+                return;
+            }
+        }
+        let mut via = entry.via.clone();
+        via.push(here);
+        let next = Entry {
+            url: target,
+            depth: entry.depth,
+            attempt: 0,
+            via,
+        };
+        if !self.frontier.push(next) {
+            self.stats.refuse(Refusal::Duplicate);
+        }
+    }
+
+    fn admit_links(&self, entry: &Entry, links: Vec<Link>, follow: bool) {
+        let depth = entry.depth + 1;
+        for link in links {
+            if !follow || (link.nofollow && !self.config.follow_nofollow) {
+                self.stats.refuse(Refusal::Nofollow);
+                continue;
+            }
+            if let Err(why) = self.scope.check(&link.url, depth) {
+                self.stats.refuse(why);
+                continue;
+            }
+            if !self.frontier.push(Entry::new(link.url, depth)) {
+                self.stats.refuse(Refusal::Duplicate);
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = Duration::from_secs_f64(self.config.retry_backoff);
+        let exp = base
+            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+            .min(MAX_BACKOFF);
+        // ±25% jitter so that many URLs failing together do not retry together.
+        exp.mul_f64(0.75 + fastrand::f64() * 0.5)
+    }
+
+    fn retry(&self, mut lease: Lease, delay: Duration, why: &str) {
+        tracing::debug!(url = %lease.entry.url, attempt = lease.entry.attempt + 1, ?delay, why, "retrying");
+        lease.entry.attempt += 1;
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        self.frontier.retry(lease, delay);
+    }
+
+    /// Writes the record, counts it, and ends the lease (links were pushed already).
+    async fn finish(&self, lease: Lease, o: Outcome, started: Instant) {
+        let kind = o.error.as_ref().map(|(k, _)| *k);
+        let record = PageRecord {
+            url: lease.entry.url.to_string(),
+            final_url: o.final_url.as_ref().unwrap_or(&lease.entry.url).to_string(),
+            status: o.status,
+            error: o.error.map(|(k, m)| format!("{}: {m}", k.name())),
+            depth: lease.entry.depth,
+            content_type: o.content_type,
+            content_length: o.content_length,
+            title: o.title,
+            links: o.links,
+            fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            attempts: lease.entry.attempt + 1,
+        };
+        if let Some(e) = &record.error {
+            tracing::debug!(url = %record.url, "{e}");
+        }
+        self.stats.record(o.status, kind, o.content_length);
+        if let Err(e) = self.sink.send(record).await {
+            if !self.sink_failed.swap(true, Ordering::SeqCst) {
+                tracing::error!("{e}: stopping the crawl so that nothing more is lost");
+                self.stop.send_replace(true);
+            }
+        }
+        self.frontier.complete(lease);
+    }
+}
+
+/// A page labelled HTML whose first bytes say otherwise (PDF, images, archives, NULs).
+fn looks_binary(body: &[u8]) -> bool {
+    const MAGIC: [&[u8]; 7] = [
+        b"%PDF-",
+        b"\x89PNG",
+        b"GIF8",
+        b"\xFF\xD8\xFF",
+        b"PK\x03\x04",
+        b"\x1F\x8B",
+        b"\x00\x00\x01\x00",
+    ];
+    let head = &body[..body.len().min(512)];
+    MAGIC.iter().any(|m| head.starts_with(m)) || head.contains(&0)
+}

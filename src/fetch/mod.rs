@@ -1,0 +1,227 @@
+//! One HTTP GET, done safely: the shared client, the whole-request deadline, the
+//! body cap, the address guard, and turning failures into typed [`FetchError`]s.
+//!
+//! An HTTP status (404, 500, 301...) is an *outcome*, returned as a [`Response`];
+//! only the absence of a usable response is an error. Redirects are not followed
+//! here: the crawl treats every hop as a URL of its own so that each one passes
+//! canonicalisation, scope, robots, politeness and the visited set.
+//!
+//! This module never retries, sleeps or decides politeness: it does one request.
+
+pub mod charset;
+pub mod guard;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use url::Url;
+
+use crate::config::Config;
+use crate::stats::ErrorKind;
+pub use guard::AddressGuard;
+use guard::{BlockedAddress, DnsFailure, GuardedResolver};
+
+/// A failed fetch: no usable HTTP response.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {message}", kind.name())]
+pub struct FetchError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl FetchError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> FetchError {
+        FetchError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Transient failures worth another try later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Timeout | ErrorKind::Connect)
+    }
+}
+
+/// What came back from one request.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// The Content-Type header as sent.
+    pub content_type: Option<String>,
+    /// The raw Location header (3xx).
+    pub location: Option<String>,
+    /// Retry-After as a delay from now (seconds or HTTP date).
+    pub retry_after: Option<Duration>,
+    /// The body, decompressed, at most `max_body` bytes.
+    pub body: Vec<u8>,
+    /// True when the body was longer than `max_body` and was cut.
+    pub truncated: bool,
+}
+
+/// Statuses worth retrying: the server says "not now" or broke for a moment
+/// (the set Scrapy retries). 404, 410 and other 4xx are final.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 522 | 524)
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    guard: Arc<AddressGuard>,
+    timeout: Duration,
+    max_body: u64,
+}
+
+impl Fetcher {
+    pub fn new(config: &Config, guard: Arc<AddressGuard>) -> Result<Fetcher, FetchError> {
+        let timeout = config.timeout();
+        let client = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
+            .no_proxy()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(config.per_host_concurrency.clamp(1, 64))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| FetchError::new(ErrorKind::Other, format!("HTTP client: {e}")))?;
+        Ok(Fetcher {
+            client,
+            guard,
+            timeout,
+            max_body: config.max_body,
+        })
+    }
+
+    pub fn guard(&self) -> &AddressGuard {
+        &self.guard
+    }
+
+    /// GETs `url` within the whole-request deadline, reading at most `max_body` bytes.
+    pub async fn get(&self, url: &Url) -> Result<Response, FetchError> {
+        self.get_capped(url, self.max_body).await
+    }
+
+    /// Like [`get`](Self::get) with a different body cap (robots.txt has its own).
+    pub async fn get_capped(&self, url: &Url, cap: u64) -> Result<Response, FetchError> {
+        if let Some(host) = url.host_str() {
+            self.guard
+                .check_literal(host)
+                .map_err(|e| FetchError::new(ErrorKind::Blocked, e.to_string()))?;
+        }
+        match tokio::time::timeout(self.timeout, self.get_inner(url, cap)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::new(
+                ErrorKind::Timeout,
+                format!("no complete response within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    async fn get_inner(&self, url: &Url, cap: u64) -> Result<Response, FetchError> {
+        let mut resp = self
+            .client
+            .get(url.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers();
+        let content_type = header_str(headers, CONTENT_TYPE);
+        let location = header_str(headers, LOCATION);
+        let retry_after = header_str(headers, RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            let room = cap.saturating_sub(body.len() as u64) as usize;
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status,
+            content_type,
+            location,
+            retry_after,
+            body,
+            truncated,
+        })
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+}
+
+/// Retry-After is either delta-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Maps a reqwest error to a kind by walking its cause chain.
+fn classify(e: reqwest::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    let mut innermost = e.to_string();
+    while let Some(err) = source {
+        if let Some(b) = err.downcast_ref::<BlockedAddress>() {
+            return FetchError::new(ErrorKind::Blocked, b.to_string());
+        }
+        if let Some(d) = err.downcast_ref::<DnsFailure>() {
+            return FetchError::new(ErrorKind::Dns, d.to_string());
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return FetchError::new(ErrorKind::Timeout, io.to_string());
+            }
+        }
+        innermost = err.to_string();
+        source = err.source();
+    }
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_connect() {
+        ErrorKind::Connect
+    } else if e.is_body() || e.is_decode() || e.is_request() {
+        ErrorKind::Protocol
+    } else {
+        ErrorKind::Other
+    };
+    FetchError::new(kind, innermost)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
+        let d = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(
+            d > Duration::from_secs(27) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

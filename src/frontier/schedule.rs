@@ -1,0 +1,381 @@
+//! Per-host queues and politeness: which URL may be fetched next, and when.
+//!
+//! A host (scheme + host + port) is *ready* when it has URLs queued, fewer than
+//! `per_host_concurrency` requests in flight, is not blocked (Retry-After, robots
+//! backoff), and its rate limiter lets one more request through. Ready hosts sit in a
+//! min-heap keyed by the earliest instant they may go, so finding the next URL is
+//! O(log hosts) and a slow host never stands in front of a ready one.
+//!
+//! The rate limit is a governor GCRA limiter per host, burst 1, so requests to one
+//! host are spaced at least `1 / per_host_rate` apart; a robots.txt Crawl-delay swaps
+//! in a slower limiter for that host. Politeness lives here and only here: workers
+//! never sleep on a host.
+//!
+//! This is pure data: no I/O, no locks, no tasks. Time comes from the clock it is
+//! given, so tests drive it with governor's fake clock and explicit instants.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::Duration;
+
+use governor::clock::{Clock, MonotonicClock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use url::Url;
+
+use crate::canon::HostKey;
+
+/// One URL waiting in (or leased from) the frontier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Canonical URL.
+    pub url: Url,
+    /// Link hops from a seed (redirect hops do not count).
+    pub depth: u32,
+    /// Fetch attempts already made and failed transiently.
+    pub attempt: u32,
+    /// Fingerprints of the URLs whose redirects led here, oldest first: the hop
+    /// count and the loop check for redirects.
+    pub via: Vec<u64>,
+}
+
+impl Entry {
+    pub fn new(url: Url, depth: u32) -> Entry {
+        Entry {
+            url,
+            depth,
+            attempt: 0,
+            via: Vec::new(),
+        }
+    }
+}
+
+/// What the schedule says when asked for work.
+#[derive(Debug, PartialEq)]
+pub enum Poll {
+    /// Fetch this now; call `complete`, `retry` or `release` when done.
+    Ready(HostKey, Entry),
+    /// Nothing may go yet; the earliest host is ready after this long.
+    Wait(Duration),
+    /// Nothing is queued that could go (everything is in flight or empty).
+    Idle,
+}
+
+type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+struct Host<C: Clock> {
+    queue: VecDeque<Entry>,
+    in_flight: u32,
+    limiter: Option<Limiter<C>>,
+    blocked_until: Option<C::Instant>,
+    /// True while this host has an entry in the ready heap (at most one).
+    in_ready: bool,
+}
+
+pub struct Schedule<C: Clock + Clone = MonotonicClock> {
+    clock: C,
+    hosts: HashMap<HostKey, Host<C>>,
+    ready: BinaryHeap<Reverse<(C::Instant, u64, HostKey)>>,
+    seq: u64,
+    per_host_concurrency: u32,
+    /// Minimum spacing between requests to one host (None = no rate limit).
+    interval: Option<Duration>,
+    queued: usize,
+    queued_retries: usize,
+}
+
+fn limiter<C: Clock + Clone>(interval: Option<Duration>, clock: &C) -> Option<Limiter<C>> {
+    let quota = Quota::with_period(interval?)?;
+    Some(RateLimiter::direct_with_clock(quota, clock.clone()))
+}
+
+impl<C: Clock + Clone> Schedule<C> {
+    /// `per_host_rate` in requests per second (0 = unlimited).
+    pub fn new(clock: C, per_host_concurrency: usize, per_host_rate: f64) -> Schedule<C> {
+        let interval = (per_host_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / per_host_rate));
+        Schedule {
+            clock,
+            hosts: HashMap::new(),
+            ready: BinaryHeap::new(),
+            seq: 0,
+            per_host_concurrency: per_host_concurrency.clamp(1, u32::MAX as usize) as u32,
+            interval,
+            queued: 0,
+            queued_retries: 0,
+        }
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    pub fn queued_retries(&self) -> usize {
+        self.queued_retries
+    }
+
+    pub fn hosts(&self) -> usize {
+        self.hosts.len()
+    }
+
+    fn host_mut(&mut self, key: &HostKey) -> &mut Host<C> {
+        let (interval, clock) = (self.interval, &self.clock);
+        self.hosts.entry(key.clone()).or_insert_with(|| Host {
+            queue: VecDeque::new(),
+            in_flight: 0,
+            limiter: limiter(interval, clock),
+            blocked_until: None,
+            in_ready: false,
+        })
+    }
+
+    /// Puts the host in the ready heap at `at` if it could be leased from.
+    fn wake(&mut self, key: &HostKey, at: C::Instant) {
+        let cap = self.per_host_concurrency;
+        let Some(host) = self.hosts.get_mut(key) else {
+            return;
+        };
+        if host.in_ready || host.queue.is_empty() || host.in_flight >= cap {
+            return;
+        }
+        let at = match host.blocked_until {
+            Some(b) if b > at => b,
+            _ => at,
+        };
+        host.in_ready = true;
+        self.seq += 1;
+        self.ready.push(Reverse((at, self.seq, key.clone())));
+    }
+
+    /// Queues an already-admitted URL at the back of its host's queue.
+    pub fn push(&mut self, key: HostKey, entry: Entry) {
+        self.queued += 1;
+        if entry.attempt > 0 {
+            self.queued_retries += 1;
+        }
+        self.host_mut(&key).queue.push_back(entry);
+        let now = self.clock.now();
+        self.wake(&key, now);
+    }
+
+    /// The next URL that may be fetched now. With `only_retries`, fresh URLs are
+    /// left queued (the page budget is spent) and only retries of started ones go.
+    pub fn lease(&mut self, only_retries: bool) -> Poll {
+        let now = self.clock.now();
+        let mut parked = Vec::new();
+        let poll = self.lease_at(now, only_retries, &mut parked);
+        // Hosts passed over for holding only fresh URLs stay schedulable.
+        for key in parked {
+            self.wake(&key, now);
+        }
+        poll
+    }
+
+    fn lease_at(&mut self, now: C::Instant, only_retries: bool, parked: &mut Vec<HostKey>) -> Poll {
+        while let Some(Reverse((at, _, key))) = self.ready.peek().cloned() {
+            if at > now {
+                return Poll::Wait(at.duration_since(now).into());
+            }
+            self.ready.pop();
+            let cap = self.per_host_concurrency;
+            let Some(host) = self.hosts.get_mut(&key) else {
+                continue;
+            };
+            host.in_ready = false;
+            if host.queue.is_empty() || host.in_flight >= cap {
+                continue;
+            }
+            if let Some(b) = host.blocked_until {
+                if b > now {
+                    self.wake(&key, b);
+                    continue;
+                }
+                host.blocked_until = None;
+            }
+            if only_retries && host.queue.front().is_some_and(|e| e.attempt == 0) {
+                parked.push(key);
+                continue;
+            }
+            if let Some(lim) = &host.limiter {
+                if let Err(not_until) = lim.check() {
+                    let at = not_until.earliest_possible();
+                    self.wake(&key, at);
+                    continue;
+                }
+            }
+            let Some(entry) = host.queue.pop_front() else {
+                continue;
+            };
+            host.in_flight += 1;
+            self.queued -= 1;
+            if entry.attempt > 0 {
+                self.queued_retries -= 1;
+            }
+            self.wake(&key, now);
+            return Poll::Ready(key, entry);
+        }
+        Poll::Idle
+    }
+
+    /// A leased URL is finished (recorded); its host slot is free again.
+    pub fn complete(&mut self, key: &HostKey) {
+        if let Some(host) = self.hosts.get_mut(key) {
+            host.in_flight = host.in_flight.saturating_sub(1);
+        }
+        let now = self.clock.now();
+        self.wake(key, now);
+    }
+
+    /// A leased URL goes back to the front of its host's queue, and the whole host
+    /// waits `delay` (transient failure, Retry-After, robots.txt unavailable).
+    pub fn retry(&mut self, key: &HostKey, entry: Entry, delay: Duration) {
+        let now = self.clock.now();
+        let until = now + delay.into();
+        let host = self.host_mut(key);
+        host.in_flight = host.in_flight.saturating_sub(1);
+        if host.blocked_until.is_none_or(|b| b < until) {
+            host.blocked_until = Some(until);
+        }
+        if entry.attempt > 0 {
+            self.queued_retries += 1;
+        }
+        self.queued += 1;
+        self.host_mut(key).queue.push_front(entry);
+        self.wake(key, now);
+    }
+
+    /// A leased URL goes back untouched (shutdown, or a lease that could not be used).
+    pub fn release(&mut self, key: &HostKey, entry: Entry) {
+        self.retry(key, entry, Duration::ZERO);
+    }
+
+    /// Slows one host down to at most one request per `interval` (robots.txt
+    /// Crawl-delay); never speeds it up beyond the configured rate.
+    pub fn set_min_interval(&mut self, key: &HostKey, interval: Duration) {
+        let effective = match self.interval {
+            Some(i) if i >= interval => i,
+            _ => interval,
+        };
+        let clock = self.clock.clone();
+        let host = self.host_mut(key);
+        host.limiter = limiter(Some(effective), &clock);
+        // The new limiter starts fresh; keep the old spacing by not letting the host
+        // go before one interval from now.
+        let until = clock.now() + effective.into();
+        host.blocked_until = Some(match host.blocked_until {
+            Some(b) if b > until => b,
+            _ => until,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    fn e(u: &str) -> Entry {
+        Entry::new(Url::parse(u).unwrap(), 0)
+    }
+
+    fn key(u: &str) -> HostKey {
+        HostKey::of(&Url::parse(u).unwrap())
+    }
+
+    fn ready_url(p: Poll) -> String {
+        match p {
+            Poll::Ready(_, e) => e.url.to_string(),
+            other => panic!("expected a ready URL, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rate_limit_spaces_requests_to_one_host() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 10, 2.0); // 500 ms apart
+        let a = key("http://a/");
+        s.push(a.clone(), e("http://a/1"));
+        s.push(a.clone(), e("http://a/2"));
+        assert_eq!(ready_url(s.lease(false)), "http://a/1");
+        assert_eq!(s.lease(false), Poll::Wait(Duration::from_millis(500)));
+        clock.advance(Duration::from_millis(499));
+        assert!(matches!(s.lease(false), Poll::Wait(_)));
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(ready_url(s.lease(false)), "http://a/2");
+        assert_eq!(s.lease(false), Poll::Idle);
+    }
+
+    #[test]
+    fn a_waiting_host_never_blocks_a_ready_one() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 10, 1.0);
+        s.push(key("http://slow/"), e("http://slow/1"));
+        s.push(key("http://slow/"), e("http://slow/2"));
+        assert_eq!(ready_url(s.lease(false)), "http://slow/1");
+        s.push(key("http://fast/"), e("http://fast/1"));
+        assert_eq!(ready_url(s.lease(false)), "http://fast/1");
+    }
+
+    #[test]
+    fn per_host_concurrency_caps_in_flight() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 2, 0.0);
+        let a = key("http://a/");
+        for i in 0..4 {
+            s.push(a.clone(), e(&format!("http://a/{i}")));
+        }
+        assert_eq!(ready_url(s.lease(false)), "http://a/0");
+        assert_eq!(ready_url(s.lease(false)), "http://a/1");
+        assert_eq!(s.lease(false), Poll::Idle);
+        s.complete(&a);
+        assert_eq!(ready_url(s.lease(false)), "http://a/2");
+        assert_eq!(s.lease(false), Poll::Idle);
+    }
+
+    #[test]
+    fn retry_blocks_the_host_and_goes_first() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 1, 0.0);
+        let a = key("http://a/");
+        s.push(a.clone(), e("http://a/1"));
+        s.push(a.clone(), e("http://a/2"));
+        let Poll::Ready(k, mut entry) = s.lease(false) else {
+            panic!()
+        };
+        entry.attempt += 1;
+        s.retry(&k, entry, Duration::from_secs(3));
+        assert_eq!(s.queued_retries(), 1);
+        assert_eq!(s.lease(false), Poll::Wait(Duration::from_secs(3)));
+        clock.advance(Duration::from_secs(3));
+        assert_eq!(ready_url(s.lease(true)), "http://a/1");
+        assert_eq!(s.queued_retries(), 0);
+        s.complete(&a);
+        // With the budget spent, fresh URLs stay queued.
+        assert_eq!(s.lease(true), Poll::Idle);
+        assert_eq!(s.queued(), 1);
+        assert_eq!(ready_url(s.lease(false)), "http://a/2");
+    }
+
+    #[test]
+    fn crawl_delay_slows_a_host_but_never_speeds_it_up() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 4, 10.0); // 100 ms
+        let a = key("http://a/");
+        for i in 0..3 {
+            s.push(a.clone(), e(&format!("http://a/{i}")));
+        }
+        assert_eq!(ready_url(s.lease(false)), "http://a/0");
+        s.set_min_interval(&a, Duration::from_secs(2));
+        assert_eq!(s.lease(false), Poll::Wait(Duration::from_secs(2)));
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(ready_url(s.lease(false)), "http://a/1");
+        assert_eq!(s.lease(false), Poll::Wait(Duration::from_secs(2)));
+        // A crawl-delay shorter than the configured spacing changes nothing.
+        let b = key("http://b/");
+        s.push(b.clone(), e("http://b/0"));
+        s.push(b.clone(), e("http://b/1"));
+        s.set_min_interval(&b, Duration::from_millis(1));
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(ready_url(s.lease(false)), "http://b/0");
+    }
+}

@@ -1,0 +1,25 @@
+//! trawl: a fast, polite, hard-to-break parallel web crawler.
+//!
+//! Module map (each module uses only those listed above it):
+//! - layer 0: [`config`] (what the user asked for), [`canon`] (the one URL
+//!   canonicaliser, host keys, fingerprints), [`stats`] (counters and their names);
+//! - layer 1: [`fetch`] (one safe HTTP GET), [`frontier`] (queues, politeness,
+//!   visited set), [`scope`] (which URLs are wanted), [`seeds`] (seed lists);
+//! - layer 2: [`robots`] (robots.txt), [`extract`] (title and links);
+//! - layer 3: [`sink`] (records to disk);
+//! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display).
+//!
+//! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
+
+pub mod canon;
+pub mod config;
+pub mod crawl;
+pub mod extract;
+pub mod fetch;
+pub mod frontier;
+pub mod progress;
+pub mod robots;
+pub mod scope;
+pub mod seeds;
+pub mod sink;
+pub mod stats;

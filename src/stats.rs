@@ -1,0 +1,274 @@
+//! Crawl-wide counters, shared by every worker, and the names they are reported under.
+//!
+//! Counters are plain atomics so that counting never takes a lock on the hot path;
+//! readers (progress display, stats.json) take a [`Summary`] snapshot. This module
+//! observes outcomes and never changes what the crawl does.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Instant, SystemTime};
+
+use serde::Serialize;
+
+/// Why a URL produced no usable response. The name is the prefix of the record's
+/// `error` string (`"timeout: ..."`), the key in stats.json and a stable contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The whole-request deadline passed.
+    Timeout,
+    /// TCP or TLS connection could not be made or was reset.
+    Connect,
+    /// The host name did not resolve.
+    Dns,
+    /// The body was longer than `max_body` (after decompression).
+    TooLarge,
+    /// The host resolves to a private/loopback/link-local address.
+    Blocked,
+    /// robots.txt disallows the URL, or could not be fetched.
+    Robots,
+    /// Too many redirects, a loop, a bad Location or an off-scope target.
+    Redirect,
+    /// The server broke HTTP: invalid status line, truncated body, bad encoding.
+    Protocol,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Dns,
+        ErrorKind::TooLarge,
+        ErrorKind::Blocked,
+        ErrorKind::Robots,
+        ErrorKind::Redirect,
+        ErrorKind::Protocol,
+        ErrorKind::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Blocked => "blocked",
+            ErrorKind::Robots => "robots",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a discovered link was not admitted to the frontier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Outside `scope`.
+    Scope,
+    /// Deeper than `max_depth`.
+    Depth,
+    /// Failed `include`/`exclude`.
+    Filter,
+    /// Marked nofollow (link rel or meta robots).
+    Nofollow,
+    /// Already seen this crawl.
+    Duplicate,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    started: Option<Instant>,
+    pub records: AtomicU64,
+    pub ok: AtomicU64,
+    pub bytes: AtomicU64,
+    pub retries: AtomicU64,
+    errors: [AtomicU64; 9],
+    statuses: StatusCounts,
+    refused_scope: AtomicU64,
+    refused_depth: AtomicU64,
+    refused_filter: AtomicU64,
+    refused_nofollow: AtomicU64,
+    duplicates: AtomicU64,
+    robots_disallowed: AtomicU64,
+    blocked_private: AtomicU64,
+}
+
+struct StatusCounts([AtomicU64; 600]);
+
+impl Default for StatusCounts {
+    fn default() -> Self {
+        StatusCounts(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Stats {
+    pub fn new() -> Stats {
+        Stats {
+            started: Some(Instant::now()),
+            ..Stats::default()
+        }
+    }
+
+    /// Counts one finished URL (one pages.jsonl line).
+    pub fn record(&self, status: Option<u16>, error: Option<ErrorKind>, bytes: u64) {
+        self.records.fetch_add(1, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+        if let Some(s) = status {
+            if let Some(c) = self.statuses.0.get(s as usize) {
+                c.fetch_add(1, Relaxed);
+            }
+        }
+        match error {
+            Some(k) => {
+                self.errors[k.index()].fetch_add(1, Relaxed);
+                match k {
+                    ErrorKind::Robots => self.robots_disallowed.fetch_add(1, Relaxed),
+                    ErrorKind::Blocked => self.blocked_private.fetch_add(1, Relaxed),
+                    _ => 0,
+                };
+            }
+            None if status.is_some_and(|s| (200..300).contains(&s)) => {
+                self.ok.fetch_add(1, Relaxed);
+            }
+            None => {}
+        }
+    }
+
+    pub fn refuse(&self, why: Refusal) {
+        let c = match why {
+            Refusal::Scope => &self.refused_scope,
+            Refusal::Depth => &self.refused_depth,
+            Refusal::Filter => &self.refused_filter,
+            Refusal::Nofollow => &self.refused_nofollow,
+            Refusal::Duplicate => &self.duplicates,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    pub fn errors_total(&self) -> u64 {
+        self.errors.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    pub fn elapsed_secs(&self) -> f64 {
+        self.started.map_or(0.0, |s| s.elapsed().as_secs_f64())
+    }
+
+    /// A consistent-enough snapshot for stats.json and progress lines.
+    pub fn summary(&self, gauges: Gauges) -> Summary {
+        let duration = self.elapsed_secs();
+        let records = self.records.load(Relaxed);
+        let failures = ErrorKind::ALL
+            .iter()
+            .filter_map(|k| {
+                let n = self.errors[k.index()].load(Relaxed);
+                (n > 0).then(|| (k.name().to_string(), n))
+            })
+            .collect();
+        let statuses = self
+            .statuses
+            .0
+            .iter()
+            .enumerate()
+            .filter_map(|(s, c)| {
+                let n = c.load(Relaxed);
+                (n > 0).then(|| (s.to_string(), n))
+            })
+            .collect();
+        Summary {
+            pages: records,
+            pages_ok: self.ok.load(Relaxed),
+            failures,
+            statuses,
+            bytes: self.bytes.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            duration_secs: round3(duration),
+            pages_per_sec: if duration > 0.0 {
+                round3(records as f64 / duration)
+            } else {
+                0.0
+            },
+            hosts: gauges.hosts,
+            queued: gauges.queued,
+            in_flight: gauges.in_flight,
+            refused: Refused {
+                scope: self.refused_scope.load(Relaxed),
+                depth: self.refused_depth.load(Relaxed),
+                filter: self.refused_filter.load(Relaxed),
+                nofollow: self.refused_nofollow.load(Relaxed),
+                robots: self.robots_disallowed.load(Relaxed),
+                blocked: self.blocked_private.load(Relaxed),
+                duplicate: self.duplicates.load(Relaxed),
+            },
+            finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            completed: false,
+            stopped_by: None,
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Live frontier numbers the stats do not own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    pub hosts: u64,
+    pub queued: u64,
+    pub in_flight: u64,
+}
+
+/// URLs refused before they were fetched, by reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct Refused {
+    /// Links outside `scope`.
+    pub scope: u64,
+    /// Links deeper than `max_depth`.
+    pub depth: u64,
+    /// Links failing `include`/`exclude`.
+    pub filter: u64,
+    /// Links not followed because of nofollow.
+    pub nofollow: u64,
+    /// URLs disallowed by robots.txt (also in `failures.robots`).
+    pub robots: u64,
+    /// URLs on private/loopback addresses (also in `failures.blocked`).
+    pub blocked: u64,
+    /// Links already seen.
+    pub duplicate: u64,
+}
+
+/// The content of stats.json (and of the end-of-crawl summary line).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// URLs attempted: lines in pages.jsonl.
+    pub pages: u64,
+    /// Records with a 2xx status and no error.
+    pub pages_ok: u64,
+    /// Records with an error, by kind.
+    pub failures: BTreeMap<String, u64>,
+    /// Records by HTTP status.
+    pub statuses: BTreeMap<String, u64>,
+    /// Body bytes received (after decompression).
+    pub bytes: u64,
+    /// Retries made after transient failures.
+    pub retries: u64,
+    pub duration_secs: f64,
+    pub pages_per_sec: f64,
+    /// Distinct hosts (scheme+host+port) seen by the frontier.
+    pub hosts: u64,
+    /// URLs still queued when the crawl ended (non-zero after a stop or max_pages).
+    pub queued: u64,
+    pub in_flight: u64,
+    pub refused: Refused,
+    pub finished_at: String,
+    /// True when the frontier ran dry or max_pages was reached; false when stopped by a signal.
+    pub completed: bool,
+    /// The signal that stopped the crawl, if any.
+    pub stopped_by: Option<String>,
+}

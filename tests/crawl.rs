@@ -1,0 +1,930 @@
+//! End-to-end tests of `trawl crawl`: the real binary against fixture sites on
+//! 127.0.0.1, asserting from the records *and* from the servers' request logs.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(60);
+
+/// Runs a crawl into a fresh temp dir with `args`; returns the output and the dir.
+async fn crawl(args: &[&str]) -> (RunOutput, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all: Vec<String> = vec!["crawl".into(), "--out".into()];
+    all.push(dir.path().display().to_string());
+    all.extend(args.iter().map(|s| s.to_string()));
+    let out = run_trawl_async(all, T).await;
+    (out, dir)
+}
+
+fn stats(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json written");
+    serde_json::from_str(&text).expect("stats.json is JSON")
+}
+
+fn html_page(title: &str, links: &[&str]) -> Reply {
+    let mut body = format!("<html><head><title>{title}</title></head><body>");
+    for l in links {
+        body.push_str(&format!("<a href=\"{l}\">{l}</a> "));
+    }
+    body.push_str("</body></html>");
+    Reply::Html(body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reachable_page_is_recorded_exactly_once() {
+    let a = Site::start().await;
+    let b = Site::start().await;
+    tree_site_routes(&a, 150, 4);
+    tree_site_routes(&b, 60, 3);
+    // Cross links between the two hosts (same host name, other port: in scope).
+    let p1 = tree_page_html(1, 150, 4).replace(
+        "</body>",
+        &format!("<a href=\"{}\">b</a></body>", b.url("/")),
+    );
+    a.set("/p/1", Reply::Html(p1));
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "8",
+    ])
+    .await;
+    out.assert_code(0);
+
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs.len(), 150 + 60, "one record per reachable page");
+    for site in [&a, &b] {
+        for p in site.paths() {
+            if p != "/robots.txt" {
+                assert_eq!(site.count(&p), 1, "{p} fetched once");
+            }
+        }
+        assert_eq!(
+            site.count("/robots.txt"),
+            1,
+            "robots.txt fetched once per host"
+        );
+    }
+    let r = &recs[&a.url("/p/7")];
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["title"], "Page 7");
+    assert_eq!(r["error"], Value::Null);
+    assert_eq!(r["depth"], 2);
+    assert_eq!(r["final_url"], a.url("/p/7"));
+    assert_eq!(r["links"], 5);
+    assert!(r["content_type"].as_str().unwrap().starts_with("text/html"));
+    assert!(r["content_length"].as_u64().unwrap() > 100);
+    assert!(r["fetched_at"].as_str().unwrap().ends_with('Z'));
+    assert!(r["elapsed_ms"].is_u64());
+    assert_eq!(recs[&b.url("/")]["depth"], 2);
+
+    let s = stats(dir.path());
+    assert_eq!(s["pages"], 210);
+    assert_eq!(s["pages_ok"], 210);
+    assert_eq!(s["hosts"], 2);
+    assert_eq!(s["completed"], true);
+    assert!(s["pages_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(s["refused"]["duplicate"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_scope_disallowed_and_nofollow_links_are_never_requested() {
+    let a = Site::start().await;
+    let other = Site::start().await;
+    other.set("/", html_page("other", &[]));
+    // "localhost" is another host name than the seed's 127.0.0.1: off-scope by host.
+    let off = format!("http://localhost:{}/", other.port());
+    a.set(
+        "/",
+        html_page("root", &[&off, "/private/secret", "/ok", "/meta-nofollow"]),
+    );
+    a.set(
+        "/ok",
+        Reply::Html(r#"<a href="/nf" rel="nofollow">x</a><a href="/fine">y</a>"#.into()),
+    );
+    a.set("/fine", html_page("fine", &[]));
+    a.set("/nf", html_page("nf", &[]));
+    a.set(
+        "/meta-nofollow",
+        Reply::Html(r#"<meta name="robots" content="nofollow"><a href="/hidden">h</a>"#.into()),
+    );
+    a.set("/hidden", html_page("hidden", &[]));
+    a.set(
+        "/robots.txt",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: b"User-agent: *\nDisallow: /private/\n".to_vec(),
+        },
+    );
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--allow-private"]).await;
+    out.assert_code(0);
+
+    assert_eq!(other.hits().len(), 0, "off-scope host was contacted");
+    let paths: HashSet<String> = a.paths().into_iter().collect();
+    for never in ["/private/secret", "/nf", "/hidden"] {
+        assert!(!paths.contains(never), "{never} was requested: {paths:?}");
+    }
+    assert!(paths.contains("/fine"));
+    let recs = records_by_url(dir.path());
+    let disallowed = &recs[&a.url("/private/secret")];
+    assert_eq!(disallowed["status"], Value::Null);
+    assert!(disallowed["error"].as_str().unwrap().starts_with("robots:"));
+    assert!(!recs.contains_key(&off));
+    let s = stats(dir.path());
+    assert_eq!(s["refused"]["scope"], 1);
+    assert_eq!(s["refused"]["robots"], 1);
+    assert_eq!(s["refused"]["nofollow"], 2);
+
+    // The same crawl with --scope any does reach the other host: the test can fail.
+    let (out, _dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--allow-private",
+        "--scope",
+        "any",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(other.count("/"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_rate_is_respected_from_the_servers_clock() {
+    let a = Site::start().await;
+    let b = Site::start().await;
+    tree_site_routes(&a, 8, 7);
+    tree_site_routes(&b, 8, 7);
+    a.set(
+        "/",
+        html_page(
+            "a",
+            &[
+                "/p/1",
+                "/p/2",
+                "/p/3",
+                "/p/4",
+                "/p/5",
+                "/p/6",
+                "/p/7",
+                &b.url("/"),
+            ],
+        ),
+    );
+    // 5 requests/s per host: at least 200 ms between request starts on one host.
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "5",
+        "--per-host-concurrency",
+        "4",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(read_records(dir.path()).len(), 16);
+    for site in [&a, &b] {
+        let mut starts: Vec<_> = site.hits().iter().map(|h| h.start).collect();
+        starts.sort();
+        // robots.txt is fetched within the first page's slot; skip that pair.
+        for w in starts.windows(2).skip(1) {
+            let gap = w[1] - w[0];
+            assert!(
+                gap >= Duration::from_millis(180),
+                "requests only {gap:?} apart"
+            );
+        }
+    }
+    // The two hosts were crawled side by side, not one after the other.
+    let a_first = a.hits().iter().map(|h| h.start).min().unwrap();
+    let a_last = a.hits().iter().map(|h| h.start).max().unwrap();
+    let b_first = b.hits().iter().map(|h| h.start).min().unwrap();
+    assert!(b_first < a_last && b_first > a_first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_concurrency_is_respected_and_used() {
+    let a = Site::start().await;
+    let mut links = Vec::new();
+    for i in 0..12 {
+        let p = format!("/slow/{i}");
+        a.set(
+            &p,
+            Reply::Delay(Duration::from_millis(150), Box::new(html_page("s", &[]))),
+        );
+        links.push(p);
+    }
+    let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+    a.set("/", html_page("root", &refs));
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "3",
+        "--concurrency",
+        "64",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(read_records(dir.path()).len(), 13);
+    assert_eq!(
+        a.max_in_flight(),
+        3,
+        "per-host concurrency cap (3) not reached or exceeded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canonical_duplicates_are_fetched_once() {
+    let a = Site::start().await;
+    let upper = format!("HTTP://127.0.0.1:{}/page?b=2&a=1#frag", a.port());
+    a.set(
+        "/",
+        html_page(
+            "root",
+            &[
+                "/page?a=1&b=2",
+                "/page?b=2&a=1",
+                "/page?a=1&b=2#x",
+                &upper,
+                "/%70age?a=1&b=2",
+                "/./x/../page?a=1&b=2",
+            ],
+        ),
+    );
+    a.set("/page?a=1&b=2", html_page("p", &[]));
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    assert_eq!(a.count("/page?a=1&b=2"), 1);
+    assert_eq!(
+        a.hits().len(),
+        3,
+        "robots, /, and one /page: {:?}",
+        a.paths()
+    );
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[&a.url("/")]["links"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charsets_are_decoded_for_titles() {
+    let a = Site::start().await;
+    let (sjis, _, _) =
+        encoding_rs::SHIFT_JIS.encode("<html><head><title>日本語のページ</title></head></html>");
+    a.set(
+        "/sjis",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html; charset=Shift_JIS".into())],
+            body: sjis.into_owned(),
+        },
+    );
+    let (cp, _, _) = encoding_rs::WINDOWS_1251.encode(
+        "<html><head><meta charset=\"windows-1251\"><title>Привет, мир</title></head></html>",
+    );
+    a.set(
+        "/cp1251",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: cp.into_owned(),
+        },
+    );
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice("<title>Grüße</title>".as_bytes());
+    a.set(
+        "/bom",
+        Reply::Raw {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "text/html; charset=iso-8859-1".into(),
+            )],
+            body: bom,
+        },
+    );
+    a.set("/", html_page("root", &["/sjis", "/cp1251", "/bom"]));
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs[&a.url("/sjis")]["title"], "日本語のページ");
+    assert_eq!(recs[&a.url("/cp1251")]["title"], "Привет, мир");
+    assert_eq!(recs[&a.url("/bom")]["title"], "Grüße");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_loops_and_max_redirects() {
+    let a = Site::start().await;
+    a.set("/old", Reply::Redirect(301, "/new".into()));
+    a.set("/new", html_page("New", &[]));
+    a.set("/loop1", Reply::Redirect(302, "/loop2".into()));
+    a.set("/loop2", Reply::Redirect(302, "/loop1".into()));
+    for i in 0..6 {
+        a.set(
+            &format!("/chain{i}"),
+            Reply::Redirect(307, format!("/chain{}", i + 1)),
+        );
+    }
+    a.set("/chain6", html_page("end", &[]));
+    a.set("/", html_page("root", &["/old", "/loop1", "/chain0"]));
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-redirects", "3"]).await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+
+    let old = &recs[&a.url("/old")];
+    assert_eq!(old["status"], 301);
+    assert_eq!(old["final_url"], a.url("/new"));
+    assert_eq!(old["error"], Value::Null);
+    assert_eq!(recs[&a.url("/new")]["title"], "New");
+    assert_eq!(
+        recs[&a.url("/new")]["depth"],
+        1,
+        "a redirect hop keeps the depth"
+    );
+
+    assert_eq!(a.count("/loop1"), 1);
+    assert_eq!(a.count("/loop2"), 1);
+    let l2 = &recs[&a.url("/loop2")];
+    assert!(
+        l2["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("redirect: redirect loop"),
+        "{l2}"
+    );
+
+    // chain0 -> 1 -> 2 -> 3 are followed (3 hops); chain3's redirect is one too many.
+    for i in 0..=3 {
+        assert_eq!(a.count(&format!("/chain{i}")), 1);
+    }
+    assert_eq!(a.count("/chain4"), 0);
+    let c3 = &recs[&a.url("/chain3")];
+    assert!(
+        c3["error"].as_str().unwrap().contains("max_redirects (3)"),
+        "{c3}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_with_backoff_and_retry_after() {
+    let a = Site::start().await;
+    a.set(
+        "/flaky",
+        Reply::Sequence(vec![
+            Reply::Status(503),
+            Reply::Status(502),
+            html_page("Flaky", &[]),
+        ]),
+    );
+    let retry_after = |v: &str| Reply::Raw {
+        status: 429,
+        headers: vec![("Retry-After".into(), v.into())],
+        body: Vec::new(),
+    };
+    a.set(
+        "/busy",
+        Reply::Sequence(vec![retry_after("1"), html_page("Busy", &[])]),
+    );
+    a.set("/dead", Reply::Status(500));
+    a.set("/gone", Reply::Status(410));
+    a.set("/missing", Reply::Status(404));
+    a.set(
+        "/",
+        html_page("root", &["/flaky", "/busy", "/dead", "/gone", "/missing"]),
+    );
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "4",
+        "--retries",
+        "2",
+        "--retry-backoff",
+        "0.2",
+    ])
+    .await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    let flaky = &recs[&a.url("/flaky")];
+    assert_eq!(flaky["status"], 200);
+    assert_eq!(flaky["attempts"], 3);
+    assert_eq!(a.count("/flaky"), 3);
+    let starts = |p: &str| -> Vec<_> {
+        a.hits()
+            .iter()
+            .filter(|h| h.path == p)
+            .map(|h| h.start)
+            .collect()
+    };
+    let f = starts("/flaky");
+    // Backoff 0.2 s then 0.4 s, each with ±25% jitter.
+    assert!(
+        f[1] - f[0] >= Duration::from_millis(150),
+        "{:?}",
+        f[1] - f[0]
+    );
+    assert!(
+        f[2] - f[1] >= Duration::from_millis(300),
+        "{:?}",
+        f[2] - f[1]
+    );
+
+    let b = starts("/busy");
+    assert_eq!(b.len(), 2);
+    assert!(
+        b[1] - b[0] >= Duration::from_millis(950),
+        "Retry-After: 1 ignored: {:?}",
+        b[1] - b[0]
+    );
+    assert_eq!(recs[&a.url("/busy")]["status"], 200);
+
+    assert_eq!(a.count("/dead"), 3, "500 is retried `retries` times");
+    assert_eq!(recs[&a.url("/dead")]["status"], 500);
+    assert_eq!(a.count("/gone"), 1, "410 is final");
+    assert_eq!(a.count("/missing"), 1, "404 is final");
+    assert_eq!(recs[&a.url("/missing")]["status"], 404);
+    assert_eq!(recs[&a.url("/missing")]["error"], Value::Null);
+    assert_eq!(stats(dir.path())["retries"], 2 + 1 + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_pages_max_depth_include_and_exclude() {
+    let a = Site::start().await;
+    tree_site_routes(&a, 100, 3);
+
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-pages", "10"]).await;
+    out.assert_code(0);
+    assert_eq!(read_records(dir.path()).len(), 10);
+    assert_eq!(
+        a.hits().iter().filter(|h| h.path != "/robots.txt").count(),
+        10
+    );
+    assert_eq!(stats(dir.path())["completed"], true);
+
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-depth", "2"]).await;
+    out.assert_code(0);
+    let recs = read_records(dir.path());
+    assert_eq!(
+        recs.len(),
+        1 + 3 + 9,
+        "depths 0, 1 and 2 of a fanout-3 tree"
+    );
+    assert!(recs.iter().all(|r| r["depth"].as_u64().unwrap() <= 2));
+
+    // Exclude page 1's subtree root; include only /p/ pages (the seed is always crawled).
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--include",
+        "/p/[0-9]+$",
+        "--exclude",
+        "/p/1$",
+        "--max-depth",
+        "1",
+    ])
+    .await;
+    out.assert_code(0);
+    let urls: HashSet<String> = read_records(dir.path())
+        .iter()
+        .map(|r| r["url"].as_str().unwrap().to_string())
+        .collect();
+    let want: HashSet<String> = [a.url("/"), a.url("/p/2"), a.url("/p/3")]
+        .into_iter()
+        .collect();
+    assert_eq!(urls, want);
+    assert!(stats(dir.path())["refused"]["filter"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_addresses_are_refused_unless_allowed() {
+    let seed = Site::start().await;
+    let internal = Site::start().await;
+    internal.set("/", html_page("internal", &[]));
+    // "localhost" resolves to 127.0.0.1 but is not the seed's host: refused at connect time.
+    let by_name = format!("http://localhost:{}/", internal.port());
+    let by_ip = "http://127.0.0.2:9/".to_string();
+    let meta = "http://169.254.169.254/latest/meta-data/".to_string();
+    seed.set("/", html_page("root", &[&by_name, &by_ip, &meta]));
+    let (out, dir) = crawl(&[&seed.url("/"), "--per-host-rate", "0", "--scope", "any"]).await;
+    out.assert_code(0);
+    assert_eq!(internal.hits().len(), 0);
+    let recs = records_by_url(dir.path());
+    for u in [&by_name, &by_ip, &meta] {
+        let e = recs[u]["error"].as_str().unwrap_or("");
+        assert!(e.starts_with("blocked:"), "{u}: {e}");
+        assert_eq!(recs[u]["status"], Value::Null);
+    }
+    assert_eq!(stats(dir.path())["refused"]["blocked"], 3);
+
+    let (out, dir) = crawl(&[
+        &seed.url("/"),
+        "--per-host-rate",
+        "0",
+        "--scope",
+        "any",
+        "--allow-private",
+        "--include",
+        "localhost",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(internal.count("/"), 1);
+    assert_eq!(records_by_url(dir.path())[&by_name]["status"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_crawl_delay_slows_the_host() {
+    let a = Site::start().await;
+    tree_site_routes(&a, 4, 3);
+    a.set(
+        "/robots.txt",
+        Reply::Raw {
+            status: 200,
+            headers: vec![],
+            body: b"User-agent: trawl\nCrawl-delay: 0.5\n".to_vec(),
+        },
+    );
+    let (out, _dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "4",
+    ])
+    .await;
+    out.assert_code(0);
+    let mut starts: Vec<_> = a
+        .hits()
+        .iter()
+        .filter(|h| h.path != "/robots.txt")
+        .map(|h| h.start)
+        .collect();
+    starts.sort();
+    assert_eq!(starts.len(), 4);
+    for w in starts.windows(2) {
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(450),
+            "{:?}",
+            w[1] - w[0]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_server_error_means_not_yet() {
+    let a = Site::start().await;
+    tree_site_routes(&a, 3, 2);
+    a.set(
+        "/robots.txt",
+        Reply::Sequence(vec![Reply::Status(503), Reply::Status(404)]),
+    );
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--retry-backoff",
+        "0.1",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(read_records(dir.path()).len(), 3);
+    let paths = a.paths();
+    assert_eq!(paths[0], "/robots.txt");
+    assert_eq!(
+        paths[1], "/robots.txt",
+        "no page fetched while robots.txt answered 5xx"
+    );
+
+    // A robots.txt that never recovers: nothing is fetched, the seed is recorded.
+    let b = Site::start().await;
+    tree_site_routes(&b, 3, 2);
+    b.set("/robots.txt", Reply::Status(500));
+    let (out, dir) = crawl(&[&b.url("/"), "--retries", "1", "--retry-backoff", "0.1"]).await;
+    out.assert_code(0);
+    assert!(b.paths().iter().all(|p| p == "/robots.txt"));
+    let recs = read_records(dir.path());
+    assert_eq!(recs.len(), 1);
+    assert!(recs[0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("robots: robots.txt unavailable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_agent_is_sent_and_matched_in_robots() {
+    let a = Site::start().await;
+    tree_site_routes(&a, 3, 2);
+    a.set(
+        "/robots.txt",
+        Reply::Raw {
+            status: 200,
+            headers: vec![],
+            body: b"User-agent: *\nDisallow: /\n\nUser-agent: mybot\nAllow: /\n".to_vec(),
+        },
+    );
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--user-agent",
+        "MyBot/1.0 (+http://example.com/bot)",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(read_records(dir.path()).len(), 3);
+    assert!(a
+        .hits()
+        .iter()
+        .all(|h| h.user_agent == "MyBot/1.0 (+http://example.com/bot)"));
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let recs = read_records(dir.path());
+    assert_eq!(recs.len(), 1);
+    assert!(recs[0]["error"].as_str().unwrap().starts_with("robots:"));
+    assert!(a.hits().last().unwrap().user_agent.starts_with("trawl/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_html_is_recorded_but_not_parsed() {
+    let a = Site::start().await;
+    a.set(
+        "/data.json",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: br#"{"a": "<a href='/hidden1'>x</a>"}"#.to_vec(),
+        },
+    );
+    a.set(
+        "/fake.html",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: b"%PDF-1.4 <a href='/hidden2'>x</a>".to_vec(),
+        },
+    );
+    a.set("/", html_page("root", &["/data.json", "/fake.html"]));
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs.len(), 3);
+    assert_eq!(
+        recs[&a.url("/data.json")]["content_type"],
+        "application/json"
+    );
+    assert_eq!(recs[&a.url("/data.json")]["links"], 0);
+    assert_eq!(a.count("/hidden1") + a.count("/hidden2"), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input through the real binary: exit code and one clear line.
+// ---------------------------------------------------------------------------------------
+
+fn error_line(out: &RunOutput) -> String {
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(!out.stderr.contains("panicked"), "panic: {}", out.stderr);
+    assert!(!out.stderr.contains("stack backtrace"), "{}", out.stderr);
+    lines.first().map(|s| s.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn bad_inputs_exit_non_zero_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out_dir = d.join("out");
+    let out_s = out_dir.display().to_string();
+
+    // Missing seed file.
+    let missing = d.join("nope.txt").display().to_string();
+    let o = run_trawl(&["crawl", "--seeds", &missing, "--out", &out_s], T);
+    o.assert_code(1);
+    let l = error_line(&o);
+    assert!(
+        l.contains("cannot read seed file") && l.contains("nope.txt"),
+        "{l}"
+    );
+    assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+
+    // A seed file with no usable URL.
+    let bad_seeds = d.join("bad.txt");
+    std::fs::write(&bad_seeds, "# x\nnot a url\nftp://x/\n").unwrap();
+    let o = run_trawl(
+        &[
+            "crawl",
+            "--seeds",
+            &bad_seeds.display().to_string(),
+            "--out",
+            &out_s,
+        ],
+        T,
+    );
+    o.assert_code(1);
+    assert!(
+        o.stderr.contains("bad.txt:2: skipped seed 'not a url'"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("bad.txt:3: skipped seed"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("error: no usable seed URL"),
+        "{}",
+        o.stderr
+    );
+
+    // Broken TOML, unknown key, negative and absurd numbers in the config.
+    for (text, want) in [
+        ("concurrency = [", "line 1"),
+        ("# ok\nconcurency = 3\n", "line 2"),
+        ("max_pages = -1\n", "line 1"),
+        ("concurrency = 0\n", "invalid concurrency"),
+        ("per_host_rate = 1e12\n", "invalid per_host_rate"),
+        ("scope = \"planet\"\n", "line 1"),
+    ] {
+        let cfg = d.join("c.toml");
+        std::fs::write(&cfg, text).unwrap();
+        let o = run_trawl(
+            &[
+                "crawl",
+                "http://127.0.0.1:9/",
+                "--config",
+                &cfg.display().to_string(),
+                "--out",
+                &out_s,
+            ],
+            T,
+        );
+        o.assert_code(1);
+        let l = error_line(&o);
+        assert!(
+            l.starts_with("trawl: error:") && l.contains(want),
+            "{text:?}: {l}"
+        );
+        assert_eq!(o.stderr.trim().lines().count(), 1, "{}", o.stderr);
+    }
+    let o = run_trawl(
+        &[
+            "crawl",
+            "http://127.0.0.1:9/",
+            "--config",
+            &d.join("absent.toml").display().to_string(),
+        ],
+        T,
+    );
+    o.assert_code(1);
+    assert!(error_line(&o).contains("absent.toml"));
+
+    // Negative and malformed numbers on the command line: clap's usage error (exit 2).
+    for args in [
+        ["--max-pages", "-5"],
+        ["--concurrency", "lots"],
+        ["--scope", "planet"],
+    ] {
+        let mut all = vec!["crawl", "http://127.0.0.1:9/", "--out", &out_s];
+        all.extend(args);
+        let o = run_trawl(&all, T);
+        o.assert_code(2);
+        assert!(error_line(&o).starts_with("error:"), "{}", o.stderr);
+    }
+    let o = run_trawl(
+        &[
+            "crawl",
+            "http://127.0.0.1:9/",
+            "--out",
+            &out_s,
+            "--timeout",
+            "0",
+        ],
+        T,
+    );
+    o.assert_code(1);
+    assert!(error_line(&o).contains("timeout"));
+
+    // Unwritable output directory (a file stands where the directory should be).
+    let file = d.join("file");
+    std::fs::write(&file, "x").unwrap();
+    let target = file.join("sub").display().to_string();
+    let o = run_trawl(&["crawl", "http://127.0.0.1:9/", "--out", &target], T);
+    o.assert_code(1);
+    assert!(
+        error_line(&o).contains("cannot create output directory"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
+    let a = Site::start().await;
+    tree_site_routes(&a, 3, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = dir.path().join("seeds.txt");
+    std::fs::write(&seeds, format!("# seeds\n\nnot-a-url\n{}\n", a.url("/"))).unwrap();
+    let out_dir = dir.path().join("out").display().to_string();
+    let args: Vec<String> = [
+        "crawl",
+        "--seeds",
+        &seeds.display().to_string(),
+        "--out",
+        &out_dir,
+        "--per-host-rate",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = run_trawl_async(args.clone(), T).await;
+    o.assert_code(0);
+    assert!(
+        o.stderr.contains("seeds.txt:3: skipped seed 'not-a-url'"),
+        "{}",
+        o.stderr
+    );
+    let before = std::fs::read(dir.path().join("out/pages.jsonl")).unwrap();
+    assert_eq!(read_records(&dir.path().join("out")).len(), 3);
+
+    let o = run_trawl_async(args.clone(), T).await;
+    o.assert_code(1);
+    assert!(
+        o.stderr.contains("already holds a crawl") && o.stderr.contains("--fresh"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/pages.jsonl")).unwrap(),
+        before
+    );
+
+    let mut fresh = args;
+    fresh.push("--fresh".into());
+    run_trawl_async(fresh, T).await.assert_code(0);
+    assert_eq!(read_records(&dir.path().join("out")).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_cleanly_with_complete_output() {
+    let a = Site::start().await;
+    tree_site_routes(&a, 400, 5);
+    for i in 1..400 {
+        let html = tree_page_html(i, 400, 5);
+        a.set(
+            &tree_page_path(i),
+            Reply::Delay(Duration::from_millis(300), Box::new(Reply::Html(html))),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let url = a.url("/");
+    let child = spawn_trawl(&[
+        "crawl",
+        &url,
+        "--out",
+        &out_dir,
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "8",
+    ]);
+    let pid = child.id().to_string();
+    // Wait (bounded) until some pages are done, then interrupt.
+    for _ in 0..100 {
+        if a.hits().len() > 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
+        .await
+        .unwrap();
+    out.assert_code(130);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "stop took {:?}",
+        started.elapsed()
+    );
+    let recs = read_records(dir.path()); // panics on any torn line
+    assert!(!recs.is_empty() && recs.len() < 400);
+    let s = stats(dir.path());
+    assert_eq!(s["completed"], false);
+    assert_eq!(s["stopped_by"], "SIGINT");
+    assert_eq!(s["pages"].as_u64().unwrap() as usize, recs.len());
+}
