@@ -687,6 +687,47 @@ async fn non_html_is_recorded_but_not_parsed() {
     assert_eq!(a.count("/hidden1") + a.count("/hidden2"), 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_bodies_are_decoded_and_ignore_robots_skips_robots_txt() {
+    use std::io::Write;
+    let a = Site::start().await;
+    let html = "<html><title>Zipped</title><a href=\"/private/x\">x</a></html>".repeat(20);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(html.as_bytes()).unwrap();
+    a.set(
+        "/",
+        Reply::Raw {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "text/html".into()),
+                ("Content-Encoding".into(), "gzip".into()),
+            ],
+            body: gz.finish().unwrap(),
+        },
+    );
+    a.set("/private/x", html_page("x", &[]));
+    a.set(
+        "/robots.txt",
+        Reply::Raw {
+            status: 200,
+            headers: vec![],
+            body: b"User-agent: *\nDisallow: /private/\n".to_vec(),
+        },
+    );
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--ignore-robots"]).await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    let root = &recs[&a.url("/")];
+    assert_eq!(root["title"], "Zipped");
+    assert_eq!(
+        root["content_length"].as_u64().unwrap() as usize,
+        html.len(),
+        "counted after decompression"
+    );
+    assert_eq!(a.count("/robots.txt"), 0);
+    assert_eq!(a.count("/private/x"), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // Bad input through the real binary: exit code and one clear line.
 // ---------------------------------------------------------------------------------------
@@ -889,11 +930,16 @@ async fn sigint_stops_cleanly_with_complete_output() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().display().to_string();
     let url = a.url("/");
+    let cfg = dir.path().join("progress.toml");
+    std::fs::write(&cfg, "progress_interval = 0.2\n").unwrap();
+    let cfg = cfg.display().to_string();
     let child = spawn_trawl(&[
         "crawl",
         &url,
         "--out",
         &out_dir,
+        "--config",
+        &cfg,
         "--per-host-rate",
         "0",
         "--per-host-concurrency",
@@ -927,4 +973,7 @@ async fn sigint_stops_cleanly_with_complete_output() {
     assert_eq!(s["completed"], false);
     assert_eq!(s["stopped_by"], "SIGINT");
     assert_eq!(s["pages"].as_u64().unwrap() as usize, recs.len());
+    // Not a terminal: progress goes to the log as periodic lines.
+    assert!(out.stderr.contains("progress: pages "), "{}", out.stderr);
+    assert!(out.stderr.contains("SIGINT received"), "{}", out.stderr);
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Crawl a generated N-page local site served by nginx on loopback and report
+# pages ok, pages/s and peak RSS. Usage: bench/crawl_local.sh [PAGES] [extra trawl flags...]
+# Needs: nginx (apt-get install nginx-light), python3, /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pages=${1:-5000}; shift || true
+port=${PORT:-18099}
+work=$(mktemp -d /tmp/trawl-bench.XXXXXX)
+trap 'kill $(cat "$work/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+chmod 755 "$work"
+python3 bench/gen_site.py "$work/site" "$pages" "127.0.0.1:$port"
+# robots.txt present, so the crawl does its robots handling for real.
+printf 'User-agent: *\nDisallow: /files/\n' > "$work/site/robots.txt"
+cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 1024; }
+http {
+  access_log $work/access.log;
+  sendfile on; keepalive_requests 100000;
+  default_type text/html;
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  server { listen 127.0.0.1:$port; root $work/site; }
+}
+CONF
+mkdir -p "$work/tmp"
+nginx -c "$work/nginx.conf"
+sleep 0.5
+
+cargo build --release --quiet
+/usr/bin/time -v target/release/trawl crawl "http://127.0.0.1:$port/" --out "$work/out" \
+  --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q "$@" 2> "$work/time.txt"
+
+python3 - "$work" <<'PY'
+import json, re, sys
+w = sys.argv[1]
+s = json.load(open(f"{w}/out/stats.json"))
+t = open(f"{w}/time.txt").read()
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1))
+cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", t).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", t).group(1))
+paths = set()
+for line in open(f"{w}/access.log"):
+    m = re.search(r'"GET (\S+)', line)
+    if m: paths.add(m.group(1))
+print(f"records {s['pages']}  pages_ok {s['pages_ok']}  statuses {s['statuses']}  failures {s['failures']}")
+print(f"distinct URLs fetched (server log) {len(paths)}  duration {s['duration_secs']}s  pages/s {s['pages_per_sec']}")
+print(f"cpu {cpu:.2f}s ({1000*cpu/max(s['pages'],1):.3f} CPU-ms/page)  peak RSS {rss/1024:.1f} MiB")
+PY
