@@ -11,6 +11,10 @@
 //! - percent-escapes of unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded,
 //!   every other escape keeps its meaning with upper-case hex (`%2f` → `%2F`);
 //! - query parameters are sorted (optional), empty `?` and empty `&&` pairs dropped;
+//! - session ids are removed (optional): `;jsessionid=...` path parameters and the
+//!   query parameters `jsessionid`, `phpsessid`, `sid`, `sessionid`, `session_id`,
+//!   `sessid`, `aspsessionid*`, `cfid`, `cftoken` — one page must not become a new
+//!   URL on every visit (a classic spider trap);
 //! - path case is kept: servers may treat `/A` and `/a` as different pages.
 //!
 //! This module never does I/O.
@@ -72,19 +76,72 @@ pub enum CanonError {
     NoHost,
 }
 
+/// The optional canonicalisation rules (both on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// URLs differing only in query parameter order are one URL.
+    pub sort_query: bool,
+    /// Drop session-id parameters.
+    pub strip_session_ids: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            sort_query: true,
+            strip_session_ids: true,
+        }
+    }
+}
+
+fn is_session_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    matches!(
+        k.as_str(),
+        "jsessionid"
+            | "phpsessid"
+            | "sid"
+            | "sessionid"
+            | "session_id"
+            | "sessid"
+            | "cfid"
+            | "cftoken"
+    ) || k.starts_with("aspsessionid")
+}
+
+/// Removes `;jsessionid=...` (any case) from each path segment.
+fn strip_path_session(path: &str) -> Option<String> {
+    let lower = path.to_ascii_lowercase();
+    if !lower.contains(";jsessionid=") {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    let mut rest_lower = lower.as_str();
+    while let Some(i) = rest_lower.find(";jsessionid=") {
+        out.push_str(&rest[..i]);
+        let after = &rest_lower[i..];
+        let end = after.find('/').map_or(rest.len(), |j| i + j);
+        rest = &rest[end..];
+        rest_lower = &rest_lower[end..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 /// Parses `input` (relative to `base` when given) and canonicalises it.
-pub fn parse(input: &str, base: Option<&Url>, sort_query: bool) -> Result<Url, CanonError> {
+pub fn parse(input: &str, base: Option<&Url>, rules: Rules) -> Result<Url, CanonError> {
     let input = input.trim();
     let url = match base {
         Some(b) => b.join(input),
         None => Url::parse(input),
     }
     .map_err(|e| CanonError::Parse(e.to_string()))?;
-    canonicalize(url, sort_query)
+    canonicalize(url, rules)
 }
 
 /// Canonicalises an already parsed URL (see the module docs for the rules).
-pub fn canonicalize(mut url: Url, sort_query: bool) -> Result<Url, CanonError> {
+pub fn canonicalize(mut url: Url, rules: Rules) -> Result<Url, CanonError> {
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(CanonError::Scheme);
     }
@@ -93,7 +150,12 @@ pub fn canonicalize(mut url: Url, sort_query: bool) -> Result<Url, CanonError> {
     }
     url.set_fragment(None);
 
-    let path = normalize_escapes(url.path());
+    let mut path = normalize_escapes(url.path());
+    if rules.strip_session_ids {
+        if let Some(p) = strip_path_session(&path) {
+            path = p;
+        }
+    }
     if path != url.path() {
         url.set_path(&path);
     }
@@ -102,9 +164,12 @@ pub fn canonicalize(mut url: Url, sort_query: bool) -> Result<Url, CanonError> {
         let mut pairs: Vec<String> = query
             .split('&')
             .filter(|p| !p.is_empty())
+            .filter(|p| {
+                !(rules.strip_session_ids && is_session_key(p.split('=').next().unwrap_or("")))
+            })
             .map(normalize_escapes)
             .collect();
-        if sort_query {
+        if rules.sort_query {
             // Sort by key first so that repeated keys keep their relative order.
             pairs.sort_by(|a, b| {
                 let ka = a.split('=').next().unwrap_or("");
@@ -172,7 +237,7 @@ mod tests {
     use super::*;
 
     fn c(s: &str) -> String {
-        parse(s, None, true)
+        parse(s, None, Rules::default())
             .map(String::from)
             .unwrap_or_else(|e| format!("ERR {e}"))
     }
@@ -196,6 +261,23 @@ mod tests {
             ("http://example.com/?a=1&b=2", "http://example.com/?a=1&b=2"),
             ("http://example.com/?", "http://example.com/"),
             (
+                "http://example.com/a;jsessionid=AB12/b?x=1",
+                "http://example.com/a/b?x=1",
+            ),
+            (
+                "http://example.com/a;JSESSIONID=AB12",
+                "http://example.com/a",
+            ),
+            (
+                "http://example.com/?PHPSESSID=9&id=3&sid=77",
+                "http://example.com/?id=3",
+            ),
+            (
+                "http://example.com/?ASPSESSIONIDQQ=1&cfid=2&cftoken=3",
+                "http://example.com/",
+            ),
+            ("http://example.com/?side=1", "http://example.com/?side=1"),
+            (
                 "http://example.com/?a=1&&b=2&",
                 "http://example.com/?a=1&b=2",
             ),
@@ -216,8 +298,12 @@ mod tests {
 
     #[test]
     fn query_order_kept_when_sorting_is_off() {
-        let u = parse("http://e.com/?b=2&a=1", None, false).unwrap();
-        assert_eq!(u.as_str(), "http://e.com/?b=2&a=1");
+        let rules = Rules {
+            sort_query: false,
+            strip_session_ids: false,
+        };
+        let u = parse("http://e.com/?b=2&a=1&sid=3", None, rules).unwrap();
+        assert_eq!(u.as_str(), "http://e.com/?b=2&a=1&sid=3");
     }
 
     #[test]
@@ -228,21 +314,21 @@ mod tests {
     #[test]
     fn relative_links_resolve_against_the_base() {
         let base = Url::parse("http://e.com/dir/page.html").unwrap();
-        let u = parse("../x?b&a#f", Some(&base), true).unwrap();
+        let u = parse("../x?b&a#f", Some(&base), Rules::default()).unwrap();
         assert_eq!(u.as_str(), "http://e.com/x?a&b");
     }
 
     #[test]
     fn host_key_and_fingerprint() {
-        let a = parse("http://E.com/x", None, true).unwrap();
-        let b = parse("http://e.com:80/y", None, true).unwrap();
-        let s = parse("https://e.com/x", None, true).unwrap();
+        let a = parse("http://E.com/x", None, Rules::default()).unwrap();
+        let b = parse("http://e.com:80/y", None, Rules::default()).unwrap();
+        let s = parse("https://e.com/x", None, Rules::default()).unwrap();
         assert_eq!(HostKey::of(&a), HostKey::of(&b));
         assert_ne!(HostKey::of(&a), HostKey::of(&s));
         assert_eq!(HostKey::of(&a).as_str(), "http://e.com:80");
         assert_eq!(
             fingerprint(&a),
-            fingerprint(&parse("http://e.com/x#z", None, true).unwrap())
+            fingerprint(&parse("http://e.com/x#z", None, Rules::default()).unwrap())
         );
         assert_ne!(fingerprint(&a), fingerprint(&b));
         // Stable across runs and builds: a durable or shared visited set relies on it.

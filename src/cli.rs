@@ -25,7 +25,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Crawl from seed URLs and write OUT/pages.jsonl and OUT/stats.json.
-    Crawl(CrawlArgs),
+    Crawl(Box<CrawlArgs>),
+    /// Explain robots.txt: for each URL, `allowed` or `disallowed` and the rule that decided it,
+    /// using the crawler's own robots.txt logic.
+    Robots(RobotsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RobotsArgs {
+    /// URLs to judge.
+    #[arg(value_name = "URL", required = true)]
+    pub urls: Vec<String>,
+
+    /// Read robots.txt from this file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "robots_url",
+        required_unless_present = "robots_url"
+    )]
+    pub robots_file: Option<PathBuf>,
+
+    /// Fetch robots.txt from this URL (with the crawler's fetch rules: 4xx = no restrictions,
+    /// 5xx = crawl nothing yet, up to 5 redirects).
+    #[arg(long, value_name = "URL")]
+    pub robots_url: Option<String>,
+
+    /// User-Agent to judge for; its first token is matched against User-agent lines [default: trawl's].
+    #[arg(long, value_name = "UA")]
+    pub user_agent: Option<String>,
+
+    /// Whole-request deadline in seconds for --robots-url [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +134,26 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "N")]
     pub max_redirects: Option<u32>,
 
+    /// Trap guard: longest canonical URL admitted, in bytes; 0 = no limit [default: 2048].
+    #[arg(long, value_name = "N")]
+    pub max_url_length: Option<usize>,
+
+    /// Trap guard: most path segments in an admitted URL; 0 = no limit [default: 32].
+    #[arg(long, value_name = "N")]
+    pub max_path_depth: Option<usize>,
+
+    /// Trap guard: most times one path segment may occur in a URL; 0 = no limit [default: 3].
+    #[arg(long, value_name = "N")]
+    pub max_repeated_segments: Option<usize>,
+
+    /// Trap guard: longest chain of links that only change a page's query (calendars); 0 = no limit [default: 100].
+    #[arg(long, value_name = "N")]
+    pub max_query_hops: Option<u32>,
+
+    /// Trap guard: most URLs admitted per host; 0 = no limit [default: 100000].
+    #[arg(long, value_name = "N")]
+    pub max_pages_per_host: Option<u64>,
+
     /// Allow hosts that resolve to loopback, private or link-local addresses (seed hosts always are).
     #[arg(long)]
     pub allow_private: bool,
@@ -158,6 +210,14 @@ impl CrawlArgs {
         set(&mut config.timeout, &self.timeout);
         set(&mut config.max_body, &self.max_body);
         set(&mut config.max_redirects, &self.max_redirects);
+        set(&mut config.max_url_length, &self.max_url_length);
+        set(&mut config.max_path_depth, &self.max_path_depth);
+        set(
+            &mut config.max_repeated_segments,
+            &self.max_repeated_segments,
+        );
+        set(&mut config.max_query_hops, &self.max_query_hops);
+        set(&mut config.max_pages_per_host, &self.max_pages_per_host);
         set(&mut config.retries, &self.retries);
         set(&mut config.retry_backoff, &self.retry_backoff);
         config.ignore_robots |= self.ignore_robots;

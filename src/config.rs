@@ -85,6 +85,16 @@ pub struct Config {
     pub max_body: u64,
     /// Redirect hops followed from one URL before it is recorded as an error.
     pub max_redirects: u32,
+    /// Spider-trap guard: longest canonical URL admitted, in bytes (0 = no limit).
+    pub max_url_length: usize,
+    /// Spider-trap guard: most path segments in an admitted URL (0 = no limit).
+    pub max_path_depth: usize,
+    /// Spider-trap guard: most times one path segment may occur in a URL (0 = no limit).
+    pub max_repeated_segments: usize,
+    /// Spider-trap guard: longest chain of links that only change the page's query (0 = no limit).
+    pub max_query_hops: u32,
+    /// Spider-trap guard: most URLs admitted per host (0 = no limit).
+    pub max_pages_per_host: u64,
     /// Fetch hosts that resolve to loopback/private/link-local addresses even when not a seed's host.
     pub allow_private: bool,
     /// Retries of a transient failure (timeout, connection error, 408, 429, 500, 502, 503, 504, 522, 524).
@@ -97,6 +107,8 @@ pub struct Config {
     pub max_crawl_delay: f64,
     /// Treat URLs differing only in query parameter order as the same page.
     pub sort_query: bool,
+    /// Drop session-id parameters (jsessionid, phpsessid, sid, ...) from URLs.
+    pub strip_session_ids: bool,
     /// Follow links marked rel="nofollow".
     pub follow_nofollow: bool,
     /// Start over when the output directory already holds a crawl.
@@ -130,12 +142,18 @@ impl Default for Config {
             timeout: 30.0,
             max_body: 10 * 1024 * 1024,
             max_redirects: 10,
+            max_url_length: 2048,
+            max_path_depth: 32,
+            max_repeated_segments: 3,
+            max_query_hops: 100,
+            max_pages_per_host: 100_000,
             allow_private: false,
             retries: 2,
             retry_backoff: 1.0,
             max_retry_after: 300.0,
             max_crawl_delay: 30.0,
             sort_query: true,
+            strip_session_ids: true,
             follow_nofollow: false,
             fresh: false,
             progress_interval: 10.0,
@@ -253,6 +271,14 @@ impl Config {
 
     pub fn exclude_patterns(&self) -> Result<Vec<Regex>, ConfigError> {
         compile_all("exclude", &self.exclude)
+    }
+
+    /// The canonicalisation options this config asks for.
+    pub fn canon_rules(&self) -> crate::canon::Rules {
+        crate::canon::Rules {
+            sort_query: self.sort_query,
+            strip_session_ids: self.strip_session_ids,
+        }
     }
 
     /// Worker count with 0 resolved to the number of CPU cores.

@@ -40,6 +40,7 @@ use crate::robots::{RobotsCache, Verdict};
 use crate::scope::Scope;
 use crate::sink::{JsonlSink, PageRecord, Sink, SinkError};
 use crate::stats::{ErrorKind, Refusal, Stats, Summary};
+use crate::traps::{self, Traps};
 
 /// Bodies larger than this are parsed on the blocking pool, off the async reactor.
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
@@ -95,6 +96,7 @@ struct Ctx {
     fetcher: Fetcher,
     robots: RobotsCache,
     scope: Scope,
+    traps: Traps,
     stats: Arc<Stats>,
     sink: Sink,
     permits: Arc<Semaphore>,
@@ -138,6 +140,7 @@ pub async fn run(
     let (stop_tx, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         scope: Scope::new(&config, &seeds)?,
+        traps: Traps::new(&config),
         robots: RobotsCache::new(
             &config.robots_agent(),
             Duration::from_secs_f64(config.retry_backoff),
@@ -152,6 +155,8 @@ pub async fn run(
         config,
     });
     for s in seeds {
+        // Seeds are the user's explicit choice: no trap rules, but they use host budget.
+        ctx.traps.reserve_host(&crate::canon::HostKey::of(&s));
         ctx.frontier.push(Entry::new(s, 0));
     }
     tracing::info!(
@@ -423,12 +428,12 @@ impl Ctx {
 
     /// Decodes and parses an HTML body; large ones off the async reactor.
     async fn parse(&self, url: &Url, resp: Response) -> extract::Page {
-        let sort = self.config.sort_query;
+        let rules = self.config.canon_rules();
         let url = url.clone();
         let len = resp.body.len();
         let work = move || {
             let text = fetch::charset::decode_html(&resp.body, resp.content_type.as_deref());
-            extract::extract(&text, &url, sort)
+            extract::extract(&text, &url, rules)
         };
         if len > INLINE_PARSE_BYTES {
             tokio::task::spawn_blocking(work).await.unwrap_or_default()
@@ -440,7 +445,7 @@ impl Ctx {
     /// Follows a 3xx: the target is a URL like any link (scope, visited set),
     /// at the same depth, with the hop counted against `max_redirects`.
     fn redirect(&self, entry: &Entry, location: &str, outcome: &mut Outcome) {
-        let target = match canon::parse(location, Some(&entry.url), self.config.sort_query) {
+        let target = match canon::parse(location, Some(&entry.url), self.config.canon_rules()) {
             Ok(t) => t,
             Err(e) => {
                 outcome.error = Some((
@@ -483,6 +488,14 @@ impl Ctx {
                 return;
             }
         }
+        if let Err(why) = self.traps.check(&target, 0) {
+            self.stats.refuse(why);
+            outcome.error = Some((
+                ErrorKind::Redirect,
+                format!("target {target} refused by a trap guard ({why:?})"),
+            ));
+            return;
+        }
         let mut via = entry.via.clone();
         via.push(here);
         let next = Entry {
@@ -490,8 +503,20 @@ impl Ctx {
             depth: entry.depth,
             attempt: 0,
             via,
+            query_hops: 0,
         };
-        if !self.frontier.push(next) {
+        self.admit(next);
+    }
+
+    /// Queues a wanted URL once: host budget, then the visited set.
+    fn admit(&self, entry: Entry) {
+        let host = crate::canon::HostKey::of(&entry.url);
+        if !self.traps.reserve_host(&host) {
+            self.stats.refuse(Refusal::HostBudget);
+            return;
+        }
+        if !self.frontier.push(entry) {
+            self.traps.release_host(&host);
             self.stats.refuse(Refusal::Duplicate);
         }
     }
@@ -507,9 +532,14 @@ impl Ctx {
                 self.stats.refuse(why);
                 continue;
             }
-            if !self.frontier.push(Entry::new(link.url, depth)) {
-                self.stats.refuse(Refusal::Duplicate);
+            let hops = traps::query_hops(&entry.url, entry.query_hops, &link.url);
+            if let Err(why) = self.traps.check(&link.url, hops) {
+                self.stats.refuse(why);
+                continue;
             }
+            let mut next = Entry::new(link.url, depth);
+            next.query_hops = hops;
+            self.admit(next);
         }
     }
 

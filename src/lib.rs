@@ -4,7 +4,8 @@
 //! - layer 0: [`config`] (what the user asked for), [`canon`] (the one URL
 //!   canonicaliser, host keys, fingerprints), [`stats`] (counters and their names);
 //! - layer 1: [`fetch`] (one safe HTTP GET), [`frontier`] (queues, politeness,
-//!   visited set), [`scope`] (which URLs are wanted), [`seeds`] (seed lists);
+//!   visited set), [`scope`] (which URLs are wanted), [`traps`] (spider-trap
+//!   guards), [`seeds`] (seed lists);
 //! - layer 2: [`robots`] (robots.txt), [`extract`] (title and links);
 //! - layer 3: [`sink`] (records to disk);
 //! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display).
@@ -23,3 +24,4 @@ pub mod scope;
 pub mod seeds;
 pub mod sink;
 pub mod stats;
+pub mod traps;

@@ -15,15 +15,21 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, CrawlArgs};
+use cli::{Cli, Command, CrawlArgs, RobotsArgs};
+use std::sync::Arc;
+
+use trawl::canon;
 use trawl::config::Config;
 use trawl::crawl::{self, Stop};
+use trawl::fetch::{AddressGuard, Fetcher};
+use trawl::robots::{self, RobotsFile};
 use trawl::seeds;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Crawl(args) => crawl_command(args),
+        Command::Crawl(args) => crawl_command(*args),
+        Command::Robots(args) => robots_command(args),
     };
     match result {
         Ok(code) => code,
@@ -44,7 +50,7 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     config.validate()?;
     init_logging(&config);
 
-    let seeds = seeds::load(&args.urls, config.seeds.as_deref(), config.sort_query)?;
+    let seeds = seeds::load(&args.urls, config.seeds.as_deref(), config.canon_rules())?;
     if !config.quiet {
         for skipped in &seeds.skipped {
             eprintln!("trawl: warning: {skipped}");
@@ -81,6 +87,63 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         Some("SIGTERM") => ExitCode::from(143),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// `trawl robots`: the crawl's robots.txt verdicts, one line per URL.
+fn robots_command(args: RobotsArgs) -> anyhow::Result<ExitCode> {
+    let mut config = Config::default();
+    if let Some(ua) = args.user_agent {
+        config.user_agent = ua;
+    }
+    if let Some(t) = args.timeout {
+        config.timeout = t;
+    }
+    config.validate()?;
+    let agent = config.robots_agent();
+    let mut urls = Vec::new();
+    for u in &args.urls {
+        urls.push(
+            canon::parse(u, None, config.canon_rules())
+                .with_context(|| format!("'{u}' is not an http(s) URL"))?,
+        );
+    }
+    let judgements = match (&args.robots_file, &args.robots_url) {
+        (Some(path), _) => {
+            let txt = std::fs::read(path)
+                .with_context(|| format!("cannot read robots file {}", path.display()))?;
+            robots::judge(&agent, &txt, &urls)
+        }
+        (None, Some(robots_url)) => {
+            let robots_url = canon::parse(robots_url, None, config.canon_rules())
+                .with_context(|| format!("'{robots_url}' is not an http(s) URL"))?;
+            let guard = Arc::new(AddressGuard::new(false));
+            if let Some(h) = robots_url.host_str() {
+                guard.exempt(h);
+            }
+            let fetcher = Fetcher::new(&config, guard)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            match runtime.block_on(robots::fetch_robots(&fetcher, &robots_url)) {
+                RobotsFile::Found { body, .. } => robots::judge(&agent, &body, &urls),
+                RobotsFile::NoRestrictions(why) => {
+                    robots::judge_all(&urls, true, &format!("{why}: no restrictions"))
+                }
+                RobotsFile::Unavailable(why) => robots::judge_all(
+                    &urls,
+                    false,
+                    &format!("{why}: robots.txt unavailable, the crawl waits and retries"),
+                ),
+                RobotsFile::Unreachable(e) => anyhow::bail!("cannot fetch {robots_url}: {e}"),
+            }
+        }
+        (None, None) => anyhow::bail!("give --robots-file FILE or --robots-url URL"),
+    };
+    for j in judgements {
+        println!("{j}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(config: &Config) {

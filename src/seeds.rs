@@ -54,8 +54,8 @@ impl Seeds {
         Ok(self.urls)
     }
 
-    fn add(&mut self, source: &str, line: usize, text: &str, sort_query: bool) {
-        match canon::parse(text, None, sort_query) {
+    fn add(&mut self, source: &str, line: usize, text: &str, rules: canon::Rules) {
+        match canon::parse(text, None, rules) {
             Ok(u) => {
                 if !self.urls.contains(&u) {
                     self.urls.push(u);
@@ -73,10 +73,10 @@ impl Seeds {
 
 /// Gathers seeds from command-line URLs and an optional seed file; see
 /// [`Seeds::into_urls`] for the "no usable seed" check.
-pub fn load(args: &[String], file: Option<&Path>, sort_query: bool) -> Result<Seeds, SeedError> {
+pub fn load(args: &[String], file: Option<&Path>, rules: canon::Rules) -> Result<Seeds, SeedError> {
     let mut seeds = Seeds::default();
     for (i, a) in args.iter().enumerate() {
-        seeds.add("argument", i + 1, a, sort_query);
+        seeds.add("argument", i + 1, a, rules);
     }
     if let Some(path) = file {
         let bytes = std::fs::read(path).map_err(|source| SeedError::Io {
@@ -90,7 +90,7 @@ pub fn load(args: &[String], file: Option<&Path>, sort_query: bool) -> Result<Se
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            seeds.add(&name, i + 1, line, sort_query);
+            seeds.add(&name, i + 1, line, rules);
         }
     }
     Ok(seeds)
@@ -109,7 +109,12 @@ mod tests {
             "# comment\n\nhttp://a.com/\nnot a url\nftp://b.com/\n  https://B.com/x#y  \nhttp://a.com:80/\n",
         )
         .unwrap();
-        let s = load(&["http://c.com".into()], Some(&path), true).unwrap();
+        let s = load(
+            &["http://c.com".into()],
+            Some(&path),
+            canon::Rules::default(),
+        )
+        .unwrap();
         let urls: Vec<_> = s.urls.iter().map(Url::as_str).collect();
         assert_eq!(urls, ["http://c.com/", "http://a.com/", "https://b.com/x"]);
         assert_eq!(s.skipped.len(), 2);
@@ -125,11 +130,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.txt");
         std::fs::write(&path, "# only\nnope\n").unwrap();
-        let s = load(&[], Some(&path), true).unwrap();
+        let s = load(&[], Some(&path), canon::Rules::default()).unwrap();
         assert_eq!(s.skipped.len(), 1);
         assert!(matches!(s.into_urls(), Err(SeedError::Empty)));
         let missing = dir.path().join("missing.txt");
-        let e = load(&[], Some(&missing), true).unwrap_err();
+        let e = load(&[], Some(&missing), canon::Rules::default()).unwrap_err();
         assert!(e.to_string().starts_with("cannot read seed file"), "{e}");
     }
 }

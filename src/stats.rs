@@ -79,6 +79,16 @@ pub enum Refusal {
     Nofollow,
     /// Already seen this crawl.
     Duplicate,
+    /// Trap guard: URL longer than `max_url_length`.
+    UrlTooLong,
+    /// Trap guard: more path segments than `max_path_depth`.
+    PathTooDeep,
+    /// Trap guard: a path segment repeated more than `max_repeated_segments` times.
+    RepeatedSegments,
+    /// Trap guard: more than `max_query_hops` query-only hops.
+    QueryChain,
+    /// Trap guard: the host's `max_pages_per_host` is spent.
+    HostBudget,
 }
 
 #[derive(Default)]
@@ -95,6 +105,7 @@ pub struct Stats {
     refused_filter: AtomicU64,
     refused_nofollow: AtomicU64,
     duplicates: AtomicU64,
+    traps: [AtomicU64; 5],
     robots_disallowed: AtomicU64,
     blocked_private: AtomicU64,
 }
@@ -147,6 +158,11 @@ impl Stats {
             Refusal::Filter => &self.refused_filter,
             Refusal::Nofollow => &self.refused_nofollow,
             Refusal::Duplicate => &self.duplicates,
+            Refusal::UrlTooLong => &self.traps[0],
+            Refusal::PathTooDeep => &self.traps[1],
+            Refusal::RepeatedSegments => &self.traps[2],
+            Refusal::QueryChain => &self.traps[3],
+            Refusal::HostBudget => &self.traps[4],
         };
         c.fetch_add(1, Relaxed);
     }
@@ -205,6 +221,13 @@ impl Stats {
                 blocked: self.blocked_private.load(Relaxed),
                 duplicate: self.duplicates.load(Relaxed),
             },
+            traps: Traps {
+                url_length: self.traps[0].load(Relaxed),
+                path_depth: self.traps[1].load(Relaxed),
+                repeated_segments: self.traps[2].load(Relaxed),
+                query_hops: self.traps[3].load(Relaxed),
+                host_budget: self.traps[4].load(Relaxed),
+            },
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             completed: false,
             stopped_by: None,
@@ -243,6 +266,16 @@ pub struct Refused {
     pub duplicate: u64,
 }
 
+/// URLs refused by the spider-trap guards, by guard.
+#[derive(Debug, Clone, Serialize)]
+pub struct Traps {
+    pub url_length: u64,
+    pub path_depth: u64,
+    pub repeated_segments: u64,
+    pub query_hops: u64,
+    pub host_budget: u64,
+}
+
 /// The content of stats.json (and of the end-of-crawl summary line).
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -266,6 +299,7 @@ pub struct Summary {
     pub queued: u64,
     pub in_flight: u64,
     pub refused: Refused,
+    pub traps: Traps,
     pub finished_at: String,
     /// True when the frontier ran dry or max_pages was reached; false when stopped by a signal.
     pub completed: bool,

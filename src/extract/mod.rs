@@ -1,19 +1,34 @@
 //! What the crawl takes from a page: its title, its links and whether it lets us
-//! follow them (meta robots), in one pass over the parsed document.
+//! follow them (meta robots), in one streaming pass over the HTML tokens.
 //!
 //! Links come from `a`, `area` (href) and `frame`, `iframe` (src), resolved against
 //! `<base href>` when present (else the page URL) and canonicalised; only http(s)
 //! survive, each once per page. `rel="nofollow"` is kept on the link so the crawl
 //! decides; `<meta name="robots" content="nofollow|none">` marks the whole page.
 //!
+//! Why a tokenizer and not a DOM: the link pass needs no tree, and a tree builder's
+//! cost grows with nesting depth (50,000 unclosed `<div>`s take minutes), while
+//! html5ever's tokenizer is linear in the input whatever its shape, decodes entities
+//! and character references as browsers do, and is told when `<script>`, `<style>`,
+//! `<title>` and `<textarea>` switch to raw text so that markup inside them is not
+//! mistaken for links.
+//!
 //! This module is pure CPU work: no I/O, no frontier, no scope decisions.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 
-use scraper::Html;
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::states::RawKind;
+use html5ever::tokenizer::{
+    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
 use url::Url;
 
 use crate::canon;
+
+/// Title text kept, in characters (a hostile page may make it megabytes).
+const MAX_TITLE_CHARS: usize = 2048;
 
 /// A link found on a page.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,80 +61,142 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Parses `html` (already decoded) and extracts title, links and meta robots.
-pub fn extract(html: &str, page_url: &Url, sort_query: bool) -> Page {
-    let doc = Html::parse_document(html);
-    let mut title = None;
-    let mut base: Option<Url> = None;
-    let mut raw_links: Vec<(&str, bool)> = Vec::new();
-    let mut follow_links = true;
+#[derive(Default)]
+struct Found {
+    title: String,
+    /// 0 before the first <title>, 1 inside it, 2 after it.
+    title_state: u8,
+    base: Option<String>,
+    hrefs: Vec<(String, bool)>,
+    nofollow_page: bool,
+}
 
-    for node in doc.tree.nodes() {
-        let Some(el) = node.value().as_element() else {
-            continue;
-        };
-        match el.name() {
+struct Sink(RefCell<Found>);
+
+fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
+    tag.attrs
+        .iter()
+        .find(|a| &*a.name.local == name)
+        .map(|a| &*a.value)
+}
+
+impl Sink {
+    fn start_tag(&self, tag: &Tag) -> TokenSinkResult<()> {
+        let mut f = self.0.borrow_mut();
+        match &*tag.name {
             "a" | "area" => {
-                if let Some(href) = el.attr("href") {
-                    let nofollow = el.attr("rel").is_some_and(|r| {
+                if let Some(href) = attr(tag, "href") {
+                    let nofollow = attr(tag, "rel").is_some_and(|r| {
                         r.split_ascii_whitespace()
                             .any(|t| t.eq_ignore_ascii_case("nofollow"))
                     });
-                    raw_links.push((href, nofollow));
+                    f.hrefs.push((href.to_string(), nofollow));
                 }
             }
-            "frame" | "iframe" => {
-                if let Some(src) = el.attr("src") {
-                    raw_links.push((src, false));
+            "frame" => {
+                if let Some(src) = attr(tag, "src") {
+                    f.hrefs.push((src.to_string(), false));
                 }
             }
-            "title" if title.is_none() => {
-                if let Some(er) = scraper::ElementRef::wrap(node) {
-                    let t = one_line(&er.text().collect::<String>());
-                    if !t.is_empty() {
-                        title = Some(t);
-                    }
+            "iframe" => {
+                if let Some(src) = attr(tag, "src") {
+                    f.hrefs.push((src.to_string(), false));
                 }
+                return TokenSinkResult::RawData(RawKind::Rawtext);
             }
-            "base" if base.is_none() => {
-                base = el.attr("href").and_then(|h| page_url.join(h.trim()).ok());
-            }
+            "base" if f.base.is_none() => f.base = attr(tag, "href").map(str::to_string),
             "meta" => {
-                let is_robots = el
-                    .attr("name")
-                    .is_some_and(|n| n.eq_ignore_ascii_case("robots"));
-                if is_robots {
-                    let content = el.attr("content").unwrap_or("").to_ascii_lowercase();
+                let robots = attr(tag, "name").is_some_and(|n| n.eq_ignore_ascii_case("robots"));
+                if robots {
+                    let content = attr(tag, "content").unwrap_or("").to_ascii_lowercase();
                     if content
                         .split([',', ' '])
                         .any(|d| d.trim() == "nofollow" || d.trim() == "none")
                     {
-                        follow_links = false;
+                        f.nofollow_page = true;
                     }
+                }
+            }
+            "title" => {
+                if f.title_state == 0 {
+                    f.title_state = 1;
+                }
+                return TokenSinkResult::RawData(RawKind::Rcdata);
+            }
+            "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
+            "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
+            "style" | "xmp" | "noembed" | "noframes" => {
+                return TokenSinkResult::RawData(RawKind::Rawtext)
+            }
+            "plaintext" => return TokenSinkResult::Plaintext,
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+impl TokenSink for Sink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        match token {
+            Token::TagToken(tag) => match tag.kind {
+                TagKind::StartTag => return self.start_tag(&tag),
+                TagKind::EndTag => {
+                    let mut f = self.0.borrow_mut();
+                    if &*tag.name == "title" && f.title_state == 1 {
+                        f.title_state = 2;
+                    }
+                }
+            },
+            Token::CharacterTokens(text) => {
+                let mut f = self.0.borrow_mut();
+                if f.title_state == 1 && f.title.len() < MAX_TITLE_CHARS * 4 {
+                    f.title.push_str(&text);
                 }
             }
             _ => {}
         }
+        TokenSinkResult::Continue
     }
+}
 
+/// Tokenizes `html` (already decoded) and extracts title, links and meta robots.
+pub fn extract(html: &str, page_url: &Url, rules: canon::Rules) -> Page {
+    let tokenizer = Tokenizer::new(
+        Sink(RefCell::new(Found::default())),
+        TokenizerOpts::default(),
+    );
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    // The tokenizer stops early only for scripts, which this sink never asks for.
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    let found = tokenizer.sink.0.into_inner();
+
+    let base = found
+        .base
+        .as_deref()
+        .and_then(|h| page_url.join(h.trim()).ok());
     let base = base.as_ref().unwrap_or(page_url);
     let mut seen = HashSet::new();
     let mut links = Vec::new();
-    for (href, nofollow) in raw_links {
+    for (href, nofollow) in found.hrefs {
         let href = href.trim();
         if href.is_empty() || href.starts_with('#') {
             continue;
         }
-        if let Ok(url) = canon::parse(href, Some(base), sort_query) {
+        if let Ok(url) = canon::parse(href, Some(base), rules) {
             if seen.insert(canon::fingerprint(&url)) {
                 links.push(Link { url, nofollow });
             }
         }
     }
+    let title = one_line(&found.title);
     Page {
-        title,
+        title: (!title.is_empty()).then(|| title.chars().take(MAX_TITLE_CHARS).collect()),
         links,
-        follow_links,
+        follow_links: !found.nofollow_page,
     }
 }
 
@@ -131,7 +208,7 @@ mod tests {
         extract(
             html,
             &Url::parse("http://e.com/dir/page.html").unwrap(),
-            true,
+            canon::Rules::default(),
         )
     }
 
@@ -180,10 +257,42 @@ mod tests {
     }
 
     #[test]
+    fn markup_inside_scripts_styles_and_titles_is_not_a_link() {
+        let p = page(
+            r#"<title>a &amp; <b>b</b></title><script>var s = "<a href='/no1'>";</script>
+            <style>/* <a href="/no2"> */</style><textarea><a href="/no3"></textarea>
+            <a href="/yes?a=1&amp;b=2">y</a><noscript><a href="/ns">n</a></noscript>"#,
+        );
+        assert_eq!(p.title.as_deref(), Some("a & <b>b</b>"));
+        assert_eq!(urls(&p), ["http://e.com/yes?a=1&b=2", "http://e.com/ns"]);
+    }
+
+    #[test]
     fn malformed_html_still_yields_links() {
         let p = page("<p><div><a href=/one>one<table><a href='/two'>two</b></i>\0<a href=/three");
         assert_eq!(urls(&p), ["http://e.com/one", "http://e.com/two"]);
         assert_eq!(page("").title, None);
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_lines_stay_bounded() {
+        let depth = 50_000;
+        let html = format!(
+            "<title>deep</title>{}<a href=/inner>x</a>{}<a href=/after>y</a>",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        let t = std::time::Instant::now();
+        let p = page(&html);
+        assert_eq!(urls(&p), ["http://e.com/inner", "http://e.com/after"]);
+        let line = format!("<p>{}<a href=/end>e</a>", "word ".repeat(1_000_000));
+        let p = page(&line);
+        assert_eq!(urls(&p), ["http://e.com/end"]);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]

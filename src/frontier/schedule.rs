@@ -38,6 +38,8 @@ pub struct Entry {
     /// Fingerprints of the URLs whose redirects led here, oldest first: the hop
     /// count and the loop check for redirects.
     pub via: Vec<u64>,
+    /// Links in a row that kept the page's path and changed only its query (trap guard).
+    pub query_hops: u32,
 }
 
 impl Entry {
@@ -47,6 +49,7 @@ impl Entry {
             depth,
             attempt: 0,
             via: Vec::new(),
+            query_hops: 0,
         }
     }
 }

@@ -13,6 +13,8 @@
 //! Concurrent requests for one host wait for a single robots.txt fetch. This module
 //! never schedules: it answers "may I?" and says how long a host asked us to wait.
 
+pub mod explain;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,40 +134,18 @@ impl RobotsCache {
     }
 
     async fn fetch(&self, fetcher: &Fetcher, page: &Url, failures: u32) -> Entry {
-        let mut target = match page.join("/robots.txt") {
-            Ok(u) => u,
-            Err(_) => return Entry::AllowAll,
-        };
-        for _ in 0..=ROBOTS_MAX_REDIRECTS {
-            let resp = match fetcher.get_capped(&target, ROBOTS_MAX_BYTES).await {
-                Ok(r) => r,
-                Err(e) if matches!(e.kind, ErrorKind::Blocked | ErrorKind::Dns) => {
-                    return Entry::Unreachable(e)
+        match fetch_robots(fetcher, page).await {
+            RobotsFile::Found { url, body } => match Robot::new(&self.agent, &body) {
+                Ok(robot) => Entry::Rules(Box::new(robot)),
+                Err(e) => {
+                    tracing::debug!(%url, "unparseable robots.txt, allowing all: {e}");
+                    Entry::AllowAll
                 }
-                Err(e) => return self.unavailable(failures, e.to_string()),
-            };
-            match resp.status {
-                200..=299 => {
-                    return match Robot::new(&self.agent, &resp.body) {
-                        Ok(robot) => Entry::Rules(Box::new(robot)),
-                        Err(e) => {
-                            tracing::debug!(%target, "unparseable robots.txt, allowing all: {e}");
-                            Entry::AllowAll
-                        }
-                    };
-                }
-                300..=399 => {
-                    let next = resp.location.as_deref().and_then(|l| target.join(l).ok());
-                    match next {
-                        Some(n) => target = n,
-                        None => return Entry::AllowAll,
-                    }
-                }
-                400..=499 => return Entry::AllowAll,
-                s => return self.unavailable(failures, format!("robots.txt answered HTTP {s}")),
-            }
+            },
+            RobotsFile::NoRestrictions(_) => Entry::AllowAll,
+            RobotsFile::Unavailable(reason) => self.unavailable(failures, reason),
+            RobotsFile::Unreachable(e) => Entry::Unreachable(e),
         }
-        Entry::AllowAll
     }
 
     fn unavailable(&self, failures: u32, reason: String) -> Entry {
@@ -176,6 +156,120 @@ impl RobotsCache {
             reason,
         }
     }
+}
+
+/// One line of `trawl robots` output: the crawl's verdict on a URL and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    pub url: String,
+    pub allowed: bool,
+    pub why: String,
+}
+
+impl std::fmt::Display for Judgement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.allowed {
+            "allowed"
+        } else {
+            "disallowed"
+        };
+        write!(f, "{verdict}\t{}\t{}", self.url, self.why)
+    }
+}
+
+/// Judges `urls` against robots.txt text exactly as the crawl would (same parser,
+/// same agent token), naming the deciding rule where it can be traced.
+pub fn judge(agent: &str, txt: &[u8], urls: &[Url]) -> Vec<Judgement> {
+    let robot = Robot::new(agent, txt).ok();
+    urls.iter()
+        .map(|url| {
+            let Some(robot) = &robot else {
+                return Judgement {
+                    url: url.to_string(),
+                    allowed: true,
+                    why: "robots.txt could not be parsed: no restrictions".into(),
+                };
+            };
+            let allowed = robot.allowed(url.as_str());
+            let e = explain::explain(agent, txt, url);
+            let why = match (&e.rule, e.allowed == allowed) {
+                (Some(rule), true) => format!("{rule} (group: {})", e.group),
+                (None, true) => format!("no rule matches (group: {})", e.group),
+                (_, false) => "deciding rule not identified".into(),
+            };
+            Judgement {
+                url: url.to_string(),
+                allowed,
+                why,
+            }
+        })
+        .collect()
+}
+
+/// The same verdict for every URL, when robots.txt gave no rules to read.
+pub fn judge_all(urls: &[Url], allowed: bool, why: &str) -> Vec<Judgement> {
+    urls.iter()
+        .map(|u| Judgement {
+            url: u.to_string(),
+            allowed,
+            why: why.to_string(),
+        })
+        .collect()
+}
+
+/// What fetching a host's robots.txt found (RFC 9309 section 2.3).
+#[derive(Debug)]
+pub enum RobotsFile {
+    /// 2xx: the rules (first 500 KiB), and the URL they came from after redirects.
+    Found { url: Url, body: Vec<u8> },
+    /// 4xx, or more than 5 redirects: no restrictions. The reason says which.
+    NoRestrictions(String),
+    /// 5xx or a network error: crawl nothing on this host yet.
+    Unavailable(String),
+    /// Blocked address or no DNS: the host itself cannot be fetched.
+    Unreachable(FetchError),
+}
+
+/// Fetches the robots.txt that governs `page`, following up to 5 redirects.
+pub async fn fetch_robots(fetcher: &Fetcher, page: &Url) -> RobotsFile {
+    let mut target = match page.join("/robots.txt") {
+        Ok(u) => u,
+        Err(e) => return RobotsFile::NoRestrictions(format!("no robots.txt URL: {e}")),
+    };
+    for _ in 0..=ROBOTS_MAX_REDIRECTS {
+        let resp = match fetcher.get_capped(&target, ROBOTS_MAX_BYTES).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.kind, ErrorKind::Blocked | ErrorKind::Dns) => {
+                return RobotsFile::Unreachable(e)
+            }
+            Err(e) => return RobotsFile::Unavailable(e.to_string()),
+        };
+        match resp.status {
+            200..=299 => {
+                return RobotsFile::Found {
+                    url: target,
+                    body: resp.body,
+                }
+            }
+            300..=399 => match resp.location.as_deref().and_then(|l| target.join(l).ok()) {
+                Some(next) => target = next,
+                None => {
+                    return RobotsFile::NoRestrictions(format!(
+                        "robots.txt answered HTTP {} without a usable Location",
+                        resp.status
+                    ))
+                }
+            },
+            400..=499 => {
+                return RobotsFile::NoRestrictions(format!(
+                    "robots.txt answered HTTP {}",
+                    resp.status
+                ))
+            }
+            s => return RobotsFile::Unavailable(format!("robots.txt answered HTTP {s}")),
+        }
+    }
+    RobotsFile::NoRestrictions(format!("more than {ROBOTS_MAX_REDIRECTS} redirects"))
 }
 
 #[cfg(test)]

@@ -1,13 +1,11 @@
 //! End-to-end tests of `trawl crawl`: the real binary against fixture sites on
 //! 127.0.0.1, asserting from the records *and* from the servers' request logs.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);

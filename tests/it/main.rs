@@ -1,0 +1,6 @@
+//! The integration test binary: the real `trawl` binary and library against local
+//! fixture servers on 127.0.0.1 (see `common`), never the internet.
+
+mod common;
+mod crawl;
+mod fixture;
