@@ -365,15 +365,25 @@ impl Ctx {
                     let o = Outcome::error(ErrorKind::Robots, "disallowed by robots.txt");
                     return self.finish(lease, o, started).await;
                 }
-                Verdict::Unavailable { reason, retry_in } => {
+                Verdict::Unavailable {
+                    reason,
+                    retry_in,
+                    cause,
+                } => {
                     if attempt < self.config.retries {
                         let delay = retry_in.max(self.backoff(attempt));
                         return self.retry(lease, delay, "robots.txt unavailable");
                     }
-                    let o = Outcome::error(
-                        ErrorKind::Robots,
-                        format!("robots.txt unavailable ({reason})"),
-                    );
+                    // A network failure is reported as what it is; a 5xx as robots.
+                    let o = match cause {
+                        Some(e) => {
+                            Outcome::error(e.kind, format!("{} (fetching robots.txt)", e.message))
+                        }
+                        None => Outcome::error(
+                            ErrorKind::Robots,
+                            format!("robots.txt unavailable ({reason})"),
+                        ),
+                    };
                     return self.finish(lease, o, started).await;
                 }
             }
@@ -590,9 +600,11 @@ impl Ctx {
     }
 }
 
-/// A page labelled HTML whose first bytes say otherwise (PDF, images, archives, NULs).
+/// A page labelled HTML whose first bytes say otherwise: a known binary signature
+/// (PDF, images, archives, compressed data), or many control bytes. A stray NUL in
+/// real markup does not make a page binary.
 fn looks_binary(body: &[u8]) -> bool {
-    const MAGIC: [&[u8]; 7] = [
+    const MAGIC: [&[u8]; 10] = [
         b"%PDF-",
         b"\x89PNG",
         b"GIF8",
@@ -600,7 +612,20 @@ fn looks_binary(body: &[u8]) -> bool {
         b"PK\x03\x04",
         b"\x1F\x8B",
         b"\x00\x00\x01\x00",
+        b"RIFF",
+        b"\x7FELF",
+        b"7z\xBC\xAF",
     ];
-    let head = &body[..body.len().min(512)];
-    MAGIC.iter().any(|m| head.starts_with(m)) || head.contains(&0)
+    let head = &body[..body.len().min(1024)];
+    if MAGIC.iter().any(|m| head.starts_with(m)) {
+        return true;
+    }
+    // WHATWG's "binary data bytes": controls other than TAB, LF, FF, CR, ESC.
+    let binary = head
+        .iter()
+        .filter(|&&b| {
+            b <= 0x08 || b == 0x0B || (0x0E..=0x1A).contains(&b) || (0x1C..=0x1F).contains(&b)
+        })
+        .count();
+    binary * 10 > head.len() || (binary > 0 && !head.contains(&b'<'))
 }

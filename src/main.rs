@@ -130,7 +130,7 @@ fn robots_command(args: RobotsArgs) -> anyhow::Result<ExitCode> {
                 RobotsFile::NoRestrictions(why) => {
                     robots::judge_all(&urls, true, &format!("{why}: no restrictions"))
                 }
-                RobotsFile::Unavailable(why) => robots::judge_all(
+                RobotsFile::Unavailable(why, _) => robots::judge_all(
                     &urls,
                     false,
                     &format!("{why}: robots.txt unavailable, the crawl waits and retries"),

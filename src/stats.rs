@@ -228,11 +228,20 @@ impl Stats {
                 query_hops: self.traps[3].load(Relaxed),
                 host_budget: self.traps[4].load(Relaxed),
             },
+            peak_rss_mb: peak_rss_mb(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             completed: false,
             stopped_by: None,
         }
     }
+}
+
+/// The process's peak resident memory in MiB (Linux: VmHWM), if the OS tells.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(round3(kib / 1024.0))
 }
 
 fn round3(x: f64) -> f64 {
@@ -300,6 +309,8 @@ pub struct Summary {
     pub in_flight: u64,
     pub refused: Refused,
     pub traps: Traps,
+    /// Peak resident memory of the crawling process, in MiB (null where unknown).
+    pub peak_rss_mb: Option<f64>,
     pub finished_at: String,
     /// True when the frontier ran dry or max_pages was reached; false when stopped by a signal.
     pub completed: bool,

@@ -186,8 +186,16 @@ fn classify(e: reqwest::Error) -> FetchError {
             return FetchError::new(ErrorKind::Dns, d.to_string());
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                return FetchError::new(ErrorKind::Timeout, io.to_string());
+            match io.kind() {
+                std::io::ErrorKind::TimedOut => {
+                    return FetchError::new(ErrorKind::Timeout, io.to_string())
+                }
+                std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::BrokenPipe => {
+                    return FetchError::new(ErrorKind::Connect, io.to_string())
+                }
+                _ => {}
             }
         }
         innermost = err.to_string();

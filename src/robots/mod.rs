@@ -41,6 +41,8 @@ pub enum Verdict {
     Unavailable {
         reason: String,
         retry_in: Duration,
+        /// The network error behind it, when it was not an HTTP 5xx.
+        cause: Option<FetchError>,
     },
     /// The host cannot be fetched at all (blocked address, no DNS): the page's
     /// own fetch would fail the same way, so this error is its record.
@@ -64,6 +66,7 @@ enum Entry {
         until: Instant,
         failures: u32,
         reason: String,
+        cause: Option<FetchError>,
     },
 }
 
@@ -120,9 +123,15 @@ impl RobotsCache {
                     Verdict::Disallowed
                 }
             }
-            Some(Entry::Unavailable { until, reason, .. }) => Verdict::Unavailable {
+            Some(Entry::Unavailable {
+                until,
+                reason,
+                cause,
+                ..
+            }) => Verdict::Unavailable {
                 reason: reason.clone(),
                 retry_in: until.saturating_duration_since(Instant::now()),
+                cause: cause.clone(),
             },
             Some(Entry::Unreachable(e)) => Verdict::Unreachable(e.clone()),
             Some(Entry::AllowAll) | None => Verdict::Allowed,
@@ -143,17 +152,18 @@ impl RobotsCache {
                 }
             },
             RobotsFile::NoRestrictions(_) => Entry::AllowAll,
-            RobotsFile::Unavailable(reason) => self.unavailable(failures, reason),
+            RobotsFile::Unavailable(reason, cause) => self.unavailable(failures, reason, cause),
             RobotsFile::Unreachable(e) => Entry::Unreachable(e),
         }
     }
 
-    fn unavailable(&self, failures: u32, reason: String) -> Entry {
+    fn unavailable(&self, failures: u32, reason: String, cause: Option<FetchError>) -> Entry {
         let backoff = self.retry_base * 2u32.saturating_pow(failures.min(10));
         Entry::Unavailable {
             until: Instant::now() + backoff.min(Duration::from_secs(600)),
             failures: failures + 1,
             reason,
+            cause,
         }
     }
 }
@@ -224,8 +234,8 @@ pub enum RobotsFile {
     Found { url: Url, body: Vec<u8> },
     /// 4xx, or more than 5 redirects: no restrictions. The reason says which.
     NoRestrictions(String),
-    /// 5xx or a network error: crawl nothing on this host yet.
-    Unavailable(String),
+    /// 5xx or a network error (the error, when it was one): crawl nothing on this host yet.
+    Unavailable(String, Option<FetchError>),
     /// Blocked address or no DNS: the host itself cannot be fetched.
     Unreachable(FetchError),
 }
@@ -242,7 +252,7 @@ pub async fn fetch_robots(fetcher: &Fetcher, page: &Url) -> RobotsFile {
             Err(e) if matches!(e.kind, ErrorKind::Blocked | ErrorKind::Dns) => {
                 return RobotsFile::Unreachable(e)
             }
-            Err(e) => return RobotsFile::Unavailable(e.to_string()),
+            Err(e) => return RobotsFile::Unavailable(e.to_string(), Some(e)),
         };
         match resp.status {
             200..=299 => {
@@ -266,7 +276,7 @@ pub async fn fetch_robots(fetcher: &Fetcher, page: &Url) -> RobotsFile {
                     resp.status
                 ))
             }
-            s => return RobotsFile::Unavailable(format!("robots.txt answered HTTP {s}")),
+            s => return RobotsFile::Unavailable(format!("robots.txt answered HTTP {s}"), None),
         }
     }
     RobotsFile::NoRestrictions(format!("more than {ROBOTS_MAX_REDIRECTS} redirects"))

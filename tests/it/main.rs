@@ -4,3 +4,4 @@
 mod common;
 mod crawl;
 mod fixture;
+mod hostile;

@@ -1,0 +1,1025 @@
+//! The hostile web: bombs, stalls, broken servers, traps, malformed pages and
+//! signals. Each test names one behaviour and fails when it breaks.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+const T: Duration = Duration::from_secs(90);
+
+async fn crawl(args: &[&str]) -> (RunOutput, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all: Vec<String> = vec!["crawl".into(), "--out".into()];
+    all.push(dir.path().display().to_string());
+    all.extend(args.iter().map(|s| s.to_string()));
+    let out = run_trawl_async(all, T).await;
+    (out, dir)
+}
+
+fn stats(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json written");
+    serde_json::from_str(&text).expect("stats.json is JSON")
+}
+
+fn links(paths: &[String]) -> Reply {
+    let mut body = String::from("<html><head><title>index</title></head><body>");
+    for p in paths {
+        body.push_str(&format!("<a href=\"{p}\">{p}</a>\n"));
+    }
+    Reply::Html(body + "</body></html>")
+}
+
+fn error_of(recs: &std::collections::HashMap<String, Value>, url: &str) -> String {
+    recs.get(url)
+        .unwrap_or_else(|| panic!("no record for {url}"))["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn peak_rss_mb(dir: &Path) -> f64 {
+    stats(dir)["peak_rss_mb"]
+        .as_f64()
+        .expect("peak_rss_mb reported on Linux")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_huge_and_bomb_bodies_stop_at_max_body() {
+    let a = Site::start().await;
+    a.set(
+        "/endless",
+        Reply::Endless {
+            content_type: "text/html".into(),
+        },
+    );
+    a.set(
+        "/big",
+        Reply::Big {
+            len: 200 * 1024 * 1024,
+            content_type: "text/html".into(),
+        },
+    );
+    a.set(
+        "/bomb",
+        Reply::Raw {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "text/html".into()),
+                ("Content-Encoding".into(), "gzip".into()),
+            ],
+            body: gzip_bomb_1g().to_vec(),
+        },
+    );
+    a.set(
+        "/",
+        links(&["/endless".into(), "/big".into(), "/bomb".into()]),
+    );
+    let cap = 3_000_000u64;
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "8",
+        "--concurrency",
+        "64",
+        "--max-body",
+        &cap.to_string(),
+    ])
+    .await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    for p in ["/endless", "/big", "/bomb"] {
+        let r = &recs[&a.url(p)];
+        assert!(
+            error_of(&recs, &a.url(p)).starts_with("too_large:"),
+            "{p}: {r}"
+        );
+        assert_eq!(
+            r["content_length"].as_u64(),
+            Some(cap),
+            "{p} cut at max_body"
+        );
+        assert_eq!(r["status"], 200);
+    }
+    // Bodies are capped, not buffered: memory stays far below the bodies' size.
+    let rss = peak_rss_mb(dir.path());
+    assert!(rss < 300.0, "peak RSS {rss} MiB");
+    assert_eq!(stats(dir.path())["failures"]["too_large"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
+    let a = Site::start().await;
+    a.set("/", Reply::Html(link_page(100_000)));
+    for i in 0..300 {
+        a.set(
+            &format!("/l/{i}"),
+            Reply::Delay(
+                Duration::from_millis(300),
+                Box::new(Reply::Html("<title>x</title>".into())),
+            ),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let url = a.url("/");
+    let child = spawn_trawl(&[
+        "crawl",
+        &url,
+        "--out",
+        &out_dir,
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "256",
+        "--concurrency",
+        "256",
+        "--max-pages",
+        "800",
+        "--max-pages-per-host",
+        "0",
+    ]);
+    let pid = child.id();
+    // Sample the crawler's open file descriptors while it runs (bounded loop).
+    let mut max_fds = 0;
+    for _ in 0..200 {
+        match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(entries) => max_fds = max_fds.max(entries.count()),
+            Err(_) => break,
+        }
+        if a.hits().len() > 700 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
+        .await
+        .unwrap();
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs.len(), 800);
+    assert_eq!(recs[&url]["links"], 100_000);
+    assert!(max_fds > 50, "concurrency was not used: {max_fds} fds");
+    assert!(max_fds <= 256 + 64, "{max_fds} open file descriptors");
+    assert!(a.max_in_flight() <= 256);
+    let rss = peak_rss_mb(dir.path());
+    assert!(rss < 250.0, "peak RSS {rss} MiB");
+    assert_eq!(stats(dir.path())["queued"], 100_000 - 799);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_servers_end_at_the_whole_request_deadline_without_holding_up_others() {
+    let slow = Site::start().await;
+    let fast = Site::start().await;
+    slow.set("/hang", Reply::Hang);
+    slow.set(
+        "/trickle",
+        Reply::Trickle {
+            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n"
+                .into(),
+            body: vec![b'x'; 100],
+            every: Duration::from_secs(1),
+        },
+    );
+    slow.set(
+        "/stall",
+        Reply::Stall {
+            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n"
+                .into(),
+            first: b"<html><title>half".to_vec(),
+        },
+    );
+    tree_site_routes(&fast, 30, 3);
+    let mut paths: Vec<String> = ["/hang", "/trickle", "/stall"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    paths.push(fast.url("/"));
+    slow.set("/", links(&paths));
+    let started = Instant::now();
+    let (out, dir) = crawl(&[
+        &slow.url("/"),
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "4",
+        "--timeout",
+        "2",
+        "--retries",
+        "0",
+    ])
+    .await;
+    out.assert_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let recs = records_by_url(dir.path());
+    for p in ["/hang", "/trickle", "/stall"] {
+        let r = &recs[&slow.url(p)];
+        assert!(
+            error_of(&recs, &slow.url(p)).starts_with("timeout:"),
+            "{p}: {r}"
+        );
+        let ms = r["elapsed_ms"].as_u64().unwrap();
+        assert!((1900..4000).contains(&ms), "{p} took {ms} ms");
+    }
+    assert_eq!(recs.len(), 4 + 30);
+    // The fast host was finished long before the slow requests timed out.
+    let slow_first = slow
+        .hits()
+        .iter()
+        .find(|h| h.path == "/hang")
+        .unwrap()
+        .start;
+    let fast_last = fast.hits().iter().map(|h| h.end).max().unwrap();
+    assert!(
+        fast_last < slow_first + Duration::from_millis(1500),
+        "fast host waited for slow one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_servers_give_error_records_with_a_kind() {
+    let a = Site::start().await;
+    a.set("/reset", Reply::Reset);
+    a.set(
+        "/bad-status",
+        Reply::RawBytes(b"HTTP/1.1 twohundred OK\r\n\r\nhello".to_vec()),
+    );
+    a.set(
+        "/not-http",
+        Reply::RawBytes(b"SSH-2.0-OpenSSH_9.0\r\n".to_vec()),
+    );
+    a.set(
+        "/truncated-chunked",
+        Reply::RawBytes(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n<title>cut</tit"
+                .to_vec(),
+        ),
+    );
+    // A plain-HTTP server answering a TLS handshake with an HTTP 400, as nginx does.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tls_url = format!(
+        "https://127.0.0.1:{}/tls",
+        plain.local_addr().unwrap().port()
+    );
+    let plain_server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for _ in 0..20 {
+            let Ok((mut s, _)) = plain.accept().await else {
+                break;
+            };
+            let mut buf = [0u8; 512];
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    a.set(
+        "/",
+        links(&[
+            "/reset".into(),
+            "/bad-status".into(),
+            "/not-http".into(),
+            "/truncated-chunked".into(),
+            tls_url.clone(),
+        ]),
+    );
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--retries",
+        "0",
+        "--timeout",
+        "5",
+    ])
+    .await;
+    out.assert_code(0);
+    assert!(!out.stderr.contains("panicked"));
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs.len(), 6);
+    assert!(
+        error_of(&recs, &a.url("/reset")).starts_with("connect: "),
+        "a reset is a connection failure"
+    );
+    let kinds = ["protocol:"];
+    for p in ["/bad-status", "/not-http", "/truncated-chunked"] {
+        let e = error_of(&recs, &a.url(p));
+        assert!(kinds.iter().any(|k| e.starts_with(k)), "{p}: {e}");
+        assert_eq!(recs[&a.url(p)]["status"], Value::Null, "{p}");
+    }
+    let e = error_of(&recs, &tls_url);
+    assert!(e.starts_with("connect:"), "plain HTTP on https: {e}");
+    plain_server.abort();
+    assert!(
+        stats(dir.path())["failures"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+            >= 5
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_as_an_http_date_delays_the_host() {
+    let a = Site::start().await;
+    let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
+    a.set(
+        "/busy",
+        Reply::Sequence(vec![
+            Reply::Raw {
+                status: 503,
+                headers: vec![("Retry-After".into(), when)],
+                body: Vec::new(),
+            },
+            Reply::Html("<title>ok</title>".into()),
+        ]),
+    );
+    a.set("/other", Reply::Html("<title>other</title>".into()));
+    a.set("/", links(&["/busy".into(), "/other".into()]));
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "1",
+    ])
+    .await;
+    out.assert_code(0);
+    let hits = a.hits();
+    let busy: Vec<Instant> = hits
+        .iter()
+        .filter(|h| h.path == "/busy")
+        .map(|h| h.start)
+        .collect();
+    assert_eq!(busy.len(), 2);
+    // The date has one-second resolution: at least 2 s of the 3 s remain.
+    assert!(
+        busy[1] - busy[0] >= Duration::from_secs(2),
+        "{:?}",
+        busy[1] - busy[0]
+    );
+    assert_eq!(records_by_url(dir.path())[&a.url("/busy")]["status"], 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_off_scope_or_to_private_addresses_are_refused_and_recorded() {
+    let a = Site::start().await;
+    let other = Site::start().await;
+    other.set("/", Reply::Html("<title>other</title>".into()));
+    a.set(
+        "/to-offsite",
+        Reply::Redirect(302, "http://offsite.example/".into()),
+    );
+    a.set(
+        "/to-private",
+        Reply::Redirect(302, format!("http://localhost:{}/", other.port())),
+    );
+    a.set(
+        "/to-metadata",
+        Reply::Redirect(302, "http://169.254.169.254/latest/".into()),
+    );
+    a.set(
+        "/",
+        links(&[
+            "/to-offsite".into(),
+            "/to-private".into(),
+            "/to-metadata".into(),
+        ]),
+    );
+
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    let e = error_of(&recs, &a.url("/to-offsite"));
+    assert!(
+        e.starts_with("redirect:") && e.contains("out of scope"),
+        "{e}"
+    );
+    assert!(error_of(&recs, &a.url("/to-private")).contains("out of scope"));
+
+    // With any scope the private targets are reached by the redirect, then blocked.
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--scope",
+        "any",
+        "--include",
+        "127.0.0.1|localhost|169.254",
+    ])
+    .await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    let private = format!("http://localhost:{}/", other.port());
+    assert!(
+        error_of(&recs, &private).starts_with("blocked:"),
+        "{}",
+        recs[&private]
+    );
+    assert!(error_of(&recs, "http://169.254.169.254/latest/").starts_with("blocked:"));
+    assert_eq!(other.hits().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_html_still_yields_its_links_quickly() {
+    let a = Site::start().await;
+    a.set("/deep", Reply::Html(deep_nesting(50_000)));
+    let mut line = String::from("<html><body><p>");
+    while line.len() < 5 * 1024 * 1024 {
+        line.push_str("lorem ipsum dolor sit amet ");
+    }
+    line.push_str("<a href=/line-end>end</a>");
+    a.set("/line", Reply::Html(line));
+    let mut junk = b"<html><title>junk</title><div><p><b><i>\x00\xff\xfe<a href=\"/junk-link\">j</a><table><tr><td>".to_vec();
+    junk.extend_from_slice(b"<a href='/unclosed' <<< <div <a href=/after-junk>k");
+    a.set(
+        "/junk",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: junk,
+        },
+    );
+    for p in ["/deep-link", "/after-deep", "/line-end", "/junk-link"] {
+        a.set(p, Reply::Html("<title>found</title>".into()));
+    }
+    a.set(
+        "/",
+        links(&["/deep".into(), "/line".into(), "/junk".into()]),
+    );
+    let started = Instant::now();
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    for p in ["/deep-link", "/after-deep", "/line-end", "/junk-link"] {
+        assert_eq!(a.count(p), 1, "{p} not found");
+    }
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs[&a.url("/junk")]["title"], "junk");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_charsets_and_disguised_binaries() {
+    let a = Site::start().await;
+    let (cp, _, _) = encoding_rs::WINDOWS_1251
+        .encode("<meta charset=\"windows-1251\"><title>Новости дня</title>");
+    a.set(
+        "/lying-header",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
+            body: cp.into_owned(),
+        },
+    );
+    a.set(
+        "/utf8-as-latin1",
+        Reply::Raw {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "text/html; charset=iso-8859-1".into(),
+            )],
+            body: "<title>Ça coûte 5 €</title>".as_bytes().to_vec(),
+        },
+    );
+    let binary = |magic: &[u8], ct: &str| {
+        let mut body = magic.to_vec();
+        body.extend_from_slice(b"<a href=\"/from-binary\">x</a>");
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), ct.into())],
+            body,
+        }
+    };
+    a.set("/doc.pdf", binary(b"%PDF-1.7\n", "application/pdf"));
+    a.set("/img", binary(b"\x89PNG\r\n\x1a\n", "text/html"));
+    a.set("/data", binary(b"{\"k\": 1}", "application/json"));
+    a.set("/blob", binary(b"\x00\x01\x02\x03", "text/html"));
+    a.set(
+        "/from-binary",
+        Reply::Html("<title>should not be reached</title>".into()),
+    );
+    a.set(
+        "/",
+        links(
+            &[
+                "/lying-header",
+                "/utf8-as-latin1",
+                "/doc.pdf",
+                "/img",
+                "/data",
+                "/blob",
+            ]
+            .map(String::from),
+        ),
+    );
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs[&a.url("/lying-header")]["title"], "Новости дня");
+    assert_eq!(recs[&a.url("/utf8-as-latin1")]["title"], "Ça coûte 5 €");
+    for p in ["/doc.pdf", "/img", "/data", "/blob"] {
+        assert_eq!(recs[&a.url(p)]["status"], 200, "{p} recorded");
+        assert_eq!(recs[&a.url(p)]["links"], 0, "{p} parsed");
+    }
+    assert_eq!(a.count("/from-binary"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spider_traps_end_by_themselves_and_are_counted() {
+    let a = Site::start().await;
+    // An infinite calendar: every month links to the next.
+    for m in 0..400 {
+        a.set(
+            &format!("/cal?month={m}"),
+            Reply::Html(format!("<a href=\"/cal?month={}\">next</a>", m + 1)),
+        );
+    }
+    // Ever-deeper relative links: /a/ links to /a/a/, and so on.
+    let mut p = String::from("/a/");
+    for _ in 0..40 {
+        a.set(&p, Reply::Html("<a href=\"a/\">deeper</a>".into()));
+        p.push_str("a/");
+    }
+    // A session id appended to every link (a new one on each visit).
+    for i in 0..5 {
+        a.set(
+            &format!("/shop/{i}"),
+            Reply::Html(format!(
+                "<a href=\"/shop/{}?sid={}\">next</a><a href=\"/shop/0;jsessionid={i}X\">home</a>",
+                (i + 1) % 5,
+                i * 7919 + 13
+            )),
+        );
+    }
+    let long = format!("/long/{}", "x".repeat(3000));
+    a.set(
+        "/",
+        links(&[
+            "/cal?month=0".into(),
+            "/a/".into(),
+            "/shop/0".into(),
+            long.clone(),
+        ]),
+    );
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "0",
+        "--max-query-hops",
+        "50",
+    ])
+    .await;
+    out.assert_code(0);
+    let cal = a.paths().iter().filter(|p| p.starts_with("/cal")).count();
+    assert_eq!(cal, 51, "calendar followed for max_query_hops");
+    let deepest = a
+        .paths()
+        .iter()
+        .filter(|p| p.starts_with("/a/"))
+        .map(|p| p.len())
+        .max()
+        .unwrap();
+    assert_eq!(deepest, "/a/a/a/".len(), "repeated segments stop at 3");
+    let shop: HashSet<String> = a
+        .paths()
+        .into_iter()
+        .filter(|p| p.starts_with("/shop"))
+        .collect();
+    assert_eq!(shop.len(), 5, "session ids stripped: {shop:?}");
+    assert_eq!(a.count(&long), 0);
+    let s = stats(dir.path());
+    assert_eq!(s["traps"]["query_hops"], 1);
+    assert_eq!(s["traps"]["repeated_segments"], 1);
+    assert_eq!(s["traps"]["url_length"], 1);
+    assert_eq!(s["completed"], true);
+
+    // Path depth and per-host budget guards.
+    let b = Site::start().await;
+    let mut p = String::new();
+    for i in 0..40 {
+        p.push_str(&format!("/d{i}"));
+        b.set(
+            &p,
+            Reply::Html(format!("<a href=\"{p}/d{}\">deeper</a>", i + 1)),
+        );
+    }
+    b.set("/", links(&["/d0".into()]));
+    let (out, dir) = crawl(&[
+        &b.url("/"),
+        "--per-host-rate",
+        "0",
+        "--max-path-depth",
+        "10",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(read_records(dir.path()).len(), 1 + 10);
+    assert_eq!(stats(dir.path())["traps"]["path_depth"], 1);
+    let (out, dir) = crawl(&[
+        &b.url("/"),
+        "--per-host-rate",
+        "0",
+        "--max-pages-per-host",
+        "5",
+    ])
+    .await;
+    out.assert_code(0);
+    assert_eq!(read_records(dir.path()).len(), 5);
+    assert_eq!(stats(dir.path())["traps"]["host_budget"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
+    let a = Site::start().await;
+    tree_site_routes(&a, 300, 5);
+    for i in 1..300 {
+        let html = tree_page_html(i, 300, 5);
+        a.set(
+            &tree_page_path(i),
+            Reply::Delay(Duration::from_millis(200), Box::new(Reply::Html(html))),
+        );
+    }
+    let hang = Site::start().await;
+    hang.set("/", Reply::Hang);
+
+    // SIGTERM: exit 143 with complete output.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let child = spawn_trawl(&[
+        "crawl",
+        &a.url("/"),
+        "--out",
+        &out_dir,
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "8",
+    ]);
+    let pid = child.id().to_string();
+    for _ in 0..100 {
+        if a.hits().len() > 15 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
+        .await
+        .unwrap();
+    out.assert_code(143);
+    read_records(dir.path());
+    assert_eq!(stats(dir.path())["stopped_by"], "SIGTERM");
+
+    // A request that never ends would hold the first stop for shutdown_grace (5 s);
+    // a second signal cuts that short.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let child = spawn_trawl(&[
+        "crawl",
+        &hang.url("/"),
+        "--out",
+        &out_dir,
+        "--ignore-robots",
+    ]);
+    let pid = child.id().to_string();
+    for _ in 0..100 {
+        if !hang.hits().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
+        .await
+        .unwrap();
+    out.assert_code(130);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "second signal took {:?}",
+        started.elapsed()
+    );
+    assert!(out.stderr.contains("second SIGINT"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_debugger_explains_rfc_examples_and_matches_the_crawl() {
+    let rfc = "User-Agent: *\nDisallow: *.gif$\nDisallow: /example/\nAllow: /publications/\n\n\
+User-Agent: foobot\nDisallow:/\nAllow:/example/page.html\nAllow:/example/allowed.gif\n\n\
+User-Agent: barbot\nUser-Agent: bazbot\nDisallow: /example/page.html\n\nUser-Agent: quxbot\n";
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("robots.txt");
+    std::fs::write(&file, rfc).unwrap();
+    let f = file.display().to_string();
+    let run = |ua: &'static str, urls: Vec<&'static str>| {
+        let f = f.clone();
+        async move {
+            let mut args = vec![
+                "robots".to_string(),
+                "--robots-file".into(),
+                f,
+                "--user-agent".into(),
+                ua.into(),
+            ];
+            args.extend(urls.iter().map(|u| format!("http://e.com{u}")));
+            run_trawl_async(args, T).await
+        }
+    };
+    let out = run(
+        "foobot/1.0",
+        vec![
+            "/example/page.html",
+            "/example/allowed.gif",
+            "/example/disallowed.gif",
+            "/",
+        ],
+    )
+    .await;
+    out.assert_code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[0].starts_with(
+            "allowed\thttp://e.com/example/page.html\tline 8: Allow: /example/page.html"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("allowed\t") && lines[1].contains("line 9"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("disallowed\t") && lines[2].contains("line 7: Disallow: /"),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[3].starts_with("disallowed\t"), "{}", lines[3]);
+    let out = run("barbot", vec!["/example/page.html", "/example/"]).await;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("disallowed\t") && lines[0].contains("line 13"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("allowed\t"), "{}", lines[1]);
+    let out = run("quxbot", vec!["/example/page.html"]).await;
+    assert!(
+        out.stdout.starts_with("allowed\t") && out.stdout.contains("no rule matches"),
+        "{}",
+        out.stdout
+    );
+    let out = run("trawl", vec!["/x/y.gif", "/publications/a", "/example/a"]).await;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("disallowed\t") && lines[0].contains("line 2: Disallow: *.gif$"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("allowed\t") && lines[1].contains("line 4"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].starts_with("disallowed\t") && lines[2].contains("line 3"),
+        "{}",
+        lines[2]
+    );
+
+    // --robots-url fetches with the crawl's rules, and the crawl agrees with it.
+    let a = Site::start().await;
+    a.set(
+        "/robots.txt",
+        Reply::Raw {
+            status: 200,
+            headers: vec![],
+            body: rfc.as_bytes().to_vec(),
+        },
+    );
+    a.set(
+        "/",
+        links(&[
+            "/example/a".into(),
+            "/publications/b".into(),
+            "/pic.gif".into(),
+        ]),
+    );
+    a.set("/publications/b", Reply::Html("<title>b</title>".into()));
+    let out = run_trawl_async(
+        vec![
+            "robots".into(),
+            "--robots-url".into(),
+            a.url("/robots.txt"),
+            a.url("/example/a"),
+            a.url("/publications/b"),
+            a.url("/pic.gif"),
+        ],
+        T,
+    )
+    .await;
+    out.assert_code(0);
+    let verdicts: Vec<bool> = out
+        .stdout
+        .lines()
+        .map(|l| l.starts_with("allowed"))
+        .collect();
+    assert_eq!(verdicts, [false, true, false]);
+    let (out, _dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    assert_eq!(a.count("/example/a") + a.count("/pic.gif"), 0);
+    assert_eq!(a.count("/publications/b"), 1);
+
+    // A robots URL that answers 404 means no restrictions; 503 means wait.
+    let b = Site::start().await;
+    b.set("/robots.txt", Reply::Status(503));
+    let out = run_trawl_async(
+        vec![
+            "robots".into(),
+            "--robots-url".into(),
+            b.url("/robots.txt"),
+            b.url("/x"),
+        ],
+        T,
+    )
+    .await;
+    out.assert_code(0);
+    assert!(
+        out.stdout.starts_with("disallowed\t") && out.stdout.contains("503"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Every trap above in one site, crawled at --concurrency 64: the crawl ends by
+/// itself, records each trap, and its peak RSS stays under 300 MB. Prints the figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_trap_fixture_in_one_crawl_keeps_memory_bounded() {
+    let a = Site::start().await;
+    let html = |s: &str| Reply::Html(s.to_string());
+    a.set(
+        "/endless",
+        Reply::Endless {
+            content_type: "text/html".into(),
+        },
+    );
+    a.set(
+        "/big",
+        Reply::Big {
+            len: 200 * 1024 * 1024,
+            content_type: "text/html".into(),
+        },
+    );
+    a.set(
+        "/bomb",
+        Reply::Raw {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), "text/html".into()),
+                ("Content-Encoding".into(), "gzip".into()),
+            ],
+            body: gzip_bomb_1g().to_vec(),
+        },
+    );
+    a.set("/hang", Reply::Hang);
+    a.set(
+        "/trickle",
+        Reply::Trickle {
+            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n"
+                .into(),
+            body: vec![b'x'; 100],
+            every: Duration::from_secs(1),
+        },
+    );
+    a.set(
+        "/stall",
+        Reply::Stall {
+            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n"
+                .into(),
+            first: b"<html>".to_vec(),
+        },
+    );
+    a.set("/reset", Reply::Reset);
+    a.set(
+        "/bad-status",
+        Reply::RawBytes(b"HTTP/1.1 abc\r\n\r\n".to_vec()),
+    );
+    a.set("/links", Reply::Html(link_page(100_000)));
+    a.set("/deep", Reply::Html(deep_nesting(50_000)));
+    a.set(
+        "/line",
+        Reply::Html(format!(
+            "<p>{}<a href=/line-end>e</a>",
+            "lorem ipsum ".repeat(450_000)
+        )),
+    );
+    for m in 0..200 {
+        a.set(
+            &format!("/cal?month={m}"),
+            Reply::Html(format!("<a href=\"/cal?month={}\">n</a>", m + 1)),
+        );
+    }
+    let mut p = String::from("/a/");
+    for _ in 0..10 {
+        a.set(&p, html("<a href=\"a/\">deeper</a>"));
+        p.push_str("a/");
+    }
+    a.set(
+        "/s",
+        html("<a href=\"/s?sid=1\">a</a><a href=\"/s;jsessionid=2\">b</a>"),
+    );
+    a.set(
+        "/retry",
+        Reply::Raw {
+            status: 503,
+            headers: vec![("Retry-After".into(), "1".into())],
+            body: vec![],
+        },
+    );
+    a.set("/loop", Reply::Redirect(302, "/loop".into()));
+    let traps = [
+        "/endless",
+        "/big",
+        "/bomb",
+        "/hang",
+        "/trickle",
+        "/stall",
+        "/reset",
+        "/bad-status",
+        "/links",
+        "/deep",
+        "/line",
+        "/cal?month=0",
+        "/a/",
+        "/s",
+        "/retry",
+        "/loop",
+    ];
+    let mut index: Vec<String> = traps.iter().map(|s| s.to_string()).collect();
+    index.push(format!("/long/{}", "y".repeat(3000)));
+    a.set("/", links(&index));
+    let started = Instant::now();
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--concurrency",
+        "64",
+        "--per-host-concurrency",
+        "64",
+        "--per-host-rate",
+        "0",
+        "--timeout",
+        "3",
+        "--retries",
+        "1",
+        "--retry-backoff",
+        "0.2",
+        "--max-pages-per-host",
+        "3000",
+    ])
+    .await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    for t in traps {
+        assert!(recs.contains_key(&a.url(t)), "{t} not recorded");
+    }
+    let s = stats(dir.path());
+    let rss = peak_rss_mb(dir.path());
+    eprintln!(
+        "whole trap fixture: {} records in {:.1}s, peak RSS {rss} MiB, traps {}",
+        recs.len(),
+        started.elapsed().as_secs_f64(),
+        s["traps"]
+    );
+    assert!(rss < 300.0, "peak RSS {rss} MiB");
+    assert_eq!(s["completed"], true);
+    assert_eq!(s["pages"].as_u64().unwrap() as usize, recs.len());
+}
