@@ -61,6 +61,7 @@ pub struct RobotsArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct CrawlArgs {
     /// Seed URLs (http or https). Combined with --seeds.
     #[arg(value_name = "URL")]
@@ -98,7 +99,7 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "R")]
     pub per_host_rate: Option<f64>,
 
-    /// Frontier shard workers [default: number of CPU cores].
+    /// Frontier shard workers; 0 = one per CPU core [default: 0].
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
 
@@ -114,11 +115,12 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
 
-    /// Do not fetch or obey robots.txt or meta robots nofollow.
-    #[arg(long)]
-    pub ignore_robots: bool,
+    /// Do not fetch or obey robots.txt or meta robots nofollow [=true|false]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub ignore_robots: Option<bool>,
 
-    /// User-Agent header; its first token is matched against robots.txt groups.
+    /// User-Agent header; its first token is matched against robots.txt groups
+    /// [default: trawl/VERSION (+https://github.com/trawl-crawler/trawl; ...)].
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
 
@@ -154,9 +156,9 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "N")]
     pub max_pages_per_host: Option<u64>,
 
-    /// Allow hosts that resolve to loopback, private or link-local addresses (seed hosts always are).
-    #[arg(long)]
-    pub allow_private: bool,
+    /// Allow hosts that resolve to loopback, private or link-local addresses (seed hosts always are) [=true|false]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub allow_private: Option<bool>,
 
     /// Retries of a transient failure (timeout, connection error, 408, 429, 500, 502, 503, 504, 522, 524) [default: 2].
     #[arg(long, value_name = "N")]
@@ -166,12 +168,12 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "SECS")]
     pub retry_backoff: Option<f64>,
 
-    /// Start over when OUT already holds a crawl (its pages.jsonl and stats.json are removed).
-    #[arg(long)]
-    pub fresh: bool,
+    /// Start over when OUT already holds a crawl (its pages.jsonl and stats.json are removed) [=true|false]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub fresh: Option<bool>,
 
     /// Only errors on stderr.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 
     /// Debug logging (RUST_LOG overrides).
@@ -220,9 +222,9 @@ impl CrawlArgs {
         set(&mut config.max_pages_per_host, &self.max_pages_per_host);
         set(&mut config.retries, &self.retries);
         set(&mut config.retry_backoff, &self.retry_backoff);
-        config.ignore_robots |= self.ignore_robots;
-        config.allow_private |= self.allow_private;
-        config.fresh |= self.fresh;
+        set(&mut config.ignore_robots, &self.ignore_robots);
+        set(&mut config.allow_private, &self.allow_private);
+        set(&mut config.fresh, &self.fresh);
         config.quiet |= self.quiet;
         config.verbose |= self.verbose;
     }

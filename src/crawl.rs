@@ -8,10 +8,11 @@
 //! lease, so the frontier can tell "finished" from "between pages".
 //!
 //! # Stop order
-//! 1. The stop signal (Ctrl-C, SIGTERM, or the `shutdown` future in tests) stops
-//!    all leasing at once.
+//! 1. A stop request ([`StopRequest::Graceful`]: the first Ctrl-C or SIGTERM, or a
+//!    test) stops all leasing at once.
 //! 2. In-flight URLs get `shutdown_grace` seconds to finish and be recorded; what
-//!    is still running then is abandoned (never half-recorded).
+//!    is still running then — or at once on [`StopRequest::Now`], the second
+//!    signal — is abandoned (never half-recorded).
 //! 3. The sink drains, writes whole lines and fsyncs.
 //! 4. stats.json is written (atomically, by rename), then the summary returned.
 //!
@@ -19,7 +20,6 @@
 //! here; [`CrawlError`] is only for problems that stop a crawl from starting or
 //! from saving its output.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,6 +48,33 @@ const INLINE_PARSE_BYTES: usize = 64 * 1024;
 const MAX_IDLE: Duration = Duration::from_millis(200);
 /// Longest backoff between retries of one URL.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What the crawl is asked to do, sent on a watch channel by the binary's signal
+/// handler (or by a test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StopRequest {
+    /// Keep crawling.
+    #[default]
+    Run,
+    /// Stop leasing; give in-flight pages `shutdown_grace` to finish.
+    Graceful(Stop),
+    /// Stop leasing and abandon in-flight pages now; still flush and write stats.
+    Now(Stop),
+}
+
+impl StopRequest {
+    fn signal(self) -> Option<Stop> {
+        match self {
+            StopRequest::Run => None,
+            StopRequest::Graceful(s) | StopRequest::Now(s) => Some(s),
+        }
+    }
+}
+
+/// Internal stop levels shared with workers.
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+const ABANDON: u8 = 2;
 
 /// What stopped a crawl early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +105,8 @@ pub enum CrawlError {
     },
     #[error("{0} already holds a crawl (pages.jsonl is not empty): add --fresh to start over, or choose another --out")]
     OutputExists(PathBuf),
+    #[error("{0} is in use by another trawl crawl (its .lock is held)")]
+    Locked(PathBuf),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -100,20 +129,22 @@ struct Ctx {
     stats: Arc<Stats>,
     sink: Sink,
     permits: Arc<Semaphore>,
-    stop: watch::Sender<bool>,
+    /// RUNNING, STOPPING (finish in-flight work) or ABANDON (drop it now).
+    stop: watch::Sender<u8>,
     /// Set when the output cannot be written: the crawl stops rather than lose records.
     sink_failed: AtomicBool,
 }
 
-/// Runs a crawl to completion or until `shutdown` resolves; returns the summary
-/// also written to `out/stats.json`.
+/// Runs a crawl to completion or until a stop is requested on `stop`; returns the
+/// summary also written to `out/stats.json`.
 pub async fn run(
     config: Config,
     seeds: Vec<Url>,
-    shutdown: impl Future<Output = Stop>,
+    mut stop: watch::Receiver<StopRequest>,
 ) -> Result<Summary, CrawlError> {
     config.validate()?;
     let out = config.out.clone();
+    let _lock = lock_out_dir(&out)?;
     let pages_path = prepare_out_dir(&out, config.fresh)?;
     let sink = Sink::Jsonl(
         JsonlSink::open(&pages_path).map_err(|source| CrawlError::Write {
@@ -137,7 +168,7 @@ pub async fn run(
         config.max_pages,
     ));
     let stats = Arc::new(Stats::new());
-    let (stop_tx, _) = watch::channel(false);
+    let (stop_tx, _) = watch::channel(RUNNING);
     let ctx = Arc::new(Ctx {
         scope: Scope::new(&config, &seeds)?,
         traps: Traps::new(&config),
@@ -173,21 +204,50 @@ pub async fn run(
         worker_set.spawn(worker(c, id).instrument(tracing::info_span!("worker", id)));
     }
 
-    // Wait for the crawl to end by itself, or for a stop signal.
+    // Wait for the crawl to end by itself, or for a stop request.
     let mut stopped_by = None;
-    tokio::pin!(shutdown);
-    tokio::select! {
-        _ = join_all(&mut worker_set) => {}
-        sig = &mut shutdown => {
-            stopped_by = Some(sig);
-            tracing::warn!("{} received: stopping (finishing in-flight pages for up to {}s)", sig.name(), ctx.config.shutdown_grace);
-            ctx.stop.send_replace(true);
-            join_all(&mut worker_set).await;
+    let done = join_all(&mut worker_set);
+    tokio::pin!(done);
+    loop {
+        tokio::select! {
+            _ = &mut done => break,
+            changed = stop.changed() => {
+                let request = *stop.borrow_and_update();
+                if changed.is_err() {
+                    // The requester is gone: nobody can ask us to stop any more.
+                    (&mut done).await;
+                    break;
+                }
+                let Some(sig) = request.signal() else { continue };
+                stopped_by = Some(sig);
+                match request {
+                    StopRequest::Now(_) => {
+                        tracing::warn!("{}: abandoning in-flight pages now", sig.name());
+                        ctx.stop.send_replace(ABANDON);
+                    }
+                    _ => {
+                        tracing::warn!(
+                            "{} received: stopping (finishing in-flight pages for up to {}s)",
+                            sig.name(),
+                            ctx.config.shutdown_grace
+                        );
+                        ctx.stop.send_if_modified(|level| {
+                            let raise = *level < STOPPING;
+                            if raise {
+                                *level = STOPPING;
+                            }
+                            raise
+                        });
+                    }
+                }
+            }
         }
     }
     progress.finish().await;
 
     let gauges = ctx.frontier.gauges();
+    let budget_spent =
+        ctx.config.max_pages > 0 && stats.records.load(Ordering::Relaxed) >= ctx.config.max_pages;
     let sink_failed = ctx.sink_failed.load(Ordering::SeqCst);
     let ctx = Arc::into_inner(ctx).ok_or(CrawlError::Sink(SinkError::Closed))?;
     ctx.sink.finish()?;
@@ -197,13 +257,42 @@ pub async fn run(
 
     let mut summary = stats.summary(gauges);
     summary.completed = stopped_by.is_none();
-    summary.stopped_by = stopped_by.map(|s| s.name().to_string());
+    summary.stopped_by = match stopped_by {
+        Some(s) => Some(s.name().to_string()),
+        // The page budget ended the crawl with URLs left: say so.
+        None if budget_spent && gauges.queued > 0 => Some("max_pages".to_string()),
+        None => None,
+    };
     write_stats(&out, &summary)?;
     Ok(summary)
 }
 
 async fn join_all(set: &mut JoinSet<()>) {
     while set.join_next().await.is_some() {}
+}
+
+/// Takes an exclusive lock on `out/.lock` for the whole crawl, so two crawls never
+/// write one directory. The OS drops the lock when the process ends, however it ends.
+fn lock_out_dir(out: &Path) -> Result<std::fs::File, CrawlError> {
+    std::fs::create_dir_all(out).map_err(|source| CrawlError::OutDir {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let path = out.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| CrawlError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(CrawlError::Locked(out.to_path_buf())),
+        Err(std::fs::TryLockError::Error(source)) => Err(CrawlError::Write { path, source }),
+    }
 }
 
 /// Creates the output directory and decides what happens to an earlier crawl there.
@@ -237,9 +326,12 @@ fn write_stats(out: &Path, summary: &Summary) -> Result<(), CrawlError> {
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &path)
     };
-    write().map_err(|source| CrawlError::Write {
-        path: path.clone(),
-        source,
+    write().map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        CrawlError::Write {
+            path: path.clone(),
+            source,
+        }
     })
 }
 
@@ -248,7 +340,7 @@ async fn worker(ctx: Arc<Ctx>, id: usize) {
     let mut tasks = JoinSet::new();
     let mut stop = ctx.stop.subscribe();
     loop {
-        if *stop.borrow() {
+        if *stop.borrow() != RUNNING {
             break;
         }
         while tasks.try_join_next().is_some() {}
@@ -257,7 +349,7 @@ async fn worker(ctx: Arc<Ctx>, id: usize) {
                 Ok(p) => p,
                 Err(_) => break,
             },
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s != RUNNING) => break,
         };
         let notify = ctx.frontier.notify();
         let woken = notify.notified();
@@ -283,15 +375,16 @@ async fn worker(ctx: Arc<Ctx>, id: usize) {
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = &mut woken => {}
-            _ = stop.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s != RUNNING) => break,
         }
     }
-    if *stop.borrow() {
+    if *stop.borrow() != RUNNING {
         let grace = Duration::from_secs_f64(ctx.config.shutdown_grace);
-        if tokio::time::timeout(grace, join_all(&mut tasks))
-            .await
-            .is_err()
-        {
+        let finished = tokio::select! {
+            r = tokio::time::timeout(grace, join_all(&mut tasks)) => r.is_ok(),
+            _ = stop.wait_for(|s| *s >= ABANDON) => false,
+        };
+        if !finished {
             tracing::warn!(
                 abandoned = tasks.len(),
                 "in-flight pages abandoned at shutdown"
@@ -411,9 +504,13 @@ impl Ctx {
         }
 
         let mut outcome = Outcome::response(&resp);
-        if (300..400).contains(&resp.status) {
-            if let Some(location) = &resp.location {
-                self.redirect(&lease.entry, location, &mut outcome);
+        let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
+        if redirect {
+            match resp.location.as_deref().filter(|l| !l.trim().is_empty()) {
+                Some(location) => self.redirect(&lease.entry, location, &mut outcome),
+                None => {
+                    outcome.error = Some((ErrorKind::Redirect, "no Location header".into()));
+                }
             }
         } else if resp.truncated {
             outcome.error = Some((
@@ -423,10 +520,7 @@ impl Ctx {
                     self.config.max_body
                 ),
             ));
-        } else if (200..300).contains(&resp.status)
-            && extract::is_html(resp.content_type.as_deref())
-            && !looks_binary(&resp.body)
-        {
+        } else if (200..300).contains(&resp.status) && self.is_parseable(&resp) {
             let page = self.parse(&lease.entry.url, resp).await;
             outcome.title = page.title;
             outcome.links = page.links.len();
@@ -553,6 +647,17 @@ impl Ctx {
         }
     }
 
+    /// HTML by its label and its first bytes; an unlabelled body that starts like
+    /// HTML is parsed too (servers forget Content-Type more often than they lie).
+    fn is_parseable(&self, resp: &Response) -> bool {
+        match resp.content_type.as_deref() {
+            Some(ct) if !ct.trim().is_empty() => {
+                extract::is_html(Some(ct)) && !looks_binary(&resp.body)
+            }
+            _ => starts_like_html(&resp.body),
+        }
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let base = Duration::from_secs_f64(self.config.retry_backoff);
         let exp = base
@@ -593,7 +698,7 @@ impl Ctx {
         if let Err(e) = self.sink.send(record).await {
             if !self.sink_failed.swap(true, Ordering::SeqCst) {
                 tracing::error!("{e}: stopping the crawl so that nothing more is lost");
-                self.stop.send_replace(true);
+                self.stop.send_replace(ABANDON);
             }
         }
         self.frontier.complete(lease);
@@ -620,6 +725,10 @@ fn looks_binary(body: &[u8]) -> bool {
     if MAGIC.iter().any(|m| head.starts_with(m)) {
         return true;
     }
+    // UTF-16 text is full of NULs but is text: the BOM says so.
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        return false;
+    }
     // WHATWG's "binary data bytes": controls other than TAB, LF, FF, CR, ESC.
     let binary = head
         .iter()
@@ -628,4 +737,32 @@ fn looks_binary(body: &[u8]) -> bool {
         })
         .count();
     binary * 10 > head.len() || (binary > 0 && !head.contains(&b'<'))
+}
+
+/// WHATWG-style check for an unlabelled body: after a BOM and whitespace, does it
+/// open with a tag HTML documents open with?
+fn starts_like_html(body: &[u8]) -> bool {
+    let mut head = &body[..body.len().min(512)];
+    if let Some(rest) = head.strip_prefix(b"\xEF\xBB\xBF") {
+        head = rest;
+    }
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let head = head[start..].to_ascii_lowercase();
+    [
+        "<!doctype html",
+        "<html",
+        "<head",
+        "<body",
+        "<title",
+        "<!--",
+        "<a ",
+        "<div",
+        "<p>",
+        "<p ",
+    ]
+    .iter()
+    .any(|t| head.starts_with(t.as_bytes()))
 }

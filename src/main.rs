@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use trawl::canon;
 use trawl::config::Config;
-use trawl::crawl::{self, Stop};
+use trawl::crawl::{self, Stop, StopRequest};
 use trawl::fetch::{AddressGuard, Fetcher};
 use trawl::robots::{self, RobotsFile};
 use trawl::seeds;
@@ -34,10 +34,33 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            // `{:#}` puts the whole cause chain on one line.
-            eprintln!("trawl: error: {e:#}");
+            eprintln!("trawl: error: {}", one_line(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+/// The error and its causes on one line, skipping a cause its parent already quotes
+/// (typed errors often embed their source's text).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text.replace('\n', " ")
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -58,6 +81,10 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     }
     let quiet = config.quiet;
     let out = config.out.clone();
+    // Each in-flight request and each idle pooled connection is a socket.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
 
     let urls = seeds.into_urls()?;
 
@@ -66,17 +93,25 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         .thread_name("trawl")
         .build()
         .context("cannot start the async runtime")?;
-    let summary = runtime.block_on(crawl::run(config, urls, stop_signal()))?;
+    let summary = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(StopRequest::Run);
+        tokio::spawn(watch_signals(tx));
+        crawl::run(config, urls, rx).await
+    })?;
 
     if !quiet {
         let errors: u64 = summary.failures.values().sum();
         eprintln!(
-            "trawl: {} {} pages ({} ok, {} errors) from {} hosts in {:.1}s ({:.1} pages/s); records in {}",
-            if summary.completed { "crawled" } else { "stopped after" },
-            summary.pages,
+            "trawl: {} {} ({} ok, {}) from {} in {:.1}s ({:.1} pages/s); records in {}",
+            if summary.completed {
+                "crawled"
+            } else {
+                "stopped after"
+            },
+            plural(summary.pages, "page"),
             summary.pages_ok,
-            errors,
-            summary.hosts,
+            plural(errors, "error"),
+            plural(summary.hosts, "host"),
             summary.duration_secs,
             summary.pages_per_sec,
             out.join("pages.jsonl").display()
@@ -163,18 +198,38 @@ fn init_logging(config: &Config) {
         .init();
 }
 
-/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
-async fn stop_signal() -> Stop {
+/// Turns signals into stop requests: the first SIGINT/SIGTERM stops gracefully, a
+/// second abandons in-flight pages (output is still flushed and stats written), a
+/// third exits on the spot. A repeat within a second is the same signal delivered
+/// twice (coreutils `timeout` signals both the child and its process group), not a
+/// user insisting, so it is ignored.
+async fn watch_signals(tx: tokio::sync::watch::Sender<StopRequest>) {
+    const REPEAT: std::time::Duration = std::time::Duration::from_secs(1);
     let first = next_signal().await;
-    tokio::spawn(async move {
+    tx.send_replace(StopRequest::Graceful(first));
+    let mut last = std::time::Instant::now();
+    let mut insisted = 0;
+    loop {
         let again = next_signal().await;
-        eprintln!("trawl: second {}: exiting now", again.name());
-        std::process::exit(match again {
-            Stop::Interrupt => 130,
-            Stop::Terminate => 143,
-        });
-    });
-    first
+        if last.elapsed() < REPEAT {
+            continue;
+        }
+        last = std::time::Instant::now();
+        insisted += 1;
+        if insisted == 1 {
+            eprintln!("trawl: second {}: abandoning in-flight pages", again.name());
+            tx.send_replace(StopRequest::Now(again));
+        } else {
+            eprintln!(
+                "trawl: third {}: exiting now without flushing",
+                again.name()
+            );
+            std::process::exit(match again {
+                Stop::Interrupt => 130,
+                Stop::Terminate => 143,
+            });
+        }
+    }
 }
 
 async fn next_signal() -> Stop {

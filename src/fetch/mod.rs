@@ -83,8 +83,10 @@ impl Fetcher {
             .no_proxy()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(config.per_host_concurrency.clamp(1, 64))
+            // Idle sockets cost file descriptors: keep as many per host as may be in
+            // flight to it (so they are reused, not churned), and not for long.
+            .pool_idle_timeout(Duration::from_secs(15))
+            .pool_max_idle_per_host(config.per_host_concurrency)
             .tcp_nodelay(true)
             .build()
             .map_err(|e| FetchError::new(ErrorKind::Other, format!("HTTP client: {e}")))?;
@@ -201,9 +203,12 @@ fn classify(e: reqwest::Error) -> FetchError {
         innermost = err.to_string();
         source = err.source();
     }
+    // A kept-alive connection the server closed under us: a connection failure,
+    // worth a retry, not a protocol violation.
+    let lost = innermost.contains("connection closed before message completed");
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
-    } else if e.is_connect() {
+    } else if e.is_connect() || lost {
         ErrorKind::Connect
     } else if e.is_body() || e.is_decode() || e.is_request() {
         ErrorKind::Protocol

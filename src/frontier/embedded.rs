@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use dashmap::DashSet;
+use dashmap::DashMap;
 use governor::clock::MonotonicClock;
 use tokio::sync::Notify;
 
@@ -26,7 +26,8 @@ use crate::canon::{fingerprint, HostKey};
 
 pub struct Embedded {
     shards: Vec<Mutex<Schedule<MonotonicClock>>>,
-    visited: DashSet<u64>,
+    /// Fingerprint → the shallowest depth the URL was found at.
+    visited: DashMap<u64, u32>,
     /// Queued + leased URLs: zero means the crawl is done.
     pending: AtomicUsize,
     /// Leased URLs plus queued retries: what must still finish once the page budget is spent.
@@ -56,7 +57,7 @@ impl Embedded {
             .collect();
         Embedded {
             shards,
-            visited: DashSet::new(),
+            visited: DashMap::new(),
             pending: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),
@@ -79,10 +80,20 @@ impl Embedded {
         &self.notify
     }
 
-    /// Admits `entry` if its URL was never seen. Returns false for a duplicate.
+    /// Admits `entry` if its URL was never seen. Returns false for a duplicate; a
+    /// duplicate found at a shallower depth lowers the depth the URL is fetched at,
+    /// so `max_depth` holds even when pages finish out of order.
     pub fn push(&self, entry: Entry) -> bool {
-        if !self.visited.insert(fingerprint(&entry.url)) {
-            return false;
+        match self.visited.entry(fingerprint(&entry.url)) {
+            dashmap::Entry::Occupied(mut seen) => {
+                if entry.depth < *seen.get() {
+                    seen.insert(entry.depth);
+                }
+                return false;
+            }
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(entry.depth);
+            }
         }
         let key = HostKey::of(&entry.url);
         self.pending.fetch_add(1, SeqCst);
@@ -94,7 +105,7 @@ impl Embedded {
 
     /// Marks a URL as seen without queueing it (true if it was new).
     pub fn mark_seen(&self, fp: u64) -> bool {
-        self.visited.insert(fp)
+        self.visited.insert(fp, u32::MAX).is_none()
     }
 
     fn budget_spent(&self) -> bool {
@@ -121,6 +132,10 @@ impl Embedded {
                         }
                         if entry.attempt == 0 {
                             self.active.fetch_add(1, SeqCst);
+                        }
+                        let mut entry = entry;
+                        if let Some(d) = self.visited.get(&fingerprint(&entry.url)) {
+                            entry.depth = entry.depth.min(*d);
                         }
                         return Next::Lease(Lease { shard, host, entry });
                     }

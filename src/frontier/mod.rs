@@ -204,6 +204,15 @@ mod tests {
     }
 
     #[test]
+    fn a_shallower_rediscovery_lowers_the_depth() {
+        let f = Frontier::embedded(1, 1, 0.0, 0);
+        assert!(f.push(Entry::new(Url::parse("http://a.com/x").unwrap(), 5)));
+        assert!(!f.push(Entry::new(Url::parse("http://a.com/x").unwrap(), 2)));
+        assert!(!f.push(Entry::new(Url::parse("http://a.com/x").unwrap(), 4)));
+        assert_eq!(lease(&f, 0).entry.depth, 2);
+    }
+
+    #[test]
     fn released_leases_come_back() {
         let f = Frontier::embedded(2, 1, 0.0, 0);
         f.push(entry("http://a.com/x"));

@@ -6,6 +6,10 @@
 //! min-heap keyed by the earliest instant they may go, so finding the next URL is
 //! O(log hosts) and a slow host never stands in front of a ready one.
 //!
+//! Within a host, URLs go shallowest first (retries and released leases before
+//! anything), so a crawl is breadth-first per host even with many requests in
+//! flight, and `max_depth` cuts where a reader expects.
+//!
 //! The rate limit is a governor GCRA limiter per host, burst 1, so requests to one
 //! host are spaced at least `1 / per_host_rate` apart; a robots.txt Crawl-delay swaps
 //! in a slower limiter for that host. Politeness lives here and only here: workers
@@ -15,7 +19,7 @@
 //! given, so tests drive it with governor's fake clock and explicit instants.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::time::Duration;
 
 use governor::clock::{Clock, MonotonicClock, Reference};
@@ -65,10 +69,43 @@ pub enum Poll {
     Idle,
 }
 
+/// One host's waiting URLs, shallowest first; `push_front` entries go before all.
+#[derive(Default)]
+struct HostQueue {
+    /// (0 = front / 1 = normal, depth, arrival) → entry.
+    entries: BTreeMap<(u8, u32, u64), Entry>,
+    seq: u64,
+}
+
+impl HostQueue {
+    fn push_back(&mut self, entry: Entry) {
+        self.seq += 1;
+        self.entries.insert((1, entry.depth, self.seq), entry);
+    }
+
+    fn push_front(&mut self, entry: Entry) {
+        // Later fronts go before earlier ones, as with a deque.
+        self.seq += 1;
+        self.entries.insert((0, 0, u64::MAX - self.seq), entry);
+    }
+
+    fn pop_front(&mut self) -> Option<Entry> {
+        self.entries.pop_first().map(|(_, e)| e)
+    }
+
+    fn front(&self) -> Option<&Entry> {
+        self.entries.first_key_value().map(|(_, e)| e)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 struct Host<C: Clock> {
-    queue: VecDeque<Entry>,
+    queue: HostQueue,
     in_flight: u32,
     limiter: Option<Limiter<C>>,
     blocked_until: Option<C::Instant>,
@@ -124,7 +161,7 @@ impl<C: Clock + Clone> Schedule<C> {
     fn host_mut(&mut self, key: &HostKey) -> &mut Host<C> {
         let (interval, clock) = (self.interval, &self.clock);
         self.hosts.entry(key.clone()).or_insert_with(|| Host {
-            queue: VecDeque::new(),
+            queue: HostQueue::default(),
             in_flight: 0,
             limiter: limiter(interval, clock),
             blocked_until: None,
@@ -317,6 +354,28 @@ mod tests {
         assert_eq!(ready_url(s.lease(false)), "http://slow/1");
         s.push(key("http://fast/"), e("http://fast/1"));
         assert_eq!(ready_url(s.lease(false)), "http://fast/1");
+    }
+
+    #[test]
+    fn shallow_urls_go_first_within_a_host() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 10, 0.0);
+        let a = key("http://a/");
+        let at = |u: &str, d: u32| Entry::new(Url::parse(u).unwrap(), d);
+        s.push(a.clone(), at("http://a/deep", 3));
+        s.push(a.clone(), at("http://a/shallow", 1));
+        s.push(a.clone(), at("http://a/mid", 2));
+        s.push(a.clone(), at("http://a/shallow2", 1));
+        let order: Vec<String> = (0..4).map(|_| ready_url(s.lease(false))).collect();
+        assert_eq!(
+            order,
+            [
+                "http://a/shallow",
+                "http://a/shallow2",
+                "http://a/mid",
+                "http://a/deep"
+            ]
+        );
     }
 
     #[test]

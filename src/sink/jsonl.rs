@@ -95,8 +95,29 @@ impl JsonlSink {
     }
 }
 
-fn write_loop(mut file: File, mut rx: mpsc::Receiver<PageRecord>) -> std::io::Result<()> {
+/// What the writer needs from its file (a trait so tests can make writes fail).
+trait LineFile: Write {
+    fn length(&self) -> std::io::Result<u64>;
+    fn cut(&mut self, len: u64) -> std::io::Result<()>;
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl LineFile for File {
+    fn length(&self) -> std::io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+    fn cut(&mut self, len: u64) -> std::io::Result<()> {
+        self.set_len(len)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_all()
+    }
+}
+
+fn write_loop(mut file: impl LineFile, mut rx: mpsc::Receiver<PageRecord>) -> std::io::Result<()> {
     let mut batch = Vec::with_capacity(BATCH_BYTES + 4096);
+    // Length of the file's complete lines: a failed write is cut back to it.
+    let mut whole = file.length()?;
     while let Some(first) = rx.blocking_recv() {
         push_line(&mut batch, &first);
         // Drain what is already waiting, so a busy crawl makes few large writes.
@@ -106,10 +127,15 @@ fn write_loop(mut file: File, mut rx: mpsc::Receiver<PageRecord>) -> std::io::Re
                 Err(_) => break,
             }
         }
-        file.write_all(&batch)?;
+        if let Err(e) = file.write_all(&batch) {
+            // A full disk may have taken part of the batch: never leave half a line.
+            let _ = file.cut(whole);
+            return Err(e);
+        }
+        whole += batch.len() as u64;
         batch.clear();
     }
-    file.sync_all()
+    file.sync()
 }
 
 fn push_line(batch: &mut Vec<u8>, record: &PageRecord) {
@@ -147,6 +173,68 @@ mod tests {
             line,
             r#"{"url":"http://e.com/","final_url":"http://e.com/","status":200,"error":null,"depth":1,"content_type":"text/html","content_length":12,"title":"T \"q\"\n","links":3,"fetched_at":"2026-01-01T00:00:00.000Z","elapsed_ms":5,"attempts":1}"#
         );
+    }
+
+    /// A disk that fills up after `room` bytes.
+    struct FullDisk {
+        data: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.room.saturating_sub(self.data.len()));
+            if n == 0 {
+                return Err(std::io::Error::other("no space left on device"));
+            }
+            self.data.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl LineFile for &mut FullDisk {
+        fn length(&self) -> std::io::Result<u64> {
+            Ok(self.data.len() as u64)
+        }
+        fn cut(&mut self, len: u64) -> std::io::Result<()> {
+            self.data.truncate(len as usize);
+            Ok(())
+        }
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_never_leaves_half_a_line() {
+        let mut disk = FullDisk {
+            data: Vec::new(),
+            room: 1000,
+        };
+        let (tx, rx) = mpsc::channel(16);
+        let sender = std::thread::spawn(move || {
+            for i in 0..10 {
+                if tx
+                    .blocking_send(record(&format!("http://e.com/{i}")))
+                    .is_err()
+                {
+                    break;
+                }
+                // One record per batch, so the first batches fit.
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        let err = write_loop(&mut disk, rx).unwrap_err();
+        sender.join().unwrap();
+        assert!(err.to_string().contains("no space"));
+        let text = String::from_utf8(disk.data).unwrap();
+        assert!(!text.is_empty() && text.ends_with('\n'), "{text:?}");
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
     }
 
     #[tokio::test]

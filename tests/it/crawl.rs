@@ -908,6 +908,43 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
         before
     );
 
+    // A second crawl cannot use a directory a running crawl holds.
+    let slow = Site::start().await;
+    slow.set(
+        "/",
+        Reply::Delay(
+            Duration::from_millis(1500),
+            Box::new(html_page("slow", &[])),
+        ),
+    );
+    let busy = dir.path().join("busy").display().to_string();
+    let first = spawn_trawl(&["crawl", &slow.url("/"), "--out", &busy, "--ignore-robots"]);
+    for _ in 0..100 {
+        if !slow.hits().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = run_trawl_async(
+        ["crawl", &slow.url("/"), "--out", &busy, "--fresh"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        T,
+    )
+    .await;
+    second.assert_code(1);
+    assert!(
+        second.stderr.contains("in use by another trawl crawl"),
+        "{}",
+        second.stderr
+    );
+    let first = tokio::task::spawn_blocking(move || wait_with_timeout(first, T))
+        .await
+        .unwrap();
+    first.assert_code(0);
+    assert_eq!(read_records(&dir.path().join("busy")).len(), 1);
+
     let mut fresh = args;
     fresh.push("--fresh".into());
     run_trawl_async(fresh, T).await.assert_code(0);
@@ -974,4 +1011,47 @@ async fn sigint_stops_cleanly_with_complete_output() {
     // Not a terminal: progress goes to the log as periodic lines.
     assert!(out.stderr.contains("progress: pages "), "{}", out.stderr);
     assert!(out.stderr.contains("SIGINT received"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_url_found_again_closer_to_a_seed_takes_the_shorter_depth() {
+    // /p on host B is first found 3 hops away (a, b/q1, b/q2, p) through fast pages,
+    // then 2 hops away through a slow page of host A while it still waits in B's
+    // queue (B is rate-limited and busy). It must be crawled at depth 2, so that its
+    // link /y (3 hops) is within --max-depth 3 and crawled too.
+    let a = Site::start().await;
+    let b = Site::start().await;
+    let fillers: Vec<String> = (0..8).map(|i| format!("/f{i}")).collect();
+    let mut q1_links = vec!["/q2"];
+    q1_links.extend(fillers.iter().map(String::as_str));
+    b.set("/q1", html_page("q1", &q1_links));
+    b.set("/q2", html_page("q2", &["/p"]));
+    b.set("/p", html_page("p", &["/y"]));
+    b.set("/y", html_page("y", &[]));
+    for f in &fillers {
+        b.set(f, html_page("filler", &[]));
+    }
+    a.set(
+        "/slow",
+        Reply::Delay(
+            Duration::from_millis(400),
+            Box::new(html_page("slow", &[&b.url("/p")])),
+        ),
+    );
+    a.set("/", html_page("root", &["/slow", &b.url("/q1")]));
+    let (out, dir) = crawl(&[
+        &a.url("/"),
+        "--per-host-rate",
+        "10",
+        "--per-host-concurrency",
+        "1",
+        "--max-depth",
+        "3",
+    ])
+    .await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs[&b.url("/p")]["depth"], 2, "{}", recs[&b.url("/p")]);
+    assert_eq!(recs[&b.url("/y")]["depth"], 3);
+    assert_eq!(b.count("/y"), 1);
 }

@@ -165,7 +165,7 @@ async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
     assert_eq!(recs.len(), 800);
     assert_eq!(recs[&url]["links"], 100_000);
     assert!(max_fds > 50, "concurrency was not used: {max_fds} fds");
-    assert!(max_fds <= 256 + 64, "{max_fds} open file descriptors");
+    assert!(max_fds <= 256 + 100, "{max_fds} open file descriptors");
     assert!(a.max_in_flight() <= 256);
     let rss = peak_rss_mb(dir.path());
     assert!(rss < 250.0, "peak RSS {rss} MiB");
@@ -691,7 +691,9 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
     assert_eq!(stats(dir.path())["stopped_by"], "SIGTERM");
 
     // A request that never ends would hold the first stop for shutdown_grace (5 s);
-    // a second signal cuts that short.
+    // a second signal (more than a second later: an instant repeat is one signal
+    // delivered twice, as coreutils `timeout` does) abandons it at once, and the
+    // output is still flushed with stats.json written.
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().display().to_string();
     let child = spawn_trawl(&[
@@ -709,25 +711,74 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
+    let kill = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+    };
+    kill("-INT");
+    kill("-INT"); // the same signal twice at once: still a graceful stop
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    kill("-INT");
     let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
         .await
         .unwrap();
     out.assert_code(130);
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(4),
         "second signal took {:?}",
         started.elapsed()
     );
-    assert!(out.stderr.contains("second SIGINT"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("second SIGINT: abandoning"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(stats(dir.path())["stopped_by"], "SIGINT");
+    assert_eq!(read_records(dir.path()).len(), 0);
+
+    // Two signals at once (coreutils `timeout`) still mean one graceful stop:
+    // the in-flight page finishes within the grace period and is recorded.
+    let slow = Site::start().await;
+    slow.set(
+        "/",
+        Reply::Delay(
+            Duration::from_millis(1500),
+            Box::new(Reply::Html("<title>slow</title>".into())),
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let child = spawn_trawl(&[
+        "crawl",
+        &slow.url("/"),
+        "--out",
+        &out_dir,
+        "--ignore-robots",
+    ]);
+    let pid = child.id().to_string();
+    for _ in 0..100 {
+        if !slow.hits().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..2 {
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+    }
+    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
+        .await
+        .unwrap();
+    out.assert_code(143);
+    assert_eq!(
+        read_records(dir.path()).len(),
+        1,
+        "the in-flight page was finished"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
