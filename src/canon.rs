@@ -36,6 +36,13 @@ impl HostKey {
         HostKey(format!("{}://{}:{}", url.scheme(), host, port).into())
     }
 
+    /// Reads back a host key saved with [`as_str`](Self::as_str).
+    pub fn parse(saved: &str) -> Option<HostKey> {
+        let url = Url::parse(saved).ok()?;
+        let key = HostKey::of(&url);
+        (key.as_str() == saved).then_some(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -62,7 +69,12 @@ impl fmt::Display for HostKey {
 /// (xxh3), so it can key a durable or shared visited set. At 10 million URLs the
 /// chance of any collision is about 3 in a million.
 pub fn fingerprint(canonical: &Url) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(canonical.as_str().as_bytes())
+    fingerprint_str(canonical.as_str())
+}
+
+/// [`fingerprint`] of a canonical URL already in text form (as in pages.jsonl).
+pub fn fingerprint_str(canonical: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(canonical.as_bytes())
 }
 
 /// Why a string could not become a crawlable URL.

@@ -79,6 +79,15 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 
+    /// Keep the frontier on disk so that rerunning the same command resumes an interrupted crawl;
+    /// `--durable=false` keeps it in memory only [default: true].
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub durable: Option<bool>,
+
+    /// Directory of the durable frontier [default: OUT/state].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
     /// Stop after N URLs have been attempted (0 = no limit) [default: 0].
     #[arg(long, value_name = "N")]
     pub max_pages: Option<u64>,
@@ -115,7 +124,7 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
 
-    /// Do not fetch or obey robots.txt or meta robots nofollow [=true|false]
+    /// Do not fetch or obey robots.txt or meta robots nofollow (`=false` overrides the config).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub ignore_robots: Option<bool>,
 
@@ -156,7 +165,7 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "N")]
     pub max_pages_per_host: Option<u64>,
 
-    /// Allow hosts that resolve to loopback, private or link-local addresses (seed hosts always are) [=true|false]
+    /// Allow hosts that resolve to loopback, private or link-local addresses (seed hosts always are).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub allow_private: Option<bool>,
 
@@ -168,7 +177,7 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "SECS")]
     pub retry_backoff: Option<f64>,
 
-    /// Start over when OUT already holds a crawl (its pages.jsonl and stats.json are removed) [=true|false]
+    /// Start over when OUT already holds a crawl (its pages.jsonl and stats.json are removed).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub fresh: Option<bool>,
 
@@ -192,6 +201,10 @@ impl CrawlArgs {
         set(&mut config.out, &self.out);
         if self.seeds.is_some() {
             config.seeds = self.seeds.clone();
+        }
+        set(&mut config.durable, &self.durable);
+        if self.state.is_some() {
+            config.state = self.state.clone();
         }
         set(&mut config.max_pages, &self.max_pages);
         if self.max_depth.is_some() {

@@ -57,6 +57,10 @@ pub struct Config {
     pub out: PathBuf,
     /// Seed list file: one URL per line, `#` comments and blank lines ignored.
     pub seeds: Option<PathBuf>,
+    /// Keep the frontier on disk so an interrupted crawl resumes (false: memory only).
+    pub durable: bool,
+    /// Where the durable frontier lives (default: OUT/state).
+    pub state: Option<PathBuf>,
     /// Stop after this many URLs have been attempted (0 = no limit).
     pub max_pages: u64,
     /// Follow links at most this many hops from a seed (seeds are depth 0). Unset = no limit.
@@ -128,6 +132,8 @@ impl Default for Config {
         Config {
             out: PathBuf::from("crawl-out"),
             seeds: None,
+            durable: true,
+            state: None,
             max_pages: 0,
             max_depth: None,
             concurrency: 64,

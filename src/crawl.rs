@@ -14,7 +14,15 @@
 //!    is still running then — or at once on [`StopRequest::Now`], the second
 //!    signal — is abandoned (never half-recorded).
 //! 3. The sink drains, writes whole lines and fsyncs.
-//! 4. stats.json is written (atomically, by rename), then the summary returned.
+//! 4. The frontier store commits (pending URLs of abandoned pages stay pending; the
+//!    crawl is marked finished only when it ran to its end) and closes.
+//! 5. stats.json is written (atomically, by rename), then the summary returned.
+//!
+//! # Resume
+//! With the durable frontier (the default), the same command on the same `--out`
+//! continues an interrupted crawl however it stopped: pages.jsonl is made whole,
+//! its URLs count as done, and every URL pending in `OUT/state` is fetched. A
+//! finished crawl is never silently re-run.
 //!
 //! A failure on one URL is data (a record with an error kind), never an error
 //! here; [`CrawlError`] is only for problems that stop a crawl from starting or
@@ -34,10 +42,13 @@ use crate::canon::{self, fingerprint};
 use crate::config::{Config, ConfigError};
 use crate::extract::{self, Link};
 use crate::fetch::{self, AddressGuard, FetchError, Fetcher, Response};
-use crate::frontier::{Entry, Frontier, Lease, Next};
+use crate::frontier::embedded::host_hash;
+use crate::frontier::store::Op;
+use crate::frontier::{Entry, Frontier, Lease, Next, Store, StoreError};
 use crate::progress::Progress;
 use crate::robots::{RobotsCache, Verdict};
 use crate::scope::Scope;
+use crate::sink::jsonl::recover;
 use crate::sink::{JsonlSink, PageRecord, Sink, SinkError};
 use crate::stats::{ErrorKind, Refusal, Stats, Summary};
 use crate::traps::{self, Traps};
@@ -103,8 +114,12 @@ pub enum CrawlError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0} already holds a crawl (pages.jsonl is not empty): add --fresh to start over, or choose another --out")]
+    #[error("{0} already holds a crawl that cannot be resumed (pages.jsonl but no frontier state): add --fresh to start over, or choose another --out")]
     OutputExists(PathBuf),
+    #[error("{out} holds a finished crawl ({pages} pages): add --fresh to start over, or choose another --out")]
+    Finished { out: PathBuf, pages: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("{0} is in use by another trawl crawl (its .lock is held)")]
     Locked(PathBuf),
     #[error("cannot write {path}: {source}")]
@@ -131,8 +146,9 @@ struct Ctx {
     permits: Arc<Semaphore>,
     /// RUNNING, STOPPING (finish in-flight work) or ABANDON (drop it now).
     stop: watch::Sender<u8>,
-    /// Set when the output cannot be written: the crawl stops rather than lose records.
-    sink_failed: AtomicBool,
+    /// Set when the output or the frontier store cannot be written: the crawl stops
+    /// rather than lose records.
+    output_failed: AtomicBool,
 }
 
 /// Runs a crawl to completion or until a stop is requested on `stop`; returns the
@@ -145,9 +161,47 @@ pub async fn run(
     config.validate()?;
     let out = config.out.clone();
     let _lock = lock_out_dir(&out)?;
-    let pages_path = prepare_out_dir(&out, config.fresh)?;
+    let state_dir = config.state.clone().unwrap_or_else(|| out.join("state"));
+    let resume = prepare_out_dir(&out, &state_dir, config.fresh, config.durable)?;
+    let pages_path = out.join("pages.jsonl");
+    let stats = Arc::new(Stats::new());
+
+    let store = match config.durable {
+        true => {
+            std::fs::create_dir_all(&state_dir).map_err(|source| CrawlError::OutDir {
+                path: state_dir.clone(),
+                source,
+            })?;
+            Some(Arc::new(Store::open(&state_dir.join("frontier.redb"))?))
+        }
+        false => None,
+    };
+    let mut recorded = std::collections::HashSet::new();
+    if let (true, Some(store)) = (resume, &store) {
+        let recovered = recover(&pages_path, |page| {
+            let kind = page.error.as_deref().and_then(ErrorKind::of_error);
+            stats.record(page.status, kind, page.content_length);
+        })
+        .map_err(|source| CrawlError::Write {
+            path: pages_path.clone(),
+            source,
+        })?;
+        if store.meta("status")?.as_deref() == Some("finished") {
+            return Err(CrawlError::Finished {
+                out: out.clone(),
+                pages: recovered.records,
+            });
+        }
+        if recovered.torn_bytes > 0 {
+            tracing::warn!(
+                bytes = recovered.torn_bytes,
+                "cut a torn last line off pages.jsonl"
+            );
+        }
+        recorded = recovered.fingerprints;
+    }
     let sink = Sink::Jsonl(
-        JsonlSink::open(&pages_path).map_err(|source| CrawlError::Write {
+        JsonlSink::open(&pages_path, store.clone()).map_err(|source| CrawlError::Write {
             path: pages_path.clone(),
             source,
         })?,
@@ -161,13 +215,37 @@ pub async fn run(
     }
     let fetcher = Fetcher::new(&config, guard).map_err(CrawlError::Client)?;
     let workers = config.worker_count();
-    let frontier = Arc::new(Frontier::embedded(
-        workers,
-        config.per_host_concurrency,
-        config.per_host_rate,
-        config.max_pages,
-    ));
-    let stats = Arc::new(Stats::new());
+    let frontier = Arc::new(match &store {
+        Some(store) => Frontier::durable(
+            workers,
+            config.per_host_concurrency,
+            config.per_host_rate,
+            config.max_pages,
+            store.clone(),
+        ),
+        None => Frontier::embedded(
+            workers,
+            config.per_host_concurrency,
+            config.per_host_rate,
+            config.max_pages,
+        ),
+    });
+    if let Some(store) = &store {
+        if resume {
+            let (pending, stale) = frontier.resume(&recorded)?;
+            // Recorded URLs must stay seen even if their admission never committed.
+            store.send(recorded.iter().map(|fp| Op::Visit(*fp, u32::MAX)).collect())?;
+            tracing::info!(
+                recorded = recorded.len(),
+                pending,
+                stale,
+                "resuming the crawl in {}",
+                out.display()
+            );
+        }
+        store.send(vec![Op::Meta("status", "running".into())])?;
+    }
+    drop(recorded);
     let (stop_tx, _) = watch::channel(RUNNING);
     let ctx = Arc::new(Ctx {
         scope: Scope::new(&config, &seeds)?,
@@ -182,14 +260,12 @@ pub async fn run(
         stats: stats.clone(),
         sink,
         stop: stop_tx,
-        sink_failed: AtomicBool::new(false),
+        output_failed: AtomicBool::new(false),
         config,
     });
-    for s in seeds {
-        // Seeds are the user's explicit choice: no trap rules, but they use host budget.
-        ctx.traps.reserve_host(&crate::canon::HostKey::of(&s));
-        ctx.frontier.push(Entry::new(s, 0));
-    }
+    // Seeds are the user's explicit choice: no trap rules, but they use host budget.
+    // On resume they are already seen, unless new ones were added to the command.
+    ctx.admit_all(seeds.into_iter().map(|s| Entry::new(s, 0)).collect());
     tracing::info!(
         workers,
         concurrency = ctx.config.concurrency,
@@ -248,10 +324,20 @@ pub async fn run(
     let gauges = ctx.frontier.gauges();
     let budget_spent =
         ctx.config.max_pages > 0 && stats.records.load(Ordering::Relaxed) >= ctx.config.max_pages;
-    let sink_failed = ctx.sink_failed.load(Ordering::SeqCst);
+    let output_failed = ctx.output_failed.load(Ordering::SeqCst);
     let ctx = Arc::into_inner(ctx).ok_or(CrawlError::Sink(SinkError::Closed))?;
+    // Records first (they wait for the store), then the store's final state.
     ctx.sink.finish()?;
-    if sink_failed {
+    if let Some(store) = &store {
+        let status = if stopped_by.is_none() && !output_failed {
+            "finished"
+        } else {
+            "running"
+        };
+        store.send(vec![Op::Meta("status", status.into())])?;
+        store.close()?;
+    }
+    if output_failed {
         return Err(CrawlError::Sink(SinkError::Closed));
     }
 
@@ -295,26 +381,38 @@ fn lock_out_dir(out: &Path) -> Result<std::fs::File, CrawlError> {
     }
 }
 
-/// Creates the output directory and decides what happens to an earlier crawl there.
-fn prepare_out_dir(out: &Path, fresh: bool) -> Result<PathBuf, CrawlError> {
-    std::fs::create_dir_all(out).map_err(|source| CrawlError::OutDir {
-        path: out.to_path_buf(),
-        source,
-    })?;
+/// Decides what happens to an earlier crawl in `out`: start over (`fresh`), resume
+/// it (durable state present), or refuse (records with nothing to resume from).
+/// Returns true when an earlier crawl is to be resumed.
+fn prepare_out_dir(
+    out: &Path,
+    state: &Path,
+    fresh: bool,
+    durable: bool,
+) -> Result<bool, CrawlError> {
     let pages = out.join("pages.jsonl");
-    let existing = std::fs::metadata(&pages).map(|m| m.len()).unwrap_or(0);
-    if existing > 0 {
-        if !fresh {
-            return Err(CrawlError::OutputExists(out.to_path_buf()));
-        }
+    let has_pages = std::fs::metadata(&pages).map(|m| m.len()).unwrap_or(0) > 0;
+    let has_state = state.join("frontier.redb").exists();
+    if fresh {
         for name in ["pages.jsonl", "stats.json"] {
             let p = out.join(name);
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|source| CrawlError::Write { path: p, source })?;
             }
         }
+        if state.exists() {
+            std::fs::remove_dir_all(state).map_err(|source| CrawlError::Write {
+                path: state.to_path_buf(),
+                source,
+            })?;
+        }
+        return Ok(false);
     }
-    Ok(pages)
+    match (durable && has_state, has_pages) {
+        (true, _) => Ok(true),
+        (false, true) => Err(CrawlError::OutputExists(out.to_path_buf())),
+        (false, false) => Ok(false),
+    }
 }
 
 fn write_stats(out: &Path, summary: &Summary) -> Result<(), CrawlError> {
@@ -407,6 +505,8 @@ struct Outcome {
     content_length: u64,
     title: Option<String>,
     links: usize,
+    /// Store ticket of the URLs this page discovered: its record waits for it.
+    ticket: u64,
 }
 
 impl Outcome {
@@ -419,6 +519,7 @@ impl Outcome {
             content_length: 0,
             title: None,
             links: 0,
+            ticket: 0,
         }
     }
 
@@ -431,6 +532,7 @@ impl Outcome {
             content_length: resp.body.len() as u64,
             title: None,
             links: 0,
+            ticket: 0,
         }
     }
 }
@@ -525,7 +627,7 @@ impl Ctx {
             outcome.title = page.title;
             outcome.links = page.links.len();
             let follow = page.follow_links || self.config.ignore_robots;
-            self.admit_links(&lease.entry, page.links, follow);
+            outcome.ticket = self.admit_links(&lease.entry, page.links, follow);
         }
         self.finish(lease, outcome, started).await
     }
@@ -608,25 +710,56 @@ impl Ctx {
             attempt: 0,
             via,
             query_hops: 0,
+            seq: 0,
         };
-        self.admit(next);
+        outcome.ticket = self.admit_all(vec![next]);
     }
 
-    /// Queues a wanted URL once: host budget, then the visited set.
-    fn admit(&self, entry: Entry) {
-        let host = crate::canon::HostKey::of(&entry.url);
-        if !self.traps.reserve_host(&host) {
-            self.stats.refuse(Refusal::HostBudget);
-            return;
+    /// Queues wanted URLs once each: host budget, then the visited set. Returns the
+    /// store ticket that makes them durable (0 in memory mode or when none is new).
+    fn admit_all(&self, entries: Vec<Entry>) -> u64 {
+        let mut keep = Vec::with_capacity(entries.len());
+        let mut hosts = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let host = crate::canon::HostKey::of(&entry.url);
+            if !self.traps.reserve_host(&host) {
+                self.stats.refuse(Refusal::HostBudget);
+                continue;
+            }
+            hosts.push(host);
+            keep.push(entry);
         }
-        if !self.frontier.push(entry) {
-            self.traps.release_host(&host);
-            self.stats.refuse(Refusal::Duplicate);
+        if keep.is_empty() {
+            return 0;
+        }
+        match self.frontier.push_many(keep) {
+            Ok(admitted) => {
+                for (host, new) in hosts.iter().zip(admitted.new) {
+                    if !new {
+                        self.traps.release_host(host);
+                        self.stats.refuse(Refusal::Duplicate);
+                    }
+                }
+                admitted.ticket
+            }
+            Err(e) => {
+                self.fail_output(&e.to_string());
+                0
+            }
         }
     }
 
-    fn admit_links(&self, entry: &Entry, links: Vec<Link>, follow: bool) {
+    /// The output or the frontier store cannot be written: stop rather than lose work.
+    fn fail_output(&self, why: &str) {
+        if !self.output_failed.swap(true, Ordering::SeqCst) {
+            tracing::error!("{why}: stopping the crawl so that nothing more is lost");
+            self.stop.send_replace(ABANDON);
+        }
+    }
+
+    fn admit_links(&self, entry: &Entry, links: Vec<Link>, follow: bool) -> u64 {
         let depth = entry.depth + 1;
+        let mut wanted = Vec::with_capacity(links.len());
         for link in links {
             if !follow || (link.nofollow && !self.config.follow_nofollow) {
                 self.stats.refuse(Refusal::Nofollow);
@@ -643,8 +776,9 @@ impl Ctx {
             }
             let mut next = Entry::new(link.url, depth);
             next.query_hops = hops;
-            self.admit(next);
+            wanted.push(next);
         }
+        self.admit_all(wanted)
     }
 
     /// HTML by its label and its first bytes; an unlabelled body that starts like
@@ -690,16 +824,15 @@ impl Ctx {
             fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             elapsed_ms: started.elapsed().as_millis() as u64,
             attempts: lease.entry.attempt + 1,
+            ticket: o.ticket,
+            done: (lease.entry.seq > 0).then(|| (host_hash(&lease.host), lease.entry.seq)),
         };
         if let Some(e) = &record.error {
             tracing::debug!(url = %record.url, "{e}");
         }
         self.stats.record(o.status, kind, o.content_length);
         if let Err(e) = self.sink.send(record).await {
-            if !self.sink_failed.swap(true, Ordering::SeqCst) {
-                tracing::error!("{e}: stopping the crawl so that nothing more is lost");
-                self.stop.send_replace(ABANDON);
-            }
+            self.fail_output(&e.to_string());
         }
         self.frontier.complete(lease);
     }

@@ -75,8 +75,15 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
 
     let seeds = seeds::load(&args.urls, config.seeds.as_deref(), config.canon_rules())?;
     if !config.quiet {
-        for skipped in &seeds.skipped {
+        const SHOWN: usize = 20;
+        for skipped in seeds.skipped.iter().take(SHOWN) {
             eprintln!("trawl: warning: {skipped}");
+        }
+        if seeds.skipped.len() > SHOWN {
+            eprintln!(
+                "trawl: warning: ... and {} more skipped seed lines",
+                seeds.skipped.len() - SHOWN
+            );
         }
     }
     let quiet = config.quiet;

@@ -45,6 +45,19 @@ pub struct Seeds {
     pub skipped: Vec<SkippedSeed>,
 }
 
+/// A seed line as it is safe to print: control characters escaped, at most 100 chars.
+fn printable(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(100)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().count() > 100 {
+        out.push('…');
+    }
+    out
+}
+
 impl Seeds {
     /// The usable URLs; an error when there are none (report `skipped` first).
     pub fn into_urls(self) -> Result<Vec<Url>, SeedError> {
@@ -54,19 +67,33 @@ impl Seeds {
         Ok(self.urls)
     }
 
+    fn skip(&mut self, source: &str, line: usize, text: &str, reason: String) {
+        self.skipped.push(SkippedSeed {
+            source: source.to_string(),
+            line,
+            text: printable(text),
+            reason,
+        });
+    }
+
     fn add(&mut self, source: &str, line: usize, text: &str, rules: canon::Rules) {
-        match canon::parse(text, None, rules) {
+        // One URL per line; anything after whitespace must be a comment.
+        let mut words = text.split_whitespace();
+        let url = words.next().unwrap_or("");
+        if words.next().is_some_and(|w| !w.starts_with('#')) {
+            return self.skip(source, line, text, "more than one word on the line".into());
+        }
+        match canon::parse(url, None, rules) {
             Ok(u) => {
                 if !self.urls.contains(&u) {
                     self.urls.push(u);
                 }
             }
-            Err(e) => self.skipped.push(SkippedSeed {
-                source: source.to_string(),
-                line,
-                text: text.chars().take(200).collect(),
-                reason: e.to_string(),
-            }),
+            Err(canon::CanonError::Parse(e)) if !url.contains("://") => {
+                let hint = format!("{e} (no scheme: did you mean https://{url} ?)");
+                self.skip(source, line, text, hint)
+            }
+            Err(e) => self.skip(source, line, text, e.to_string()),
         }
     }
 }
@@ -106,7 +133,7 @@ mod tests {
         let path = dir.path().join("seeds.txt");
         std::fs::write(
             &path,
-            "# comment\n\nhttp://a.com/\nnot a url\nftp://b.com/\n  https://B.com/x#y  \nhttp://a.com:80/\n",
+            "# comment\n\nhttp://a.com/\nnot a url\nftp://b.com/\n  https://B.com/x#y  \nhttp://a.com:80/ # dup\nexample.org\n\u{1}\u{2}bin\n",
         )
         .unwrap();
         let s = load(
@@ -117,12 +144,20 @@ mod tests {
         .unwrap();
         let urls: Vec<_> = s.urls.iter().map(Url::as_str).collect();
         assert_eq!(urls, ["http://c.com/", "http://a.com/", "https://b.com/x"]);
-        assert_eq!(s.skipped.len(), 2);
+        assert_eq!(s.skipped.len(), 4);
         assert_eq!(s.skipped[0].line, 4);
         assert!(s.skipped[0]
             .to_string()
-            .contains("seeds.txt:4: skipped seed 'not a url'"));
+            .contains("seeds.txt:4: skipped seed 'not a url': more than one word"));
         assert_eq!(s.skipped[1].line, 5);
+        assert!(
+            s.skipped[2]
+                .reason
+                .contains("did you mean https://example.org"),
+            "{}",
+            s.skipped[2]
+        );
+        assert_eq!(s.skipped[3].text, "\\u{1}\\u{2}bin");
     }
 
     #[test]

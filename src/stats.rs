@@ -64,6 +64,12 @@ impl ErrorKind {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The kind of a record's `error` string (`"timeout: ..."` → Timeout).
+    pub fn of_error(error: &str) -> Option<ErrorKind> {
+        let name = error.split(':').next()?;
+        ErrorKind::ALL.into_iter().find(|k| k.name() == name)
+    }
 }
 
 /// Why a discovered link was not admitted to the frontier.

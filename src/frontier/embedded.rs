@@ -1,19 +1,29 @@
-//! The in-process frontier: host-sharded schedules plus one shared visited set.
+//! The in-process frontier: host-sharded schedules plus one shared visited set,
+//! optionally backed by a durable store (the default for `trawl crawl`).
 //!
-//! Admission is atomic and happens once: `push` inserts the URL's fingerprint into
-//! the visited set and only a first insert queues the URL, so no URL enters twice.
-//! Each shard is one [`Schedule`] behind its own mutex, owned by one worker; a host
-//! always lives in the same shard (`hash(HostKey) % shards`), so its politeness state
-//! is in one place. An idle worker takes ready hosts from other shards, so a crawl
-//! of one site still uses every worker. Locks are held for a few map operations and
-//! never across an await.
+//! Admission is atomic and happens once: `push` checks-and-inserts the URL's
+//! fingerprint in the visited set and only a first insert queues the URL, so no URL
+//! enters twice. Each shard is one [`Schedule`] behind its own mutex, owned by one
+//! worker; a host always lives in the same shard (`hash(HostKey) % shards`), so its
+//! politeness state is in one place. An idle worker takes ready hosts from other
+//! shards, so a crawl of one site still uses every worker. Locks are held for a few
+//! map operations and never across an await.
 //!
 //! Completion is counted, not guessed: `pending` is queued + leased over all shards,
 //! changed only by push (+1) and complete (-1). A page pushes its links before it
 //! completes, so `pending` cannot touch zero while work remains.
+//!
+//! # Durable mode
+//! Every admitted URL is written to the [`Store`] (visited fingerprint + pending
+//! entry) before its discoverer's record may be written; only the head of each
+//! host's queue and a bounded fingerprint cache stay in memory, so the frontier can
+//! be larger than memory. Sequence numbers are assigned, and store writes queued,
+//! under the host's shard lock, so per host the store's committed entries are always
+//! a prefix of the sequence order and a refill after the cursor never skips one.
+//! A pending entry is deleted only after its record is in pages.jsonl and synced.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -21,13 +31,130 @@ use governor::clock::MonotonicClock;
 use tokio::sync::Notify;
 
 use super::schedule::{Entry, Poll, Schedule};
+use super::store::{Op, Store, StoreError};
 use super::{Lease, Next};
 use crate::canon::{fingerprint, HostKey};
 
+/// URLs per host kept in memory in durable mode (at least twice what may be in
+/// flight to the host); the rest wait on disk.
+const MEM_PER_HOST: usize = 16;
+/// Fingerprints cached in memory (per generation) in durable mode.
+const CACHE_PER_GENERATION: usize = 2_000_000;
+
+/// Stable hash of a host key: the store's per-host key prefix.
+pub fn host_hash(key: &HostKey) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(key.as_str().as_bytes())
+}
+
+/// The visited set's in-memory part: everything (memory mode) or a two-generation
+/// cache over the store (durable mode). A generation is dropped only once every
+/// fingerprint in it is committed to the store.
+struct Visited {
+    gens: RwLock<Generations>,
+    cap: usize,
+    /// True once the store knows fingerprints the cache does not (after a resume
+    /// or a dropped generation); until then a cache miss needs no store lookup.
+    forgot: std::sync::atomic::AtomicBool,
+}
+
+struct Generations {
+    current: DashMap<u64, u32>,
+    previous: DashMap<u64, u32>,
+    /// Store ticket that covers every fingerprint in `previous`.
+    previous_ticket: u64,
+}
+
+enum Seen {
+    New,
+    Duplicate { shallower: bool },
+}
+
+impl Visited {
+    fn new(cap: usize) -> Visited {
+        Visited {
+            gens: RwLock::new(Generations {
+                current: DashMap::new(),
+                previous: DashMap::new(),
+                previous_ticket: 0,
+            }),
+            cap,
+            forgot: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn gens(&self) -> std::sync::RwLockReadGuard<'_, Generations> {
+        self.gens.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Check-and-insert, asking `lookup` (the store) on a cache miss.
+    fn admit(
+        &self,
+        fp: u64,
+        depth: u32,
+        lookup: &mut dyn FnMut(u64) -> Result<Option<u32>, StoreError>,
+    ) -> Result<Seen, StoreError> {
+        let gens = self.gens();
+        let slot = gens.current.entry(fp);
+        match slot {
+            dashmap::Entry::Occupied(mut seen) => {
+                let shallower = depth < *seen.get();
+                if shallower {
+                    seen.insert(depth);
+                }
+                Ok(Seen::Duplicate { shallower })
+            }
+            dashmap::Entry::Vacant(slot) => {
+                // The shard lock is held while we look further: no twin admission.
+                let known = match gens.previous.get(&fp) {
+                    Some(d) => Some(*d),
+                    None => lookup(fp)?,
+                };
+                match known {
+                    Some(d) => {
+                        slot.insert(d.min(depth));
+                        Ok(Seen::Duplicate {
+                            shallower: depth < d,
+                        })
+                    }
+                    None => {
+                        slot.insert(depth);
+                        Ok(Seen::New)
+                    }
+                }
+            }
+        }
+    }
+
+    fn depth(&self, fp: u64) -> Option<u32> {
+        let gens = self.gens();
+        let d = gens.current.get(&fp).map(|d| *d);
+        d.or_else(|| gens.previous.get(&fp).map(|d| *d))
+    }
+
+    /// Starts a new generation when the current one is full (durable mode only).
+    fn maybe_rotate(&self, store: &Store) {
+        if self.gens().current.len() < self.cap {
+            return;
+        }
+        let mut gens = self.gens.write().unwrap_or_else(|p| p.into_inner());
+        if gens.current.len() < self.cap {
+            return;
+        }
+        // Everything in `previous` must be on disk before it is forgotten.
+        if store.committed() < gens.previous_ticket {
+            let _ = store.flush();
+        }
+        gens.previous = std::mem::take(&mut gens.current);
+        gens.previous_ticket = store.last_ticket();
+        self.forgot.store(true, SeqCst);
+    }
+}
+
 pub struct Embedded {
     shards: Vec<Mutex<Schedule<MonotonicClock>>>,
-    /// Fingerprint → the shallowest depth the URL was found at.
-    visited: DashMap<u64, u32>,
+    visited: Visited,
+    store: Option<Arc<Store>>,
+    next_seq: AtomicU64,
     /// Queued + leased URLs: zero means the crawl is done.
     pending: AtomicUsize,
     /// Leased URLs plus queued retries: what must still finish once the page budget is spent.
@@ -39,25 +166,35 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// `max_leases` = 0 means no page budget.
+    /// `max_leases` = 0 means no page budget. With a `store`, the frontier is durable.
     pub fn new(
         shards: usize,
         per_host_concurrency: usize,
         per_host_rate: f64,
         max_leases: u64,
+        store: Option<Arc<Store>>,
     ) -> Embedded {
+        let durable = store.is_some();
         let shards = (0..shards.max(1))
             .map(|_| {
-                Mutex::new(Schedule::new(
-                    MonotonicClock,
-                    per_host_concurrency,
-                    per_host_rate,
-                ))
+                let s = Schedule::new(MonotonicClock, per_host_concurrency, per_host_rate);
+                let head = MEM_PER_HOST.max(2 * per_host_concurrency);
+                Mutex::new(if durable {
+                    s.with_mem_per_host(head)
+                } else {
+                    s
+                })
             })
             .collect();
         Embedded {
             shards,
-            visited: DashMap::new(),
+            visited: Visited::new(if durable {
+                CACHE_PER_GENERATION
+            } else {
+                usize::MAX
+            }),
+            store,
+            next_seq: AtomicU64::new(1),
             pending: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),
@@ -80,36 +217,132 @@ impl Embedded {
         &self.notify
     }
 
+    pub fn store(&self) -> Option<&Arc<Store>> {
+        self.store.as_ref()
+    }
+
     /// Admits `entry` if its URL was never seen. Returns false for a duplicate; a
     /// duplicate found at a shallower depth lowers the depth the URL is fetched at,
     /// so `max_depth` holds even when pages finish out of order.
-    pub fn push(&self, entry: Entry) -> bool {
-        match self.visited.entry(fingerprint(&entry.url)) {
-            dashmap::Entry::Occupied(mut seen) => {
-                if entry.depth < *seen.get() {
-                    seen.insert(entry.depth);
-                }
-                return false;
+    pub fn push(&self, entry: Entry) -> Result<bool, StoreError> {
+        Ok(self.push_many(vec![entry])?.new[0])
+    }
+
+    /// Admits a page's worth of URLs; the ticket covers all their store writes.
+    pub fn push_many(&self, entries: Vec<Entry>) -> Result<Admitted, StoreError> {
+        let mut admitted = Admitted {
+            new: Vec::with_capacity(entries.len()),
+            ticket: 0,
+        };
+        let store = self.store.as_deref();
+        let mut by_shard: Vec<Vec<(HostKey, Entry)>> = vec![Vec::new(); self.shards.len()];
+        let mut depth_ops = Vec::new();
+        // One store snapshot per batch, opened only if the cache cannot answer.
+        let mut reader = None;
+        let mut lookup = |fp: u64| -> Result<Option<u32>, StoreError> {
+            let Some(store) = store.filter(|_| self.visited.forgot.load(SeqCst)) else {
+                return Ok(None);
+            };
+            if reader.is_none() {
+                reader = Some(store.reader()?);
             }
-            dashmap::Entry::Vacant(slot) => {
-                slot.insert(entry.depth);
+            match &reader {
+                Some(r) => r.visited(fp),
+                None => Ok(None),
+            }
+        };
+        for entry in entries {
+            let fp = fingerprint(&entry.url);
+            match self.visited.admit(fp, entry.depth, &mut lookup)? {
+                Seen::Duplicate { shallower } => {
+                    admitted.new.push(false);
+                    if shallower && store.is_some() {
+                        depth_ops.push(Op::Visit(fp, entry.depth));
+                    }
+                }
+                Seen::New => {
+                    admitted.new.push(true);
+                    let key = HostKey::of(&entry.url);
+                    by_shard[key.shard(self.shards.len())].push((key, entry));
+                }
             }
         }
-        let key = HostKey::of(&entry.url);
-        self.pending.fetch_add(1, SeqCst);
-        let shard = key.shard(self.shards.len());
-        self.shard(shard).push(key, entry);
-        self.notify.notify_waiters();
-        true
+        let any_new = admitted.new.contains(&true);
+        for (i, group) in by_shard.into_iter().enumerate() {
+            if group.is_empty() {
+                continue;
+            }
+            self.pending.fetch_add(group.len(), SeqCst);
+            let mut sched = self.shard(i);
+            match store {
+                None => {
+                    for (key, entry) in group {
+                        sched.push(key, entry);
+                    }
+                }
+                Some(store) => {
+                    let mut ops = Vec::with_capacity(group.len() * 2);
+                    for (key, mut entry) in group {
+                        entry.seq = self.next_seq.fetch_add(1, SeqCst);
+                        let bytes = serde_json::to_vec(&entry)
+                            .map_err(|e| StoreError::Io(e.to_string()))?;
+                        ops.push(Op::Visit(fingerprint(&entry.url), entry.depth));
+                        ops.push(Op::Put(host_hash(&key), entry.seq, bytes));
+                        sched.push_durable(key, entry);
+                    }
+                    // Sent under the shard lock: per host, store order = sequence order.
+                    admitted.ticket = admitted.ticket.max(store.send(ops)?);
+                }
+            }
+        }
+        if let Some(store) = store {
+            if !depth_ops.is_empty() {
+                admitted.ticket = admitted.ticket.max(store.send(depth_ops)?);
+            }
+            self.visited.maybe_rotate(store);
+        }
+        if any_new {
+            self.notify.notify_waiters();
+        }
+        Ok(admitted)
     }
 
     /// Marks a URL as seen without queueing it (true if it was new).
     pub fn mark_seen(&self, fp: u64) -> bool {
-        self.visited.insert(fp, u32::MAX).is_none()
+        let store = self.store.clone();
+        let mut lookup = |fp: u64| match &store {
+            Some(s) => s.visited(fp),
+            None => Ok(None),
+        };
+        matches!(self.visited.admit(fp, u32::MAX, &mut lookup), Ok(Seen::New))
     }
 
     fn budget_spent(&self) -> bool {
         self.max_leases > 0 && self.started.load(SeqCst) >= self.max_leases
+    }
+
+    /// Reads spilled URLs back for hosts whose in-memory head ran low.
+    fn refill(&self, sched: &mut Schedule<MonotonicClock>) {
+        let Some(store) = self.store.as_deref() else {
+            return;
+        };
+        for (key, cursor, room) in sched.take_refills() {
+            let entries = match store.pending_after(host_hash(&key), cursor, room.max(1)) {
+                Ok(rows) => rows
+                    .into_iter()
+                    .filter_map(|(seq, bytes)| {
+                        let mut e: Entry = serde_json::from_slice(&bytes).ok()?;
+                        e.seq = seq;
+                        Some(e)
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!("frontier store read failed (will retry): {e}");
+                    Vec::new()
+                }
+            };
+            sched.refill(&key, entries);
+        }
     }
 
     /// The next URL for worker `worker`: its own shard first, then the others.
@@ -119,6 +352,7 @@ impl Embedded {
         for i in 0..n {
             let shard = (worker + i) % n;
             let mut sched = self.shard(shard);
+            self.refill(&mut sched);
             loop {
                 let only_retries = self.budget_spent();
                 match sched.lease(only_retries) {
@@ -134,9 +368,10 @@ impl Embedded {
                             self.active.fetch_add(1, SeqCst);
                         }
                         let mut entry = entry;
-                        if let Some(d) = self.visited.get(&fingerprint(&entry.url)) {
-                            entry.depth = entry.depth.min(*d);
+                        if let Some(d) = self.visited.depth(fingerprint(&entry.url)) {
+                            entry.depth = entry.depth.min(d);
                         }
+                        self.save_host(&sched, &host);
                         return Next::Lease(Lease { shard, host, entry });
                     }
                     Poll::Wait(d) => {
@@ -153,6 +388,20 @@ impl Embedded {
         match wait {
             Some(d) => Next::Wait(d),
             None => Next::Idle,
+        }
+    }
+
+    /// Records when a host was last asked, so a restart keeps its spacing.
+    fn save_host(&self, sched: &Schedule<MonotonicClock>, host: &HostKey) {
+        let Some(store) = self.store.as_deref() else {
+            return;
+        };
+        let state = HostState {
+            last_ms: unix_ms(),
+            interval_ms: sched.interval(host).map_or(0, |d| d.as_millis() as u64),
+        };
+        if let Ok(bytes) = serde_json::to_vec(&state) {
+            let _ = store.send(vec![Op::Host(host.as_str().to_string(), bytes)]);
         }
     }
 
@@ -207,4 +456,91 @@ impl Embedded {
         let pending = self.pending.load(SeqCst) as u64;
         pending.saturating_sub(self.sizes().1)
     }
+
+    /// Loads a previous run's state: host spacing, and every pending URL not in
+    /// `recorded` (fingerprints of URLs already in pages.jsonl, whose stale pending
+    /// entries are deleted). Returns (pending URLs loaded, stale entries dropped).
+    pub fn resume(
+        &self,
+        recorded: &std::collections::HashSet<u64>,
+    ) -> Result<(u64, u64), StoreError> {
+        let Some(store) = self.store.clone() else {
+            return Ok((0, 0));
+        };
+        // The store now knows URLs this process never cached.
+        self.visited.forgot.store(true, SeqCst);
+        let now = unix_ms();
+        for (key, bytes) in store.hosts()? {
+            let Ok(state) = serde_json::from_slice::<HostState>(&bytes) else {
+                continue;
+            };
+            let Some(host) = HostKey::parse(&key) else {
+                continue;
+            };
+            let ready_at = state.last_ms + state.interval_ms;
+            if ready_at > now {
+                let shard = host.shard(self.shards.len());
+                self.shard(shard)
+                    .pause_host(&host, Duration::from_millis(ready_at - now));
+            }
+        }
+        let (mut loaded, mut stale) = (0u64, 0u64);
+        let mut deletes = Vec::new();
+        let mut max_seq = 0;
+        let mut bad = None;
+        store.scan_pending(|hh, seq, bytes| {
+            max_seq = max_seq.max(seq);
+            let Ok(mut entry) = serde_json::from_slice::<Entry>(bytes) else {
+                bad = Some(seq);
+                deletes.push(Op::Delete(hh, seq));
+                return;
+            };
+            entry.seq = seq;
+            if recorded.contains(&fingerprint(&entry.url)) {
+                stale += 1;
+                deletes.push(Op::Delete(hh, seq));
+                return;
+            }
+            loaded += 1;
+            let key = HostKey::of(&entry.url);
+            self.pending.fetch_add(1, SeqCst);
+            let shard = key.shard(self.shards.len());
+            let mut sched = self.shard(shard);
+            sched.push_durable(key, entry);
+        })?;
+        if let Some(seq) = bad {
+            tracing::warn!(
+                seq,
+                "unreadable pending entries dropped from the frontier store"
+            );
+        }
+        self.next_seq.store(max_seq + 1, SeqCst);
+        self.started.store(recorded.len() as u64, SeqCst);
+        store.send(deletes)?;
+        Ok((loaded, stale))
+    }
+}
+
+/// What `push_many` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// Per input entry, in order: true if admitted, false if already seen.
+    pub new: Vec<bool>,
+    /// Store ticket covering the new URLs (0: nothing to wait for).
+    pub ticket: u64,
+}
+
+/// A host's politeness state as saved in the store.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HostState {
+    /// Unix milliseconds of the last request started.
+    last_ms: u64,
+    /// Spacing between requests then in force.
+    interval_ms: u64,
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

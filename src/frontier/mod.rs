@@ -9,14 +9,16 @@
 
 pub mod embedded;
 pub mod schedule;
+pub mod store;
 
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use crate::canon::HostKey;
-pub use embedded::Embedded;
+pub use embedded::{Admitted, Embedded};
 pub use schedule::Entry;
+pub use store::{Store, StoreError};
 
 /// A URL handed to a worker. It must come back through complete, retry or release.
 #[derive(Debug)]
@@ -44,6 +46,7 @@ pub enum Frontier {
 }
 
 impl Frontier {
+    /// An in-memory frontier (nothing survives the process).
     pub fn embedded(
         shards: usize,
         per_host_concurrency: usize,
@@ -55,13 +58,54 @@ impl Frontier {
             per_host_concurrency,
             per_host_rate,
             max_pages,
+            None,
+        ))
+    }
+
+    /// A frontier whose visited set, pending URLs and host state live in `store`.
+    pub fn durable(
+        shards: usize,
+        per_host_concurrency: usize,
+        per_host_rate: f64,
+        max_pages: u64,
+        store: std::sync::Arc<Store>,
+    ) -> Frontier {
+        Frontier::Embedded(Embedded::new(
+            shards,
+            per_host_concurrency,
+            per_host_rate,
+            max_pages,
+            Some(store),
         ))
     }
 
     /// Admits a URL once per crawl; false if it was already seen.
-    pub fn push(&self, entry: Entry) -> bool {
+    pub fn push(&self, entry: Entry) -> Result<bool, StoreError> {
         match self {
             Frontier::Embedded(f) => f.push(entry),
+        }
+    }
+
+    /// Admits a page's URLs at once; the ticket says when they are durable.
+    pub fn push_many(&self, entries: Vec<Entry>) -> Result<Admitted, StoreError> {
+        match self {
+            Frontier::Embedded(f) => f.push_many(entries),
+        }
+    }
+
+    /// Loads a previous run's pending URLs and host state (durable only).
+    pub fn resume(
+        &self,
+        recorded: &std::collections::HashSet<u64>,
+    ) -> Result<(u64, u64), StoreError> {
+        match self {
+            Frontier::Embedded(f) => f.resume(recorded),
+        }
+    }
+
+    pub fn store(&self) -> Option<&std::sync::Arc<Store>> {
+        match self {
+            Frontier::Embedded(f) => f.store(),
         }
     }
 
@@ -155,13 +199,13 @@ mod tests {
     #[test]
     fn admits_once_and_finishes_when_nothing_is_left() {
         let f = Frontier::embedded(4, 2, 0.0, 0);
-        assert!(f.push(entry("http://a.com/")));
-        assert!(!f.push(entry("http://a.com/")));
+        assert!(f.push(entry("http://a.com/")).unwrap());
+        assert!(!f.push(entry("http://a.com/")).unwrap());
         assert!(!f.is_done());
         let l = lease(&f, 0);
         assert!(matches!(f.next(0), Next::Idle));
         // Links pushed before completion keep the crawl alive.
-        assert!(f.push(entry("http://b.com/")));
+        assert!(f.push(entry("http://b.com/")).unwrap());
         f.complete(l);
         assert!(!f.is_done());
         let l = lease(&f, 3);
@@ -174,7 +218,7 @@ mod tests {
     fn idle_workers_take_hosts_from_other_shards() {
         let f = Frontier::embedded(8, 4, 0.0, 0);
         for i in 0..3 {
-            f.push(entry(&format!("http://one.com/{i}")));
+            f.push(entry(&format!("http://one.com/{i}"))).unwrap();
         }
         // Every worker index finds the single host's work.
         for w in 0..3 {
@@ -187,7 +231,7 @@ mod tests {
     fn page_budget_stops_fresh_leases_but_lets_retries_finish() {
         let f = Frontier::embedded(1, 4, 0.0, 2);
         for i in 0..5 {
-            f.push(entry(&format!("http://a.com/{i}")));
+            f.push(entry(&format!("http://a.com/{i}"))).unwrap();
         }
         let a = lease(&f, 0);
         let mut b = lease(&f, 0);
@@ -206,16 +250,22 @@ mod tests {
     #[test]
     fn a_shallower_rediscovery_lowers_the_depth() {
         let f = Frontier::embedded(1, 1, 0.0, 0);
-        assert!(f.push(Entry::new(Url::parse("http://a.com/x").unwrap(), 5)));
-        assert!(!f.push(Entry::new(Url::parse("http://a.com/x").unwrap(), 2)));
-        assert!(!f.push(Entry::new(Url::parse("http://a.com/x").unwrap(), 4)));
+        assert!(f
+            .push(Entry::new(Url::parse("http://a.com/x").unwrap(), 5))
+            .unwrap());
+        assert!(!f
+            .push(Entry::new(Url::parse("http://a.com/x").unwrap(), 2))
+            .unwrap());
+        assert!(!f
+            .push(Entry::new(Url::parse("http://a.com/x").unwrap(), 4))
+            .unwrap());
         assert_eq!(lease(&f, 0).entry.depth, 2);
     }
 
     #[test]
     fn released_leases_come_back() {
         let f = Frontier::embedded(2, 1, 0.0, 0);
-        f.push(entry("http://a.com/x"));
+        f.push(entry("http://a.com/x")).unwrap();
         let l = lease(&f, 0);
         f.release(l);
         let l = lease(&f, 1);

@@ -15,6 +15,11 @@
 //! in a slower limiter for that host. Politeness lives here and only here: workers
 //! never sleep on a host.
 //!
+//! With a durable store, only the head of each host's queue is kept here (up to
+//! `mem_per_host` URLs); the rest are *spilled* (counted, stored on disk in
+//! sequence order) and read back when the head runs low. `cursor` is the highest
+//! sequence number loaded, so a refill asks the store for what comes after it.
+//!
 //! This is pure data: no I/O, no locks, no tasks. Time comes from the clock it is
 //! given, so tests drive it with governor's fake clock and explicit instants.
 
@@ -31,7 +36,7 @@ use url::Url;
 use crate::canon::HostKey;
 
 /// One URL waiting in (or leased from) the frontier.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Canonical URL.
     pub url: Url,
@@ -44,6 +49,9 @@ pub struct Entry {
     pub via: Vec<u64>,
     /// Links in a row that kept the page's path and changed only its query (trap guard).
     pub query_hops: u32,
+    /// Sequence number in the durable store (0 when the frontier is in memory only).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl Entry {
@@ -54,6 +62,7 @@ impl Entry {
             attempt: 0,
             via: Vec::new(),
             query_hops: 0,
+            seq: 0,
         }
     }
 }
@@ -100,6 +109,10 @@ impl HostQueue {
     fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
@@ -111,6 +124,14 @@ struct Host<C: Clock> {
     blocked_until: Option<C::Instant>,
     /// True while this host has an entry in the ready heap (at most one).
     in_ready: bool,
+    /// URLs of this host stored on disk and not loaded (durable mode).
+    spilled: u64,
+    /// Highest store sequence loaded into `queue`.
+    cursor: u64,
+    /// True while the host is on the refill list.
+    wants_refill: bool,
+    /// Spacing set by robots.txt Crawl-delay, when slower than the configured rate.
+    interval: Option<Duration>,
 }
 
 pub struct Schedule<C: Clock + Clone = MonotonicClock> {
@@ -123,6 +144,10 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     interval: Option<Duration>,
     queued: usize,
     queued_retries: usize,
+    /// URLs kept in memory per host before spilling (usize::MAX: never spill).
+    mem_per_host: usize,
+    /// Hosts whose in-memory head ran low while URLs wait on disk.
+    refills: Vec<HostKey>,
 }
 
 fn limiter<C: Clock + Clone>(interval: Option<Duration>, clock: &C) -> Option<Limiter<C>> {
@@ -143,7 +168,15 @@ impl<C: Clock + Clone> Schedule<C> {
             interval,
             queued: 0,
             queued_retries: 0,
+            mem_per_host: usize::MAX,
+            refills: Vec::new(),
         }
+    }
+
+    /// Keeps at most `n` URLs per host in memory; the rest are spilled to the store.
+    pub fn with_mem_per_host(mut self, n: usize) -> Self {
+        self.mem_per_host = n.max(2);
+        self
     }
 
     pub fn queued(&self) -> usize {
@@ -166,7 +199,90 @@ impl<C: Clock + Clone> Schedule<C> {
             limiter: limiter(interval, clock),
             blocked_until: None,
             in_ready: false,
+            spilled: 0,
+            cursor: 0,
+            wants_refill: false,
+            interval: None,
         })
+    }
+
+    /// Queues a durable URL (its `seq` set, in increasing order per host): in memory
+    /// when the host's head has room and nothing is spilled before it, else counted
+    /// as spilled. Returns true when it was kept in memory.
+    pub fn push_durable(&mut self, key: HostKey, entry: Entry) -> bool {
+        let cap = self.mem_per_host;
+        let host = self.host_mut(&key);
+        if host.spilled == 0 && host.queue.len() < cap {
+            host.cursor = host.cursor.max(entry.seq);
+            self.push(key, entry);
+            true
+        } else {
+            self.note_spilled(key);
+            false
+        }
+    }
+
+    /// Hosts to refill, each with the cursor to read after and room for how many.
+    pub fn take_refills(&mut self) -> Vec<(HostKey, u64, usize)> {
+        let cap = self.mem_per_host;
+        let keys = std::mem::take(&mut self.refills);
+        keys.into_iter()
+            .filter_map(|k| {
+                let h = self.hosts.get_mut(&k)?;
+                h.wants_refill = false;
+                (h.spilled > 0).then(|| (k, h.cursor, cap.saturating_sub(h.queue.len())))
+            })
+            .collect()
+    }
+
+    /// Loads URLs read back from the store (in sequence order) into a host's head.
+    /// An empty read (not committed yet) leaves the host on the refill list.
+    pub fn refill(&mut self, key: &HostKey, entries: Vec<Entry>) {
+        let Some(host) = self.hosts.get_mut(key) else {
+            return;
+        };
+        if entries.is_empty() {
+            if host.spilled > 0 && !host.wants_refill {
+                host.wants_refill = true;
+                self.refills.push(key.clone());
+            }
+            return;
+        }
+        for entry in entries {
+            host.cursor = host.cursor.max(entry.seq);
+            host.spilled = host.spilled.saturating_sub(1);
+            if entry.attempt > 0 {
+                self.queued_retries += 1;
+            }
+            host.queue.push_back(entry);
+        }
+        let now = self.clock.now();
+        self.wake(key, now);
+    }
+
+    /// Counts a URL found on disk at resume without loading it.
+    pub fn note_spilled(&mut self, key: HostKey) {
+        self.queued += 1;
+        let host = self.host_mut(&key);
+        host.spilled += 1;
+        if host.queue.is_empty() && !host.wants_refill {
+            host.wants_refill = true;
+            self.refills.push(key);
+        }
+    }
+
+    /// Keeps a host waiting `delay` from now (politeness carried over a restart).
+    pub fn pause_host(&mut self, key: &HostKey, delay: Duration) {
+        let until = self.clock.now() + delay.into();
+        let host = self.host_mut(key);
+        if host.blocked_until.is_none_or(|b| b < until) {
+            host.blocked_until = Some(until);
+        }
+    }
+
+    /// The spacing a host's requests currently keep (rate or Crawl-delay).
+    pub fn interval(&self, key: &HostKey) -> Option<Duration> {
+        self.hosts.get(key)?.interval.or(self.interval)
     }
 
     /// Puts the host in the ready heap at `at` if it could be leased from.
@@ -246,6 +362,10 @@ impl<C: Clock + Clone> Schedule<C> {
             let Some(entry) = host.queue.pop_front() else {
                 continue;
             };
+            if host.spilled > 0 && host.queue.len() < self.mem_per_host / 2 && !host.wants_refill {
+                host.wants_refill = true;
+                self.refills.push(key.clone());
+            }
             host.in_flight += 1;
             self.queued -= 1;
             if entry.attempt > 0 {
@@ -299,6 +419,7 @@ impl<C: Clock + Clone> Schedule<C> {
         let clock = self.clock.clone();
         let host = self.host_mut(key);
         host.limiter = limiter(Some(effective), &clock);
+        host.interval = Some(effective);
         // The new limiter starts fresh; keep the old spacing by not letting the host
         // go before one interval from now.
         let until = clock.now() + effective.into();
@@ -376,6 +497,31 @@ mod tests {
                 "http://a/deep"
             ]
         );
+    }
+
+    #[test]
+    fn heads_spill_and_refill_in_sequence_order() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 10, 0.0).with_mem_per_host(4);
+        let a = key("http://a/");
+        let mk = |i: u64| {
+            let mut e = e(&format!("http://a/{i}"));
+            e.seq = i;
+            e
+        };
+        let kept: Vec<bool> = (1..=6).map(|i| s.push_durable(a.clone(), mk(i))).collect();
+        assert_eq!(kept, [true, true, true, true, false, false]);
+        assert_eq!(s.queued(), 6);
+        assert!(s.take_refills().is_empty(), "head is full");
+        for i in 1..=3 {
+            assert_eq!(ready_url(s.lease(false)), format!("http://a/{i}"));
+        }
+        // The head ran low: read after seq 4, room for 3.
+        assert_eq!(s.take_refills(), vec![(a.clone(), 4, 3)]);
+        s.refill(&a, vec![mk(5), mk(6)]);
+        let rest: Vec<String> = (0..3).map(|_| ready_url(s.lease(false))).collect();
+        assert_eq!(rest, ["http://a/4", "http://a/5", "http://a/6"]);
+        assert_eq!(s.queued(), 0);
     }
 
     #[test]

@@ -899,7 +899,7 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
     let o = run_trawl_async(args.clone(), T).await;
     o.assert_code(1);
     assert!(
-        o.stderr.contains("already holds a crawl") && o.stderr.contains("--fresh"),
+        o.stderr.contains("holds a finished crawl (3 pages)") && o.stderr.contains("--fresh"),
         "{}",
         o.stderr
     );
