@@ -469,6 +469,9 @@ impl Embedded {
         };
         // The store now knows URLs this process never cached.
         self.visited.forgot.store(true, SeqCst);
+        for i in 0..self.shards.len() {
+            self.shard(i).hold_all_for_restart();
+        }
         let now = unix_ms();
         for (key, bytes) in store.hosts()? {
             let Ok(state) = serde_json::from_slice::<HostState>(&bytes) else {
@@ -488,6 +491,7 @@ impl Embedded {
         let mut deletes = Vec::new();
         let mut max_seq = 0;
         let mut bad = None;
+        // Hosts created while loading pending URLs get the restart hold too.
         store.scan_pending(|hh, seq, bytes| {
             max_seq = max_seq.max(seq);
             let Ok(mut entry) = serde_json::from_slice::<Entry>(bytes) else {

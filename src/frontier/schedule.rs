@@ -148,6 +148,9 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     mem_per_host: usize,
     /// Hosts whose in-memory head ran low while URLs wait on disk.
     refills: Vec<HostKey>,
+    /// After a restart, no host may be asked before this (its last request before
+    /// the restart may have been moments ago).
+    start_block: Option<C::Instant>,
 }
 
 fn limiter<C: Clock + Clone>(interval: Option<Duration>, clock: &C) -> Option<Limiter<C>> {
@@ -170,6 +173,21 @@ impl<C: Clock + Clone> Schedule<C> {
             queued_retries: 0,
             mem_per_host: usize::MAX,
             refills: Vec::new(),
+            start_block: None,
+        }
+    }
+
+    /// Holds every host, present or yet to come, for one request interval from now:
+    /// a restarted crawl cannot know how recently each host was last asked.
+    pub fn hold_all_for_restart(&mut self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let until = self.clock.now() + interval.into();
+        self.start_block = Some(until);
+        let keys: Vec<HostKey> = self.hosts.keys().cloned().collect();
+        for key in keys {
+            self.pause_host(&key, interval);
         }
     }
 
@@ -192,12 +210,12 @@ impl<C: Clock + Clone> Schedule<C> {
     }
 
     fn host_mut(&mut self, key: &HostKey) -> &mut Host<C> {
-        let (interval, clock) = (self.interval, &self.clock);
+        let (interval, clock, start_block) = (self.interval, &self.clock, self.start_block);
         self.hosts.entry(key.clone()).or_insert_with(|| Host {
             queue: HostQueue::default(),
             in_flight: 0,
             limiter: limiter(interval, clock),
-            blocked_until: None,
+            blocked_until: start_block,
             in_ready: false,
             spilled: 0,
             cursor: 0,

@@ -5,3 +5,4 @@ mod common;
 mod crawl;
 mod fixture;
 mod hostile;
+mod resume;

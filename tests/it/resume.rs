@@ -1,0 +1,261 @@
+//! The durable frontier: crawls killed at any point resume to exactly-once output.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const T: Duration = Duration::from_secs(90);
+
+/// A slow tree site: `pages` pages, each taking `delay` to serve.
+async fn slow_tree(pages: usize, delay: Duration) -> Site {
+    let site = Site::start().await;
+    tree_site_routes(&site, pages, 4);
+    for i in 0..pages {
+        let html = tree_page_html(i, pages, 4);
+        site.set(
+            &tree_page_path(i),
+            Reply::Delay(delay, Box::new(Reply::Html(html))),
+        );
+    }
+    site
+}
+
+fn crawl_args(site: &Site, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["crawl", &site.url("/"), "--out", &out.display().to_string()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn spawn(args: &[String]) -> Child {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn_trawl(&refs)
+}
+
+/// Waits (bounded) until the site has served more than `hits` page requests.
+async fn wait_for_hits(site: &Site, hits: usize) {
+    for _ in 0..400 {
+        if site.paths().iter().filter(|p| *p != "/robots.txt").count() > hits {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the crawl never reached {hits} requests");
+}
+
+async fn finish(child: Child) -> RunOutput {
+    tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
+        .await
+        .unwrap()
+}
+
+/// URL → number of records (and every line must parse).
+fn record_counts(out: &Path) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in read_records(out) {
+        *counts
+            .entry(r["url"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+fn assert_exactly_once(site: &Site, out: &Path, pages: usize) {
+    let counts = record_counts(out);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "recorded more than once: {twice:?}");
+    assert_eq!(counts.len(), pages, "every reachable page recorded");
+    for i in 0..pages {
+        assert!(
+            counts.contains_key(&site.url(&tree_page_path(i))),
+            "page {i} missing"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_several_points_then_resume_records_each_page_once() {
+    let pages = 300;
+    let site = slow_tree(pages, Duration::from_millis(30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = crawl_args(
+        &site,
+        dir.path(),
+        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
+    );
+
+    // URL → fetches seen when it was first found recorded after a kill.
+    let mut recorded_before_kills: HashMap<String, usize> = HashMap::new();
+    for kill_after in [10, 80, 180] {
+        let mut child = spawn(&args);
+        wait_for_hits(&site, kill_after).await;
+        child.kill().unwrap(); // SIGKILL: no chance to flush anything
+        let out = finish(child).await;
+        assert_eq!(out.code, None, "killed by a signal");
+        // Whatever is on disk is whole lines (a torn one would panic here).
+        let lines = std::fs::read_to_string(dir.path().join("pages.jsonl")).unwrap_or_default();
+        for r in lines
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            let url = r["url"].as_str().unwrap().to_string();
+            let fetched = site.count(url.trim_start_matches(&site.origin()));
+            recorded_before_kills.entry(url).or_insert(fetched);
+        }
+    }
+    let out = finish(spawn(&args)).await;
+    out.assert_code(0);
+    assert!(out.stderr.contains("resuming the crawl"), "{}", out.stderr);
+    assert_exactly_once(&site, dir.path(), pages);
+    // A page recorded before a kill was never fetched again.
+    for (url, fetched) in &recorded_before_kills {
+        let path = url.trim_start_matches(&site.origin());
+        assert_eq!(
+            site.count(path),
+            *fetched,
+            "{path} refetched after it was recorded"
+        );
+    }
+    let redone = site.paths().iter().filter(|p| *p != "/robots.txt").count() - pages;
+    eprintln!(
+        "sigkill x3: {redone} page fetches redone, {} recorded before kills",
+        recorded_before_kills.len()
+    );
+    // At most about a second of in-flight work per kill is redone.
+    assert!(redone <= 3 * 150, "{redone} fetches redone");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        stats["pages"], pages,
+        "stats.json counts the whole crawl, across runs"
+    );
+    assert_eq!(stats["completed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_then_resume_finishes_without_refetching() {
+    let pages = 200;
+    let site = slow_tree(pages, Duration::from_millis(30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = crawl_args(
+        &site,
+        dir.path(),
+        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
+    );
+    let child = spawn(&args);
+    wait_for_hits(&site, 50).await;
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = finish(child).await;
+    out.assert_code(130);
+    let first = record_counts(dir.path()).len();
+    assert!(first > 0 && first < pages);
+
+    let out = finish(spawn(&args)).await;
+    out.assert_code(0);
+    assert_exactly_once(&site, dir.path(), pages);
+    // A clean stop finished its in-flight pages: nothing was fetched twice.
+    for i in 0..pages {
+        assert_eq!(site.count(&tree_page_path(i)), 1, "page {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torn_last_line_is_repaired_and_a_finished_crawl_is_not_rerun() {
+    let pages = 120;
+    let site = slow_tree(pages, Duration::from_millis(20)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = crawl_args(
+        &site,
+        dir.path(),
+        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
+    );
+    let mut child = spawn(&args);
+    wait_for_hits(&site, 30).await;
+    child.kill().unwrap();
+    finish(child).await;
+    // Power loss mid-write: half a record at the end of the file.
+    let path = dir.path().join("pages.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+    text.push_str(r#"{"url":"http://127.0.0.1:1/torn","final_url":"http://127.0.0.1:1/t"#);
+    std::fs::write(&path, text).unwrap();
+
+    let out = finish(spawn(&args)).await;
+    out.assert_code(0);
+    assert!(out.stderr.contains("torn last line"), "{}", out.stderr);
+    assert_exactly_once(&site, dir.path(), pages); // every line parses
+    let before = std::fs::read(&path).unwrap();
+
+    // Finished: the same command refuses, and says what to do.
+    let out = finish(spawn(&args)).await;
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("holds a finished crawl ({pages} pages)"))
+            && out.stderr.contains("--fresh"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing touched");
+    let mut fresh = args.clone();
+    fresh.push("--fresh".into());
+    finish(spawn(&fresh)).await.assert_code(0);
+    assert_eq!(record_counts(dir.path()).len(), pages);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_spacing_survives_a_restart() {
+    let site = slow_tree(40, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    // One request every 800 ms to the host.
+    let args = crawl_args(&site, dir.path(), &["--per-host-rate", "1.25"]);
+    let mut child = spawn(&args);
+    wait_for_hits(&site, 2).await;
+    child.kill().unwrap();
+    finish(child).await;
+    let killed_at = Instant::now();
+    let last_before = site.hits().iter().map(|h| h.start).max().unwrap();
+    let seen = site.hits().len();
+
+    let mut child = spawn(&args);
+    for _ in 0..300 {
+        if site.hits().len() > seen {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    finish(child).await;
+    let first_after = site.hits()[seen].start;
+    assert!(first_after > killed_at);
+    let gap = first_after - last_before;
+    assert!(
+        gap >= Duration::from_millis(700),
+        "host got a burst after restart: {gap:?} apart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_only_mode_keeps_no_state() {
+    let site = slow_tree(30, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = crawl_args(
+        &site,
+        dir.path(),
+        &["--per-host-rate", "0", "--durable=false"],
+    );
+    finish(spawn(&args)).await.assert_code(0);
+    assert_eq!(record_counts(dir.path()).len(), 30);
+    assert!(!dir.path().join("state").exists());
+    let out = finish(spawn(&args)).await;
+    out.assert_code(1);
+    assert!(out.stderr.contains("cannot be resumed"), "{}", out.stderr);
+}
