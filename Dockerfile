@@ -6,6 +6,7 @@ WORKDIR /src
 # Dependencies first, so source edits do not refetch crates.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY benches ./benches
 RUN cargo build --release --locked --bin trawl \
  && strip target/release/trawl
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Crawl a generated N-page local site served by nginx on loopback and report
 # pages ok, pages/s and peak RSS. Usage: bench/crawl_local.sh [PAGES] [extra trawl flags...]
+# VARIANTS="|--durable=false" bench/crawl_local.sh 20000 runs one crawl per variant
+# (extra flags separated by '|') against the same site and server, in one run.
 # Needs: nginx (apt-get install nginx-light), python3, /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,13 +34,22 @@ nginx -c "$work/nginx.conf"
 sleep 0.5
 
 cargo build --release --quiet
-/usr/bin/time -v target/release/trawl crawl "http://127.0.0.1:$port/" --out "$work/out" \
-  --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q "$@" 2> "$work/time.txt"
-
-python3 - "$work" <<'PY'
+IFS='|' read -r -a variants <<< "${VARIANTS:-}"
+[ ${#variants[@]} -gt 0 ] || variants=("")
+n=0
+for variant in "${variants[@]}"; do
+  n=$((n + 1))
+  : > "$work/access.log"
+  kill -USR1 "$(cat "$work/nginx.pid")"  # reopen the access log
+  sleep 0.2
+  # shellcheck disable=SC2086
+  /usr/bin/time -v target/release/trawl crawl "http://127.0.0.1:$port/" --out "$work/out$n" \
+    --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q "$@" $variant 2> "$work/time.txt"
+  echo "== trawl crawl ... ${*:-} ${variant:-(defaults)}"
+  python3 - "$work" "$n" <<'PY'
 import json, re, sys
-w = sys.argv[1]
-s = json.load(open(f"{w}/out/stats.json"))
+w, n = sys.argv[1], sys.argv[2]
+s = json.load(open(f"{w}/out{n}/stats.json"))
 t = open(f"{w}/time.txt").read()
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1))
 cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", t).group(1)) + float(re.search(r"System time \(seconds\): ([\d.]+)", t).group(1))
@@ -50,3 +61,4 @@ print(f"records {s['pages']}  pages_ok {s['pages_ok']}  statuses {s['statuses']}
 print(f"distinct URLs fetched (server log) {len(paths)}  duration {s['duration_secs']}s  pages/s {s['pages_per_sec']}")
 print(f"cpu {cpu:.2f}s ({1000*cpu/max(s['pages'],1):.3f} CPU-ms/page)  peak RSS {rss/1024:.1f} MiB")
 PY
+done

@@ -98,10 +98,6 @@ impl Fetcher {
         })
     }
 
-    pub fn guard(&self) -> &AddressGuard {
-        &self.guard
-    }
-
     /// GETs `url` within the whole-request deadline, reading at most `max_body` bytes.
     pub async fn get(&self, url: &Url) -> Result<Response, FetchError> {
         self.get_capped(url, self.max_body).await

@@ -37,7 +37,7 @@ use crate::canon::{fingerprint, HostKey};
 
 /// URLs per host kept in memory in durable mode (at least twice what may be in
 /// flight to the host); the rest wait on disk.
-const MEM_PER_HOST: usize = 16;
+const MEM_PER_HOST: usize = 8;
 /// Fingerprints cached in memory (per generation) in durable mode.
 const CACHE_PER_GENERATION: usize = 2_000_000;
 
@@ -209,10 +209,6 @@ impl Embedded {
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn shards(&self) -> usize {
-        self.shards.len()
-    }
-
     pub fn notify(&self) -> &Notify {
         &self.notify
     }
@@ -305,16 +301,6 @@ impl Embedded {
             self.notify.notify_waiters();
         }
         Ok(admitted)
-    }
-
-    /// Marks a URL as seen without queueing it (true if it was new).
-    pub fn mark_seen(&self, fp: u64) -> bool {
-        let store = self.store.clone();
-        let mut lookup = |fp: u64| match &store {
-            Some(s) => s.visited(fp),
-            None => Ok(None),
-        };
-        matches!(self.visited.admit(fp, u32::MAX, &mut lookup), Ok(Seen::New))
     }
 
     fn budget_spent(&self) -> bool {

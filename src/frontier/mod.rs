@@ -109,13 +109,6 @@ impl Frontier {
         }
     }
 
-    /// Records a URL fingerprint as seen without queueing it; true if it was new.
-    pub fn mark_seen(&self, fp: u64) -> bool {
-        match self {
-            Frontier::Embedded(f) => f.mark_seen(fp),
-        }
-    }
-
     pub fn next(&self, worker: usize) -> Next {
         match self {
             Frontier::Embedded(f) => f.next(worker),
@@ -156,12 +149,6 @@ impl Frontier {
     pub fn notify(&self) -> &Notify {
         match self {
             Frontier::Embedded(f) => f.notify(),
-        }
-    }
-
-    pub fn shards(&self) -> usize {
-        match self {
-            Frontier::Embedded(f) => f.shards(),
         }
     }
 

@@ -36,10 +36,12 @@ const HOSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("hosts");
 /// Crawl-level facts: status, next sequence number.
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
-/// Longest a queued write waits for its commit.
-pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
+/// Longest a queued write waits for its commit. Each commit rewrites the B-tree
+/// pages it touches, so fewer, larger commits write far less; a second is also the
+/// most work a crash may cost.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(1000);
 /// Operations queued before a commit is forced.
-const MAX_BATCH_OPS: usize = 200_000;
+const MAX_BATCH_OPS: usize = 400_000;
 /// Pages of the file cached in memory by redb.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
