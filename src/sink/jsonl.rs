@@ -71,8 +71,9 @@ pub struct PageRecord {
     pub done: Option<(u64, u64)>,
 }
 
-/// Records buffered between the crawl and the writer thread.
-const CHANNEL_RECORDS: usize = 4096;
+/// Records buffered between the crawl and the writer thread: enough for a second of
+/// a fast crawl, since durable records wait up to a commit interval (about 10 MB).
+const CHANNEL_RECORDS: usize = 32 * 1024;
 /// Bytes gathered before one write call.
 const BATCH_BYTES: usize = 256 * 1024;
 
