@@ -326,7 +326,11 @@ pub async fn run(
         ctx.config.max_pages > 0 && stats.records.load(Ordering::Relaxed) >= ctx.config.max_pages;
     let output_failed = ctx.output_failed.load(Ordering::SeqCst);
     let ctx = Arc::into_inner(ctx).ok_or(CrawlError::Sink(SinkError::Closed))?;
-    // Records first (they wait for the store), then the store's final state.
+    // Records first (they wait for the store: commit now rather than at the next
+    // interval), then the store's final state.
+    if let Some(store) = &store {
+        store.flush()?;
+    }
     ctx.sink.finish()?;
     if let Some(store) = &store {
         let status = if stopped_by.is_none() && !output_failed {

@@ -327,6 +327,10 @@ impl Embedded {
                     Vec::new()
                 }
             };
+            if entries.is_empty() {
+                // Its URLs are queued for the next commit: have it now.
+                store.nudge();
+            }
             sched.refill(&key, entries);
         }
     }

@@ -72,6 +72,8 @@ pub enum Op {
 enum Msg {
     Ops(u64, Vec<Op>),
     Flush(mpsc::SyncSender<()>),
+    /// Someone is waiting to read what is queued: commit now, nobody waits.
+    Nudge,
 }
 
 struct Sender {
@@ -82,6 +84,8 @@ struct Sender {
 pub struct Store {
     db: Arc<Database>,
     sender: Mutex<Option<Sender>>,
+    /// A nudge is on its way to the writer (cleared when it commits).
+    nudged: Arc<std::sync::atomic::AtomicBool>,
     committed: Arc<(Mutex<u64>, Condvar)>,
     writer: Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
 }
@@ -108,16 +112,19 @@ impl Store {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::sync_channel(4096);
         let committed = Arc::new((Mutex::new(0u64), Condvar::new()));
+        let nudged = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = {
             let db = db.clone();
             let committed = committed.clone();
+            let nudged = nudged.clone();
             std::thread::Builder::new()
                 .name("trawl-store".into())
-                .spawn(move || write_loop(&db, rx, &committed))
+                .spawn(move || write_loop(&db, rx, &committed, &nudged))
                 .map_err(io)?
         };
         Ok(Store {
             db,
+            nudged,
             sender: Mutex::new(Some(Sender { tx, next_ticket: 1 })),
             committed,
             writer: Mutex::new(Some(writer)),
@@ -166,6 +173,18 @@ impl Store {
             };
         }
         true
+    }
+
+    /// Asks for a commit as soon as possible without waiting for it: a reader
+    /// needs what is queued (a host's head ran dry while its URLs wait to commit).
+    pub fn nudge(&self) {
+        if self.nudged.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = guard.as_ref() {
+            let _ = s.tx.try_send(Msg::Nudge);
+        }
     }
 
     /// Commits everything queued so far and waits for it.
@@ -288,6 +307,7 @@ fn write_loop(
     db: &Database,
     rx: mpsc::Receiver<Msg>,
     committed: &(Mutex<u64>, Condvar),
+    nudged: &std::sync::atomic::AtomicBool,
 ) -> Result<(), StoreError> {
     let mut batch: Vec<Op> = Vec::new();
     let mut batch_ticket = 0u64;
@@ -299,6 +319,7 @@ fn write_loop(
             COMMIT_EVERY.saturating_sub(t.elapsed())
         });
         let mut closing = false;
+        let mut now = false;
         match rx.recv_timeout(wait) {
             Ok(Msg::Ops(ticket, ops)) => {
                 oldest.get_or_insert_with(Instant::now);
@@ -306,12 +327,14 @@ fn write_loop(
                 batch_ticket = ticket;
             }
             Ok(Msg::Flush(done)) => waiters.push(done),
+            Ok(Msg::Nudge) => now = true,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => closing = true,
         }
         let due =
             oldest.is_some_and(|t| t.elapsed() >= COMMIT_EVERY) || batch.len() >= MAX_BATCH_OPS;
-        if closing || due || !waiters.is_empty() {
+        if closing || due || now || !waiters.is_empty() {
+            nudged.store(false, std::sync::atomic::Ordering::SeqCst);
             if !batch.is_empty() {
                 commit(db, &mut batch)?;
                 let (lock, cond) = committed;
