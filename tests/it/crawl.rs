@@ -2,28 +2,12 @@
 //! 127.0.0.1, asserting from the records *and* from the servers' request logs.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::time::Duration;
 
 use crate::common::*;
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
-
-/// Runs a crawl into a fresh temp dir with `args`; returns the output and the dir.
-async fn crawl(args: &[&str]) -> (RunOutput, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all: Vec<String> = vec!["crawl".into(), "--out".into()];
-    all.push(dir.path().display().to_string());
-    all.extend(args.iter().map(|s| s.to_string()));
-    let out = run_trawl_async(all, T).await;
-    (out, dir)
-}
-
-fn stats(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json written");
-    serde_json::from_str(&text).expect("stats.json is JSON")
-}
 
 fn html_page(title: &str, links: &[&str]) -> Reply {
     let mut body = format!("<html><head><title>{title}</title></head><body>");

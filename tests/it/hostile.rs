@@ -11,20 +11,6 @@ use crate::common::*;
 
 const T: Duration = Duration::from_secs(90);
 
-async fn crawl(args: &[&str]) -> (RunOutput, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all: Vec<String> = vec!["crawl".into(), "--out".into()];
-    all.push(dir.path().display().to_string());
-    all.extend(args.iter().map(|s| s.to_string()));
-    let out = run_trawl_async(all, T).await;
-    (out, dir)
-}
-
-fn stats(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json written");
-    serde_json::from_str(&text).expect("stats.json is JSON")
-}
-
 fn links(paths: &[String]) -> Reply {
     let mut body = String::from("<html><head><title>index</title></head><body>");
     for p in paths {
@@ -47,9 +33,8 @@ fn peak_rss_mb(dir: &Path) -> f64 {
         .expect("peak_rss_mb reported on Linux")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endless_huge_and_bomb_bodies_stop_at_max_body() {
-    let a = Site::start().await;
+/// /endless (chunked forever), /big (200 MB) and /bomb (1 GB of gzip'd zeros).
+fn body_traps(a: &Site) {
     a.set(
         "/endless",
         Reply::Endless {
@@ -74,6 +59,12 @@ async fn endless_huge_and_bomb_bodies_stop_at_max_body() {
             body: gzip_bomb_1g().to_vec(),
         },
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_huge_and_bomb_bodies_stop_at_max_body() {
+    let a = Site::start().await;
+    body_traps(&a);
     a.set(
         "/",
         links(&["/endless".into(), "/big".into(), "/bomb".into()]),
@@ -937,30 +928,7 @@ User-Agent: barbot\nUser-Agent: bazbot\nDisallow: /example/page.html\n\nUser-Age
 async fn whole_trap_fixture_in_one_crawl_keeps_memory_bounded() {
     let a = Site::start().await;
     let html = |s: &str| Reply::Html(s.to_string());
-    a.set(
-        "/endless",
-        Reply::Endless {
-            content_type: "text/html".into(),
-        },
-    );
-    a.set(
-        "/big",
-        Reply::Big {
-            len: 200 * 1024 * 1024,
-            content_type: "text/html".into(),
-        },
-    );
-    a.set(
-        "/bomb",
-        Reply::Raw {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-            ],
-            body: gzip_bomb_1g().to_vec(),
-        },
-    );
+    body_traps(&a);
     a.set("/hang", Reply::Hang);
     a.set(
         "/trickle",

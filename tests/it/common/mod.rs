@@ -947,3 +947,20 @@ pub fn records_by_url(out_dir: &Path) -> HashMap<String, serde_json::Value> {
     }
     map
 }
+
+/// Runs `trawl crawl --out <fresh temp dir> ARGS...` (from an async test, with a
+/// 90 s bound); returns the output and the directory.
+pub async fn crawl(args: &[&str]) -> (RunOutput, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all: Vec<String> = vec!["crawl".into(), "--out".into()];
+    all.push(dir.path().display().to_string());
+    all.extend(args.iter().map(|s| s.to_string()));
+    let out = run_trawl_async(all, Duration::from_secs(90)).await;
+    (out, dir)
+}
+
+/// The stats.json a crawl wrote into `out_dir`.
+pub fn stats(out_dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out_dir.join("stats.json")).expect("stats.json written");
+    serde_json::from_str(&text).expect("stats.json is JSON")
+}
