@@ -903,12 +903,10 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
     );
     let busy = dir.path().join("busy").display().to_string();
     let first = spawn_trawl(&["crawl", &slow.url("/"), "--out", &busy, "--ignore-robots"]);
-    for _ in 0..100 {
-        if !slow.hits().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("a first request to slow", Duration::from_secs(10), || {
+        !slow.hits().is_empty()
+    })
+    .await;
     let second = run_trawl_async(
         ["crawl", &slow.url("/"), "--out", &busy, "--fresh"]
             .iter()
@@ -923,9 +921,7 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
         "{}",
         second.stderr
     );
-    let first = tokio::task::spawn_blocking(move || wait_with_timeout(first, T))
-        .await
-        .unwrap();
+    let first = finish(first).await;
     first.assert_code(0);
     assert_eq!(read_records(&dir.path().join("busy")).len(), 1);
 
@@ -964,22 +960,14 @@ async fn sigint_stops_cleanly_with_complete_output() {
         "--per-host-concurrency",
         "8",
     ]);
-    let pid = child.id().to_string();
     // Wait (bounded) until some pages are done, then interrupt.
-    for _ in 0..100 {
-        if a.hits().len() > 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until("more than 20 requests", Duration::from_secs(10), || {
+        a.hits().len() > 20
+    })
+    .await;
     let started = std::time::Instant::now();
-    std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
-        .await
-        .unwrap();
+    signal(&child, "-INT");
+    let out = finish(child).await;
     out.assert_code(130);
     assert!(
         started.elapsed() < Duration::from_secs(8),

@@ -148,9 +148,7 @@ async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
-        .await
-        .unwrap();
+    let out = finish(child).await;
     out.assert_code(0);
     let recs = records_by_url(dir.path());
     assert_eq!(recs.len(), 800);
@@ -663,20 +661,12 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
         "--per-host-concurrency",
         "8",
     ]);
-    let pid = child.id().to_string();
-    for _ in 0..100 {
-        if a.hits().len() > 15 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
-        .await
-        .unwrap();
+    wait_until("more than 15 requests", Duration::from_secs(10), || {
+        a.hits().len() > 15
+    })
+    .await;
+    signal(&child, "-TERM");
+    let out = finish(child).await;
     out.assert_code(143);
     read_records(dir.path());
     assert_eq!(stats(dir.path())["stopped_by"], "SIGTERM");
@@ -694,27 +684,16 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
         &out_dir,
         "--ignore-robots",
     ]);
-    let pid = child.id().to_string();
-    for _ in 0..100 {
-        if !hang.hits().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("a first request to hang", Duration::from_secs(10), || {
+        !hang.hits().is_empty()
+    })
+    .await;
     let started = Instant::now();
-    let kill = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap();
-    };
-    kill("-INT");
-    kill("-INT"); // the same signal twice at once: still a graceful stop
+    signal(&child, "-INT");
+    signal(&child, "-INT"); // the same signal twice at once: still a graceful stop
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    kill("-INT");
-    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
-        .await
-        .unwrap();
+    signal(&child, "-INT");
+    let out = finish(child).await;
     out.assert_code(130);
     assert!(
         started.elapsed() < Duration::from_secs(4),
@@ -748,22 +727,14 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
         &out_dir,
         "--ignore-robots",
     ]);
-    let pid = child.id().to_string();
-    for _ in 0..100 {
-        if !slow.hits().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("a first request to slow", Duration::from_secs(10), || {
+        !slow.hits().is_empty()
+    })
+    .await;
     for _ in 0..2 {
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        signal(&child, "-TERM");
     }
-    let out = tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
-        .await
-        .unwrap();
+    let out = finish(child).await;
     out.assert_code(143);
     assert_eq!(
         read_records(dir.path()).len(),

@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-const T: Duration = Duration::from_secs(90);
-
 /// A slow tree site: `pages` pages, each taking `delay` to serve.
 async fn slow_tree(pages: usize, delay: Duration) -> Site {
     let site = Site::start().await;
@@ -39,19 +37,8 @@ fn spawn(args: &[String]) -> Child {
 
 /// Waits (bounded) until the site has served more than `hits` page requests.
 async fn wait_for_hits(site: &Site, hits: usize) {
-    for _ in 0..400 {
-        if site.paths().iter().filter(|p| *p != "/robots.txt").count() > hits {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the crawl never reached {hits} requests");
-}
-
-async fn finish(child: Child) -> RunOutput {
-    tokio::task::spawn_blocking(move || wait_with_timeout(child, T))
-        .await
-        .unwrap()
+    let pages = || site.paths().iter().filter(|p| *p != "/robots.txt").count();
+    wait_until("page requests", Duration::from_secs(10), || pages() > hits).await;
 }
 
 /// URL → number of records (and every line must parse).
@@ -226,12 +213,12 @@ async fn per_host_spacing_survives_a_restart() {
     let seen = site.hits().len();
 
     let mut child = spawn(&args);
-    for _ in 0..300 {
-        if site.hits().len() > seen {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        "a request after the restart",
+        Duration::from_secs(10),
+        || site.hits().len() > seen,
+    )
+    .await;
     child.kill().unwrap();
     finish(child).await;
     let first_after = site.hits()[seen].start;

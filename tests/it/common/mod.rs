@@ -964,3 +964,29 @@ pub fn stats(out_dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out_dir.join("stats.json")).expect("stats.json written");
     serde_json::from_str(&text).expect("stats.json is JSON")
 }
+
+/// Polls `cond` every 10 ms until it holds; panics naming `what` after `limit`.
+pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    for _ in 0..(limit.as_millis() / 10).max(1) {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Sends a signal (`"-INT"`, `"-TERM"`) to a running trawl.
+pub fn signal(child: &Child, sig: &str) {
+    Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+}
+
+/// Waits, off the runtime, for a spawned trawl to exit (90 s bound).
+pub async fn finish(child: Child) -> RunOutput {
+    tokio::task::spawn_blocking(move || wait_with_timeout(child, Duration::from_secs(90)))
+        .await
+        .expect("the waiting thread finished")
+}
