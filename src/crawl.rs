@@ -180,7 +180,7 @@ pub async fn run(
     if let (true, Some(store)) = (resume, &store) {
         let recovered = recover(&pages_path, |page| {
             let kind = page.error.as_deref().and_then(ErrorKind::of_error);
-            stats.record(page.status, kind, page.content_length);
+            stats.record_resumed(page.status, kind, page.content_length);
         })
         .map_err(|source| CrawlError::Write {
             path: pages_path.clone(),

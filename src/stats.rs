@@ -100,6 +100,8 @@ pub enum Refusal {
 #[derive(Default)]
 pub struct Stats {
     started: Option<Instant>,
+    /// Records carried over from an interrupted run (counted, but not this run's speed).
+    resumed: AtomicU64,
     pub records: AtomicU64,
     pub ok: AtomicU64,
     pub bytes: AtomicU64,
@@ -130,6 +132,12 @@ impl Stats {
             started: Some(Instant::now()),
             ..Stats::default()
         }
+    }
+
+    /// Counts a record an earlier run wrote (resume).
+    pub fn record_resumed(&self, status: Option<u16>, error: Option<ErrorKind>, bytes: u64) {
+        self.resumed.fetch_add(1, Relaxed);
+        self.record(status, error, bytes);
     }
 
     /// Counts one finished URL (one pages.jsonl line).
@@ -209,9 +217,10 @@ impl Stats {
             statuses,
             bytes: self.bytes.load(Relaxed),
             retries: self.retries.load(Relaxed),
+            resumed_pages: self.resumed.load(Relaxed),
             duration_secs: round3(duration),
             pages_per_sec: if duration > 0.0 {
-                round3(records as f64 / duration)
+                round3(records.saturating_sub(self.resumed.load(Relaxed)) as f64 / duration)
             } else {
                 0.0
             },
@@ -306,6 +315,9 @@ pub struct Summary {
     pub bytes: u64,
     /// Retries made after transient failures.
     pub retries: u64,
+    /// Of `pages`, those recorded by earlier runs of a resumed crawl.
+    pub resumed_pages: u64,
+    /// This run's duration and speed (resumed pages excluded).
     pub duration_secs: f64,
     pub pages_per_sec: f64,
     /// Distinct hosts (scheme+host+port) seen by the frontier.
