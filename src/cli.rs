@@ -29,6 +29,38 @@ pub enum Command {
     /// Explain robots.txt: for each URL, `allowed` or `disallowed` and the rule that decided it,
     /// using the crawler's own robots.txt logic.
     Robots(RobotsArgs),
+    /// Crawl a deterministic synthetic site on loopback, offline, and report pages/s,
+    /// CPU-ms per page and peak RSS (politeness off; robots, scheduler and records on).
+    Bench(BenchArgs),
+    /// Serve the synthetic site (used by `trawl bench`; prints its address).
+    #[command(hide = true)]
+    BenchServe {
+        #[arg(long, default_value_t = 20_000)]
+        pages: usize,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Pages in the synthetic site.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub pages: usize,
+
+    /// Total requests in flight.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub concurrency: usize,
+
+    /// Requests in flight to the (single) host.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub per_host_concurrency: usize,
+
+    /// Keep the crawl's output here instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Durable frontier, as `trawl crawl` uses by default.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, value_name = "BOOL")]
+    pub durable: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,10 +8,12 @@
 //!   guards), [`seeds`] (seed lists);
 //! - layer 2: [`robots`] (robots.txt), [`extract`] (title and links);
 //! - layer 3: [`sink`] (records to disk);
-//! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display).
+//! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display);
+//! - beside: [`bench`] (the synthetic site behind `trawl bench`).
 //!
 //! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
 
+pub mod bench;
 pub mod canon;
 pub mod config;
 pub mod crawl;

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, CrawlArgs, RobotsArgs};
+use cli::{BenchArgs, Cli, Command, CrawlArgs, RobotsArgs};
 use std::sync::Arc;
 
 use trawl::canon;
@@ -30,6 +30,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crawl(args) => crawl_command(*args),
         Command::Robots(args) => robots_command(args),
+        Command::Bench(args) => bench_command(args),
+        Command::BenchServe { pages } => bench_serve(pages),
     };
     match result {
         Ok(code) => code,
@@ -186,6 +188,87 @@ fn robots_command(args: RobotsArgs) -> anyhow::Result<ExitCode> {
         println!("{j}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl bench-serve`: the synthetic site, on one thread, until killed.
+fn bench_serve(pages: usize) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(trawl::bench::serve(pages.max(2), |addr| {
+        println!("listening http://{addr}");
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl bench`: serve the synthetic site from a child process, crawl it, report.
+fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().context("cannot find the trawl binary")?;
+    let mut server = std::process::Command::new(exe)
+        .args(["bench-serve", "--pages", &args.pages.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start the benchmark site")?;
+    let mut first = String::new();
+    if let Some(out) = server.stdout.take() {
+        std::io::BufReader::new(out).read_line(&mut first)?;
+    }
+    let result = (|| {
+        let origin = first
+            .trim()
+            .strip_prefix("listening ")
+            .context("the benchmark site did not start")?
+            .to_string();
+        let temp = std::env::temp_dir().join(format!("trawl-bench-{}", std::process::id()));
+        let out = args.out.clone().unwrap_or_else(|| temp.clone());
+        let config = Config {
+            out: out.clone(),
+            per_host_rate: 0.0,
+            per_host_concurrency: args.per_host_concurrency,
+            concurrency: args.concurrency,
+            max_pages_per_host: 0,
+            durable: args.durable,
+            fresh: true,
+            quiet: true,
+            ..Config::default()
+        };
+        let seed = canon::parse(&format!("{origin}/"), None, config.canon_rules())?;
+        println!(
+            "trawl bench: {}-page synthetic site at {origin}, concurrency {}, {} frontier",
+            args.pages,
+            args.concurrency,
+            if args.durable { "durable" } else { "in-memory" }
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let cpu_before = trawl::bench::cpu_ms().unwrap_or(0.0);
+        let (_tx, rx) = tokio::sync::watch::channel(StopRequest::Run);
+        let summary = runtime.block_on(crawl::run(config, vec![seed], rx))?;
+        let cpu = trawl::bench::cpu_ms().unwrap_or(0.0) - cpu_before;
+        println!(
+            "pages {} ({} ok) in {:.2}s: {:.0} pages/s, {:.3} CPU-ms/page, peak RSS {} MiB",
+            summary.pages,
+            summary.pages_ok,
+            summary.duration_secs,
+            summary.pages_per_sec,
+            cpu / summary.pages.max(1) as f64,
+            summary
+                .peak_rss_mb
+                .map_or("?".to_string(), |m| format!("{m:.1}"))
+        );
+        if args.out.is_none() {
+            let _ = std::fs::remove_dir_all(&temp);
+        }
+        Ok(ExitCode::SUCCESS)
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    result
 }
 
 fn init_logging(config: &Config) {

@@ -1027,3 +1027,20 @@ async fn a_queued_url_found_again_closer_to_a_seed_takes_the_shorter_depth() {
     assert_eq!(recs[&b.url("/y")]["depth"], 3);
     assert_eq!(b.count("/y"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_crawls_its_synthetic_site_offline() {
+    let out = run_trawl_async(
+        vec!["bench".into(), "--pages".into(), "300".into()],
+        Duration::from_secs(120),
+    )
+    .await;
+    out.assert_code(0);
+    // 300 pages, 50 missing pages (2% broken links) and one stylesheet: all recorded.
+    assert!(out.stdout.contains("pages 351 (301 ok)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("pages/s") && out.stdout.contains("CPU-ms/page"),
+        "{}",
+        out.stdout
+    );
+}
