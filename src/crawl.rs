@@ -120,6 +120,14 @@ pub enum CrawlError {
     Finished { out: PathBuf, pages: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "the frontier state {0} is corrupt: add --fresh to start over, or choose another --out"
+    )]
+    Corrupt(PathBuf),
+    #[error("{out} has records but its frontier state in {state} is empty or lost: add --fresh to start over, or choose another --out")]
+    StateLost { out: PathBuf, state: PathBuf },
+    #[error("the frontier state in {state} belongs to the crawl in {owner}: give that --out, or another --state")]
+    StateOwner { state: PathBuf, owner: String },
     #[error("{0} is in use by another trawl crawl (its .lock is held)")]
     Locked(PathBuf),
     #[error("cannot write {path}: {source}")]
@@ -172,25 +180,59 @@ pub async fn run(
                 path: state_dir.clone(),
                 source,
             })?;
-            Some(Arc::new(Store::open(&state_dir.join("frontier.redb"))?))
+            let path = state_dir.join("frontier.redb");
+            // redb panics on some kinds of corruption: report it as one clear error.
+            let opened = std::panic::catch_unwind(|| Store::open(&path))
+                .map_err(|_| CrawlError::Corrupt(path.clone()))?;
+            Some(Arc::new(opened?))
         }
         false => None,
     };
+    let traps = Traps::new(&config);
     let mut recorded = std::collections::HashSet::new();
     if let (true, Some(store)) = (resume, &store) {
         let recovered = recover(&pages_path, |page| {
             let kind = page.error.as_deref().and_then(ErrorKind::of_error);
             stats.record_resumed(page.status, kind, page.content_length);
+            // Earlier runs' pages count against each host's budget.
+            if let Ok(url) = Url::parse(&page.url) {
+                traps.note_host(&crate::canon::HostKey::of(&url));
+            }
         })
         .map_err(|source| CrawlError::Write {
             path: pages_path.clone(),
             source,
         })?;
-        if store.meta("status")?.as_deref() == Some("finished") {
-            return Err(CrawlError::Finished {
-                out: out.clone(),
-                pages: recovered.records,
+        let owner = store.meta("out")?;
+        let here = std::fs::canonicalize(&out).unwrap_or_else(|_| out.clone());
+        if let Some(owner) = owner.filter(|o| Path::new(o) != here) {
+            return Err(CrawlError::StateOwner {
+                state: state_dir.clone(),
+                owner,
             });
+        }
+        match store.meta("status")?.as_deref() {
+            Some("finished") => {
+                return Err(CrawlError::Finished {
+                    out: out.clone(),
+                    pages: recovered.records,
+                })
+            }
+            // Killed before its first commit: nothing was recorded, start afresh.
+            None if recovered.records == 0 => {}
+            None => {
+                return Err(CrawlError::StateLost {
+                    out: out.clone(),
+                    state: state_dir.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+        if recovered.bad_lines > 0 {
+            tracing::warn!(
+                lines = recovered.bad_lines,
+                "pages.jsonl has lines that are not records; they were skipped"
+            );
         }
         if recovered.torn_bytes > 0 {
             tracing::warn!(
@@ -232,7 +274,10 @@ pub async fn run(
     });
     if let Some(store) = &store {
         if resume {
-            let (pending, stale) = frontier.resume(&recorded)?;
+            let (pending, stale) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                frontier.resume(&recorded, &mut |host| traps.note_host(host))
+            }))
+            .map_err(|_| CrawlError::Corrupt(state_dir.join("frontier.redb")))??;
             // Recorded URLs must stay seen even if their admission never committed.
             store.send(recorded.iter().map(|fp| Op::Visit(*fp, u32::MAX)).collect())?;
             tracing::info!(
@@ -243,13 +288,17 @@ pub async fn run(
                 out.display()
             );
         }
-        store.send(vec![Op::Meta("status", "running".into())])?;
+        let here = std::fs::canonicalize(&out).unwrap_or_else(|_| out.clone());
+        store.send(vec![
+            Op::Meta("status", "running".into()),
+            Op::Meta("out", here.display().to_string()),
+        ])?;
     }
     drop(recorded);
     let (stop_tx, _) = watch::channel(RUNNING);
     let ctx = Arc::new(Ctx {
         scope: Scope::new(&config, &seeds)?,
-        traps: Traps::new(&config),
+        traps,
         robots: RobotsCache::new(
             &config.robots_agent(),
             Duration::from_secs_f64(config.retry_backoff),
@@ -333,10 +382,12 @@ pub async fn run(
     }
     ctx.sink.finish()?;
     if let Some(store) = &store {
-        let status = if stopped_by.is_none() && !output_failed {
-            "finished"
-        } else {
-            "running"
+        // "finished" only when nothing is left: a crawl that spent its page budget
+        // can be continued with a larger --max-pages.
+        let status = match (stopped_by.is_none() && !output_failed, gauges.queued) {
+            (true, 0) => "finished",
+            (true, _) => "budget",
+            _ => "running",
         };
         store.send(vec![Op::Meta("status", status.into())])?;
         store.close()?;
@@ -404,9 +455,11 @@ fn prepare_out_dir(
                 std::fs::remove_file(&p).map_err(|source| CrawlError::Write { path: p, source })?;
             }
         }
-        if state.exists() {
-            std::fs::remove_dir_all(state).map_err(|source| CrawlError::Write {
-                path: state.to_path_buf(),
+        // Only trawl's own file: `--state` may name a directory holding other things.
+        let store = state.join("frontier.redb");
+        if store.exists() {
+            std::fs::remove_file(&store).map_err(|source| CrawlError::Write {
+                path: store,
                 source,
             })?;
         }
@@ -555,6 +608,13 @@ impl Ctx {
                 self.frontier.set_crawl_delay(&lease.host, delay);
             }
             match decision.verdict {
+                // The robots.txt request used this host's slot: the page waits its turn.
+                Verdict::Allowed if decision.fetched => {
+                    if let Some(gap) = self.frontier.host_interval(&lease.host) {
+                        self.frontier.requeue(lease, gap);
+                        return;
+                    }
+                }
                 Verdict::Allowed => {}
                 Verdict::Unreachable(e) => {
                     let o = Outcome::error(e.kind, e.message);

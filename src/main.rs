@@ -26,6 +26,20 @@ use trawl::robots::{self, RobotsFile};
 use trawl::seeds;
 
 fn main() -> ExitCode {
+    // A bug (or a library's panic on corrupt input) is reported in one line.
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("trawl: internal error{at}: {}", what.replace('\n', " "));
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crawl(args) => crawl_command(*args),

@@ -88,6 +88,13 @@ impl Traps {
         true
     }
 
+    /// Counts a URL admitted by an earlier run of a resumed crawl.
+    pub fn note_host(&self, host: &HostKey) {
+        if self.max_pages_per_host > 0 {
+            *self.per_host.entry(host.clone()).or_insert(0) += 1;
+        }
+    }
+
     pub fn release_host(&self, host: &HostKey) {
         if self.max_pages_per_host == 0 {
             return;

@@ -418,14 +418,26 @@ impl Embedded {
 
     /// The leased URL was not processed (shutdown): back to the queue, unchanged.
     pub fn release(&self, lease: Lease) {
+        self.requeue(lease, Duration::ZERO);
+    }
+
+    /// Puts a leased URL back untouched, its host paused for `delay` (its slot was
+    /// used by another request, such as robots.txt).
+    pub fn requeue(&self, lease: Lease, delay: Duration) {
         if lease.entry.attempt == 0 {
             self.active.fetch_sub(1, SeqCst);
             if self.max_leases > 0 {
                 self.started.fetch_sub(1, SeqCst);
             }
         }
-        self.shard(lease.shard).release(&lease.host, lease.entry);
+        self.shard(lease.shard)
+            .retry(&lease.host, lease.entry, delay);
         self.notify.notify_waiters();
+    }
+
+    /// The spacing in force for a host's requests, if any.
+    pub fn host_interval(&self, host: &HostKey) -> Option<Duration> {
+        self.shard(host.shard(self.shards.len())).interval(host)
     }
 
     /// Applies a robots.txt Crawl-delay to one host.
@@ -453,6 +465,7 @@ impl Embedded {
     pub fn resume(
         &self,
         recorded: &std::collections::HashSet<u64>,
+        on_pending: &mut dyn FnMut(&HostKey),
     ) -> Result<(u64, u64), StoreError> {
         let Some(store) = self.store.clone() else {
             return Ok((0, 0));
@@ -497,6 +510,7 @@ impl Embedded {
             }
             loaded += 1;
             let key = HostKey::of(&entry.url);
+            on_pending(&key);
             self.pending.fetch_add(1, SeqCst);
             let shard = key.shard(self.shards.len());
             let mut sched = self.shard(shard);

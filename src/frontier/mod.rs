@@ -94,12 +94,28 @@ impl Frontier {
     }
 
     /// Loads a previous run's pending URLs and host state (durable only).
+    /// `on_pending` sees the host of every pending URL loaded.
     pub fn resume(
         &self,
         recorded: &std::collections::HashSet<u64>,
+        on_pending: &mut dyn FnMut(&HostKey),
     ) -> Result<(u64, u64), StoreError> {
         match self {
-            Frontier::Embedded(f) => f.resume(recorded),
+            Frontier::Embedded(f) => f.resume(recorded, on_pending),
+        }
+    }
+
+    /// Back to the queue untouched, the host paused for `delay`.
+    pub fn requeue(&self, lease: Lease, delay: Duration) {
+        match self {
+            Frontier::Embedded(f) => f.requeue(lease, delay),
+        }
+    }
+
+    /// The spacing in force for a host's requests (rate or Crawl-delay), if any.
+    pub fn host_interval(&self, host: &HostKey) -> Option<Duration> {
+        match self {
+            Frontier::Embedded(f) => f.host_interval(host),
         }
     }
 

@@ -86,6 +86,8 @@ pub struct Store {
     sender: Mutex<Option<Sender>>,
     /// A nudge is on its way to the writer (cleared when it commits).
     nudged: Arc<std::sync::atomic::AtomicBool>,
+    /// Why the writer stopped, if it failed (a full disk, say): waiters stop waiting.
+    failure: Arc<Mutex<Option<String>>>,
     committed: Arc<(Mutex<u64>, Condvar)>,
     writer: Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
 }
@@ -113,18 +115,36 @@ impl Store {
         let (tx, rx) = mpsc::sync_channel(4096);
         let committed = Arc::new((Mutex::new(0u64), Condvar::new()));
         let nudged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
         let writer = {
             let db = db.clone();
             let committed = committed.clone();
             let nudged = nudged.clone();
+            let failure = failure.clone();
             std::thread::Builder::new()
                 .name("trawl-store".into())
-                .spawn(move || write_loop(&db, rx, &committed, &nudged))
+                .spawn(move || {
+                    // redb panics on some kinds of file corruption: make that an error.
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        write_loop(&db, rx, &committed, &nudged)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(StoreError::Io(
+                            "the store file is corrupt (writer failed)".into(),
+                        ))
+                    });
+                    if let Err(e) = &result {
+                        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        committed.1.notify_all();
+                    }
+                    result
+                })
                 .map_err(io)?
         };
         Ok(Store {
             db,
             nudged,
+            failure,
             sender: Mutex::new(Some(Sender { tx, next_ticket: 1 })),
             committed,
             writer: Mutex::new(Some(writer)),
@@ -140,8 +160,9 @@ impl Store {
         let s = guard.as_mut().ok_or(StoreError::Closed)?;
         let ticket = s.next_ticket;
         // Sent under the lock, so tickets reach the writer in order.
-        s.tx.send(Msg::Ops(ticket, ops))
-            .map_err(|_| StoreError::Closed)?;
+        if s.tx.send(Msg::Ops(ticket, ops)).is_err() {
+            return Err(self.failure().map_or(StoreError::Closed, StoreError::Io));
+        }
         s.next_ticket += 1;
         Ok(ticket)
     }
@@ -157,12 +178,24 @@ impl Store {
         *self.committed.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Blocks until `ticket` is committed or `timeout` passes; true if committed.
+    /// Why the writer failed, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Blocks until `ticket` is committed or `timeout` passes (or the writer fails);
+    /// true if committed.
     pub fn wait_committed(&self, ticket: u64, timeout: Duration) -> bool {
         let (lock, cond) = &*self.committed;
         let deadline = Instant::now() + timeout;
         let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
         while *done < ticket {
+            if self.failure().is_some() {
+                return false;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;

@@ -55,6 +55,8 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Set only by the call that fetched robots.txt, so the caller applies it once.
     pub new_crawl_delay: Option<Duration>,
+    /// This call fetched robots.txt: that request used the host's politeness slot.
+    pub fetched: bool,
 }
 
 enum Entry {
@@ -139,6 +141,7 @@ impl RobotsCache {
         Decision {
             verdict,
             new_crawl_delay,
+            fetched: stale,
         }
     }
 

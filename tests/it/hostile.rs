@@ -323,7 +323,8 @@ async fn broken_servers_give_error_records_with_a_kind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_as_an_http_date_delays_the_host() {
     let a = Site::start().await;
-    let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(3));
+    // Far enough ahead that a slow machine still has seconds of it left.
+    let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(6));
     a.set(
         "/busy",
         Reply::Sequence(vec![
@@ -353,7 +354,8 @@ async fn retry_after_as_an_http_date_delays_the_host() {
         .map(|h| h.start)
         .collect();
     assert_eq!(busy.len(), 2);
-    // The date has one-second resolution: at least 2 s of the 3 s remain.
+    // The date has one-second resolution and reaching /busy takes a moment: at
+    // least 2 s of the 6 s remain.
     assert!(
         busy[1] - busy[0] >= Duration::from_secs(2),
         "{:?}",

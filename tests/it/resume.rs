@@ -246,3 +246,72 @@ async fn memory_only_mode_keeps_no_state() {
     out.assert_code(1);
     assert!(out.stderr.contains("cannot be resumed"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_edge_cases_are_refused_clearly() {
+    let site = slow_tree(60, Duration::from_millis(10)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+
+    // --fresh with --state removes trawl's own file and nothing else.
+    let state = dir.path().join("mydata");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("notes.txt"), "keep me").unwrap();
+    let st = state.display().to_string();
+    let args = crawl_args(&site, &out, &["--per-host-rate", "0", "--state", &st]);
+    finish(spawn(&args)).await.assert_code(0);
+    let mut fresh = args.clone();
+    fresh.push("--fresh".into());
+    finish(spawn(&fresh)).await.assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(state.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+
+    // Another --out cannot take over this crawl's state.
+    let other = dir.path().join("other");
+    let o = finish(spawn(&crawl_args(&site, &other, &["--state", &st]))).await;
+    o.assert_code(1);
+    assert!(o.stderr.contains("belongs to the crawl in"), "{}", o.stderr);
+
+    // Records, but an empty state file: refuse rather than refetch.
+    std::fs::write(state.join("frontier.redb"), b"").unwrap();
+    let o = finish(spawn(&args)).await;
+    o.assert_code(1);
+    assert!(o.stderr.contains("empty or lost"), "{}", o.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
+    let site = slow_tree(100, Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pages");
+    let run = |extra: &[&str]| spawn(&crawl_args(&site, &out, extra));
+    finish(run(&["--per-host-rate", "0", "--max-pages", "30"]))
+        .await
+        .assert_code(0);
+    assert_eq!(record_counts(&out).len(), 30);
+    let o = finish(run(&["--per-host-rate", "0", "--max-pages", "70"])).await;
+    o.assert_code(0);
+    assert_eq!(record_counts(&out).len(), 70, "{}", o.stderr);
+    finish(run(&["--per-host-rate", "0"])).await.assert_code(0);
+    assert_exactly_once(&site, &out, 100);
+    let o = finish(run(&["--per-host-rate", "0"])).await;
+    o.assert_code(1);
+    assert!(o.stderr.contains("finished crawl"), "{}", o.stderr);
+
+    // A host's page budget counts what earlier runs admitted.
+    let site = slow_tree(200, Duration::from_millis(20)).await;
+    let out = dir.path().join("budget");
+    let args = crawl_args(
+        &site,
+        &out,
+        &["--per-host-rate", "0", "--max-pages-per-host", "40"],
+    );
+    let mut child = spawn(&args);
+    wait_for_hits(&site, 15).await;
+    child.kill().unwrap();
+    finish(child).await;
+    finish(spawn(&args)).await.assert_code(0);
+    assert_eq!(record_counts(&out).len(), 40);
+}
