@@ -125,13 +125,18 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     if !quiet {
         let errors: u64 = summary.failures.values().sum();
         eprintln!(
-            "trawl: {} {} ({} ok, {}) from {} in {:.1}s ({:.1} pages/s); records in {}",
+            "trawl: {} {}{} ({} ok, {}) from {} in {:.1}s ({:.1} pages/s); records in {}",
             if summary.completed {
                 "crawled"
             } else {
                 "stopped after"
             },
             plural(summary.pages, "page"),
+            if summary.resumed_pages > 0 {
+                format!(" ({} in earlier runs)", summary.resumed_pages)
+            } else {
+                String::new()
+            },
             summary.pages_ok,
             plural(errors, "error"),
             plural(summary.hosts, "host"),
