@@ -134,7 +134,11 @@ impl Store {
                         ))
                     });
                     if let Err(e) = &result {
-                        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                        let why = match e {
+                            StoreError::Io(m) => m.clone(),
+                            other => other.to_string(),
+                        };
+                        *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
                         committed.1.notify_all();
                     }
                     result
@@ -223,12 +227,13 @@ impl Store {
     /// Commits everything queued so far and waits for it.
     pub fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = mpsc::sync_channel(1);
+        let stopped = || self.failure().map_or(StoreError::Closed, StoreError::Io);
         {
             let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
             let s = guard.as_ref().ok_or(StoreError::Closed)?;
-            s.tx.send(Msg::Flush(tx)).map_err(|_| StoreError::Closed)?;
+            s.tx.send(Msg::Flush(tx)).map_err(|_| stopped())?;
         }
-        rx.recv().map_err(|_| StoreError::Closed)
+        rx.recv().map_err(|_| stopped())
     }
 
     /// Commits what is queued and stops the writer; later sends fail.
