@@ -149,6 +149,8 @@ struct Ctx {
     robots: RobotsCache,
     scope: Scope,
     traps: Traps,
+    /// This run continues an interrupted one (its queued URLs are re-checked).
+    resumed: bool,
     stats: Arc<Stats>,
     sink: Sink,
     permits: Arc<Semaphore>,
@@ -299,6 +301,7 @@ pub async fn run(
     let ctx = Arc::new(Ctx {
         scope: Scope::new(&config, &seeds)?,
         traps,
+        resumed: resume,
         robots: RobotsCache::new(
             &config.robots_agent(),
             Duration::from_secs_f64(config.retry_backoff),
@@ -599,6 +602,25 @@ impl Ctx {
     async fn process(&self, lease: Lease) {
         let started = Instant::now();
         let attempt = lease.entry.attempt;
+
+        // A resumed crawl's URLs were admitted under the earlier run's flags: a new
+        // --include/--exclude or trap limit applies to them too (seeds excepted).
+        if self.resumed && lease.entry.depth > 0 {
+            let e = &lease.entry;
+            let too_deep = self.config.max_depth.is_some_and(|max| e.depth > max);
+            let refused = if too_deep {
+                Err(Refusal::Depth)
+            } else {
+                self.scope
+                    .check_filters(&e.url)
+                    .and_then(|()| self.traps.check(&e.url, e.query_hops))
+            };
+            if let Err(why) = refused {
+                self.stats.refuse(why);
+                self.frontier.discard(lease);
+                return;
+            }
+        }
 
         if !self.config.ignore_robots {
             let decision = self.robots.check(&self.fetcher, &lease.entry.url).await;

@@ -69,6 +69,11 @@ impl Scope {
         if !self.in_scope(url) {
             return Err(Refusal::Scope);
         }
+        self.check_filters(url)
+    }
+
+    /// Only `include`/`exclude` (for URLs admitted by an earlier run).
+    pub fn check_filters(&self, url: &Url) -> Result<(), Refusal> {
         let s = url.as_str();
         if !self.include.is_empty() && !self.include.iter().any(|r| r.is_match(s)) {
             return Err(Refusal::Filter);

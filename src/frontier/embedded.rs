@@ -408,6 +408,15 @@ impl Embedded {
         self.notify.notify_waiters();
     }
 
+    /// The leased URL is no longer wanted (the resumed crawl's filters refuse it):
+    /// done without a record, and forgotten by the store.
+    pub fn discard(&self, lease: Lease) {
+        if let (Some(store), true) = (&self.store, lease.entry.seq > 0) {
+            let _ = store.send(vec![Op::Delete(host_hash(&lease.host), lease.entry.seq)]);
+        }
+        self.complete(lease);
+    }
+
     /// The leased URL failed transiently: back to its host's queue front, host paused.
     pub fn retry(&self, lease: Lease, delay: Duration) {
         // A retry stays "active" (it must finish even when the budget is spent).

@@ -105,6 +105,13 @@ impl Frontier {
         }
     }
 
+    /// Done without a record: the URL is no longer wanted.
+    pub fn discard(&self, lease: Lease) {
+        match self {
+            Frontier::Embedded(f) => f.discard(lease),
+        }
+    }
+
     /// Back to the queue untouched, the host paused for `delay`.
     pub fn requeue(&self, lease: Lease, delay: Duration) {
         match self {

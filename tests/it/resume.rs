@@ -315,3 +315,41 @@ async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
     finish(spawn(&args)).await.assert_code(0);
     assert_eq!(record_counts(&out).len(), 40);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
+    let site = slow_tree(200, Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
+    let mut child = spawn(&crawl_args(&site, dir.path(), &base));
+    // Pages 33..66 link to /p/100..; once recorded (commits come every second),
+    // those links are queued on disk.
+    wait_for_hits(&site, 130).await;
+    child.kill().unwrap();
+    finish(child).await;
+    let before: HashMap<String, usize> =
+        site.paths().into_iter().fold(HashMap::new(), |mut m, p| {
+            *m.entry(p).or_insert(0) += 1;
+            m
+        });
+
+    // Escape a "trap": everything under /p/1xx is now excluded, queued or not.
+    let mut args = base.to_vec();
+    args.extend(["--exclude", "/p/1[0-9][0-9]$"]);
+    let o = finish(spawn(&crawl_args(&site, dir.path(), &args))).await;
+    o.assert_code(0);
+    assert!(o.stderr.contains("resuming the crawl"), "{}", o.stderr);
+    for i in 100..200 {
+        let p = tree_page_path(i);
+        assert_eq!(
+            site.count(&p),
+            before.get(&p).copied().unwrap_or(0),
+            "{p} fetched after it was excluded"
+        );
+    }
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats.json")).unwrap())
+            .unwrap();
+    assert!(stats["refused"]["filter"].as_u64().unwrap() > 0);
+    assert_eq!(stats["completed"], true);
+}
