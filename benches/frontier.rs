@@ -37,10 +37,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store =
         (!memory).then(|| Arc::new(Store::open(&dir.path().join("frontier.redb")).expect("store")));
-    let frontier = match &store {
-        Some(s) => Frontier::durable(2, 2, 1.0, 0, s.clone()),
-        None => Frontier::embedded(2, 2, 1.0, 0),
-    };
+    let frontier = Frontier::embedded(2, 2, 1.0, 0, store.clone());
     println!(
         "frontier benchmark: {total} URLs over {hosts} hosts, {} frontier",
         if memory {

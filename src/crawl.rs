@@ -259,21 +259,13 @@ pub async fn run(
     }
     let fetcher = Fetcher::new(&config, guard).map_err(CrawlError::Client)?;
     let workers = config.worker_count();
-    let frontier = Arc::new(match &store {
-        Some(store) => Frontier::durable(
-            workers,
-            config.per_host_concurrency,
-            config.per_host_rate,
-            config.max_pages,
-            store.clone(),
-        ),
-        None => Frontier::embedded(
-            workers,
-            config.per_host_concurrency,
-            config.per_host_rate,
-            config.max_pages,
-        ),
-    });
+    let frontier = Arc::new(Frontier::embedded(
+        workers,
+        config.per_host_concurrency,
+        config.per_host_rate,
+        config.max_pages,
+        store.clone(),
+    ));
     if let Some(store) = &store {
         if resume {
             let (pending, stale) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

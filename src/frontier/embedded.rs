@@ -231,7 +231,7 @@ impl Embedded {
             ticket: 0,
         };
         let store = self.store.as_deref();
-        let mut by_shard: Vec<Vec<(HostKey, Entry)>> = vec![Vec::new(); self.shards.len()];
+        let mut by_shard: Vec<Vec<(HostKey, u64, Entry)>> = vec![Vec::new(); self.shards.len()];
         let mut depth_ops = Vec::new();
         // One store snapshot per batch, opened only if the cache cannot answer.
         let mut reader = None;
@@ -259,7 +259,7 @@ impl Embedded {
                 Seen::New => {
                     admitted.new.push(true);
                     let key = HostKey::of(&entry.url);
-                    by_shard[key.shard(self.shards.len())].push((key, entry));
+                    by_shard[key.shard(self.shards.len())].push((key, fp, entry));
                 }
             }
         }
@@ -272,17 +272,17 @@ impl Embedded {
             let mut sched = self.shard(i);
             match store {
                 None => {
-                    for (key, entry) in group {
+                    for (key, _, entry) in group {
                         sched.push(key, entry);
                     }
                 }
                 Some(store) => {
                     let mut ops = Vec::with_capacity(group.len() * 2);
-                    for (key, mut entry) in group {
+                    for (key, fp, mut entry) in group {
                         entry.seq = self.next_seq.fetch_add(1, SeqCst);
                         let bytes = serde_json::to_vec(&entry)
                             .map_err(|e| StoreError::Io(e.to_string()))?;
-                        ops.push(Op::Visit(fingerprint(&entry.url), entry.depth));
+                        ops.push(Op::Visit(fp, entry.depth));
                         ops.push(Op::Put(host_hash(&key), entry.seq, bytes));
                         sched.push_durable(key, entry);
                     }

@@ -46,36 +46,21 @@ pub enum Frontier {
 }
 
 impl Frontier {
-    /// An in-memory frontier (nothing survives the process).
+    /// The embedded frontier: in memory only, or durable when given a `store`
+    /// (visited set, pending URLs and host state kept there).
     pub fn embedded(
         shards: usize,
         per_host_concurrency: usize,
         per_host_rate: f64,
         max_pages: u64,
+        store: Option<std::sync::Arc<Store>>,
     ) -> Frontier {
         Frontier::Embedded(Embedded::new(
             shards,
             per_host_concurrency,
             per_host_rate,
             max_pages,
-            None,
-        ))
-    }
-
-    /// A frontier whose visited set, pending URLs and host state live in `store`.
-    pub fn durable(
-        shards: usize,
-        per_host_concurrency: usize,
-        per_host_rate: f64,
-        max_pages: u64,
-        store: std::sync::Arc<Store>,
-    ) -> Frontier {
-        Frontier::Embedded(Embedded::new(
-            shards,
-            per_host_concurrency,
-            per_host_rate,
-            max_pages,
-            Some(store),
+            store,
         ))
     }
 
@@ -208,7 +193,7 @@ mod tests {
 
     #[test]
     fn admits_once_and_finishes_when_nothing_is_left() {
-        let f = Frontier::embedded(4, 2, 0.0, 0);
+        let f = Frontier::embedded(4, 2, 0.0, 0, None);
         assert!(f.push(entry("http://a.com/")).unwrap());
         assert!(!f.push(entry("http://a.com/")).unwrap());
         assert!(!f.is_done());
@@ -226,7 +211,7 @@ mod tests {
 
     #[test]
     fn idle_workers_take_hosts_from_other_shards() {
-        let f = Frontier::embedded(8, 4, 0.0, 0);
+        let f = Frontier::embedded(8, 4, 0.0, 0, None);
         for i in 0..3 {
             f.push(entry(&format!("http://one.com/{i}"))).unwrap();
         }
@@ -239,7 +224,7 @@ mod tests {
 
     #[test]
     fn page_budget_stops_fresh_leases_but_lets_retries_finish() {
-        let f = Frontier::embedded(1, 4, 0.0, 2);
+        let f = Frontier::embedded(1, 4, 0.0, 2, None);
         for i in 0..5 {
             f.push(entry(&format!("http://a.com/{i}"))).unwrap();
         }
@@ -259,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_shallower_rediscovery_lowers_the_depth() {
-        let f = Frontier::embedded(1, 1, 0.0, 0);
+        let f = Frontier::embedded(1, 1, 0.0, 0, None);
         assert!(f
             .push(Entry::new(Url::parse("http://a.com/x").unwrap(), 5))
             .unwrap());
@@ -274,7 +259,7 @@ mod tests {
 
     #[test]
     fn released_leases_come_back() {
-        let f = Frontier::embedded(2, 1, 0.0, 0);
+        let f = Frontier::embedded(2, 1, 0.0, 0, None);
         f.push(entry("http://a.com/x")).unwrap();
         let l = lease(&f, 0);
         f.release(l);

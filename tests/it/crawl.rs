@@ -943,23 +943,22 @@ async fn sigint_stops_cleanly_with_complete_output() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().display().to_string();
     let url = a.url("/");
     let cfg = dir.path().join("progress.toml");
     std::fs::write(&cfg, "progress_interval = 0.2\n").unwrap();
     let cfg = cfg.display().to_string();
-    let child = spawn_trawl(&[
-        "crawl",
+    let child = spawn_crawl(
         &url,
-        "--out",
-        &out_dir,
-        "--config",
-        &cfg,
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "8",
-    ]);
+        dir.path(),
+        &[
+            "--config",
+            &cfg,
+            "--per-host-rate",
+            "0",
+            "--per-host-concurrency",
+            "8",
+        ],
+    );
     // Wait (bounded) until some pages are done, then interrupt.
     wait_until("more than 20 requests", Duration::from_secs(10), || {
         a.hits().len() > 20

@@ -117,24 +117,23 @@ async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().display().to_string();
     let url = a.url("/");
-    let child = spawn_trawl(&[
-        "crawl",
+    let child = spawn_crawl(
         &url,
-        "--out",
-        &out_dir,
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "256",
-        "--concurrency",
-        "256",
-        "--max-pages",
-        "800",
-        "--max-pages-per-host",
-        "0",
-    ]);
+        dir.path(),
+        &[
+            "--per-host-rate",
+            "0",
+            "--per-host-concurrency",
+            "256",
+            "--concurrency",
+            "256",
+            "--max-pages",
+            "800",
+            "--max-pages-per-host",
+            "0",
+        ],
+    );
     let pid = child.id();
     // Sample the crawler's open file descriptors while it runs (bounded loop).
     let mut max_fds = 0;
@@ -652,17 +651,11 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
 
     // SIGTERM: exit 143 with complete output.
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().display().to_string();
-    let child = spawn_trawl(&[
-        "crawl",
+    let child = spawn_crawl(
         &a.url("/"),
-        "--out",
-        &out_dir,
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "8",
-    ]);
+        dir.path(),
+        &["--per-host-rate", "0", "--per-host-concurrency", "8"],
+    );
     wait_until("more than 15 requests", Duration::from_secs(10), || {
         a.hits().len() > 15
     })
@@ -678,14 +671,7 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
     // delivered twice, as coreutils `timeout` does) abandons it at once, and the
     // output is still flushed with stats.json written.
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().display().to_string();
-    let child = spawn_trawl(&[
-        "crawl",
-        &hang.url("/"),
-        "--out",
-        &out_dir,
-        "--ignore-robots",
-    ]);
+    let child = spawn_crawl(&hang.url("/"), dir.path(), &["--ignore-robots"]);
     wait_until("a first request to hang", Duration::from_secs(10), || {
         !hang.hits().is_empty()
     })
@@ -721,14 +707,7 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
         ),
     );
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().display().to_string();
-    let child = spawn_trawl(&[
-        "crawl",
-        &slow.url("/"),
-        "--out",
-        &out_dir,
-        "--ignore-robots",
-    ]);
+    let child = spawn_crawl(&slow.url("/"), dir.path(), &["--ignore-robots"]);
     wait_until("a first request to slow", Duration::from_secs(10), || {
         !slow.hits().is_empty()
     })

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
@@ -19,20 +18,6 @@ async fn slow_tree(pages: usize, delay: Duration) -> Site {
         );
     }
     site
-}
-
-fn crawl_args(site: &Site, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["crawl", &site.url("/"), "--out", &out.display().to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
-fn spawn(args: &[String]) -> Child {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    spawn_trawl(&refs)
 }
 
 /// Waits (bounded) until the site has served more than `hits` page requests.
@@ -71,7 +56,7 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
     let site = slow_tree(pages, Duration::from_millis(30)).await;
     let dir = tempfile::tempdir().unwrap();
     let args = crawl_args(
-        &site,
+        &site.url("/"),
         dir.path(),
         &["--per-host-rate", "0", "--per-host-concurrency", "4"],
     );
@@ -79,7 +64,7 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
     // URL → fetches seen when it was first found recorded after a kill.
     let mut recorded_before_kills: HashMap<String, usize> = HashMap::new();
     for kill_after in [10, 80, 180] {
-        let mut child = spawn(&args);
+        let mut child = spawn_args(&args);
         wait_for_hits(&site, kill_after).await;
         child.kill().unwrap(); // SIGKILL: no chance to flush anything
         let out = finish(child).await;
@@ -95,7 +80,7 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
             recorded_before_kills.entry(url).or_insert(fetched);
         }
     }
-    let out = finish(spawn(&args)).await;
+    let out = finish(spawn_args(&args)).await;
     out.assert_code(0);
     assert!(out.stderr.contains("resuming the crawl"), "{}", out.stderr);
     assert_exactly_once(&site, dir.path(), pages);
@@ -131,22 +116,19 @@ async fn sigint_then_resume_finishes_without_refetching() {
     let site = slow_tree(pages, Duration::from_millis(30)).await;
     let dir = tempfile::tempdir().unwrap();
     let args = crawl_args(
-        &site,
+        &site.url("/"),
         dir.path(),
         &["--per-host-rate", "0", "--per-host-concurrency", "4"],
     );
-    let child = spawn(&args);
+    let child = spawn_args(&args);
     wait_for_hits(&site, 50).await;
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "-INT");
     let out = finish(child).await;
     out.assert_code(130);
     let first = record_counts(dir.path()).len();
     assert!(first > 0 && first < pages);
 
-    let out = finish(spawn(&args)).await;
+    let out = finish(spawn_args(&args)).await;
     out.assert_code(0);
     assert_exactly_once(&site, dir.path(), pages);
     // A clean stop finished its in-flight pages: nothing was fetched twice.
@@ -161,11 +143,11 @@ async fn a_torn_last_line_is_repaired_and_a_finished_crawl_is_not_rerun() {
     let site = slow_tree(pages, Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
     let args = crawl_args(
-        &site,
+        &site.url("/"),
         dir.path(),
         &["--per-host-rate", "0", "--per-host-concurrency", "4"],
     );
-    let mut child = spawn(&args);
+    let mut child = spawn_args(&args);
     wait_for_hits(&site, 30).await;
     child.kill().unwrap();
     finish(child).await;
@@ -175,14 +157,14 @@ async fn a_torn_last_line_is_repaired_and_a_finished_crawl_is_not_rerun() {
     text.push_str(r#"{"url":"http://127.0.0.1:1/torn","final_url":"http://127.0.0.1:1/t"#);
     std::fs::write(&path, text).unwrap();
 
-    let out = finish(spawn(&args)).await;
+    let out = finish(spawn_args(&args)).await;
     out.assert_code(0);
     assert!(out.stderr.contains("torn last line"), "{}", out.stderr);
     assert_exactly_once(&site, dir.path(), pages); // every line parses
     let before = std::fs::read(&path).unwrap();
 
     // Finished: the same command refuses, and says what to do.
-    let out = finish(spawn(&args)).await;
+    let out = finish(spawn_args(&args)).await;
     out.assert_code(1);
     assert!(
         out.stderr
@@ -194,7 +176,7 @@ async fn a_torn_last_line_is_repaired_and_a_finished_crawl_is_not_rerun() {
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing touched");
     let mut fresh = args.clone();
     fresh.push("--fresh".into());
-    finish(spawn(&fresh)).await.assert_code(0);
+    finish(spawn_args(&fresh)).await.assert_code(0);
     assert_eq!(record_counts(dir.path()).len(), pages);
 }
 
@@ -203,8 +185,8 @@ async fn per_host_spacing_survives_a_restart() {
     let site = slow_tree(40, Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     // One request every 800 ms to the host.
-    let args = crawl_args(&site, dir.path(), &["--per-host-rate", "1.25"]);
-    let mut child = spawn(&args);
+    let args = crawl_args(&site.url("/"), dir.path(), &["--per-host-rate", "1.25"]);
+    let mut child = spawn_args(&args);
     wait_for_hits(&site, 2).await;
     child.kill().unwrap();
     finish(child).await;
@@ -212,7 +194,7 @@ async fn per_host_spacing_survives_a_restart() {
     let last_before = site.hits().iter().map(|h| h.start).max().unwrap();
     let seen = site.hits().len();
 
-    let mut child = spawn(&args);
+    let mut child = spawn_args(&args);
     wait_until(
         "a request after the restart",
         Duration::from_secs(10),
@@ -235,14 +217,14 @@ async fn memory_only_mode_keeps_no_state() {
     let site = slow_tree(30, Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let args = crawl_args(
-        &site,
+        &site.url("/"),
         dir.path(),
         &["--per-host-rate", "0", "--durable=false"],
     );
-    finish(spawn(&args)).await.assert_code(0);
+    finish(spawn_args(&args)).await.assert_code(0);
     assert_eq!(record_counts(dir.path()).len(), 30);
     assert!(!dir.path().join("state").exists());
-    let out = finish(spawn(&args)).await;
+    let out = finish(spawn_args(&args)).await;
     out.assert_code(1);
     assert!(out.stderr.contains("cannot be resumed"), "{}", out.stderr);
 }
@@ -258,11 +240,15 @@ async fn state_edge_cases_are_refused_clearly() {
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("notes.txt"), "keep me").unwrap();
     let st = state.display().to_string();
-    let args = crawl_args(&site, &out, &["--per-host-rate", "0", "--state", &st]);
-    finish(spawn(&args)).await.assert_code(0);
+    let args = crawl_args(
+        &site.url("/"),
+        &out,
+        &["--per-host-rate", "0", "--state", &st],
+    );
+    finish(spawn_args(&args)).await.assert_code(0);
     let mut fresh = args.clone();
     fresh.push("--fresh".into());
-    finish(spawn(&fresh)).await.assert_code(0);
+    finish(spawn_args(&fresh)).await.assert_code(0);
     assert_eq!(
         std::fs::read_to_string(state.join("notes.txt")).unwrap(),
         "keep me"
@@ -270,13 +256,18 @@ async fn state_edge_cases_are_refused_clearly() {
 
     // Another --out cannot take over this crawl's state.
     let other = dir.path().join("other");
-    let o = finish(spawn(&crawl_args(&site, &other, &["--state", &st]))).await;
+    let o = finish(spawn_args(&crawl_args(
+        &site.url("/"),
+        &other,
+        &["--state", &st],
+    )))
+    .await;
     o.assert_code(1);
     assert!(o.stderr.contains("belongs to the crawl in"), "{}", o.stderr);
 
     // Records, but an empty state file: refuse rather than refetch.
     std::fs::write(state.join("frontier.redb"), b"").unwrap();
-    let o = finish(spawn(&args)).await;
+    let o = finish(spawn_args(&args)).await;
     o.assert_code(1);
     assert!(o.stderr.contains("empty or lost"), "{}", o.stderr);
 }
@@ -286,7 +277,7 @@ async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
     let site = slow_tree(100, Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pages");
-    let run = |extra: &[&str]| spawn(&crawl_args(&site, &out, extra));
+    let run = |extra: &[&str]| spawn_args(&crawl_args(&site.url("/"), &out, extra));
     finish(run(&["--per-host-rate", "0", "--max-pages", "30"]))
         .await
         .assert_code(0);
@@ -304,15 +295,15 @@ async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
     let site = slow_tree(200, Duration::from_millis(20)).await;
     let out = dir.path().join("budget");
     let args = crawl_args(
-        &site,
+        &site.url("/"),
         &out,
         &["--per-host-rate", "0", "--max-pages-per-host", "40"],
     );
-    let mut child = spawn(&args);
+    let mut child = spawn_args(&args);
     wait_for_hits(&site, 15).await;
     child.kill().unwrap();
     finish(child).await;
-    finish(spawn(&args)).await.assert_code(0);
+    finish(spawn_args(&args)).await.assert_code(0);
     assert_eq!(record_counts(&out).len(), 40);
 }
 
@@ -321,7 +312,7 @@ async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
     let site = slow_tree(200, Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
     let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
-    let mut child = spawn(&crawl_args(&site, dir.path(), &base));
+    let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &base));
     // Pages 33..66 link to /p/100..; once recorded (commits come every second),
     // those links are queued on disk.
     wait_for_hits(&site, 130).await;
@@ -336,7 +327,7 @@ async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
     // Escape a "trap": everything under /p/1xx is now excluded, queued or not.
     let mut args = base.to_vec();
     args.extend(["--exclude", "/p/1[0-9][0-9]$"]);
-    let o = finish(spawn(&crawl_args(&site, dir.path(), &args))).await;
+    let o = finish(spawn_args(&crawl_args(&site.url("/"), dir.path(), &args))).await;
     o.assert_code(0);
     assert!(o.stderr.contains("resuming the crawl"), "{}", o.stderr);
     for i in 100..200 {

@@ -990,3 +990,22 @@ pub async fn finish(child: Child) -> RunOutput {
         .await
         .expect("the waiting thread finished")
 }
+
+/// `crawl URL --out OUT EXTRA...` as owned arguments (to run the same crawl again).
+pub fn crawl_args(url: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["crawl".into(), url.into(), "--out".into()];
+    args.push(out.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Starts trawl with owned arguments (see [`crawl_args`]).
+pub fn spawn_args(args: &[String]) -> Child {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn_trawl(&refs)
+}
+
+/// Starts `trawl crawl URL --out OUT EXTRA...` without waiting for it.
+pub fn spawn_crawl(url: &str, out: &Path, extra: &[&str]) -> Child {
+    spawn_args(&crawl_args(url, out, extra))
+}
