@@ -41,6 +41,141 @@ impl std::str::FromStr for ScopeMode {
     }
 }
 
+/// A built-in extra a page's record can carry (`extras = [...]`), each its own
+/// top-level record field of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extra {
+    /// `<meta name="description">` content.
+    Description,
+    /// `<link rel="canonical">` target, absolute.
+    Canonical,
+    /// `<html lang>` (or Content-Language in `<meta http-equiv>`).
+    Lang,
+    /// Every `<meta name|property=... content=...>` (OpenGraph, Twitter cards...).
+    Meta,
+    /// Every `<script type="application/ld+json">` block, parsed.
+    JsonLd,
+    /// The readable main text: scripts, styles, navigation, headers and footers removed.
+    Text,
+    /// All of the above.
+    All,
+}
+
+impl Extra {
+    /// The extras `All` stands for, in record order.
+    pub const EACH: [Extra; 6] = [
+        Extra::Description,
+        Extra::Canonical,
+        Extra::Lang,
+        Extra::Meta,
+        Extra::JsonLd,
+        Extra::Text,
+    ];
+
+    /// The record field this extra fills.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extra::Description => "description",
+            Extra::Canonical => "canonical",
+            Extra::Lang => "lang",
+            Extra::Meta => "meta",
+            Extra::JsonLd => "json_ld",
+            Extra::Text => "text",
+            Extra::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for Extra {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Extra::EACH
+            .into_iter()
+            .chain([Extra::All])
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                format!("'{s}' is not an extra (description, canonical, lang, meta, json_ld, text, all)")
+            })
+    }
+}
+
+/// How pages.jsonl is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(format!("'{other}' is not a compression (none, gzip or zstd)")),
+        }
+    }
+}
+
+/// A named extraction rule set: applied to pages whose canonical URL matches
+/// `pattern`; the first matching set fills the record's `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// Names the set in the record (`rule`) and in errors.
+    pub name: String,
+    /// Regex searched for in the page's canonical URL.
+    pub pattern: String,
+    /// Field name → how to extract it.
+    pub fields: std::collections::BTreeMap<String, FieldRule>,
+}
+
+/// One field of a rule set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRule {
+    /// CSS selector (scraper's dialect).
+    pub selector: String,
+    /// What to take from a matched element: text (default), html (inner HTML) or attr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take: Option<Take>,
+    /// The attribute to take; implies `take = "attr"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attr: Option<String>,
+    /// Every match as an array (true) or the first match (false).
+    #[serde(default)]
+    pub all: bool,
+    /// Keeps capture group 1 (or the whole match) of this regex; no match = no value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// string (default), integer, number or url (resolved against the page).
+    #[serde(default, rename = "type")]
+    pub kind: FieldType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Take {
+    Text,
+    Html,
+    Attr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    #[default]
+    String,
+    Integer,
+    Number,
+    Url,
+}
+
 /// The default User-Agent: names trawl and its version, with room for a contact URL.
 pub fn default_user_agent() -> String {
     format!(
@@ -121,6 +256,28 @@ pub struct Config {
     pub progress_interval: f64,
     /// Seconds in-flight requests get to finish after a stop signal before they are abandoned.
     pub shutdown_grace: f64,
+    /// Built-in extras added to HTML pages' records: description, canonical, lang, meta, json_ld, text, or all.
+    pub extras: Vec<Extra>,
+    /// Longest readable text kept per page (`extras = ["text"]`), in characters.
+    pub max_text_chars: usize,
+    /// Extraction rule sets (config file only: `[[rules]]` tables).
+    pub rules: Vec<RuleSet>,
+    /// Discover sitemaps (robots.txt `Sitemap:` lines, else /sitemap.xml) and crawl the URLs they list.
+    pub sitemaps: bool,
+    /// Most sitemaps fetched per host (indexes and their children together).
+    pub max_sitemaps_per_host: u32,
+    /// Most URLs taken from one sitemap.
+    pub max_sitemap_urls: usize,
+    /// Most bytes read from one sitemap after decompression.
+    pub max_sitemap_bytes: u64,
+    /// Compress pages.jsonl: none, gzip or zstd.
+    pub compress: Compression,
+    /// Start a new pages part once the current one reaches this many bytes (0 = one file).
+    pub rotate_size: u64,
+    /// Also write a WARC 1.1 archive of every fetch under OUT/warc/.
+    pub warc: bool,
+    /// Start a new WARC file once the current one reaches this many bytes.
+    pub warc_rotate_size: u64,
     /// Only errors on stderr.
     pub quiet: bool,
     /// Debug logging.
@@ -164,6 +321,17 @@ impl Default for Config {
             fresh: false,
             progress_interval: 10.0,
             shutdown_grace: 5.0,
+            extras: Vec::new(),
+            max_text_chars: 100_000,
+            rules: Vec::new(),
+            sitemaps: false,
+            max_sitemaps_per_host: 100,
+            max_sitemap_urls: 50_000,
+            max_sitemap_bytes: 50 * 1024 * 1024,
+            compress: Compression::None,
+            rotate_size: 0,
+            warc: false,
+            warc_rotate_size: 1024 * 1024 * 1024,
             quiet: false,
             verbose: false,
         }
@@ -266,6 +434,27 @@ impl Config {
         if self.out.as_os_str().is_empty() {
             return bad("out", "must name a directory");
         }
+        if self.max_sitemap_urls == 0 || self.max_sitemap_bytes == 0 {
+            return bad(
+                "max_sitemap_urls",
+                "max_sitemap_urls and max_sitemap_bytes must be positive",
+            );
+        }
+        if self.rotate_size != 0 && self.rotate_size < 4096 {
+            return bad("rotate_size", "must be 0 (one file) or at least 4096 bytes");
+        }
+        if self.warc_rotate_size < 4096 {
+            return bad("warc_rotate_size", "must be at least 4096 bytes");
+        }
+        let mut names = std::collections::HashSet::new();
+        for set in &self.rules {
+            if set.name.trim().is_empty() {
+                return bad("rules", "every rule set needs a name");
+            }
+            if !names.insert(set.name.as_str()) {
+                return bad("rules", format!("two rule sets are named '{}'", set.name));
+            }
+        }
         self.include_patterns()?;
         self.exclude_patterns()?;
         Ok(())
@@ -277,6 +466,15 @@ impl Config {
 
     pub fn exclude_patterns(&self) -> Result<Vec<Regex>, ConfigError> {
         compile_all("exclude", &self.exclude)
+    }
+
+    /// The extras asked for, `all` expanded, each once, in record order.
+    pub fn extras_enabled(&self) -> Vec<Extra> {
+        let all = self.extras.contains(&Extra::All);
+        Extra::EACH
+            .into_iter()
+            .filter(|e| all || self.extras.contains(e))
+            .collect()
     }
 
     /// The canonicalisation options this config asks for.

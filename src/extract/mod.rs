@@ -1,34 +1,60 @@
-//! What the crawl takes from a page: its title, its links and whether it lets us
-//! follow them (meta robots), in one streaming pass over the HTML tokens.
+//! What the crawl and the dataset take from a page, in one pass over its HTML
+//! tokens: the title, the links and whether we may follow them (meta robots), the
+//! built-in extras the user switched on (description, canonical, lang, meta tags,
+//! JSON-LD, readable text), and, for pages an extraction rule set matches, the
+//! rule fields.
 //!
 //! Links come from `a`, `area` (href) and `frame`, `iframe` (src), resolved against
 //! `<base href>` when present (else the page URL) and canonicalised; only http(s)
 //! survive, each once per page. `rel="nofollow"` is kept on the link so the crawl
 //! decides; `<meta name="robots" content="nofollow|none">` marks the whole page.
 //!
-//! Why a tokenizer and not a DOM: the link pass needs no tree, and a tree builder's
-//! cost grows with nesting depth (50,000 unclosed `<div>`s take minutes), while
-//! html5ever's tokenizer is linear in the input whatever its shape, decodes entities
-//! and character references as browsers do, and is told when `<script>`, `<style>`,
+//! Why a tokenizer and not a DOM: the link pass and the extras need no tree, and a
+//! tree builder's cost grows with nesting depth (50,000 unclosed `<div>`s take
+//! minutes), while html5ever's tokenizer is linear in the input whatever its shape,
+//! decodes entities as browsers do, and is told when `<script>`, `<style>`,
 //! `<title>` and `<textarea>` switch to raw text so that markup inside them is not
-//! mistaken for links.
+//! mistaken for links. CSS selectors do need a tree: when a rule set matches the
+//! page, the same token stream is also fed to html5ever's tree builder (a "tee"),
+//! so the page is still tokenized once; pages no rule set matches never get a DOM.
+//! A page nested deeper than [`MAX_DOM_DEPTH`] gets no DOM either (its record says
+//! so in `data_error`): that is where the tree builder's cost turns quadratic.
 //!
 //! This module is pure CPU work: no I/O, no frontier, no scope decisions.
 
-use std::cell::RefCell;
+pub mod rules;
+mod text;
+
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
+use html5ever::TokenizerResult;
+use html5ever::tree_builder::{TreeBuilder, TreeBuilderOpts, TreeSink};
+use scraper::{Html, HtmlTreeSink};
+use serde_json::{Map, Value};
 use url::Url;
 
 use crate::canon;
+use crate::config::{Config, Extra};
+pub use rules::{RuleError, Rules};
 
 /// Title text kept, in characters (a hostile page may make it megabytes).
 const MAX_TITLE_CHARS: usize = 2048;
+/// Meta description, meta tag values and canonical links kept, in characters each.
+const MAX_META_CHARS: usize = 4096;
+/// Meta tags kept per page.
+const MAX_META_TAGS: usize = 256;
+/// JSON-LD text kept per page, in bytes, all blocks together.
+const MAX_JSON_LD_BYTES: usize = 1 << 20;
+/// Deepest element nesting (as counted from the tokens) that still gets a DOM for
+/// rules. Browsers cap their trees at 512; this count is rougher, so it has room.
+pub const MAX_DOM_DEPTH: u32 = 1024;
 
 /// A link found on a page.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +71,8 @@ pub struct Page {
     pub links: Vec<Link>,
     /// False when meta robots says nofollow (or none).
     pub follow_links: bool,
+    /// Record fields from extras and rules, in record order (empty when none are asked).
+    pub fields: Map<String, Value>,
 }
 
 /// Whether a Content-Type names a document we parse for links.
@@ -61,6 +89,190 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+fn truncate_chars(mut s: String, max: usize) -> String {
+    if let Some((cut, _)) = s.char_indices().nth(max) {
+        s.truncate(cut);
+    }
+    s
+}
+
+/// What the user asked to take from pages, compiled once for the whole crawl.
+#[derive(Debug)]
+pub struct Extractor {
+    canon: canon::Rules,
+    extras: Vec<Extra>,
+    max_text_chars: usize,
+    rules: Rules,
+}
+
+impl Extractor {
+    /// Compiles the config's rule sets: a bad selector or regex is an error here,
+    /// at start-up, naming its rule and field.
+    pub fn new(config: &Config) -> Result<Extractor, RuleError> {
+        Ok(Extractor {
+            canon: config.canon_rules(),
+            extras: config.extras_enabled(),
+            max_text_chars: config.max_text_chars,
+            rules: Rules::compile(&config.rules)?,
+        })
+    }
+
+    /// Only the link pass: what `trawl bench` and tests of the core use.
+    pub fn links_only(canon: canon::Rules) -> Arc<Extractor> {
+        Arc::new(Extractor {
+            canon,
+            extras: Vec::new(),
+            max_text_chars: 0,
+            rules: Rules::default(),
+        })
+    }
+
+    fn wants(&self, e: Extra) -> bool {
+        self.extras.contains(&e)
+    }
+
+    /// The extra record fields of a URL that was not parsed (an error, a non-HTML
+    /// body): every field the user asked for is present, as null, so that each
+    /// line of a dataset has the same keys.
+    pub fn empty_fields(&self) -> Map<String, Value> {
+        let mut fields = Map::new();
+        for e in &self.extras {
+            fields.insert(e.name().to_string(), Value::Null);
+        }
+        if !self.rules.is_empty() {
+            fields.insert("rule".into(), Value::Null);
+            fields.insert("data".into(), Value::Null);
+        }
+        fields
+    }
+
+    /// Tokenizes `html` (already decoded) once and takes everything asked for.
+    pub fn page(&self, html: &str, page_url: &Url) -> Page {
+        let set = self.rules.matching(page_url.as_str());
+        let tree = set.map(|_| {
+            TreeBuilder::new(
+                HtmlTreeSink::new(Html::new_document()),
+                TreeBuilderOpts {
+                    // <noscript> is markup to us, as it is to the link pass.
+                    scripting_enabled: false,
+                    ..TreeBuilderOpts::default()
+                },
+            )
+        });
+        let found = Found {
+            text: self
+                .wants(Extra::Text)
+                .then(|| text::Readable::new(self.max_text_chars)),
+            keep_meta: self.wants(Extra::Meta),
+            keep_json_ld: self.wants(Extra::JsonLd),
+            ..Found::default()
+        };
+        let tokenizer = Tokenizer::new(
+            Tee {
+                found: RefCell::new(found),
+                tree,
+                depth: Cell::new(0),
+                too_deep: Cell::new(false),
+            },
+            TokenizerOpts::default(),
+        );
+        let input = BufferQueue::default();
+        input.push_back(StrTendril::from_slice(html));
+        // A script end stops the tokenizer only to let scripts run: carry on.
+        while let TokenizerResult::Script(_) = tokenizer.feed(&input) {}
+        tokenizer.end();
+        let tee = tokenizer.sink;
+        let too_deep = tee.too_deep.get();
+        let dom = tee.tree.map(|tb| tb.sink.0.into_inner());
+        let found = tee.found.into_inner();
+
+        let base = found
+            .base
+            .as_deref()
+            .and_then(|h| page_url.join(h.trim()).ok());
+        let base = base.as_ref().unwrap_or(page_url);
+        let mut seen = HashSet::new();
+        let mut links = Vec::new();
+        for (href, nofollow) in &found.hrefs {
+            let href = href.trim();
+            if href.is_empty() || href.starts_with('#') {
+                continue;
+            }
+            if let Ok(url) = canon::parse(href, Some(base), self.canon) {
+                if seen.insert(canon::fingerprint(&url)) {
+                    links.push(Link {
+                        url,
+                        nofollow: *nofollow,
+                    });
+                }
+            }
+        }
+
+        let mut fields = Map::new();
+        for e in &self.extras {
+            let value = match e {
+                Extra::Description => found.description.clone().map(Value::String),
+                Extra::Canonical => found
+                    .canonical
+                    .as_deref()
+                    .and_then(|h| base.join(h.trim()).ok())
+                    .map(|u| Value::String(u.to_string())),
+                Extra::Lang => found.lang.clone().map(Value::String),
+                Extra::Meta => Some(Value::Object(found.meta.clone())),
+                Extra::JsonLd => Some(Value::Array(
+                    found
+                        .json_ld
+                        .iter()
+                        // A broken block is skipped: one bad script must not cost the page.
+                        .filter_map(|block| serde_json::from_str::<Value>(block).ok())
+                        .collect(),
+                )),
+                Extra::Text => found
+                    .text
+                    .as_ref()
+                    .and_then(|t| t.result())
+                    .map(Value::String),
+                Extra::All => None,
+            };
+            fields.insert(e.name().to_string(), value.unwrap_or(Value::Null));
+        }
+        if !self.rules.is_empty() {
+            let (rule, data) = match (set, dom) {
+                (Some(set), Some(dom)) if !too_deep => (
+                    Value::String(set.name().to_string()),
+                    Value::Object(set.apply(&dom, base)),
+                ),
+                (Some(set), _) => {
+                    fields.insert(
+                        "data_error".into(),
+                        Value::String(format!(
+                            "page nested deeper than {MAX_DOM_DEPTH} elements; rules not applied"
+                        )),
+                    );
+                    (Value::String(set.name().to_string()), Value::Null)
+                }
+                (None, _) => (Value::Null, Value::Null),
+            };
+            fields.insert("rule".into(), rule);
+            fields.insert("data".into(), data);
+        }
+
+        let title = one_line(&found.title);
+        Page {
+            title: (!title.is_empty()).then(|| truncate_chars(title, MAX_TITLE_CHARS)),
+            links,
+            follow_links: !found.nofollow_page,
+            fields,
+        }
+    }
+}
+
+/// Tokenizes `html` and takes the title, links and meta robots only.
+pub fn extract(html: &str, page_url: &Url, rules: canon::Rules) -> Page {
+    Extractor::links_only(rules).page(html, page_url)
+}
+
+/// What the token pass collects.
 #[derive(Default)]
 struct Found {
     title: String,
@@ -69,9 +281,18 @@ struct Found {
     base: Option<String>,
     hrefs: Vec<(String, bool)>,
     nofollow_page: bool,
+    description: Option<String>,
+    canonical: Option<String>,
+    lang: Option<String>,
+    keep_meta: bool,
+    meta: Map<String, Value>,
+    keep_json_ld: bool,
+    /// Inside a `<script type="application/ld+json">`.
+    in_json_ld: bool,
+    json_ld: Vec<String>,
+    json_ld_bytes: usize,
+    text: Option<text::Readable>,
 }
-
-struct Sink(RefCell<Found>);
 
 fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
     tag.attrs
@@ -80,9 +301,15 @@ fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
         .map(|a| &*a.value)
 }
 
-impl Sink {
-    fn start_tag(&self, tag: &Tag) -> TokenSinkResult<()> {
-        let mut f = self.0.borrow_mut();
+fn meta_value(s: &str) -> String {
+    truncate_chars(one_line(s), MAX_META_CHARS)
+}
+
+impl Found {
+    fn start_tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
+        if let Some(t) = &mut self.text {
+            t.start(tag);
+        }
         match &*tag.name {
             "a" | "area" => {
                 if let Some(href) = attr(tag, "href") {
@@ -90,41 +317,53 @@ impl Sink {
                         r.split_ascii_whitespace()
                             .any(|t| t.eq_ignore_ascii_case("nofollow"))
                     });
-                    f.hrefs.push((href.to_string(), nofollow));
+                    self.hrefs.push((href.to_string(), nofollow));
                 }
             }
             "frame" => {
                 if let Some(src) = attr(tag, "src") {
-                    f.hrefs.push((src.to_string(), false));
+                    self.hrefs.push((src.to_string(), false));
                 }
             }
             "iframe" => {
                 if let Some(src) = attr(tag, "src") {
-                    f.hrefs.push((src.to_string(), false));
+                    self.hrefs.push((src.to_string(), false));
                 }
                 return TokenSinkResult::RawData(RawKind::Rawtext);
             }
-            "base" if f.base.is_none() => f.base = attr(tag, "href").map(str::to_string),
-            "meta" => {
-                let robots = attr(tag, "name").is_some_and(|n| n.eq_ignore_ascii_case("robots"));
-                if robots {
-                    let content = attr(tag, "content").unwrap_or("").to_ascii_lowercase();
-                    if content
-                        .split([',', ' '])
-                        .any(|d| d.trim() == "nofollow" || d.trim() == "none")
-                    {
-                        f.nofollow_page = true;
-                    }
+            "base" if self.base.is_none() => self.base = attr(tag, "href").map(str::to_string),
+            "html" if self.lang.is_none() => {
+                self.lang = attr(tag, "lang")
+                    .map(meta_value)
+                    .filter(|l| !l.is_empty());
+            }
+            "link" if self.canonical.is_none() => {
+                let canonical = attr(tag, "rel").is_some_and(|r| {
+                    r.split_ascii_whitespace()
+                        .any(|t| t.eq_ignore_ascii_case("canonical"))
+                });
+                if canonical {
+                    self.canonical = attr(tag, "href").map(meta_value);
                 }
             }
+            "meta" => self.meta_tag(tag),
             "title" => {
-                if f.title_state == 0 {
-                    f.title_state = 1;
+                if self.title_state == 0 {
+                    self.title_state = 1;
                 }
                 return TokenSinkResult::RawData(RawKind::Rcdata);
             }
             "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
-            "script" => return TokenSinkResult::RawData(RawKind::ScriptData),
+            "script" => {
+                self.in_json_ld = self.keep_json_ld
+                    && attr(tag, "type").is_some_and(|t| {
+                        t.trim().eq_ignore_ascii_case("application/ld+json")
+                    });
+                if self.in_json_ld {
+                    self.json_ld.push(String::new());
+                }
+                return TokenSinkResult::RawData(RawKind::ScriptData);
+            }
             "style" | "xmp" | "noembed" | "noframes" => {
                 return TokenSinkResult::RawData(RawKind::Rawtext)
             }
@@ -133,70 +372,203 @@ impl Sink {
         }
         TokenSinkResult::Continue
     }
-}
 
-impl TokenSink for Sink {
-    type Handle = ();
+    fn meta_tag(&mut self, tag: &Tag) {
+        let name = attr(tag, "name");
+        let content = attr(tag, "content");
+        if let Some(name) = name {
+            if name.eq_ignore_ascii_case("robots") {
+                let content = content.unwrap_or("").to_ascii_lowercase();
+                if content
+                    .split([',', ' '])
+                    .any(|d| d.trim() == "nofollow" || d.trim() == "none")
+                {
+                    self.nofollow_page = true;
+                }
+            } else if name.eq_ignore_ascii_case("description") && self.description.is_none() {
+                self.description = content.map(meta_value).filter(|d| !d.is_empty());
+            }
+        }
+        if self.lang.is_none() {
+            let http_equiv = attr(tag, "http-equiv")
+                .is_some_and(|h| h.eq_ignore_ascii_case("content-language"));
+            if http_equiv {
+                self.lang = content.map(meta_value).filter(|l| !l.is_empty());
+            }
+        }
+        if !self.keep_meta || self.meta.len() >= MAX_META_TAGS {
+            return;
+        }
+        // OpenGraph uses `property`, most others `name`; repeated keys (og:image)
+        // become arrays so that nothing the page says is dropped.
+        let (Some(key), Some(content)) = (name.or_else(|| attr(tag, "property")), content) else {
+            return;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if key.is_empty() {
+            return;
+        }
+        let value = Value::String(meta_value(content));
+        match self.meta.get_mut(&key) {
+            None => {
+                self.meta.insert(key, value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => {
+                let first = first.take();
+                self.meta.insert(key, Value::Array(vec![first, value]));
+            }
+        }
+    }
 
-    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+    fn end_tag(&mut self, tag: &Tag) {
+        if let Some(t) = &mut self.text {
+            t.end(&tag.name);
+        }
+        match &*tag.name {
+            "title" if self.title_state == 1 => self.title_state = 2,
+            "script" => self.in_json_ld = false,
+            _ => {}
+        }
+    }
+
+    fn characters(&mut self, text: &str) {
+        if self.title_state == 1 && self.title.len() < MAX_TITLE_CHARS * 4 {
+            self.title.push_str(text);
+        }
+        if self.in_json_ld && self.json_ld_bytes + text.len() <= MAX_JSON_LD_BYTES {
+            self.json_ld_bytes += text.len();
+            if let Some(block) = self.json_ld.last_mut() {
+                block.push_str(text);
+            }
+        }
+        if let Some(t) = &mut self.text {
+            t.characters(text);
+        }
+    }
+
+    /// Looks at one token; says which raw-text state the tokenizer must switch to.
+    fn see(&mut self, token: &Token) -> TokenSinkResult<()> {
         match token {
             Token::TagToken(tag) => match tag.kind {
-                TagKind::StartTag => return self.start_tag(&tag),
-                TagKind::EndTag => {
-                    let mut f = self.0.borrow_mut();
-                    if &*tag.name == "title" && f.title_state == 1 {
-                        f.title_state = 2;
-                    }
-                }
+                TagKind::StartTag => return self.start_tag(tag),
+                TagKind::EndTag => self.end_tag(tag),
             },
-            Token::CharacterTokens(text) => {
-                let mut f = self.0.borrow_mut();
-                if f.title_state == 1 && f.title.len() < MAX_TITLE_CHARS * 4 {
-                    f.title.push_str(&text);
-                }
-            }
+            Token::CharacterTokens(text) => self.characters(text),
             _ => {}
         }
         TokenSinkResult::Continue
     }
 }
 
-/// Tokenizes `html` (already decoded) and extracts title, links and meta robots.
-pub fn extract(html: &str, page_url: &Url, rules: canon::Rules) -> Page {
-    let tokenizer = Tokenizer::new(
-        Sink(RefCell::new(Found::default())),
-        TokenizerOpts::default(),
-    );
-    let input = BufferQueue::default();
-    input.push_back(StrTendril::from_slice(html));
-    // The tokenizer stops early only for scripts, which this sink never asks for.
-    let _ = tokenizer.feed(&input);
-    tokenizer.end();
-    let found = tokenizer.sink.0.into_inner();
+/// Elements that end tags rarely close (the tree builder closes them itself) or
+/// never have content: they do not count towards [`MAX_DOM_DEPTH`].
+fn adds_depth(name: &str) -> bool {
+    !matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
+            | "param"
+            | "p"
+            | "li"
+            | "dt"
+            | "dd"
+            | "option"
+            | "optgroup"
+            | "tr"
+            | "td"
+            | "th"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "colgroup"
+            | "caption"
+            | "rb"
+            | "rt"
+            | "rtc"
+            | "rp"
+    )
+}
 
-    let base = found
-        .base
-        .as_deref()
-        .and_then(|h| page_url.join(h.trim()).ok());
-    let base = base.as_ref().unwrap_or(page_url);
-    let mut seen = HashSet::new();
-    let mut links = Vec::new();
-    for (href, nofollow) in found.hrefs {
-        let href = href.trim();
-        if href.is_empty() || href.starts_with('#') {
-            continue;
+/// A node of scraper's tree.
+type Node = <HtmlTreeSink as TreeSink>::Handle;
+
+/// The token sink: every token goes to the collector, and, when a rule set needs
+/// a DOM, on to the tree builder too. The tree builder knows the HTML insertion
+/// modes, so while it is fed it decides the tokenizer's raw-text switches.
+struct Tee {
+    found: RefCell<Found>,
+    tree: Option<TreeBuilder<Node, HtmlTreeSink>>,
+    /// Open elements, roughly (see [`adds_depth`]).
+    depth: Cell<u32>,
+    /// The page went deeper than [`MAX_DOM_DEPTH`]: the tree builder is no longer fed.
+    too_deep: Cell<bool>,
+}
+
+impl Tee {
+    fn feeds_tree(&self, token: &Token) -> bool {
+        if self.tree.is_none() || self.too_deep.get() {
+            return false;
         }
-        if let Ok(url) = canon::parse(href, Some(base), rules) {
-            if seen.insert(canon::fingerprint(&url)) {
-                links.push(Link { url, nofollow });
+        if let Token::TagToken(tag) = token {
+            if adds_depth(&tag.name) {
+                let d = self.depth.get();
+                match tag.kind {
+                    TagKind::StartTag if !tag.self_closing => self.depth.set(d + 1),
+                    TagKind::EndTag => self.depth.set(d.saturating_sub(1)),
+                    _ => {}
+                }
+                if self.depth.get() > MAX_DOM_DEPTH {
+                    self.too_deep.set(true);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+impl TokenSink for Tee {
+    type Handle = Node;
+
+    fn process_token(&self, token: Token, line: u64) -> TokenSinkResult<Self::Handle> {
+        let own = self.found.borrow_mut().see(&token);
+        match &self.tree {
+            Some(tree) if self.feeds_tree(&token) => tree.process_token(token, line),
+            _ => match own {
+                TokenSinkResult::RawData(kind) => TokenSinkResult::RawData(kind),
+                TokenSinkResult::Plaintext => TokenSinkResult::Plaintext,
+                _ => TokenSinkResult::Continue,
+            },
+        }
+    }
+
+    fn end(&self) {
+        if let Some(tree) = &self.tree {
+            if !self.too_deep.get() {
+                tree.end();
             }
         }
     }
-    let title = one_line(&found.title);
-    Page {
-        title: (!title.is_empty()).then(|| title.chars().take(MAX_TITLE_CHARS).collect()),
-        links,
-        follow_links: !found.nofollow_page,
+
+    fn adjusted_current_node_present_but_not_in_html_namespace(&self) -> bool {
+        match &self.tree {
+            Some(tree) if !self.too_deep.get() => {
+                tree.adjusted_current_node_present_but_not_in_html_namespace()
+            }
+            _ => false,
+        }
     }
 }
 
@@ -301,5 +673,237 @@ mod tests {
         assert!(is_html(Some("Application/XHTML+XML")));
         assert!(!is_html(Some("application/json")));
         assert!(!is_html(None));
+    }
+
+    fn extractor(toml: &str) -> Extractor {
+        let config = Config::from_toml(toml, std::path::Path::new("t.toml")).unwrap();
+        config.validate().unwrap();
+        Extractor::new(&config).unwrap()
+    }
+
+    const PRODUCT: &str = r##"<!doctype html><html lang="en-GB"><head>
+        <title>Widget</title>
+        <meta name="description" content="  A fine
+            widget ">
+        <meta property="og:title" content="Widget!">
+        <meta property="og:image" content="/a.png"><meta property="og:image" content="/b.png">
+        <link rel="canonical" href="/product/widget">
+        <script type="application/ld+json">{"@type": "Product", "name": "Widget"}</script>
+        <script type="application/ld+json">{broken</script>
+        </head><body>
+        <header><a href="/">Home</a> Site banner</header>
+        <nav><a href="/cat">Category</a></nav>
+        <main><h1 class="name">Widget   Pro</h1>
+          <p class="price">Price: $1,299.99</p>
+          <p class="stock">In stock: 17 units</p>
+          <ul class="tags"><li>red</li><li>blue</li><li></li></ul>
+          <div class="desc"><b>Bold</b> claim</div>
+          <a class="more" href="../other?id=2">More</a>
+          <img class="pic" src="img/w.jpg">
+          <script>var hidden = "no";</script>
+          <div hidden>secret</div>
+        </main>
+        <footer>Copyright</footer>
+        </body></html>"##;
+
+    #[test]
+    fn rules_take_every_kind_of_field() {
+        let x = extractor(
+            r#"
+            [[rules]]
+            name = "product"
+            pattern = "/product/"
+            [rules.fields]
+            name = { selector = "h1.name" }
+            price = { selector = ".price", type = "number" }
+            price_int = { selector = ".price", regex = 'Price: (.*)', type = "integer" }
+            stock = { selector = ".stock", regex = '(\d+) units', type = "integer" }
+            tags = { selector = ".tags li", all = true }
+            desc_html = { selector = ".desc", take = "html" }
+            more = { selector = "a.more", attr = "href", type = "url" }
+            pic = { selector = "img.pic", take = "attr", attr = "src", type = "url" }
+            missing = { selector = ".nope" }
+            missing_all = { selector = ".nope", all = true }
+            no_match = { selector = ".stock", regex = 'sold out' }
+            "#,
+        );
+        let url = Url::parse("http://shop.test/product/widget").unwrap();
+        let p = x.page(PRODUCT, &url);
+        assert_eq!(p.fields["rule"], "product");
+        let data = &p.fields["data"];
+        assert_eq!(data["name"], "Widget Pro");
+        assert_eq!(data["price"], 1299.99);
+        assert_eq!(data["price_int"], 1299);
+        assert_eq!(data["stock"], 17);
+        assert_eq!(data["tags"], serde_json::json!(["red", "blue", ""]));
+        assert_eq!(data["desc_html"], "<b>Bold</b> claim");
+        assert_eq!(data["more"], "http://shop.test/other?id=2");
+        assert_eq!(data["pic"], "http://shop.test/product/img/w.jpg");
+        assert_eq!(data["missing"], Value::Null);
+        assert_eq!(data["missing_all"], serde_json::json!([]));
+        assert_eq!(data["no_match"], Value::Null);
+        // The DOM pass does not change what the link pass finds.
+        let plain = extract(PRODUCT, &url, canon::Rules::default());
+        assert_eq!(p.links, plain.links);
+        assert_eq!(p.title, plain.title);
+        assert_eq!(p.links.len(), 3);
+        // A page no rule set matches gets nulls and no DOM.
+        let other = x.page(PRODUCT, &Url::parse("http://shop.test/about").unwrap());
+        assert_eq!(other.fields["rule"], Value::Null);
+        assert_eq!(other.fields["data"], Value::Null);
+        assert_eq!(x.empty_fields().len(), 2);
+    }
+
+    #[test]
+    fn the_first_matching_rule_set_wins() {
+        let x = extractor(
+            r#"
+            [[rules]]
+            name = "special"
+            pattern = "/product/widget$"
+            fields = { t = { selector = "title" } }
+            [[rules]]
+            name = "product"
+            pattern = "/product/"
+            fields = { t = { selector = "h1" } }
+            "#,
+        );
+        let p = x.page(PRODUCT, &Url::parse("http://s.test/product/widget").unwrap());
+        assert_eq!((&p.fields["rule"], &p.fields["data"]["t"]), (&Value::from("special"), &Value::from("Widget")));
+        let p = x.page(PRODUCT, &Url::parse("http://s.test/product/gadget").unwrap());
+        assert_eq!(p.fields["rule"], "product");
+    }
+
+    #[test]
+    fn bad_rules_are_errors_naming_rule_and_field() {
+        let cases = [
+            (r#"p = { selector = "div[[" }"#, "rule 'r' field 'p': selector 'div[['"),
+            (r#"p = { selector = "div", regex = "(" }"#, "rule 'r' field 'p': regex '('"),
+            (r#"p = { selector = "a", take = "attr" }"#, "needs attr"),
+            (r#"p = { selector = "a", take = "html", attr = "x" }"#, "drop one"),
+        ];
+        for (field, want) in cases {
+            let toml = format!("[[rules]]\nname = \"r\"\npattern = \"x\"\n[rules.fields]\n{field}\n");
+            let config = Config::from_toml(&toml, std::path::Path::new("t.toml")).unwrap();
+            let e = Extractor::new(&config).unwrap_err().to_string();
+            assert!(e.contains(want), "{e} (wanted {want})");
+            assert!(!e.contains('\n'));
+        }
+        let toml = "[[rules]]\nname = \"r\"\npattern = \"(\"\nfields = { a = { selector = \"a\" } }\n";
+        let config = Config::from_toml(toml, std::path::Path::new("t.toml")).unwrap();
+        let e = Extractor::new(&config).unwrap_err().to_string();
+        assert!(e.contains("rule 'r' field 'pattern'"), "{e}");
+        // An unknown key in a field is caught by the config parser, with its line.
+        let e = Config::from_toml(
+            "[[rules]]\nname = \"r\"\npattern = \"x\"\n[rules.fields]\na = { selectr = \"a\" }\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 5") && e.contains("selectr"), "{e}");
+    }
+
+    #[test]
+    fn extras_description_canonical_lang_meta_json_ld() {
+        let x = extractor(r#"extras = ["description", "canonical", "lang", "meta", "json_ld"]"#);
+        let p = x.page(PRODUCT, &Url::parse("http://shop.test/product/widget?x=1").unwrap());
+        let f = &p.fields;
+        let keys: Vec<&str> = f.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["canonical", "description", "json_ld", "lang", "meta"]);
+        assert_eq!(f["description"], "A fine widget");
+        assert_eq!(f["canonical"], "http://shop.test/product/widget");
+        assert_eq!(f["lang"], "en-GB");
+        assert_eq!(f["meta"]["og:title"], "Widget!");
+        assert_eq!(f["meta"]["og:image"], serde_json::json!(["/a.png", "/b.png"]));
+        assert_eq!(f["meta"]["description"], "A fine widget");
+        assert_eq!(f["json_ld"], serde_json::json!([{"@type": "Product", "name": "Widget"}]));
+        assert!(!f.contains_key("text"));
+        // Absent things are null, not missing.
+        let p = x.page("<p>bare", &Url::parse("http://e.com/").unwrap());
+        assert_eq!(p.fields["description"], Value::Null);
+        assert_eq!(p.fields["lang"], Value::Null);
+        assert_eq!(p.fields["json_ld"], serde_json::json!([]));
+        let lang = x.page(
+            r#"<meta http-equiv="Content-Language" content="de">"#,
+            &Url::parse("http://e.com/").unwrap(),
+        );
+        assert_eq!(lang.fields["lang"], "de");
+    }
+
+    #[test]
+    fn readable_text_keeps_the_main_content_only() {
+        let x = extractor(r#"extras = ["text"]"#);
+        let p = x.page(PRODUCT, &Url::parse("http://shop.test/p").unwrap());
+        assert_eq!(
+            p.fields["text"],
+            "Widget Pro\nPrice: $1,299.99\nIn stock: 17 units\nred\nblue\nBold claim\nMore"
+        );
+        // Without <main>, the body minus boilerplate; an article's own header stays.
+        let html = r#"<body><div role="navigation">Menu <div>Sub</div> more menu</div>
+            <header>Banner</header><article><header><h1>Title</h1></header><p>One
+            two</p></article><aside>Ads</aside><p>Outside</p><style>p{}</style>
+            <div aria-hidden="true">x</div><footer>Foot</footer>"#;
+        let p = x.page(html, &Url::parse("http://e.com/").unwrap());
+        assert_eq!(p.fields["text"], "Title\nOne two");
+        let html = r#"<div role="navigation">Menu <div>Sub</div> more</div><p>Body
+            text<br>next line</p><script>x</script><footer>Foot</footer>"#;
+        let p = x.page(html, &Url::parse("http://e.com/").unwrap());
+        assert_eq!(p.fields["text"], "Body text\nnext line");
+        let short = extractor("extras = [\"text\"]\nmax_text_chars = 5");
+        let p = short.page("<p>éééééééé</p>", &Url::parse("http://e.com/").unwrap());
+        assert_eq!(p.fields["text"], "ééééé");
+        let p = x.page("<script>only</script>", &Url::parse("http://e.com/").unwrap());
+        assert_eq!(p.fields["text"], Value::Null);
+    }
+
+    #[test]
+    fn all_extras_and_rules_keep_record_order() {
+        let x = extractor(
+            "extras = [\"all\"]\n[[rules]]\nname = \"r\"\npattern = \"\"\nfields = { h = { selector = \"h1\" } }\n",
+        );
+        let keys: Vec<String> = x.empty_fields().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            ["canonical", "data", "description", "json_ld", "lang", "meta", "rule", "text"]
+        );
+    }
+
+    #[test]
+    fn a_page_too_deep_for_a_dom_is_still_linked_and_says_why() {
+        let x = extractor(
+            "[[rules]]\nname = \"r\"\npattern = \"\"\nfields = { h = { selector = \"h1\" } }\n",
+        );
+        let depth = 50_000;
+        let html = format!(
+            "<h1>top</h1>{}<a href=/inner>x</a>{}<a href=/after>y</a>",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        let t = std::time::Instant::now();
+        let p = x.page(&html, &Url::parse("http://e.com/").unwrap());
+        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{:?}", t.elapsed());
+        assert_eq!(urls(&p), ["http://e.com/inner", "http://e.com/after"]);
+        assert_eq!(p.fields["data"], Value::Null);
+        assert!(p.fields["data_error"].as_str().unwrap().contains("nested deeper"));
+        // Just under the limit, rules run.
+        let html = format!("{}<h1>deep</h1>", "<div>".repeat(MAX_DOM_DEPTH as usize - 10));
+        let p = x.page(&html, &Url::parse("http://e.com/").unwrap());
+        assert_eq!(p.fields["data"]["h"], "deep");
+    }
+
+    #[test]
+    fn noscript_and_raw_text_behave_the_same_with_a_dom() {
+        let x = extractor(
+            "[[rules]]\nname = \"r\"\npattern = \"\"\nfields = { n = { selector = \"noscript a\", attr = \"href\" } }\n",
+        );
+        let html = r#"<title>a <b>t</b></title><script>"<a href='/no1'>"</script>
+            <textarea><a href="/no3"></textarea><noscript><a href="/ns">n</a></noscript>
+            <svg><a href="/svg">s</a></svg><a href="/yes">y</a>"#;
+        let url = Url::parse("http://e.com/").unwrap();
+        let with_dom = x.page(html, &url);
+        let without = extract(html, &url, canon::Rules::default());
+        assert_eq!(with_dom.links, without.links);
+        assert_eq!(urls(&without), ["http://e.com/ns", "http://e.com/svg", "http://e.com/yes"]);
+        assert_eq!(with_dom.fields["data"]["n"], "/ns");
     }
 }

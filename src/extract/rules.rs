@@ -1,0 +1,227 @@
+//! Extraction rules: the user's `[[rules]]` compiled once at start-up, and
+//! applied to a page's DOM.
+//!
+//! A rule set applies to pages whose canonical URL its `pattern` matches; the
+//! first matching set wins (as in Scrapy's CrawlSpider rules), so more specific
+//! sets go first. Each field selects elements with a CSS selector, takes their
+//! text, inner HTML or an attribute, optionally keeps a regex capture, and
+//! converts the value to its type. A value that cannot be had (no element, no
+//! regex match, not a number) is null for a `first` field and is left out of an
+//! `all` field's array: a dataset's columns keep their shape.
+//!
+//! Nothing here compiles while a crawl runs: a bad selector or regex is found by
+//! [`Rules::compile`], before the first request.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use scraper::{ElementRef, Html, Selector};
+use serde_json::{Map, Number, Value};
+use url::Url;
+
+use crate::config::{FieldRule, FieldType, RuleSet, Take};
+
+/// A rule that does not compile, named by its set and field.
+#[derive(Debug, thiserror::Error)]
+#[error("rule '{rule}' field '{field}': {message}")]
+pub struct RuleError {
+    pub rule: String,
+    pub field: String,
+    pub message: String,
+}
+
+/// Every rule set, compiled.
+#[derive(Debug, Default)]
+pub struct Rules {
+    sets: Vec<Set>,
+}
+
+/// One compiled rule set.
+#[derive(Debug)]
+pub struct Set {
+    name: String,
+    pattern: Regex,
+    fields: Vec<Field>,
+}
+
+#[derive(Debug)]
+struct Field {
+    name: String,
+    selector: Selector,
+    take: Take,
+    attr: String,
+    all: bool,
+    regex: Option<Regex>,
+    kind: FieldType,
+}
+
+/// A number as people write it: optional sign, thousands separated by commas,
+/// optional decimals after a point ("$1,299.50" → 1299.5).
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?").expect("constant pattern")
+});
+
+fn regex_message(e: &regex::Error) -> String {
+    e.to_string()
+        .lines()
+        .last()
+        .unwrap_or("syntax error")
+        .trim()
+        .to_string()
+}
+
+impl Rules {
+    pub fn compile(sets: &[RuleSet]) -> Result<Rules, RuleError> {
+        let mut out = Vec::with_capacity(sets.len());
+        for set in sets {
+            let err = |field: &str, message: String| RuleError {
+                rule: set.name.clone(),
+                field: field.to_string(),
+                message,
+            };
+            let pattern = Regex::new(&set.pattern).map_err(|e| {
+                err(
+                    "pattern",
+                    format!("pattern '{}' does not compile: {}", set.pattern, regex_message(&e)),
+                )
+            })?;
+            if set.fields.is_empty() {
+                return Err(err("fields", "a rule set needs at least one field".into()));
+            }
+            let mut fields = Vec::with_capacity(set.fields.len());
+            for (name, rule) in &set.fields {
+                fields.push(compile_field(name, rule).map_err(|m| err(name, m))?);
+            }
+            out.push(Set {
+                name: set.name.clone(),
+                pattern,
+                fields,
+            });
+        }
+        Ok(Rules { sets: out })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    /// The first set whose pattern matches `url`.
+    pub fn matching(&self, url: &str) -> Option<&Set> {
+        self.sets.iter().find(|s| s.pattern.is_match(url))
+    }
+}
+
+fn compile_field(name: &str, rule: &FieldRule) -> Result<Field, String> {
+    if name.trim().is_empty() {
+        return Err("field names must not be empty".into());
+    }
+    let selector = Selector::parse(&rule.selector)
+        .map_err(|e| {
+            format!(
+                "selector '{}' does not compile: {}",
+                rule.selector,
+                super::one_line(&e.to_string())
+            )
+        })?;
+    let take = match (rule.take, &rule.attr) {
+        (None, Some(_)) | (Some(Take::Attr), Some(_)) => Take::Attr,
+        (Some(Take::Attr), None) => return Err("take = \"attr\" needs attr = \"<name>\"".into()),
+        (Some(t), Some(_)) => {
+            return Err(format!(
+                "attr is set but take = \"{}\"; drop one",
+                if t == Take::Html { "html" } else { "text" }
+            ))
+        }
+        (Some(t), None) => t,
+        (None, None) => Take::Text,
+    };
+    let regex = match &rule.regex {
+        Some(r) => Some(
+            Regex::new(r)
+                .map_err(|e| format!("regex '{r}' does not compile: {}", regex_message(&e)))?,
+        ),
+        None => None,
+    };
+    Ok(Field {
+        name: name.to_string(),
+        selector,
+        take,
+        attr: rule.attr.clone().unwrap_or_default(),
+        all: rule.all,
+        regex,
+        kind: rule.kind,
+    })
+}
+
+impl Set {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The set's fields taken from `doc`; `base` resolves `url` fields.
+    pub fn apply(&self, doc: &Html, base: &Url) -> Map<String, Value> {
+        let mut data = Map::new();
+        for f in &self.fields {
+            let mut values = doc
+                .select(&f.selector)
+                .filter_map(|el| f.value(el, base));
+            let value = if f.all {
+                Value::Array(values.collect())
+            } else {
+                values.next().unwrap_or(Value::Null)
+            };
+            data.insert(f.name.clone(), value);
+        }
+        data
+    }
+}
+
+impl Field {
+    fn value(&self, el: ElementRef<'_>, base: &Url) -> Option<Value> {
+        let raw = match self.take {
+            Take::Text => el.text().collect::<Vec<_>>().join(" "),
+            Take::Html => el.inner_html(),
+            Take::Attr => el.value().attr(&self.attr)?.to_string(),
+        };
+        let raw = match self.take {
+            Take::Html => raw,
+            _ => super::one_line(&raw),
+        };
+        let raw = match &self.regex {
+            Some(re) => {
+                let caps = re.captures(&raw)?;
+                caps.get(1).or_else(|| caps.get(0))?.as_str().to_string()
+            }
+            None => raw,
+        };
+        convert(&raw, self.kind, base)
+    }
+}
+
+/// Converts a taken string to its field type; None when it is not one.
+pub fn convert(raw: &str, kind: FieldType, base: &Url) -> Option<Value> {
+    match kind {
+        FieldType::String => Some(Value::String(raw.to_string())),
+        FieldType::Url => {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return None;
+            }
+            base.join(raw).ok().map(|u| Value::String(u.to_string()))
+        }
+        FieldType::Number | FieldType::Integer => {
+            let m = NUMBER.find(raw)?;
+            let n: f64 = m.as_str().replace(',', "").parse().ok()?;
+            if kind == FieldType::Integer {
+                // An integer field takes the whole part: "1,299.99" → 1299.
+                let t = n.trunc();
+                if t.abs() > 9.0e15 {
+                    return None;
+                }
+                Some(Value::Number(Number::from(t as i64)))
+            } else {
+                Number::from_f64(n).map(Value::Number)
+            }
+        }
+    }
+}
