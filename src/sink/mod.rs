@@ -3,6 +3,7 @@
 //! behind a bounded channel, so disk speed paces the crawl and never grows memory.
 
 pub mod jsonl;
+pub mod warc;
 
 pub use jsonl::{JsonlSink, PageRecord};
 
