@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use trawl::config::{Config, ScopeMode};
+use trawl::config::{Compression, Config, Extra, ScopeMode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -213,6 +213,47 @@ pub struct CrawlArgs {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub fresh: Option<bool>,
 
+    /// Built-in extras added to HTML pages' records, comma-separated: description,
+    /// canonical, lang, meta, json_ld, text, or all. Extraction rules are config-only ([[rules]]).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub extras: Vec<Extra>,
+
+    /// Longest readable text kept per page, in characters [default: 100000].
+    #[arg(long, value_name = "N")]
+    pub max_text_chars: Option<usize>,
+
+    /// Discover sitemaps (robots.txt Sitemap: lines, else /sitemap.xml) and crawl what they list.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub sitemaps: Option<bool>,
+
+    /// Most sitemaps fetched per host, indexes included [default: 100].
+    #[arg(long, value_name = "N")]
+    pub max_sitemaps_per_host: Option<u32>,
+
+    /// Most URLs taken from one sitemap [default: 50000].
+    #[arg(long, value_name = "N")]
+    pub max_sitemap_urls: Option<usize>,
+
+    /// Most bytes read from one sitemap after decompression [default: 52428800].
+    #[arg(long, value_name = "BYTES")]
+    pub max_sitemap_bytes: Option<u64>,
+
+    /// Compress pages.jsonl: none, gzip or zstd [default: none].
+    #[arg(long, value_name = "none|gzip|zstd")]
+    pub compress: Option<Compression>,
+
+    /// Split pages into numbered parts of about this many bytes; 0 = one file [default: 0].
+    #[arg(long, value_name = "BYTES")]
+    pub rotate_size: Option<u64>,
+
+    /// Also archive every fetch as WARC 1.1 under OUT/warc/.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub warc: Option<bool>,
+
+    /// Start a new WARC file once the current one reaches this many bytes [default: 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    pub warc_rotate_size: Option<u64>,
+
     /// Only errors on stderr.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -270,6 +311,18 @@ impl CrawlArgs {
         set(&mut config.ignore_robots, &self.ignore_robots);
         set(&mut config.allow_private, &self.allow_private);
         set(&mut config.fresh, &self.fresh);
+        if !self.extras.is_empty() {
+            config.extras = self.extras.clone();
+        }
+        set(&mut config.max_text_chars, &self.max_text_chars);
+        set(&mut config.sitemaps, &self.sitemaps);
+        set(&mut config.max_sitemaps_per_host, &self.max_sitemaps_per_host);
+        set(&mut config.max_sitemap_urls, &self.max_sitemap_urls);
+        set(&mut config.max_sitemap_bytes, &self.max_sitemap_bytes);
+        set(&mut config.compress, &self.compress);
+        set(&mut config.rotate_size, &self.rotate_size);
+        set(&mut config.warc, &self.warc);
+        set(&mut config.warc_rotate_size, &self.warc_rotate_size);
         config.quiet |= self.quiet;
         config.verbose |= self.verbose;
     }

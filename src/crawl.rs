@@ -40,7 +40,7 @@ use url::Url;
 
 use crate::canon::{self, fingerprint};
 use crate::config::{Config, ConfigError};
-use crate::extract::{self, Link};
+use crate::extract::{self, Extractor, Link, RuleError};
 use crate::fetch::{self, AddressGuard, FetchError, Fetcher, Response};
 use crate::frontier::embedded::host_hash;
 use crate::frontier::store::Op;
@@ -49,7 +49,8 @@ use crate::progress::Progress;
 use crate::robots::{RobotsCache, Verdict};
 use crate::scope::Scope;
 use crate::sink::jsonl::recover;
-use crate::sink::{JsonlSink, PageRecord, Sink, SinkError};
+use crate::sink::warc::WarcOptions;
+use crate::sink::{Exchange, JsonlSink, Output, PageRecord, Sink, SinkError, WarcSink};
 use crate::stats::{ErrorKind, Refusal, Stats, Summary};
 use crate::traps::{self, Traps};
 
@@ -109,6 +110,8 @@ impl Stop {
 pub enum CrawlError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("invalid rules: {0}")]
+    Rules(#[from] RuleError),
     #[error("cannot create output directory {path}: {source}")]
     OutDir {
         path: PathBuf,
@@ -152,7 +155,12 @@ struct Ctx {
     /// This run continues an interrupted one (its queued URLs are re-checked).
     resumed: bool,
     stats: Arc<Stats>,
-    sink: Sink,
+    /// pages.jsonl first, then the WARC archive when asked for.
+    sinks: Vec<Sink>,
+    /// Title, links, extras and rule fields of HTML pages.
+    extractor: Arc<Extractor>,
+    /// The extra record fields of a URL that was not parsed (all null).
+    empty_fields: serde_json::Map<String, serde_json::Value>,
     permits: Arc<Semaphore>,
     /// RUNNING, STOPPING (finish in-flight work) or ABANDON (drop it now).
     stop: watch::Sender<u8>,
@@ -169,6 +177,7 @@ pub async fn run(
     mut stop: watch::Receiver<StopRequest>,
 ) -> Result<Summary, CrawlError> {
     config.validate()?;
+    let extractor = Arc::new(Extractor::new(&config)?);
     let out = config.out.clone();
     let _lock = lock_out_dir(&out)?;
     let state_dir = config.state.clone().unwrap_or_else(|| out.join("state"));
@@ -244,12 +253,29 @@ pub async fn run(
         }
         recorded = recovered.fingerprints;
     }
-    let sink = Sink::Jsonl(
+    let mut sinks = vec![Sink::Jsonl(
         JsonlSink::open(&pages_path, store.clone()).map_err(|source| CrawlError::Write {
             path: pages_path.clone(),
             source,
         })?,
-    );
+    )];
+    if config.warc {
+        let dir = out.join("warc");
+        let opts = WarcOptions {
+            dir: dir.clone(),
+            rotate_bytes: config.warc_rotate_size,
+            info: vec![
+                ("http-header-user-agent".into(), config.user_agent.clone()),
+                (
+                    "robots".into(),
+                    if config.ignore_robots { "ignore" } else { "obey" }.into(),
+                ),
+            ],
+        };
+        let warc =
+            WarcSink::open(opts).map_err(|source| CrawlError::Write { path: dir, source })?;
+        sinks.push(Sink::Warc(warc));
+    }
 
     let guard = Arc::new(AddressGuard::new(config.allow_private));
     for s in &seeds {
@@ -302,7 +328,9 @@ pub async fn run(
         fetcher,
         frontier: frontier.clone(),
         stats: stats.clone(),
-        sink,
+        sinks,
+        empty_fields: extractor.empty_fields(),
+        extractor,
         stop: stop_tx,
         output_failed: AtomicBool::new(false),
         config,
@@ -375,7 +403,9 @@ pub async fn run(
     if let Some(store) = &store {
         store.flush()?;
     }
-    ctx.sink.finish()?;
+    for sink in ctx.sinks {
+        sink.finish()?;
+    }
     if let Some(store) = &store {
         // "finished" only when nothing is left: a crawl that spent its page budget
         // can be continued with a larger --max-pages.
@@ -559,6 +589,10 @@ struct Outcome {
     links: usize,
     /// Store ticket of the URLs this page discovered: its record waits for it.
     ticket: u64,
+    /// Extras and rule fields of a parsed page.
+    fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The exchange, for the archive.
+    exchange: Option<Exchange>,
 }
 
 impl Outcome {
@@ -572,6 +606,8 @@ impl Outcome {
             title: None,
             links: 0,
             ticket: 0,
+            fields: None,
+            exchange: None,
         }
     }
 
@@ -585,6 +621,8 @@ impl Outcome {
             title: None,
             links: 0,
             ticket: 0,
+            fields: None,
+            exchange: None,
         }
     }
 }
@@ -701,26 +739,37 @@ impl Ctx {
                 ),
             ));
         } else if (200..300).contains(&resp.status) && self.is_parseable(&resp) {
-            let page = self.parse(&lease.entry.url, resp).await;
+            let (page, resp) = self.parse(&lease.entry.url, resp).await;
             outcome.title = page.title;
             outcome.links = page.links.len();
+            outcome.fields = Some(page.fields);
             let follow = page.follow_links || self.config.ignore_robots;
             outcome.ticket = self.admit_links(&lease.entry, page.links, follow);
+            outcome.exchange = exchange(&lease.entry.url, resp);
+            return self.finish(lease, outcome, started).await;
+        }
+        // A cut body is not archived: a WARC record must hold what was sent.
+        if !resp.truncated {
+            outcome.exchange = exchange(&lease.entry.url, Some(resp));
         }
         self.finish(lease, outcome, started).await
     }
 
-    /// Decodes and parses an HTML body; large ones off the async reactor.
-    async fn parse(&self, url: &Url, resp: Response) -> extract::Page {
-        let rules = self.config.canon_rules();
+    /// Decodes and parses an HTML body (large ones off the async reactor); the
+    /// response comes back for the archive.
+    async fn parse(&self, url: &Url, resp: Response) -> (extract::Page, Option<Response>) {
+        let extractor = self.extractor.clone();
         let url = url.clone();
         let len = resp.body.len();
         let work = move || {
             let text = fetch::charset::decode_html(&resp.body, resp.content_type.as_deref());
-            extract::extract(&text, &url, rules)
+            let page = extractor.page(&text, &url);
+            (page, Some(resp))
         };
         if len > INLINE_PARSE_BYTES {
-            tokio::task::spawn_blocking(work).await.unwrap_or_default()
+            tokio::task::spawn_blocking(work)
+                .await
+                .unwrap_or_else(|_| (extract::Page::default(), None))
         } else {
             work()
         }
@@ -902,6 +951,7 @@ impl Ctx {
             fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             elapsed_ms: started.elapsed().as_millis() as u64,
             attempts: lease.entry.attempt + 1,
+            extra: o.fields.unwrap_or_else(|| self.empty_fields.clone()),
             ticket: o.ticket,
             done: (lease.entry.seq > 0).then(|| (host_hash(&lease.host), lease.entry.seq)),
         };
@@ -909,11 +959,34 @@ impl Ctx {
             tracing::debug!(url = %record.url, "{e}");
         }
         self.stats.record(o.status, kind, o.content_length);
-        if let Err(e) = self.sink.send(record).await {
-            self.fail_output(&e.to_string());
+        let mut out = Output {
+            record: Some(record),
+            exchange: o.exchange,
+        };
+        for sink in &self.sinks {
+            if let Err(e) = sink.send(&mut out).await {
+                self.fail_output(&e.to_string());
+            }
         }
         self.frontier.complete(lease);
     }
+}
+
+/// The archive's view of a response, when the fetcher kept its wire details.
+fn exchange(url: &Url, resp: Option<Response>) -> Option<Exchange> {
+    let resp = resp?;
+    let wire = resp.wire?;
+    Some(Exchange {
+        url: url.to_string(),
+        fetched_at: SystemTime::now(),
+        ip: wire.ip,
+        request_head: wire.request_head,
+        http_version: wire.version,
+        status: resp.status,
+        reason: String::new(),
+        headers: wire.headers,
+        body: resp.body,
+    })
 }
 
 /// A page labelled HTML whose first bytes say otherwise: a known binary signature

@@ -58,6 +58,21 @@ pub struct Response {
     pub body: Vec<u8>,
     /// True when the body was longer than `max_body` and was cut.
     pub truncated: bool,
+    /// What an archive needs: the exchange as it happened (only when asked for).
+    pub wire: Option<Wire>,
+}
+
+/// The parts of an HTTP exchange a WARC archive records beyond status and body.
+#[derive(Debug)]
+pub struct Wire {
+    /// "HTTP/1.1", "HTTP/2.0"...
+    pub version: String,
+    /// Response headers in the order received.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The peer's address, when the connection knows it.
+    pub ip: Option<std::net::IpAddr>,
+    /// The request head as sent (reconstructed: the client does not expose its bytes).
+    pub request_head: Vec<u8>,
 }
 
 /// Statuses worth retrying: the server says "not now" or broke for a moment
@@ -71,6 +86,9 @@ pub struct Fetcher {
     guard: Arc<AddressGuard>,
     timeout: Duration,
     max_body: u64,
+    user_agent: String,
+    /// Keep [`Wire`] details (WARC output is on).
+    keep_wire: bool,
 }
 
 impl Fetcher {
@@ -95,6 +113,8 @@ impl Fetcher {
             guard,
             timeout,
             max_body: config.max_body,
+            user_agent: config.user_agent.clone(),
+            keep_wire: config.warc,
         })
     }
 
@@ -131,6 +151,15 @@ impl Fetcher {
         let content_type = header_str(headers, CONTENT_TYPE);
         let location = header_str(headers, LOCATION);
         let retry_after = header_str(headers, RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+        let wire = self.keep_wire.then(|| Wire {
+            version: format!("{:?}", resp.version()),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            ip: resp.remote_addr().map(|a| a.ip()),
+            request_head: self.request_head(url),
+        });
         let mut body = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = resp.chunk().await.map_err(classify)? {
@@ -149,7 +178,27 @@ impl Fetcher {
             retry_after,
             body,
             truncated,
+            wire,
         })
+    }
+
+    /// The request head this client sends for `url` (its default headers included).
+    fn request_head(&self, url: &Url) -> Vec<u8> {
+        let mut target = url.path().to_string();
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        };
+        format!(
+            "GET {target} HTTP/1.1\r\nhost: {host}\r\nuser-agent: {}\r\naccept: */*\r\naccept-encoding: gzip, br, zstd, deflate\r\n\r\n",
+            self.user_agent
+        )
+        .into_bytes()
     }
 }
 

@@ -63,6 +63,9 @@ pub struct PageRecord {
     pub fetched_at: String,
     pub elapsed_ms: u64,
     pub attempts: u32,
+    /// Extraction results (extras, `rule`, `data`); empty unless asked for.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
     /// Frontier store ticket this record waits for (its page's discoveries).
     #[serde(skip)]
     pub ticket: u64,
@@ -295,6 +298,7 @@ mod tests {
             fetched_at: "2026-01-01T00:00:00.000Z".into(),
             elapsed_ms: 5,
             attempts: 1,
+            extra: Default::default(),
             ticket: 0,
             done: None,
         }

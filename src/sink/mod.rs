@@ -1,11 +1,16 @@
-//! Where finished records go. One interface over a closed set of writers (an enum):
-//! today JSON lines; WARC archives join here. Each writer runs on its own thread
-//! behind a bounded channel, so disk speed paces the crawl and never grows memory.
+//! Where finished pages go. One interface over a closed set of writers (an enum):
+//! JSON lines (`pages.jsonl`, always) and WARC archives (`--warc`). Each writer
+//! runs on its own thread behind a bounded channel, so disk speed paces the crawl
+//! and never grows memory.
+//!
+//! A finished URL becomes one [`Output`]; every sink takes the part it writes
+//! (the record, or the HTTP exchange), so nothing is copied between them.
 
 pub mod jsonl;
 pub mod warc;
 
 pub use jsonl::{JsonlSink, PageRecord};
+pub use warc::{Exchange, WarcSink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -15,14 +20,30 @@ pub enum SinkError {
     Io(std::io::Error),
 }
 
+/// One finished URL, as the sinks see it.
+pub struct Output {
+    pub record: Option<PageRecord>,
+    /// The HTTP exchange behind the record, when there was one and it is archived.
+    pub exchange: Option<Exchange>,
+}
+
 pub enum Sink {
     Jsonl(JsonlSink),
+    Warc(WarcSink),
 }
 
 impl Sink {
-    pub async fn send(&self, record: PageRecord) -> Result<(), SinkError> {
+    /// Takes this sink's part of `out` and queues it.
+    pub async fn send(&self, out: &mut Output) -> Result<(), SinkError> {
         match self {
-            Sink::Jsonl(s) => s.send(record).await,
+            Sink::Jsonl(s) => match out.record.take() {
+                Some(r) => s.send(r).await,
+                None => Ok(()),
+            },
+            Sink::Warc(s) => match out.exchange.take() {
+                Some(e) => s.send(e).await,
+                None => Ok(()),
+            },
         }
     }
 
@@ -30,6 +51,7 @@ impl Sink {
     pub fn finish(self) -> Result<(), SinkError> {
         match self {
             Sink::Jsonl(s) => s.finish(),
+            Sink::Warc(s) => s.finish(),
         }
     }
 }
