@@ -3,6 +3,7 @@
 
 mod common;
 mod crawl;
+mod datasets;
 mod fixture;
 mod hostile;
 mod resume;

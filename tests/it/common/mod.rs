@@ -33,7 +33,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
+mod shop;
 mod traps;
+#[allow(unused_imports)]
+pub use shop::*;
 use traps::Trap;
 // Not every test crate uses the traps, and `common` is private to each one.
 #[allow(unused_imports)]
