@@ -9,7 +9,8 @@
 //! - layer 2: [`robots`] (robots.txt), [`extract`] (title and links);
 //! - layer 3: [`sink`] (records to disk);
 //! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display);
-//! - beside: [`bench`] (the synthetic site behind `trawl bench`).
+//! - beside: [`bench`] (the synthetic site behind `trawl bench`), [`sitemap`]
+//!   (sitemap bodies to URLs: pure parsing, uses no other module).
 //!
 //! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
 
@@ -25,5 +26,6 @@ pub mod robots;
 pub mod scope;
 pub mod seeds;
 pub mod sink;
+pub mod sitemap;
 pub mod stats;
 pub mod traps;
