@@ -316,7 +316,10 @@ impl CrawlArgs {
         }
         set(&mut config.max_text_chars, &self.max_text_chars);
         set(&mut config.sitemaps, &self.sitemaps);
-        set(&mut config.max_sitemaps_per_host, &self.max_sitemaps_per_host);
+        set(
+            &mut config.max_sitemaps_per_host,
+            &self.max_sitemaps_per_host,
+        );
         set(&mut config.max_sitemap_urls, &self.max_sitemap_urls);
         set(&mut config.max_sitemap_bytes, &self.max_sitemap_bytes);
         set(&mut config.compress, &self.compress);

@@ -117,7 +117,9 @@ impl std::str::FromStr for Compression {
             "none" => Ok(Compression::None),
             "gzip" => Ok(Compression::Gzip),
             "zstd" => Ok(Compression::Zstd),
-            other => Err(format!("'{other}' is not a compression (none, gzip or zstd)")),
+            other => Err(format!(
+                "'{other}' is not a compression (none, gzip or zstd)"
+            )),
         }
     }
 }

@@ -51,6 +51,7 @@ use crate::scope::Scope;
 use crate::sink::jsonl::recover;
 use crate::sink::warc::WarcOptions;
 use crate::sink::{Exchange, JsonlSink, Output, PageRecord, Sink, SinkError, WarcSink};
+use crate::sitemap;
 use crate::stats::{ErrorKind, Refusal, Stats, Summary};
 use crate::traps::{self, Traps};
 
@@ -159,6 +160,10 @@ struct Ctx {
     sinks: Vec<Sink>,
     /// Title, links, extras and rule fields of HTML pages.
     extractor: Arc<Extractor>,
+    /// Sitemaps admitted per host (`max_sitemaps_per_host`), and which: an index
+    /// naming itself or a sitemap named twice costs nothing.
+    sitemaps: dashmap::DashMap<crate::canon::HostKey, u32>,
+    sitemaps_seen: dashmap::DashSet<u64>,
     /// The extra record fields of a URL that was not parsed (all null).
     empty_fields: serde_json::Map<String, serde_json::Value>,
     permits: Arc<Semaphore>,
@@ -268,7 +273,12 @@ pub async fn run(
                 ("http-header-user-agent".into(), config.user_agent.clone()),
                 (
                     "robots".into(),
-                    if config.ignore_robots { "ignore" } else { "obey" }.into(),
+                    if config.ignore_robots {
+                        "ignore"
+                    } else {
+                        "obey"
+                    }
+                    .into(),
                 ),
             ],
         };
@@ -330,6 +340,8 @@ pub async fn run(
         stats: stats.clone(),
         sinks,
         empty_fields: extractor.empty_fields(),
+        sitemaps: dashmap::DashMap::new(),
+        sitemaps_seen: dashmap::DashSet::new(),
         extractor,
         stop: stop_tx,
         output_failed: AtomicBool::new(false),
@@ -337,6 +349,15 @@ pub async fn run(
     });
     // Seeds are the user's explicit choice: no trap rules, but they use host budget.
     // On resume they are already seen, unless new ones were added to the command.
+    if ctx.config.sitemaps && ctx.config.ignore_robots {
+        // No robots.txt to list them: try each seed host's /sitemap.xml.
+        let mut hosts = std::collections::HashSet::new();
+        for s in &seeds {
+            if hosts.insert(crate::canon::HostKey::of(s)) {
+                ctx.discover_sitemaps(s, Vec::new());
+            }
+        }
+    }
     ctx.admit_all(seeds.into_iter().map(|s| Entry::new(s, 0)).collect());
     tracing::info!(
         workers,
@@ -659,6 +680,9 @@ impl Ctx {
                 tracing::debug!(host = %lease.host, ?delay, "robots.txt crawl-delay");
                 self.frontier.set_crawl_delay(&lease.host, delay);
             }
+            if let (Some(listed), true) = (decision.sitemaps, self.config.sitemaps) {
+                self.discover_sitemaps(&lease.entry.url, listed);
+            }
             match decision.verdict {
                 // The robots.txt request used this host's slot: the page waits its turn.
                 Verdict::Allowed if decision.fetched => {
@@ -700,7 +724,12 @@ impl Ctx {
             }
         }
 
-        let resp = match self.fetcher.get(&lease.entry.url).await {
+        // A sitemap may be larger than a page: it gets the larger cap.
+        let cap = match self.config.sitemaps && sitemap_like(&lease.entry.url) {
+            true => self.config.max_body.max(self.config.max_sitemap_bytes),
+            false => self.config.max_body,
+        };
+        let resp = match self.fetcher.get_capped(&lease.entry.url, cap).await {
             Ok(r) => r,
             Err(e) => {
                 if e.is_retryable() && attempt < self.config.retries {
@@ -738,6 +767,24 @@ impl Ctx {
                     self.config.max_body
                 ),
             ));
+        } else if (200..300).contains(&resp.status)
+            && self.config.sitemaps
+            && sitemap::looks_like_sitemap(
+                lease.entry.url.path(),
+                resp.content_type.as_deref(),
+                &resp.body,
+            )
+        {
+            let (found, resp) = self.read_sitemap(resp).await;
+            match found {
+                Ok(map) => {
+                    outcome.links = map.locs.len();
+                    outcome.ticket = self.admit_sitemap(&lease.entry, map);
+                }
+                Err(e) => tracing::debug!(url = %lease.entry.url, "not a sitemap after all: {e}"),
+            }
+            outcome.exchange = exchange(&lease.entry.url, resp);
+            return self.finish(lease, outcome, started).await;
         } else if (200..300).contains(&resp.status) && self.is_parseable(&resp) {
             let (page, resp) = self.parse(&lease.entry.url, resp).await;
             outcome.title = page.title;
@@ -772,6 +819,106 @@ impl Ctx {
                 .unwrap_or_else(|_| (extract::Page::default(), None))
         } else {
             work()
+        }
+    }
+
+    /// Parses a sitemap body off the async reactor (it may be 50 MB of gzip).
+    async fn read_sitemap(
+        &self,
+        resp: Response,
+    ) -> (
+        Result<sitemap::Sitemap, sitemap::SitemapError>,
+        Option<Response>,
+    ) {
+        let limits = sitemap::Limits {
+            max_bytes: self.config.max_sitemap_bytes,
+            max_urls: self.config.max_sitemap_urls,
+        };
+        tokio::task::spawn_blocking(move || (sitemap::parse(&resp.body, &limits), Some(resp)))
+            .await
+            .unwrap_or_else(|_| (Err(sitemap::SitemapError::NotASitemap), None))
+    }
+
+    /// Queues a host's sitemaps: those its robots.txt lists, else /sitemap.xml.
+    fn discover_sitemaps(&self, page: &Url, listed: Vec<String>) {
+        let urls: Vec<String> = match listed.is_empty() {
+            true => page
+                .join("/sitemap.xml")
+                .map(|u| u.to_string())
+                .into_iter()
+                .collect(),
+            false => listed,
+        };
+        let mut wanted = Vec::new();
+        for raw in urls {
+            match canon::parse(&raw, Some(page), self.config.canon_rules()) {
+                Ok(url) => {
+                    if let Some(entry) = self.sitemap_entry(url, 0) {
+                        wanted.push(entry);
+                    }
+                }
+                Err(e) => tracing::debug!("bad sitemap URL '{raw}': {e}"),
+            }
+        }
+        self.admit_all(wanted);
+    }
+
+    /// A sitemap URL as a frontier entry, if in scope and within its host's budget.
+    fn sitemap_entry(&self, url: Url, depth: u32) -> Option<Entry> {
+        if let Err(why) = self.scope.check_target(&url) {
+            self.stats.refuse(why);
+            return None;
+        }
+        if !self.sitemaps_seen.insert(fingerprint(&url)) {
+            return None;
+        }
+        let host = crate::canon::HostKey::of(&url);
+        let mut count = self.sitemaps.entry(host).or_insert(0);
+        if *count >= self.config.max_sitemaps_per_host {
+            tracing::debug!(%url, "max_sitemaps_per_host reached; sitemap skipped");
+            return None;
+        }
+        *count += 1;
+        Some(Entry::new(url, depth))
+    }
+
+    /// An index's sitemaps are queued like the index (same depth); a URL set's
+    /// URLs like links found on the sitemap page (scope, trap guards, one hop deeper).
+    fn admit_sitemap(&self, entry: &Entry, map: sitemap::Sitemap) -> u64 {
+        self.stats.sitemaps.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .sitemap_urls
+            .fetch_add(map.locs.len() as u64, Ordering::Relaxed);
+        if map.truncated || map.malformed {
+            tracing::info!(
+                url = %entry.url,
+                truncated = map.truncated,
+                malformed = map.malformed,
+                urls = map.locs.len(),
+                "sitemap read in part"
+            );
+        }
+        let rules = self.config.canon_rules();
+        let urls = map
+            .locs
+            .iter()
+            .filter_map(|loc| canon::parse(loc, Some(&entry.url), rules).ok());
+        match map.kind {
+            sitemap::Kind::Index => {
+                let wanted = urls
+                    .filter_map(|u| self.sitemap_entry(u, entry.depth))
+                    .collect();
+                self.admit_all(wanted)
+            }
+            sitemap::Kind::UrlSet => {
+                let links = urls
+                    .map(|url| Link {
+                        url,
+                        nofollow: false,
+                    })
+                    .collect();
+                self.admit_links(entry, links, true)
+            }
         }
     }
 
@@ -970,6 +1117,13 @@ impl Ctx {
         }
         self.frontier.complete(lease);
     }
+}
+
+/// Whether a URL is probably a sitemap (named so, or XML): it is fetched with
+/// the sitemap size cap.
+fn sitemap_like(url: &Url) -> bool {
+    let path = url.path().to_ascii_lowercase();
+    path.contains("sitemap") || path.ends_with(".xml") || path.ends_with(".xml.gz")
 }
 
 /// The archive's view of a response, when the fetcher kept its wire details.

@@ -116,6 +116,9 @@ pub struct Stats {
     traps: [AtomicU64; 5],
     robots_disallowed: AtomicU64,
     blocked_private: AtomicU64,
+    /// Sitemaps read, and the URLs they listed.
+    pub sitemaps: AtomicU64,
+    pub sitemap_urls: AtomicU64,
 }
 
 struct StatusCounts([AtomicU64; 600]);
@@ -243,6 +246,8 @@ impl Stats {
                 query_hops: self.traps[3].load(Relaxed),
                 host_budget: self.traps[4].load(Relaxed),
             },
+            sitemaps: self.sitemaps.load(Relaxed),
+            sitemap_urls: self.sitemap_urls.load(Relaxed),
             peak_rss_mb: peak_rss_mb(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             completed: false,
@@ -327,6 +332,9 @@ pub struct Summary {
     pub in_flight: u64,
     pub refused: Refused,
     pub traps: Traps,
+    /// Sitemaps read (indexes included) and the URLs they listed (before scope).
+    pub sitemaps: u64,
+    pub sitemap_urls: u64,
     /// Peak resident memory of the crawling process, in MiB (null where unknown).
     pub peak_rss_mb: Option<f64>,
     pub finished_at: String,

@@ -34,8 +34,8 @@ use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
-use html5ever::TokenizerResult;
 use html5ever::tree_builder::{TreeBuilder, TreeBuilderOpts, TreeSink};
+use html5ever::TokenizerResult;
 use scraper::{Html, HtmlTreeSink};
 use serde_json::{Map, Value};
 use url::Url;
@@ -333,9 +333,7 @@ impl Found {
             }
             "base" if self.base.is_none() => self.base = attr(tag, "href").map(str::to_string),
             "html" if self.lang.is_none() => {
-                self.lang = attr(tag, "lang")
-                    .map(meta_value)
-                    .filter(|l| !l.is_empty());
+                self.lang = attr(tag, "lang").map(meta_value).filter(|l| !l.is_empty());
             }
             "link" if self.canonical.is_none() => {
                 let canonical = attr(tag, "rel").is_some_and(|r| {
@@ -356,9 +354,8 @@ impl Found {
             "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
             "script" => {
                 self.in_json_ld = self.keep_json_ld
-                    && attr(tag, "type").is_some_and(|t| {
-                        t.trim().eq_ignore_ascii_case("application/ld+json")
-                    });
+                    && attr(tag, "type")
+                        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"));
                 if self.in_json_ld {
                     self.json_ld.push(String::new());
                 }
@@ -390,8 +387,8 @@ impl Found {
             }
         }
         if self.lang.is_none() {
-            let http_equiv = attr(tag, "http-equiv")
-                .is_some_and(|h| h.eq_ignore_ascii_case("content-language"));
+            let http_equiv =
+                attr(tag, "http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("content-language"));
             if http_equiv {
                 self.lang = content.map(meta_value).filter(|l| !l.is_empty());
             }
@@ -768,28 +765,48 @@ mod tests {
             fields = { t = { selector = "h1" } }
             "#,
         );
-        let p = x.page(PRODUCT, &Url::parse("http://s.test/product/widget").unwrap());
-        assert_eq!((&p.fields["rule"], &p.fields["data"]["t"]), (&Value::from("special"), &Value::from("Widget")));
-        let p = x.page(PRODUCT, &Url::parse("http://s.test/product/gadget").unwrap());
+        let p = x.page(
+            PRODUCT,
+            &Url::parse("http://s.test/product/widget").unwrap(),
+        );
+        assert_eq!(
+            (&p.fields["rule"], &p.fields["data"]["t"]),
+            (&Value::from("special"), &Value::from("Widget"))
+        );
+        let p = x.page(
+            PRODUCT,
+            &Url::parse("http://s.test/product/gadget").unwrap(),
+        );
         assert_eq!(p.fields["rule"], "product");
     }
 
     #[test]
     fn bad_rules_are_errors_naming_rule_and_field() {
         let cases = [
-            (r#"p = { selector = "div[[" }"#, "rule 'r' field 'p': selector 'div[['"),
-            (r#"p = { selector = "div", regex = "(" }"#, "rule 'r' field 'p': regex '('"),
+            (
+                r#"p = { selector = "div[[" }"#,
+                "rule 'r' field 'p': selector 'div[['",
+            ),
+            (
+                r#"p = { selector = "div", regex = "(" }"#,
+                "rule 'r' field 'p': regex '('",
+            ),
             (r#"p = { selector = "a", take = "attr" }"#, "needs attr"),
-            (r#"p = { selector = "a", take = "html", attr = "x" }"#, "drop one"),
+            (
+                r#"p = { selector = "a", take = "html", attr = "x" }"#,
+                "drop one",
+            ),
         ];
         for (field, want) in cases {
-            let toml = format!("[[rules]]\nname = \"r\"\npattern = \"x\"\n[rules.fields]\n{field}\n");
+            let toml =
+                format!("[[rules]]\nname = \"r\"\npattern = \"x\"\n[rules.fields]\n{field}\n");
             let config = Config::from_toml(&toml, std::path::Path::new("t.toml")).unwrap();
             let e = Extractor::new(&config).unwrap_err().to_string();
             assert!(e.contains(want), "{e} (wanted {want})");
             assert!(!e.contains('\n'));
         }
-        let toml = "[[rules]]\nname = \"r\"\npattern = \"(\"\nfields = { a = { selector = \"a\" } }\n";
+        let toml =
+            "[[rules]]\nname = \"r\"\npattern = \"(\"\nfields = { a = { selector = \"a\" } }\n";
         let config = Config::from_toml(toml, std::path::Path::new("t.toml")).unwrap();
         let e = Extractor::new(&config).unwrap_err().to_string();
         assert!(e.contains("rule 'r' field 'pattern'"), "{e}");
@@ -806,17 +823,29 @@ mod tests {
     #[test]
     fn extras_description_canonical_lang_meta_json_ld() {
         let x = extractor(r#"extras = ["description", "canonical", "lang", "meta", "json_ld"]"#);
-        let p = x.page(PRODUCT, &Url::parse("http://shop.test/product/widget?x=1").unwrap());
+        let p = x.page(
+            PRODUCT,
+            &Url::parse("http://shop.test/product/widget?x=1").unwrap(),
+        );
         let f = &p.fields;
         let keys: Vec<&str> = f.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["canonical", "description", "json_ld", "lang", "meta"]);
+        assert_eq!(
+            keys,
+            ["canonical", "description", "json_ld", "lang", "meta"]
+        );
         assert_eq!(f["description"], "A fine widget");
         assert_eq!(f["canonical"], "http://shop.test/product/widget");
         assert_eq!(f["lang"], "en-GB");
         assert_eq!(f["meta"]["og:title"], "Widget!");
-        assert_eq!(f["meta"]["og:image"], serde_json::json!(["/a.png", "/b.png"]));
+        assert_eq!(
+            f["meta"]["og:image"],
+            serde_json::json!(["/a.png", "/b.png"])
+        );
         assert_eq!(f["meta"]["description"], "A fine widget");
-        assert_eq!(f["json_ld"], serde_json::json!([{"@type": "Product", "name": "Widget"}]));
+        assert_eq!(
+            f["json_ld"],
+            serde_json::json!([{"@type": "Product", "name": "Widget"}])
+        );
         assert!(!f.contains_key("text"));
         // Absent things are null, not missing.
         let p = x.page("<p>bare", &Url::parse("http://e.com/").unwrap());
@@ -852,7 +881,10 @@ mod tests {
         let short = extractor("extras = [\"text\"]\nmax_text_chars = 5");
         let p = short.page("<p>éééééééé</p>", &Url::parse("http://e.com/").unwrap());
         assert_eq!(p.fields["text"], "ééééé");
-        let p = x.page("<script>only</script>", &Url::parse("http://e.com/").unwrap());
+        let p = x.page(
+            "<script>only</script>",
+            &Url::parse("http://e.com/").unwrap(),
+        );
         assert_eq!(p.fields["text"], Value::Null);
     }
 
@@ -864,7 +896,16 @@ mod tests {
         let keys: Vec<String> = x.empty_fields().keys().cloned().collect();
         assert_eq!(
             keys,
-            ["canonical", "data", "description", "json_ld", "lang", "meta", "rule", "text"]
+            [
+                "canonical",
+                "data",
+                "description",
+                "json_ld",
+                "lang",
+                "meta",
+                "rule",
+                "text"
+            ]
         );
     }
 
@@ -881,12 +922,22 @@ mod tests {
         );
         let t = std::time::Instant::now();
         let p = x.page(&html, &Url::parse("http://e.com/").unwrap());
-        assert!(t.elapsed() < std::time::Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(urls(&p), ["http://e.com/inner", "http://e.com/after"]);
         assert_eq!(p.fields["data"], Value::Null);
-        assert!(p.fields["data_error"].as_str().unwrap().contains("nested deeper"));
+        assert!(p.fields["data_error"]
+            .as_str()
+            .unwrap()
+            .contains("nested deeper"));
         // Just under the limit, rules run.
-        let html = format!("{}<h1>deep</h1>", "<div>".repeat(MAX_DOM_DEPTH as usize - 10));
+        let html = format!(
+            "{}<h1>deep</h1>",
+            "<div>".repeat(MAX_DOM_DEPTH as usize - 10)
+        );
         let p = x.page(&html, &Url::parse("http://e.com/").unwrap());
         assert_eq!(p.fields["data"]["h"], "deep");
     }
@@ -903,7 +954,10 @@ mod tests {
         let with_dom = x.page(html, &url);
         let without = extract(html, &url, canon::Rules::default());
         assert_eq!(with_dom.links, without.links);
-        assert_eq!(urls(&without), ["http://e.com/ns", "http://e.com/svg", "http://e.com/yes"]);
+        assert_eq!(
+            urls(&without),
+            ["http://e.com/ns", "http://e.com/svg", "http://e.com/yes"]
+        );
         assert_eq!(with_dom.fields["data"]["n"], "/ns");
     }
 }

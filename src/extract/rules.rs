@@ -82,7 +82,11 @@ impl Rules {
             let pattern = Regex::new(&set.pattern).map_err(|e| {
                 err(
                     "pattern",
-                    format!("pattern '{}' does not compile: {}", set.pattern, regex_message(&e)),
+                    format!(
+                        "pattern '{}' does not compile: {}",
+                        set.pattern,
+                        regex_message(&e)
+                    ),
                 )
             })?;
             if set.fields.is_empty() {
@@ -115,14 +119,13 @@ fn compile_field(name: &str, rule: &FieldRule) -> Result<Field, String> {
     if name.trim().is_empty() {
         return Err("field names must not be empty".into());
     }
-    let selector = Selector::parse(&rule.selector)
-        .map_err(|e| {
-            format!(
-                "selector '{}' does not compile: {}",
-                rule.selector,
-                super::one_line(&e.to_string())
-            )
-        })?;
+    let selector = Selector::parse(&rule.selector).map_err(|e| {
+        format!(
+            "selector '{}' does not compile: {}",
+            rule.selector,
+            super::one_line(&e.to_string())
+        )
+    })?;
     let take = match (rule.take, &rule.attr) {
         (None, Some(_)) | (Some(Take::Attr), Some(_)) => Take::Attr,
         (Some(Take::Attr), None) => return Err("take = \"attr\" needs attr = \"<name>\"".into()),
@@ -162,9 +165,7 @@ impl Set {
     pub fn apply(&self, doc: &Html, base: &Url) -> Map<String, Value> {
         let mut data = Map::new();
         for f in &self.fields {
-            let mut values = doc
-                .select(&f.selector)
-                .filter_map(|el| f.value(el, base));
+            let mut values = doc.select(&f.selector).filter_map(|el| f.value(el, base));
             let value = if f.all {
                 Value::Array(values.collect())
             } else {

@@ -57,6 +57,9 @@ pub struct Decision {
     pub new_crawl_delay: Option<Duration>,
     /// This call fetched robots.txt: that request used the host's politeness slot.
     pub fetched: bool,
+    /// Set only by the call that fetched robots.txt and got an answer (rules or
+    /// none): the `Sitemap:` URLs it lists, for sitemap discovery.
+    pub sitemaps: Option<Vec<String>>,
 }
 
 enum Entry {
@@ -97,6 +100,7 @@ impl RobotsCache {
             .clone();
         let mut entry = slot.lock().await;
         let mut new_crawl_delay = None;
+        let mut sitemaps = None;
         let stale = match &*entry {
             None => true,
             Some(Entry::Unavailable { until, .. }) => Instant::now() >= *until,
@@ -114,6 +118,10 @@ impl RobotsCache {
                     .delay
                     .filter(|d| d.is_finite() && *d > 0.0)
                     .map(|d| Duration::from_secs_f64(f64::from(d)));
+                sitemaps = Some(robot.sitemaps.clone());
+            }
+            if let Entry::AllowAll = &fetched {
+                sitemaps = Some(Vec::new());
             }
             *entry = Some(fetched);
         }
@@ -142,6 +150,7 @@ impl RobotsCache {
             verdict,
             new_crawl_delay,
             fetched: stale,
+            sitemaps,
         }
     }
 

@@ -77,7 +77,10 @@ async fn the_worked_example_extracts_known_answers() {
     let home = &records[&site.url("/index.html")];
     assert_eq!((&home["rule"], &home["data"]), (&Value::Null, &Value::Null));
     // The example's exclude keeps category pages out.
-    assert_eq!(site.count("/catalogue/category/books/poetry_23/index.html"), 0);
+    assert_eq!(
+        site.count("/catalogue/category/books/poetry_23/index.html"),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,13 +113,23 @@ async fn extras_are_on_every_record_and_null_where_nothing_was_parsed() {
     assert_eq!(home["lang"], "fr");
     assert_eq!(home["description"], "D");
     assert_eq!(home["canonical"], site.url("/canon"));
-    assert_eq!(home["meta"], json!({"description": "D", "og:type": "article"}));
+    assert_eq!(
+        home["meta"],
+        json!({"description": "D", "og:type": "article"})
+    );
     assert_eq!(home["json_ld"], json!([{"@type": "Thing"}]));
     // Navigation goes; the links after the paragraph are text of the body.
     assert_eq!(home["text"], "Hello world\nm p");
     for path in ["/missing", "/pic.png"] {
         let r = &records[&site.url(path)];
-        for key in ["description", "canonical", "lang", "meta", "json_ld", "text"] {
+        for key in [
+            "description",
+            "canonical",
+            "lang",
+            "meta",
+            "json_ld",
+            "text",
+        ] {
             assert_eq!(r.get(key), Some(&Value::Null), "{path} {key}: {r}");
         }
         assert!(r.get("data").is_none(), "no rules, no data key: {r}");
@@ -151,7 +164,10 @@ async fn a_bad_selector_stops_the_crawl_before_any_request() {
         err.contains("rule 'shop' field 'price'") && err.contains("p..price"),
         "{err}"
     );
-    assert!(site.hits().is_empty(), "no request before the rules compile");
+    assert!(
+        site.hits().is_empty(),
+        "no request before the rules compile"
+    );
 }
 
 /// The reference WARC tool: `$WARCIO`, else `warcio` on PATH (CI installs it).
@@ -230,7 +246,10 @@ async fn a_warc_archive_round_trips_through_warcio() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(files.len() >= 2, "4 KB rotation makes several files: {files:?}");
+    assert!(
+        files.len() >= 2,
+        "4 KB rotation makes several files: {files:?}"
+    );
     let mut responses = BTreeSet::new();
     let (mut revisits, mut requests, mut infos) = (0, 0, 0);
     for f in &files {
@@ -284,4 +303,191 @@ async fn a_warc_archive_round_trips_through_warcio() {
             .contains("\r\ncontent-encoding: gzip"),
         "the head says the body is still compressed"
     );
+}
+
+fn urlset(locs: &[String]) -> String {
+    let mut xml = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">"#,
+    );
+    for loc in locs {
+        xml.push_str(&format!(
+            "<url><loc>{loc}</loc><image:image><image:loc>{loc}.jpg</image:loc></image:image></url>\n"
+        ));
+    }
+    xml.push_str("</urlset>");
+    xml
+}
+
+fn xml_reply(body: Vec<u8>, content_type: &str) -> Reply {
+    Reply::Raw {
+        status: 200,
+        headers: vec![("Content-Type".into(), content_type.into())],
+        body,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
+    let site = Site::start().await;
+    site.set("/", Reply::Html("<title>home, no links</title>".into()));
+    site.set(
+        "/robots.txt",
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/plain".into())],
+            body: format!(
+                "User-agent: *\nDisallow: /private\nSitemap: {}\n",
+                site.url("/maps/index.xml")
+            )
+            .into_bytes(),
+        },
+    );
+    let index = format!(
+        r#"<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+        <sitemap><loc>{}</loc></sitemap><sitemap><loc>{}</loc></sitemap></sitemapindex>"#,
+        site.url("/maps/plain.xml"),
+        site.url("/maps/zipped.xml.gz")
+    );
+    site.set(
+        "/maps/index.xml",
+        xml_reply(index.into_bytes(), "application/xml"),
+    );
+    site.set(
+        "/maps/plain.xml",
+        xml_reply(
+            urlset(&[
+                site.url("/p1"),
+                site.url("/p2?b=2&amp;a=1"),
+                "http://elsewhere.invalid/off-site".into(),
+                site.url("/private/secret"),
+            ])
+            .into_bytes(),
+            "text/xml",
+        ),
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, urlset(&[site.url("/p3")]).as_bytes()).unwrap();
+    site.set(
+        "/maps/zipped.xml.gz",
+        xml_reply(gz.finish().unwrap(), "application/x-gzip"),
+    );
+    for p in ["/p1", "/p2?a=1&b=2", "/p3"] {
+        site.set(p, Reply::Html(format!("<title>{p}</title>")));
+    }
+
+    let (out, dir) = crawl(&[&site.url("/"), "--sitemaps", "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let records = records_by_url(dir.path());
+    for p in ["/p1", "/p2?a=1&b=2", "/p3"] {
+        let r = &records[&site.url(p)];
+        assert_eq!(
+            (&r["status"], r["depth"].as_u64()),
+            (&json!(200), Some(1)),
+            "{r}"
+        );
+    }
+    let index = &records[&site.url("/maps/index.xml")];
+    assert_eq!(
+        (&index["status"], &index["links"]),
+        (&json!(200), &json!(2))
+    );
+    assert_eq!(records[&site.url("/maps/plain.xml")]["links"], 4);
+    assert_eq!(records[&site.url("/maps/zipped.xml.gz")]["links"], 1);
+    // Sitemap URLs obey scope and robots.txt like links; image:loc is not a page.
+    assert_eq!(
+        records[&site.url("/private/secret")]["error"]
+            .as_str()
+            .map(|e| e.starts_with("robots")),
+        Some(true)
+    );
+    assert_eq!(site.count("/private/secret"), 0);
+    assert_eq!(site.count("/p1.jpg"), 0);
+    assert!(!records.keys().any(|u| u.contains("elsewhere")));
+    assert_eq!(records.len(), 8, "{:?}", records.keys());
+    let s = stats(dir.path());
+    assert_eq!(
+        (s["sitemaps"].as_u64(), s["sitemap_urls"].as_u64()),
+        (Some(3), Some(7))
+    );
+    // Without --sitemaps nothing of this is fetched.
+    let site2 = Site::start().await;
+    site2.set("/", Reply::Html("<title>x</title>".into()));
+    let (out, _dir) = crawl(&[&site2.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    assert_eq!(site2.count("/sitemap.xml"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() {
+    let site = Site::start().await;
+    site.set("/", Reply::Html("<title>home</title>".into()));
+    // No robots.txt (404): /sitemap.xml is the convention.
+    let many: Vec<String> = (0..50).map(|i| site.url(&format!("/page/{i}"))).collect();
+    site.set(
+        "/sitemap.xml",
+        xml_reply(urlset(&many).into_bytes(), "application/xml"),
+    );
+    for i in 0..50 {
+        site.set(
+            &format!("/page/{i}"),
+            Reply::Html("<title>p</title>".into()),
+        );
+    }
+    let (out, dir) = crawl(&[
+        &site.url("/"),
+        "--sitemaps",
+        "--max-sitemap-urls",
+        "10",
+        "--per-host-rate",
+        "0",
+    ])
+    .await;
+    out.assert_code(0);
+    let records = records_by_url(dir.path());
+    assert_eq!(records[&site.url("/sitemap.xml")]["links"], 10);
+    let pages = records.keys().filter(|u| u.contains("/page/")).count();
+    assert_eq!(pages, 10, "max_sitemap_urls bounds what one sitemap adds");
+
+    // An index pointing at itself and at many children: at most max_sitemaps_per_host.
+    let site = Site::start().await;
+    site.set("/", Reply::Html("<title>home</title>".into()));
+    let children: String = (0..20)
+        .map(|i| {
+            format!(
+                "<sitemap><loc>{}</loc></sitemap>",
+                site.url(&format!("/sm/{i}.xml"))
+            )
+        })
+        .collect();
+    site.set(
+        "/sitemap.xml",
+        xml_reply(
+            format!(r#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>{}</loc></sitemap>{children}</sitemapindex>"#, site.url("/sitemap.xml")).into_bytes(),
+            "application/xml",
+        ),
+    );
+    for i in 0..20 {
+        site.set(
+            &format!("/sm/{i}.xml"),
+            xml_reply(urlset(&[]).into_bytes(), "application/xml"),
+        );
+    }
+    let (out, dir) = crawl(&[
+        &site.url("/"),
+        "--sitemaps",
+        "--max-sitemaps-per-host",
+        "5",
+        "--per-host-rate",
+        "0",
+    ])
+    .await;
+    out.assert_code(0);
+    let fetched = site
+        .paths()
+        .iter()
+        .filter(|p| p.starts_with("/sm/") || *p == "/sitemap.xml")
+        .count();
+    assert_eq!(fetched, 5, "{:?}", site.paths());
+    assert_eq!(stats(dir.path())["sitemaps"], 5);
 }

@@ -86,7 +86,10 @@ fn pod(b: &Book) -> String {
 
 fn listing(page: usize, of: usize, books: &[&Book]) -> String {
     let next = if page < of {
-        format!(r#"<li class="next"><a href="page-{}.html">next</a></li>"#, page + 1)
+        format!(
+            r#"<li class="next"><a href="page-{}.html">next</a></li>"#,
+            page + 1
+        )
     } else {
         String::new()
     };
