@@ -9,7 +9,8 @@
 //! - layer 2: [`robots`] (robots.txt), [`extract`] (title and links);
 //! - layer 3: [`sink`] (records to disk);
 //! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display);
-//! - beside: [`bench`] (the synthetic site behind `trawl bench`).
+//! - beside: [`bench`] (the synthetic site behind `trawl bench`), [`export`]
+//!   (flat tables from a crawl's pages files; uses only [`sink`]).
 //!
 //! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
 
@@ -17,6 +18,7 @@ pub mod bench;
 pub mod canon;
 pub mod config;
 pub mod crawl;
+pub mod export;
 pub mod extract;
 pub mod fetch;
 pub mod frontier;

@@ -1,10 +1,10 @@
 //! Where finished records go. One interface over a closed set of writers (an enum):
-//! today JSON lines; WARC archives join here. Each writer runs on its own thread
+//! today JSON lines (optionally compressed and rotated); WARC archives join here. Each writer runs on its own thread
 //! behind a bounded channel, so disk speed paces the crawl and never grows memory.
 
 pub mod jsonl;
 
-pub use jsonl::{JsonlSink, PageRecord};
+pub use jsonl::{Compression, JsonlOptions, JsonlSink, PageRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
