@@ -50,7 +50,9 @@ use crate::robots::{RobotsCache, Verdict};
 use crate::scope::Scope;
 use crate::sink::jsonl::recover;
 use crate::sink::warc::WarcOptions;
-use crate::sink::{Exchange, JsonlSink, Output, PageRecord, Sink, SinkError, WarcSink};
+use crate::sink::{
+    Exchange, JsonlOptions, JsonlSink, Output, PageRecord, Sink, SinkError, WarcSink,
+};
 use crate::sitemap;
 use crate::stats::{ErrorKind, Refusal, Stats, Summary};
 use crate::traps::{self, Traps};
@@ -207,7 +209,7 @@ pub async fn run(
     let traps = Traps::new(&config);
     let mut recorded = std::collections::HashSet::new();
     if let (true, Some(store)) = (resume, &store) {
-        let recovered = recover(&pages_path, |page| {
+        let recovered = recover(&out, |page| {
             let kind = page.error.as_deref().and_then(ErrorKind::of_error);
             stats.record_resumed(page.status, kind, page.content_length);
             // Earlier runs' pages count against each host's budget.
@@ -253,13 +255,23 @@ pub async fn run(
         if recovered.torn_bytes > 0 {
             tracing::warn!(
                 bytes = recovered.torn_bytes,
-                "cut a torn last line off pages.jsonl"
+                "cut a torn last line (or compressed block) off the last pages file"
+            );
+        }
+        if recovered.unreadable_bytes > 0 {
+            tracing::warn!(
+                bytes = recovered.unreadable_bytes,
+                "earlier pages parts end in damaged data; it was skipped and left in place"
             );
         }
         recorded = recovered.fingerprints;
     }
+    let jsonl = JsonlOptions {
+        compress: config.compress,
+        rotate_bytes: config.rotate_size,
+    };
     let mut sinks = vec![Sink::Jsonl(
-        JsonlSink::open(&pages_path, store.clone()).map_err(|source| CrawlError::Write {
+        JsonlSink::open(&out, jsonl, store.clone()).map_err(|source| CrawlError::Write {
             path: pages_path.clone(),
             source,
         })?,
@@ -491,12 +503,17 @@ fn prepare_out_dir(
     fresh: bool,
     durable: bool,
 ) -> Result<bool, CrawlError> {
-    let pages = out.join("pages.jsonl");
-    let has_pages = std::fs::metadata(&pages).map(|m| m.len()).unwrap_or(0) > 0;
+    // Every pages file counts, whatever its compression or rotation.
+    let pages = crate::sink::jsonl::part_paths(out).map_err(|source| CrawlError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let has_pages = pages
+        .iter()
+        .any(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) > 0);
     let has_state = state.join("frontier.redb").exists();
     if fresh {
-        for name in ["pages.jsonl", "stats.json"] {
-            let p = out.join(name);
+        for p in pages.into_iter().chain([out.join("stats.json")]) {
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|source| CrawlError::Write { path: p, source })?;
             }

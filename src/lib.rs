@@ -10,7 +10,8 @@
 //! - layer 3: [`sink`] (records to disk);
 //! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display);
 //! - beside: [`bench`] (the synthetic site behind `trawl bench`), [`sitemap`]
-//!   (sitemap bodies to URLs: pure parsing, uses no other module).
+//!   (sitemap bodies to URLs: pure parsing, uses no other module), [`export`]
+//!   (flat tables from a crawl's pages files; uses only [`sink`]).
 //!
 //! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
 
@@ -18,6 +19,7 @@ pub mod bench;
 pub mod canon;
 pub mod config;
 pub mod crawl;
+pub mod export;
 pub mod extract;
 pub mod fetch;
 pub mod frontier;

@@ -142,7 +142,7 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
             plural(summary.hosts, "host"),
             summary.duration_secs,
             summary.pages_per_sec,
-            out.join("pages.jsonl").display()
+            pages_location(&out)
         );
     }
     Ok(match summary.stopped_by.as_deref() {
@@ -150,6 +150,15 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         Some("SIGTERM") => ExitCode::from(143),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// Where the records are: the one pages file, or the directory and its part count.
+fn pages_location(out: &std::path::Path) -> String {
+    match trawl::sink::jsonl::part_paths(out).unwrap_or_default().as_slice() {
+        [] => out.join("pages.jsonl").display().to_string(),
+        [one] => one.display().to_string(),
+        many => format!("{} ({} pages parts)", out.display(), many.len()),
+    }
 }
 
 /// `trawl robots`: the crawl's robots.txt verdicts, one line per URL.

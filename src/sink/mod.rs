@@ -1,7 +1,7 @@
 //! Where finished pages go. One interface over a closed set of writers (an enum):
-//! JSON lines (`pages.jsonl`, always) and WARC archives (`--warc`). Each writer
-//! runs on its own thread behind a bounded channel, so disk speed paces the crawl
-//! and never grows memory.
+//! JSON lines (`pages.jsonl`, always; optionally compressed and rotated) and WARC
+//! archives (`--warc`). Each writer runs on its own thread behind a bounded
+//! channel, so disk speed paces the crawl and never grows memory.
 //!
 //! A finished URL becomes one [`Output`]; every sink takes the part it writes
 //! (the record, or the HTTP exchange), so nothing is copied between them.
@@ -9,7 +9,7 @@
 pub mod jsonl;
 pub mod warc;
 
-pub use jsonl::{JsonlSink, PageRecord};
+pub use jsonl::{Compression, JsonlOptions, JsonlSink, PageRecord};
 pub use warc::{Exchange, WarcSink};
 
 #[derive(Debug, thiserror::Error)]
