@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use trawl::config::{Compression, Config, Extra, ScopeMode};
+use trawl::export::ExportFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +33,10 @@ pub enum Command {
     /// Crawl a deterministic synthetic site on loopback, offline, and report pages/s,
     /// CPU-ms per page and peak RSS (politeness off; robots, scheduler and records on).
     Bench(BenchArgs),
+    /// Write a crawl's records as a flat table (CSV, TSV) or trimmed JSON lines,
+    /// reading every pages part whatever its compression.
+    /// Example: trawl export books --fields url,status,data.title,data.price > books.csv
+    Export(ExportArgs),
     /// Serve the synthetic site (used by `trawl bench`; prints its address).
     #[command(hide = true)]
     BenchServe {
@@ -61,6 +66,26 @@ pub struct BenchArgs {
     /// Durable frontier, as `trawl crawl` uses by default.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, value_name = "BOOL")]
     pub durable: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The crawl's output directory (its --out).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Comma-separated fields: record keys (url, status, title...) or a key inside
+    /// one with a dot (data.price, meta.og:title). Missing values are empty cells.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', required = true)]
+    pub fields: Vec<String>,
+
+    /// csv, tsv or jsonl.
+    #[arg(long, value_name = "FORMAT", default_value = "csv")]
+    pub format: ExportFormat,
+
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

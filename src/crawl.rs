@@ -853,7 +853,7 @@ impl Ctx {
         };
         tokio::task::spawn_blocking(move || (sitemap::parse(&resp.body, &limits), Some(resp)))
             .await
-            .unwrap_or_else(|_| (Err(sitemap::SitemapError::NotASitemap), None))
+            .unwrap_or((Err(sitemap::SitemapError::NotASitemap), None))
     }
 
     /// Queues a host's sitemaps: those its robots.txt lists, else /sitemap.xml.

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{BenchArgs, Cli, Command, CrawlArgs, RobotsArgs};
+use cli::{BenchArgs, Cli, Command, CrawlArgs, ExportArgs, RobotsArgs};
 use std::sync::Arc;
 
 use trawl::canon;
@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Command::Crawl(args) => crawl_command(*args),
         Command::Robots(args) => robots_command(args),
         Command::Bench(args) => bench_command(args),
+        Command::Export(args) => export_command(args),
         Command::BenchServe { pages } => bench_serve(pages),
     };
     match result {
@@ -154,7 +155,10 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
 
 /// Where the records are: the one pages file, or the directory and its part count.
 fn pages_location(out: &std::path::Path) -> String {
-    match trawl::sink::jsonl::part_paths(out).unwrap_or_default().as_slice() {
+    match trawl::sink::jsonl::part_paths(out)
+        .unwrap_or_default()
+        .as_slice()
+    {
         [] => out.join("pages.jsonl").display().to_string(),
         [one] => one.display().to_string(),
         many => format!("{} ({} pages parts)", out.display(), many.len()),
@@ -231,6 +235,39 @@ fn bench_serve(pages: usize) -> anyhow::Result<ExitCode> {
 }
 
 /// `trawl bench`: serve the synthetic site from a child process, crawl it, report.
+/// `trawl export`: records to a flat table on stdout or in a file.
+fn export_command(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if !args.dir.is_dir() {
+        anyhow::bail!("{} is not a crawl's output directory", args.dir.display());
+    }
+    let summary = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            let s = trawl::export::export(&args.dir, args.format, &args.fields, &mut w)?;
+            std::io::Write::flush(&mut w)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            s
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            let s = trawl::export::export(&args.dir, args.format, &args.fields, &mut w)?;
+            std::io::Write::flush(&mut w).context("cannot write standard output")?;
+            s
+        }
+    };
+    if summary.skipped_lines > 0 || summary.torn_bytes > 0 {
+        eprintln!(
+            "trawl: skipped {} lines that were not records and {} bytes of torn output",
+            summary.skipped_lines, summary.torn_bytes
+        );
+    }
+    eprintln!("trawl: exported {} records", summary.rows);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
     let exe = std::env::current_exe().context("cannot find the trawl binary")?;

@@ -491,3 +491,120 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
     assert_eq!(fetched, 5, "{:?}", site.paths());
     assert_eq!(stats(dir.path())["sitemaps"], 5);
 }
+
+/// Runs `trawl export DIR --fields FIELDS --format FORMAT`; returns stdout.
+async fn export(dir: &Path, fields: &str, format: &str) -> String {
+    let args = vec![
+        "export".to_string(),
+        dir.display().to_string(),
+        "--fields".into(),
+        fields.into(),
+        "--format".into(),
+        format.into(),
+    ];
+    let out = run_trawl_async(args, Duration::from_secs(30)).await;
+    out.assert_code(0);
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_a_csv_of_the_worked_example() {
+    let site = Site::start().await;
+    let seed = shop_routes(&site);
+    let config = repo_file("config/products.toml");
+    let (out, dir) = crawl(&[&seed, "--config", &config, "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let csv = export(
+        dir.path(),
+        "url,status,title,data.price,data.in_stock",
+        "csv",
+    )
+    .await;
+    let mut lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.remove(0), "url,status,title,data.price,data.in_stock");
+    assert_eq!(lines.len(), read_records(dir.path()).len());
+    let book = BOOKS[1].slug;
+    let row = lines
+        .iter()
+        .find(|l| l.contains(book))
+        .unwrap_or_else(|| panic!("no row for {book}: {csv}"));
+    assert_eq!(
+        *row,
+        format!(
+            "{},200,Tipping the Velvet | Books to Scrape - Sandbox,1053.74,20",
+            site.url(&format!("/catalogue/{book}/index.html"))
+        )
+    );
+    let sold_out = lines.iter().find(|l| l.contains(BOOKS[2].slug)).unwrap();
+    assert!(sold_out.ends_with(",50.1,"), "{sold_out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once() {
+    let pages = 200;
+    let site = Site::start().await;
+    tree_site_routes(&site, pages, 4);
+    for i in 0..pages {
+        site.set(
+            &tree_page_path(i),
+            Reply::Delay(
+                Duration::from_millis(20),
+                Box::new(Reply::Html(tree_page_html(i, pages, 4))),
+            ),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let extra = [
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "4",
+        "--compress",
+        "zstd",
+        "--rotate-size",
+        "4096",
+    ];
+    let args = crawl_args(&site.url("/"), dir.path(), &extra);
+    let mut child = spawn_args(&args);
+    wait_until("a third of the pages", Duration::from_secs(20), || {
+        site.paths().len() > pages / 3
+    })
+    .await;
+    child.kill().unwrap();
+    assert_eq!(finish(child).await.code, None);
+    // Resuming with other options is refused, naming the file.
+    let mut other = args.clone();
+    let at = other.iter().position(|a| a == "zstd").unwrap();
+    other[at] = "gzip".into();
+    let refused = run_trawl_async(other, Duration::from_secs(30)).await;
+    refused.assert_code(1);
+    assert!(refused.stderr.contains("--compress"), "{}", refused.stderr);
+    // The same command finishes the crawl.
+    run_trawl_async(args, Duration::from_secs(60))
+        .await
+        .assert_code(0);
+
+    let mut parts: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pages"))
+        .collect();
+    parts.sort();
+    assert!(parts.len() > 2, "{parts:?}");
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.starts_with("pages-") && p.ends_with(".jsonl.zst")),
+        "{parts:?}"
+    );
+    let lines = export(dir.path(), "url,status", "jsonl").await;
+    let mut seen = std::collections::HashMap::new();
+    for line in lines.lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        *seen
+            .entry(r["url"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), pages, "every page recorded");
+    assert!(seen.values().all(|n| *n == 1), "each once: {seen:?}");
+}
