@@ -827,7 +827,18 @@ impl Ctx {
         let len = resp.body.len();
         let work = move || {
             let text = fetch::charset::decode_html(&resp.body, resp.content_type.as_deref());
-            let page = extractor.page(&text, &url);
+            // A parser bug on one hostile page must cost that page only, never the
+            // worker task (its lease would never complete).
+            let page = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                extractor.page(&text, &url)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::warn!(%url, "the HTML parser failed on this page; recorded without links");
+                extract::Page {
+                    fields: extractor.empty_fields(),
+                    ..extract::Page::default()
+                }
+            });
             (page, Some(resp))
         };
         if len > INLINE_PARSE_BYTES {

@@ -178,8 +178,9 @@ impl Extractor {
         );
         let input = BufferQueue::default();
         input.push_back(StrTendril::from_slice(html));
-        // A script end stops the tokenizer only to let scripts run: carry on.
-        while let TokenizerResult::Script(_) = tokenizer.feed(&input) {}
+        // The tokenizer pauses to let scripts run and to report `<meta charset>`
+        // (the page is decoded already): carry on until the input is used up.
+        while !matches!(tokenizer.feed(&input), TokenizerResult::Done) {}
         tokenizer.end();
         let tee = tokenizer.sink;
         let too_deep = tee.too_deep.get();
@@ -940,6 +941,20 @@ mod tests {
         );
         let p = x.page(&html, &Url::parse("http://e.com/").unwrap());
         assert_eq!(p.fields["data"]["h"], "deep");
+    }
+
+    #[test]
+    fn a_meta_charset_does_not_stop_the_dom_pass() {
+        let x = extractor(
+            "[[rules]]\nname = \"r\"\npattern = \"\"\nfields = { h = { selector = \"h1\" } }\n",
+        );
+        let html = r#"<!DOCTYPE html><html><head><meta charset="utf-8"><title>T</title>
+            <meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head>
+            <body><h1>Heading</h1><a href="/next">n</a></body></html>"#;
+        let p = x.page(html, &Url::parse("http://e.com/").unwrap());
+        assert_eq!(p.title.as_deref(), Some("T"));
+        assert_eq!(urls(&p), ["http://e.com/next"]);
+        assert_eq!(p.fields["data"]["h"], "Heading");
     }
 
     #[test]

@@ -514,10 +514,9 @@ fn record(headers: Vec<(&str, String)>, block: &[&[u8]]) -> std::io::Result<Vec<
 }
 
 fn gzip_member(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(
-        Vec::with_capacity(data.len() / 3 + 64),
-        Compression::default(),
-    );
+    // The fastest level: one writer thread compresses every byte the crawl
+    // fetches, and level 6 made it the bottleneck (3x slower for ~20% smaller files).
+    let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 3 + 64), Compression::fast());
     gz.write_all(data)?;
     gz.finish()
 }
