@@ -17,6 +17,7 @@ RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin traw
  && chown trawl:trawl /data
 COPY --from=build /src/target/release/trawl /usr/local/bin/trawl
 COPY config/default.toml /etc/trawl/default.toml
+COPY config/products.toml /etc/trawl/products.toml
 COPY seeds /etc/trawl/seeds
 USER trawl
 WORKDIR /data

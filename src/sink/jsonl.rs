@@ -19,6 +19,11 @@
 //! | `attempts`       | integer          | fetch attempts made (1 unless retried) |
 //! | *(extra keys)*   | any              | extraction results ([`PageRecord::extra`]), after `attempts`, in key name order; absent when there are none |
 //!
+//! The extra keys: each extra switched on (`description`, `canonical`, `lang`,
+//! `meta`, `json_ld`, `text`) on every record, null where nothing was parsed; with
+//! rules, `rule` and `data` on every record, and `data_error` when a page matched a
+//! rule set but could not be given a DOM.
+//!
 //! An HTTP error status (404, 500) is an outcome: `status` is set, `error` is null.
 //! A body longer than `max_body` is cut: `error` is `"too_large: ..."`, and its links
 //! are not followed.
