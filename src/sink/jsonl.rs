@@ -67,7 +67,7 @@ use std::time::{Duration, Instant};
 use crate::frontier::store::{Op, Store};
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// One line of pages.jsonl. Field order here is the order in the file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -220,16 +220,44 @@ pub fn part_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Records buffered between the crawl and the writer thread: enough for a second of
-/// a fast crawl, since durable records wait up to a commit interval (about 10 MB).
+/// a fast crawl, since durable records wait up to a commit interval.
 const CHANNEL_RECORDS: usize = 32 * 1024;
+/// Bytes of serialised records buffered at most: records with readable text or
+/// rule data can be 100 KB each, and a count alone would not bound memory.
+const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Bytes gathered before one write call (one gzip member or zstd frame).
 const BATCH_BYTES: usize = 256 * 1024;
 /// zstd level: its default, fast enough to keep up with any crawl.
 const ZSTD_LEVEL: i32 = 3;
 
 pub struct JsonlSink {
-    tx: mpsc::Sender<PageRecord>,
+    tx: mpsc::Sender<Line>,
+    /// Permits are bytes of queued lines.
+    budget: Arc<Semaphore>,
     writer: JoinHandle<std::io::Result<()>>,
+}
+
+/// A record as one serialised line, made by the task that finished the URL (so
+/// JSON encoding runs on every core, not on the writer thread), holding its share
+/// of the queue's byte budget until the writer has taken it.
+pub struct Line {
+    json: Vec<u8>,
+    ticket: u64,
+    done: Option<(u64, u64)>,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+impl Line {
+    pub fn of(record: &PageRecord) -> Line {
+        let mut json = Vec::with_capacity(512);
+        push_line(&mut json, record);
+        Line {
+            json,
+            ticket: record.ticket,
+            done: record.done,
+            _budget: None,
+        }
+    }
 }
 
 impl JsonlSink {
@@ -254,13 +282,28 @@ impl JsonlSink {
         let writer = std::thread::Builder::new()
             .name("trawl-jsonl".into())
             .spawn(move || write_loop(file, next_part, rx, store.as_deref(), cfg))?;
-        Ok(JsonlSink { tx, writer })
+        Ok(JsonlSink {
+            tx,
+            budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
+            writer,
+        })
     }
 
-    /// Queues a record; waits when the writer is behind.
+    /// Queues a record; waits when the writer is behind (by count or by bytes).
     pub async fn send(&self, record: PageRecord) -> Result<(), super::SinkError> {
+        let mut line = Line::of(&record);
+        drop(record);
+        // One line larger than the whole budget takes all of it (and waits for it).
+        let want = line.json.len().clamp(1, QUEUE_BYTES) as u32;
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .map_err(|_| super::SinkError::Closed)?;
+        line._budget = Some(permit);
         self.tx
-            .send(record)
+            .send(line)
             .await
             .map_err(|_| super::SinkError::Closed)
     }
@@ -424,7 +467,7 @@ impl Encoder {
 fn write_loop<F: LineFile>(
     mut file: F,
     mut next_part: impl FnMut() -> std::io::Result<F>,
-    mut rx: mpsc::Receiver<PageRecord>,
+    mut rx: mpsc::Receiver<Line>,
     store: Option<&Store>,
     cfg: WriteConfig,
 ) -> std::io::Result<()> {
@@ -436,8 +479,9 @@ fn write_loop<F: LineFile>(
     let mut last_sync = Instant::now();
     // The current part reached rotate_bytes: the next batch goes to a new part.
     let mut full = false;
-    let add = |batch: &mut Vec<u8>, r: &PageRecord, ticket: &mut u64, done: &mut Vec<Op>| {
-        push_line(batch, r);
+    // Taking a line into the batch releases its share of the queue budget.
+    let add = |batch: &mut Vec<u8>, r: Line, ticket: &mut u64, done: &mut Vec<Op>| {
+        batch.extend_from_slice(&r.json);
         *ticket = (*ticket).max(r.ticket);
         if let Some((host, seq)) = r.done {
             done.push(Op::Delete(host, seq));
@@ -445,11 +489,11 @@ fn write_loop<F: LineFile>(
     };
     while let Some(first) = rx.blocking_recv() {
         let mut ticket = 0;
-        add(&mut batch, &first, &mut ticket, &mut unsynced_done);
+        add(&mut batch, first, &mut ticket, &mut unsynced_done);
         // Drain what is already waiting, so a busy crawl makes few large writes.
         while batch.len() < cfg.batch_bytes {
             match rx.try_recv() {
-                Ok(r) => add(&mut batch, &r, &mut ticket, &mut unsynced_done),
+                Ok(r) => add(&mut batch, r, &mut ticket, &mut unsynced_done),
                 Err(_) => break,
             }
         }
@@ -907,7 +951,7 @@ mod tests {
         let (file, next) = open_parts(dir, o).unwrap();
         let (tx, rx) = mpsc::channel(urls.len().max(1));
         for u in urls {
-            tx.try_send(record(u)).unwrap();
+            tx.try_send(Line::of(&record(u))).unwrap();
         }
         drop(tx);
         let cfg = WriteConfig {
@@ -1158,6 +1202,31 @@ mod tests {
         assert_eq!(c, Compression::Zstd);
     }
 
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_not_only_in_records() {
+        // A writer that never drains: only the byte budget can stop the sender.
+        let (tx, _rx) = mpsc::channel(CHANNEL_RECORDS);
+        let sink = JsonlSink {
+            tx,
+            budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
+            writer: std::thread::spawn(|| Ok(())),
+        };
+        let big = |i: usize| {
+            let mut r = record(&format!("http://e.com/{i}"));
+            r.extra.insert("text".into(), "x".repeat(1 << 20).into());
+            r
+        };
+        let fits = QUEUE_BYTES / ((1 << 20) + 1024);
+        for i in 0..fits {
+            tokio::time::timeout(Duration::from_secs(5), sink.send(big(i)))
+                .await
+                .expect("room for it")
+                .unwrap();
+        }
+        let more = tokio::time::timeout(Duration::from_millis(200), sink.send(big(fits))).await;
+        assert!(more.is_err(), "the {}th MB record must wait", fits + 1);
+    }
+
     /// A disk that fills up after `room` bytes.
     struct FullDisk {
         data: Vec<u8>,
@@ -1201,7 +1270,7 @@ mod tests {
         let sender = std::thread::spawn(move || {
             for i in 0..10 {
                 if tx
-                    .blocking_send(record(&format!("http://e.com/{i}")))
+                    .blocking_send(Line::of(&record(&format!("http://e.com/{i}"))))
                     .is_err()
                 {
                     break;
