@@ -234,7 +234,7 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "SECS")]
     pub retry_backoff: Option<f64>,
 
-    /// Start over when OUT already holds a crawl (its pages.jsonl and stats.json are removed).
+    /// Start over when OUT already holds a crawl (its pages files, stats.json, frontier state and WARC files are removed).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub fresh: Option<bool>,
 

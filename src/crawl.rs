@@ -518,6 +518,21 @@ fn prepare_out_dir(
                 std::fs::remove_file(&p).map_err(|source| CrawlError::Write { path: p, source })?;
             }
         }
+        // The archive of the crawl being replaced goes too (trawl's own files only),
+        // so OUT/warc never mixes two crawls.
+        if let Ok(entries) = std::fs::read_dir(out.join("warc")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let ours = name.starts_with("trawl-")
+                    && (name.ends_with(".warc.gz") || name.ends_with(".warc.gz.open"));
+                if ours {
+                    std::fs::remove_file(e.path()).map_err(|source| CrawlError::Write {
+                        path: e.path(),
+                        source,
+                    })?;
+                }
+            }
+        }
         // Only trawl's own file: `--state` may name a directory holding other things.
         let store = state.join("frontier.redb");
         if store.exists() {

@@ -297,6 +297,30 @@ async fn a_warc_archive_round_trips_through_warcio() {
         })
         .collect::<String>();
     assert!(all.contains("<title>zipped</title>"));
+    // --fresh replaces the archive with the new crawl's, never mixes the two.
+    let mut again = vec!["crawl".to_string(), site.url("/"), "--out".into()];
+    again.push(dir.path().display().to_string());
+    again.extend(["--warc", "--fresh", "--per-host-rate", "0"].map(String::from));
+    run_trawl_async(again, Duration::from_secs(60))
+        .await
+        .assert_code(0);
+    let archived: usize = std::fs::read_dir(dir.path().join("warc"))
+        .unwrap()
+        .map(|e| {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            let mut raw = Vec::new();
+            let mut d = flate2::read::MultiGzDecoder::new(&bytes[..]);
+            std::io::Read::read_to_end(&mut d, &mut raw).unwrap();
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            text.matches("WARC-Type: request\r\n").count()
+        })
+        .sum();
+    assert_eq!(
+        archived,
+        recorded.len(),
+        "one crawl's exchanges after --fresh"
+    );
+
     // The decoded body is stored, so the archived head must not claim gzip.
     assert!(
         !all.to_ascii_lowercase()
