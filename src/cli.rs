@@ -243,7 +243,7 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub extras: Vec<Extra>,
 
-    /// Longest readable text kept per page, in characters [default: 100000].
+    /// Longest readable text kept per page, in characters; 0 keeps none [default: 100000].
     #[arg(long, value_name = "N")]
     pub max_text_chars: Option<usize>,
 
@@ -267,7 +267,8 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "none|gzip|zstd")]
     pub compress: Option<Compression>,
 
-    /// Split pages into numbered parts of about this many bytes; 0 = one file [default: 0].
+    /// Split pages into numbered parts of about this many bytes on disk (compressed
+    /// size when compressed); 0 = one file [default: 0].
     #[arg(long, value_name = "BYTES")]
     pub rotate_size: Option<u64>,
 

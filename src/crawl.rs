@@ -330,10 +330,36 @@ pub async fn run(
                 out.display()
             );
         }
+        // The record layout (extras, rule keys) is the dataset's shape: a resumed
+        // crawl that changes it gets records of two shapes, and is told so.
+        let shape = extractor
+            .empty_fields()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",");
+        if resume {
+            if let Some(before) = store.meta("record_fields")?.filter(|b| *b != shape) {
+                let show = |s: &str| {
+                    if s.is_empty() {
+                        "none".to_string()
+                    } else {
+                        s.to_string()
+                    }
+                };
+                tracing::warn!(
+                    "the earlier run's records have the extra fields [{}], this run's [{}]: \
+                     pages.jsonl will mix the two (use the earlier --extras and rules, or --fresh)",
+                    show(&before),
+                    show(&shape)
+                );
+            }
+        }
         let here = std::fs::canonicalize(&out).unwrap_or_else(|_| out.clone());
         store.send(vec![
             Op::Meta("status", "running".into()),
             Op::Meta("out", here.display().to_string()),
+            Op::Meta("record_fields", shape),
         ])?;
     }
     drop(recorded);
@@ -756,8 +782,12 @@ impl Ctx {
             }
         }
 
+        // A URL named as a sitemap (robots.txt, an index) is read as one whatever
+        // its body looks like (plain-text sitemaps); others are sniffed.
+        let named_sitemap =
+            self.config.sitemaps && self.sitemaps_seen.contains(&fingerprint(&lease.entry.url));
         // A sitemap may be larger than a page: it gets the larger cap.
-        let cap = match self.config.sitemaps && sitemap_like(&lease.entry.url) {
+        let cap = match named_sitemap || (self.config.sitemaps && sitemap_like(&lease.entry.url)) {
             true => self.config.max_body.max(self.config.max_sitemap_bytes),
             false => self.config.max_body,
         };
@@ -801,11 +831,12 @@ impl Ctx {
             ));
         } else if (200..300).contains(&resp.status)
             && self.config.sitemaps
-            && sitemap::looks_like_sitemap(
-                lease.entry.url.path(),
-                resp.content_type.as_deref(),
-                &resp.body,
-            )
+            && (named_sitemap
+                || sitemap::looks_like_sitemap(
+                    lease.entry.url.path(),
+                    resp.content_type.as_deref(),
+                    &resp.body,
+                ))
         {
             let (found, resp) = self.read_sitemap(resp).await;
             match found {
@@ -821,6 +852,11 @@ impl Ctx {
             let (page, resp) = self.parse(&lease.entry.url, resp).await;
             outcome.title = page.title;
             outcome.links = page.links.len();
+            if let Some(serde_json::Value::String(rule)) = page.fields.get("rule") {
+                if page.fields.get("data").is_some_and(|d| !d.is_null()) {
+                    self.stats.rule_applied(rule);
+                }
+            }
             outcome.fields = Some(page.fields);
             let follow = page.follow_links || self.config.ignore_robots;
             outcome.ticket = self.admit_links(&lease.entry, page.links, follow);
@@ -933,6 +969,7 @@ impl Ctx {
             .sitemap_urls
             .fetch_add(map.locs.len() as u64, Ordering::Relaxed);
         if map.truncated || map.malformed {
+            self.stats.sitemaps_cut.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 url = %entry.url,
                 truncated = map.truncated,

@@ -11,8 +11,8 @@
 //!
 //! # Cells (CSV and TSV)
 //! Strings as they are, numbers and booleans as JSON text, null or missing as an
-//! empty cell, arrays and objects as compact JSON text. Quoting is the CSV rule
-//! (RFC 4180) for both: TSV cells holding tabs, quotes or newlines are quoted too.
+//! empty cell, arrays and objects as compact JSON text. CSV quotes by RFC 4180;
+//! TSV escapes instead (`\t`, `\n`, `\r`, `\\`), so each record is one line.
 //!
 //! # Lines that are not records
 //! A complete line that is not a JSON object is skipped and counted in
@@ -64,6 +64,8 @@ pub enum ExportError {
     NoFields,
     #[error("field {0:?} is named twice")]
     DuplicateField(String),
+    #[error("empty field name in the field list (check for doubled or trailing commas)")]
+    EmptyField,
     #[error("cannot read {path}: {source}")]
     Read {
         path: std::path::PathBuf,
@@ -84,6 +86,8 @@ pub struct ExportSummary {
     pub skipped_lines: u64,
     /// Bytes of torn or damaged part tails, skipped.
     pub torn_bytes: u64,
+    /// Fields no record had (a misspelling, or a rule that never matched).
+    pub never_found: Vec<String>,
 }
 
 /// A field name split into its top-level key and optional key inside it.
@@ -115,6 +119,36 @@ impl<'a> FieldPath<'a> {
     }
 }
 
+/// One TSV line: cells escaped the "linear TSV" way (`\t`, `\n`, `\r`, `\\`), so
+/// every record is exactly one line for `cut`, `wc -l` and `sort`.
+fn write_tsv_row<'a>(
+    w: &mut impl Write,
+    cells: impl Iterator<Item = &'a str>,
+) -> std::io::Result<()> {
+    for (i, c) in cells.enumerate() {
+        if i > 0 {
+            w.write_all(b"\t")?;
+        }
+        if !c.contains(['\t', '\n', '\r', '\\']) {
+            w.write_all(c.as_bytes())?;
+            continue;
+        }
+        for ch in c.chars() {
+            match ch {
+                '\t' => w.write_all(b"\\t")?,
+                '\n' => w.write_all(b"\\n")?,
+                '\r' => w.write_all(b"\\r")?,
+                '\\' => w.write_all(b"\\\\")?,
+                other => {
+                    let mut buf = [0u8; 4];
+                    w.write_all(other.encode_utf8(&mut buf).as_bytes())?;
+                }
+            }
+        }
+    }
+    w.write_all(b"\n")
+}
+
 fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
@@ -134,26 +168,31 @@ pub fn export(
     if fields.is_empty() {
         return Err(ExportError::NoFields);
     }
+    // "url, status" means what it says; "url,,status" is a typo.
+    let fields: Vec<String> = fields.iter().map(|f| f.trim().to_string()).collect();
+    if fields.iter().any(|f| f.is_empty()) {
+        return Err(ExportError::EmptyField);
+    }
+    let fields = &fields[..];
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = fields.iter().find(|f| !seen.insert(f.as_str())) {
         return Err(ExportError::DuplicateField(dup.clone()));
     }
     let paths: Vec<FieldPath> = fields.iter().map(|f| FieldPath::parse(f)).collect();
     let mut summary = ExportSummary::default();
+    let mut found = vec![false; fields.len()];
     let mut table = None;
     let mut lines = None;
     match format {
-        ExportFormat::Csv | ExportFormat::Tsv => {
-            let delimiter = if format == ExportFormat::Tsv {
-                b'\t'
-            } else {
-                b','
-            };
-            let mut w = csv::WriterBuilder::new()
-                .delimiter(delimiter)
-                .from_writer(out);
+        ExportFormat::Csv => {
+            let mut w = csv::WriterBuilder::new().from_writer(out);
             w.write_record(fields)?;
             table = Some(w);
+        }
+        ExportFormat::Tsv => {
+            let mut w = std::io::BufWriter::new(out);
+            write_tsv_row(&mut w, fields.iter().map(String::as_str))?;
+            lines = Some(w);
         }
         ExportFormat::Jsonl => lines = Some(std::io::BufWriter::new(out)),
     }
@@ -163,10 +202,19 @@ pub fn export(
             summary.skipped_lines += 1;
             return Ok(());
         };
+        for (f, p) in found.iter_mut().zip(&paths) {
+            *f |= p.get(&record).is_some();
+        }
         if let Some(w) = table.as_mut() {
             row.clear();
             row.extend(paths.iter().map(|p| cell(p.get(&record))));
             w.write_record(&row)?;
+        } else if format == ExportFormat::Tsv {
+            if let Some(w) = lines.as_mut() {
+                row.clear();
+                row.extend(paths.iter().map(|p| cell(p.get(&record))));
+                write_tsv_row(w, row.iter().map(String::as_str))?;
+            }
         } else if let Some(w) = lines.as_mut() {
             // Written by hand so keys keep the order asked (serde_json's map sorts).
             w.write_all(b"{")?;
@@ -189,6 +237,12 @@ pub fn export(
         ReadError::Callback(e) => e,
     })?;
     summary.torn_bytes = read.torn_bytes;
+    summary.never_found = fields
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| !**f)
+        .map(|(name, _)| name.clone())
+        .collect();
     if let Some(mut w) = table {
         w.flush()?;
     }
@@ -256,7 +310,8 @@ mod tests {
             ExportSummary {
                 rows: 3,
                 skipped_lines: 2,
-                torn_bytes: 0
+                torn_bytes: 0,
+                never_found: vec!["nope".into()],
             }
         );
         // And a CSV reader gets the original title back.
@@ -269,11 +324,25 @@ mod tests {
     fn tsv_uses_tabs() {
         let dir = tempfile::tempdir().unwrap();
         sample(dir.path());
-        let (text, _) = run(dir.path(), ExportFormat::Tsv, &["url", "data.price"]);
+        let (text, s) = run(
+            dir.path(),
+            ExportFormat::Tsv,
+            &["url", " data.price", "title", "data.prize"],
+        );
         assert_eq!(
             text,
-            "url\tdata.price\nhttp://e.com/a\t9.5\nhttp://e.com/b\t\nhttp://e.com/c\t1,000\n"
+            "url\tdata.price\ttitle\tdata.prize\nhttp://e.com/a\t9.5\tHi, \"you\"\\nthere\t\nhttp://e.com/b\t\t\t\nhttp://e.com/c\t1,000\t\t\n"
         );
+        assert_eq!(text.lines().count(), 4, "one line per record");
+        assert_eq!(s.never_found, ["data.prize"]);
+        let mut out = Vec::new();
+        let e = export(
+            dir.path(),
+            ExportFormat::Csv,
+            &fields(&["url", "", "status"]),
+            &mut out,
+        );
+        assert!(matches!(e, Err(ExportError::EmptyField)));
     }
 
     #[test]

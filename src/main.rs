@@ -25,6 +25,22 @@ use trawl::fetch::{AddressGuard, Fetcher};
 use trawl::robots::{self, RobotsFile};
 use trawl::seeds;
 
+/// `eprintln!` that never panics: a closed stderr must not become an abort.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics: output piped into `head` may close early.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     // A bug (or a library's panic on corrupt input) is reported in one line.
     std::panic::set_hook(Box::new(|info| {
@@ -38,7 +54,7 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("trawl: internal error{at}: {}", what.replace('\n', " "));
+        say!("trawl: internal error{at}: {}", what.replace('\n', " "));
     }));
     let cli = Cli::parse();
     let result = match cli.command {
@@ -51,7 +67,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("trawl: error: {}", one_line(&e));
+            say!("trawl: error: {}", one_line(&e));
             ExitCode::from(1)
         }
     }
@@ -94,10 +110,10 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     if !config.quiet {
         const SHOWN: usize = 20;
         for skipped in seeds.skipped.iter().take(SHOWN) {
-            eprintln!("trawl: warning: {skipped}");
+            say!("trawl: warning: {skipped}");
         }
         if seeds.skipped.len() > SHOWN {
-            eprintln!(
+            say!(
                 "trawl: warning: ... and {} more skipped seed lines",
                 seeds.skipped.len() - SHOWN
             );
@@ -125,7 +141,7 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
 
     if !quiet {
         let errors: u64 = summary.failures.values().sum();
-        eprintln!(
+        say!(
             "trawl: {} {}{} ({} ok, {}) from {} in {:.1}s ({:.1} pages/s); records in {}",
             if summary.completed {
                 "crawled"
@@ -217,7 +233,7 @@ fn robots_command(args: RobotsArgs) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("give --robots-file FILE or --robots-url URL"),
     };
     for j in judgements {
-        println!("{j}");
+        out!("{j}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -229,7 +245,7 @@ fn bench_serve(pages: usize) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(trawl::bench::serve(pages.max(2), |addr| {
-        println!("listening http://{addr}");
+        out!("listening http://{addr}");
     }))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -258,13 +274,20 @@ fn export_command(args: ExportArgs) -> anyhow::Result<ExitCode> {
             s
         }
     };
-    if summary.skipped_lines > 0 || summary.torn_bytes > 0 {
-        eprintln!(
-            "trawl: skipped {} lines that were not records and {} bytes of torn output",
-            summary.skipped_lines, summary.torn_bytes
+    if !summary.never_found.is_empty() {
+        say!(
+            "trawl: warning: no record has {} (misspelt, or a rule that never matched?)",
+            summary.never_found.join(", ")
         );
     }
-    eprintln!("trawl: exported {} records", summary.rows);
+    if summary.skipped_lines > 0 || summary.torn_bytes > 0 {
+        say!(
+            "trawl: skipped {} lines that were not records and {} bytes of torn output",
+            summary.skipped_lines,
+            summary.torn_bytes
+        );
+    }
+    say!("trawl: exported {} records", summary.rows);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -301,7 +324,7 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
             ..Config::default()
         };
         let seed = canon::parse(&format!("{origin}/"), None, config.canon_rules())?;
-        println!(
+        out!(
             "trawl bench: {}-page synthetic site at {origin}, concurrency {}, {} frontier",
             args.pages,
             args.concurrency,
@@ -315,7 +338,7 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
         let (_tx, rx) = tokio::sync::watch::channel(StopRequest::Run);
         let summary = runtime.block_on(crawl::run(config, vec![seed], rx))?;
         let cpu = trawl::bench::cpu_ms().unwrap_or(0.0) - cpu_before;
-        println!(
+        out!(
             "pages {} ({} ok) in {:.2}s: {:.0} pages/s, {:.3} CPU-ms/page, peak RSS {} MiB",
             summary.pages,
             summary.pages_ok,
@@ -372,10 +395,10 @@ async fn watch_signals(tx: tokio::sync::watch::Sender<StopRequest>) {
         last = std::time::Instant::now();
         insisted += 1;
         if insisted == 1 {
-            eprintln!("trawl: second {}: abandoning in-flight pages", again.name());
+            say!("trawl: second {}: abandoning in-flight pages", again.name());
             tx.send_replace(StopRequest::Now(again));
         } else {
-            eprintln!(
+            say!(
                 "trawl: third {}: exiting now without flushing",
                 again.name()
             );

@@ -116,9 +116,12 @@ pub struct Stats {
     traps: [AtomicU64; 5],
     robots_disallowed: AtomicU64,
     blocked_private: AtomicU64,
-    /// Sitemaps read, and the URLs they listed.
+    /// Sitemaps read, the URLs they listed, and those a bound cut short.
     pub sitemaps: AtomicU64,
     pub sitemap_urls: AtomicU64,
+    pub sitemaps_cut: AtomicU64,
+    /// Pages each extraction rule set filled `data` for.
+    rule_pages: dashmap::DashMap<String, u64>,
 }
 
 struct StatusCounts([AtomicU64; 600]);
@@ -134,6 +137,14 @@ impl Stats {
         Stats {
             started: Some(Instant::now()),
             ..Stats::default()
+        }
+    }
+
+    /// Counts a page an extraction rule set filled.
+    pub fn rule_applied(&self, name: &str) {
+        match self.rule_pages.get_mut(name) {
+            Some(mut n) => *n += 1,
+            None => *self.rule_pages.entry(name.to_string()).or_insert(0) += 1,
         }
     }
 
@@ -248,6 +259,12 @@ impl Stats {
             },
             sitemaps: self.sitemaps.load(Relaxed),
             sitemap_urls: self.sitemap_urls.load(Relaxed),
+            sitemaps_cut: self.sitemaps_cut.load(Relaxed),
+            rules: self
+                .rule_pages
+                .iter()
+                .map(|e| (e.key().clone(), *e.value()))
+                .collect(),
             peak_rss_mb: peak_rss_mb(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             completed: false,
@@ -332,9 +349,13 @@ pub struct Summary {
     pub in_flight: u64,
     pub refused: Refused,
     pub traps: Traps,
-    /// Sitemaps read (indexes included) and the URLs they listed (before scope).
+    /// Sitemaps read (indexes included) and the URLs they listed (before scope);
+    /// sitemaps cut short by `max_sitemap_urls` or `max_sitemap_bytes`, or broken.
     pub sitemaps: u64,
     pub sitemap_urls: u64,
+    pub sitemaps_cut: u64,
+    /// Pages whose `data` each rule set filled, by rule set name.
+    pub rules: BTreeMap<String, u64>,
     /// Peak resident memory of the crawling process, in MiB (null where unknown).
     pub peak_rss_mb: Option<f64>,
     pub finished_at: String,

@@ -879,6 +879,18 @@ mod tests {
             text<br>next line</p><script>x</script><footer>Foot</footer>"#;
         let p = x.page(html, &Url::parse("http://e.com/").unwrap());
         assert_eq!(p.fields["text"], "Body text\nnext line");
+        // A small teaser <article> is not the page's main content.
+        let html = r#"<aside><article class="teaser">Sidebar teaser.</article></aside>
+            <article class="card">Related: another story</article>
+            <div class="content"><h1>The story</h1><p>A long first paragraph of the real
+            story, much longer than any teaser on the page.</p><p>And a second one, also
+            long enough to count.</p></div>"#;
+        let p = x.page(html, &Url::parse("http://e.com/").unwrap());
+        let text = p.fields["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("Related: another story\nThe story\nA long first"),
+            "{text}"
+        );
         let short = extractor("extras = [\"text\"]\nmax_text_chars = 5");
         let p = short.page("<p>éééééééé</p>", &Url::parse("http://e.com/").unwrap());
         assert_eq!(p.fields["text"], "ééééé");

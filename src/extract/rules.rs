@@ -55,11 +55,40 @@ struct Field {
     kind: FieldType,
 }
 
-/// A number as people write it: optional sign, thousands separated by commas,
-/// optional decimals after a point ("$1,299.50" → 1299.5).
+/// A number as people write it in English: optional sign, thousands separated by
+/// commas, optional decimals after a point, optional exponent ("$1,299.50" →
+/// 1299.5). A decimal comma ("1.234,56 €") needs a `regex` and a string field.
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?").expect("constant pattern")
+    Regex::new(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+        .expect("constant pattern")
 });
+
+/// scraper's message for most selector errors asks to "report this to the
+/// developer"; the error's own name says what is wrong ("empty selector").
+fn selector_message(e: &scraper::error::SelectorErrorKind) -> String {
+    use scraper::error::SelectorErrorKind as K;
+    match e {
+        K::UnexpectedSelectorParseError(inner) => {
+            let debug = format!("{inner:?}");
+            let name = debug
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("syntax error");
+            let mut words = String::new();
+            for c in name.chars() {
+                if c.is_ascii_uppercase() && !words.is_empty() {
+                    words.push(' ');
+                }
+                words.push(c.to_ascii_lowercase());
+            }
+            if words.contains("pseudo") {
+                words.push_str(" (rules match static HTML: no :hover, :visited...)");
+            }
+            words
+        }
+        other => super::one_line(&other.to_string()).to_lowercase(),
+    }
+}
 
 fn regex_message(e: &regex::Error) -> String {
     e.to_string()
@@ -123,7 +152,7 @@ fn compile_field(name: &str, rule: &FieldRule) -> Result<Field, String> {
         format!(
             "selector '{}' does not compile: {}",
             rule.selector,
-            super::one_line(&e.to_string())
+            selector_message(&e)
         )
     })?;
     let take = match (rule.take, &rule.attr) {
@@ -223,6 +252,53 @@ pub fn convert(raw: &str, kind: FieldType, base: &Url) -> Option<Value> {
             } else {
                 Number::from_f64(n).map(Value::Number)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_as_written() {
+        let base = Url::parse("http://e.com/a/b").unwrap();
+        let n = |s: &str, k| convert(s, k, &base);
+        assert_eq!(
+            n("Price: $1,299.50", FieldType::Number),
+            Some(1299.5.into())
+        );
+        assert_eq!(
+            n("-42.5e3 units", FieldType::Number),
+            Some((-42500.0).into())
+        );
+        assert_eq!(n("1,299.99", FieldType::Integer), Some(1299.into()));
+        assert_eq!(n("no digits", FieldType::Integer), None);
+        assert_eq!(n("99999999999999999999", FieldType::Integer), None);
+        assert_eq!(
+            n(" ../c?d ", FieldType::Url),
+            Some("http://e.com/c?d".into())
+        );
+        assert_eq!(n("  ", FieldType::Url), None);
+    }
+
+    #[test]
+    fn selector_errors_say_what_is_wrong() {
+        let field = |sel: &str| FieldRule {
+            selector: sel.into(),
+            take: None,
+            attr: None,
+            all: false,
+            regex: None,
+            kind: FieldType::String,
+        };
+        for (sel, want) in [
+            ("", "empty selector"),
+            ("a:hover", "pseudo"),
+            ("p..x", "does not compile"),
+        ] {
+            let e = compile_field("f", &field(sel)).unwrap_err();
+            assert!(e.contains(want) && !e.contains("report this"), "{sel}: {e}");
         }
     }
 }

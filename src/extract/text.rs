@@ -4,9 +4,9 @@
 //! asides, and headers and footers outside the main content; elements marked
 //! `hidden`, `aria-hidden="true"` or with a navigation/banner/footer role go too.
 //! Block elements (paragraphs, headings, list items, table rows...) become lines.
-//! When the page marks its main content (`<main>`, `<article>`, `role="main"`),
-//! only that is kept, as Readability-style extractors do; otherwise the whole body
-//! minus boilerplate.
+//! When the page marks its main content (`<main>`, `<article>`, `role="main"`)
+//! and that holds at least a third of the page's text, only that is kept, as
+//! Readability-style extractors do; otherwise the whole body minus boilerplate.
 //!
 //! Linear in the tokens, bounded in memory: at most about `max_chars` characters
 //! are kept and the skip stack is capped.
@@ -230,7 +230,11 @@ impl Readable {
             }
             lines.push(std::mem::take(&mut line));
         }
-        let chosen = if main_lines.is_empty() {
+        // A page's <article> may be a sidebar teaser while the story sits in a
+        // plain <div>: marked content holding under a third of the text is not
+        // the main content.
+        let chars = |l: &[String]| l.iter().map(|s| s.len()).sum::<usize>();
+        let chosen = if main_lines.is_empty() || chars(&main_lines) * 3 < chars(&lines) {
             lines
         } else {
             main_lines

@@ -152,13 +152,13 @@ impl Fetcher {
         let location = header_str(headers, LOCATION);
         let retry_after = header_str(headers, RETRY_AFTER).and_then(|v| parse_retry_after(&v));
         let wire = self.keep_wire.then(|| Wire {
+            request_head: self.request_head(url, resp.version()),
             version: format!("{:?}", resp.version()),
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
                 .collect(),
             ip: resp.remote_addr().map(|a| a.ip()),
-            request_head: self.request_head(url),
         });
         let mut body = Vec::new();
         let mut truncated = false;
@@ -183,7 +183,7 @@ impl Fetcher {
     }
 
     /// The request head this client sends for `url` (its default headers included).
-    fn request_head(&self, url: &Url) -> Vec<u8> {
+    fn request_head(&self, url: &Url, version: reqwest::Version) -> Vec<u8> {
         let mut target = url.path().to_string();
         if let Some(q) = url.query() {
             target.push('?');
@@ -195,7 +195,7 @@ impl Fetcher {
             _ => String::new(),
         };
         format!(
-            "GET {target} HTTP/1.1\r\nhost: {host}\r\nuser-agent: {}\r\naccept: */*\r\naccept-encoding: gzip, br, zstd, deflate\r\n\r\n",
+            "GET {target} {version:?}\r\nhost: {host}\r\nuser-agent: {}\r\naccept: */*\r\naccept-encoding: gzip, br, zstd, deflate\r\n\r\n",
             self.user_agent
         )
         .into_bytes()

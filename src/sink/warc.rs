@@ -17,6 +17,8 @@
 //! `Transfer-Encoding` and `Content-Length` keep their values but are renamed
 //! `X-Archive-Orig-<name>`, and a fresh `Content-Length` giving the stored body's
 //! length is appended. `WARC-Payload-Digest` is the SHA-1 of that stored body.
+//! (reqwest itself drops `Content-Encoding` and `Content-Length` from a response it
+//! decodes, so in a crawl the renamed headers are mostly `Transfer-Encoding`.)
 //!
 //! # Revisits
 //! A non-empty body whose SHA-1 was already archived in this run is written as a

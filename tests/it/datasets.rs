@@ -76,6 +76,7 @@ async fn the_worked_example_extracts_known_answers() {
     // A page no rule set matches has the keys, null.
     let home = &records[&site.url("/index.html")];
     assert_eq!((&home["rule"], &home["data"]), (&Value::Null, &Value::Null));
+    assert_eq!(stats(dir.path())["rules"], json!({"book": 3, "listing": 2}));
     // The example's exclude keeps category pages out.
     assert_eq!(
         site.count("/catalogue/category/books/poetry_23/index.html"),
@@ -361,8 +362,9 @@ async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
             status: 200,
             headers: vec![("Content-Type".into(), "text/plain".into())],
             body: format!(
-                "User-agent: *\nDisallow: /private\nSitemap: {}\n",
-                site.url("/maps/index.xml")
+                "User-agent: *\nDisallow: /private\nSitemap: {}\nSitemap: {}\n",
+                site.url("/maps/index.xml"),
+                site.url("/maps/list.txt")
             )
             .into_bytes(),
         },
@@ -396,14 +398,22 @@ async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
         "/maps/zipped.xml.gz",
         xml_reply(gz.finish().unwrap(), "application/x-gzip"),
     );
-    for p in ["/p1", "/p2?a=1&b=2", "/p3"] {
+    // A plain-text sitemap, as the protocol allows: read because robots.txt names it.
+    site.set(
+        "/maps/list.txt",
+        xml_reply(
+            format!("{}\n\n# not a URL\n", site.url("/p4")).into_bytes(),
+            "text/plain",
+        ),
+    );
+    for p in ["/p1", "/p2?a=1&b=2", "/p3", "/p4"] {
         site.set(p, Reply::Html(format!("<title>{p}</title>")));
     }
 
     let (out, dir) = crawl(&[&site.url("/"), "--sitemaps", "--per-host-rate", "0"]).await;
     out.assert_code(0);
     let records = records_by_url(dir.path());
-    for p in ["/p1", "/p2?a=1&b=2", "/p3"] {
+    for p in ["/p1", "/p2?a=1&b=2", "/p3", "/p4"] {
         let r = &records[&site.url(p)];
         assert_eq!(
             (&r["status"], r["depth"].as_u64()),
@@ -428,11 +438,12 @@ async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
     assert_eq!(site.count("/private/secret"), 0);
     assert_eq!(site.count("/p1.jpg"), 0);
     assert!(!records.keys().any(|u| u.contains("elsewhere")));
-    assert_eq!(records.len(), 8, "{:?}", records.keys());
+    assert_eq!(records[&site.url("/maps/list.txt")]["links"], 1);
+    assert_eq!(records.len(), 10, "{:?}", records.keys());
     let s = stats(dir.path());
     assert_eq!(
         (s["sitemaps"].as_u64(), s["sitemap_urls"].as_u64()),
-        (Some(3), Some(7))
+        (Some(4), Some(8))
     );
     // Without --sitemaps nothing of this is fetched.
     let site2 = Site::start().await;
@@ -472,6 +483,7 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
     assert_eq!(records[&site.url("/sitemap.xml")]["links"], 10);
     let pages = records.keys().filter(|u| u.contains("/page/")).count();
     assert_eq!(pages, 10, "max_sitemap_urls bounds what one sitemap adds");
+    assert_eq!(stats(dir.path())["sitemaps_cut"], 1, "and says so");
 
     // An index pointing at itself and at many children: at most max_sitemaps_per_host.
     let site = Site::start().await;
@@ -514,6 +526,22 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
         .count();
     assert_eq!(fetched, 5, "{:?}", site.paths());
     assert_eq!(stats(dir.path())["sitemaps"], 5);
+}
+
+/// A tree site whose pages take 20 ms each, so a crawl can be killed half-way.
+async fn slow_tree(pages: usize) -> Site {
+    let site = Site::start().await;
+    tree_site_routes(&site, pages, 4);
+    for i in 0..pages {
+        site.set(
+            &tree_page_path(i),
+            Reply::Delay(
+                Duration::from_millis(20),
+                Box::new(Reply::Html(tree_page_html(i, pages, 4))),
+            ),
+        );
+    }
+    site
 }
 
 /// Runs `trawl export DIR --fields FIELDS --format FORMAT`; returns stdout.
@@ -566,17 +594,7 @@ async fn export_writes_a_csv_of_the_worked_example() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once() {
     let pages = 200;
-    let site = Site::start().await;
-    tree_site_routes(&site, pages, 4);
-    for i in 0..pages {
-        site.set(
-            &tree_page_path(i),
-            Reply::Delay(
-                Duration::from_millis(20),
-                Box::new(Reply::Html(tree_page_html(i, pages, 4))),
-            ),
-        );
-    }
+    let site = slow_tree(pages).await;
     let dir = tempfile::tempdir().unwrap();
     let extra = [
         "--per-host-rate",
@@ -631,4 +649,75 @@ async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once
     }
     assert_eq!(seen.len(), pages, "every page recorded");
     assert!(seen.values().all(|n| *n == 1), "each once: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_with_other_extras_warns_that_records_will_differ() {
+    let pages = 200;
+    let site = slow_tree(pages).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
+    let with_text = [&base[..], &["--extras", "text"]].concat();
+    let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &with_text));
+    wait_until("a third of the pages", Duration::from_secs(20), || {
+        site.paths().len() > pages / 3
+    })
+    .await;
+    child.kill().unwrap();
+    assert_eq!(finish(child).await.code, None);
+    let out = run_trawl_async(
+        crawl_args(&site.url("/"), dir.path(), &base),
+        Duration::from_secs(60),
+    )
+    .await;
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("[text]") && out.stderr.contains("mix the two"),
+        "{}",
+        out.stderr
+    );
+    // The same options again: no warning.
+    let site2 = slow_tree(20).await;
+    let dir2 = tempfile::tempdir().unwrap();
+    let args = crawl_args(&site2.url("/"), dir2.path(), &with_text);
+    let mut child = spawn_args(&args);
+    wait_until("some pages", Duration::from_secs(20), || {
+        site2.paths().len() > 3
+    })
+    .await;
+    child.kill().unwrap();
+    finish(child).await;
+    let out = run_trawl_async(args, Duration::from_secs(60)).await;
+    assert!(!out.stderr.contains("mix the two"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_survives_a_closed_stderr_and_warns_of_unknown_fields() {
+    let site = Site::start().await;
+    site.set("/", Reply::Html("<title>t</title>".into()));
+    let (out, dir) = crawl(&[&site.url("/"), "--per-host-rate", "0"]).await;
+    out.assert_code(0);
+    let d = dir.path().display().to_string();
+    let out = run_trawl_async(
+        vec![
+            "export".into(),
+            d.clone(),
+            "--fields".into(),
+            "url,data.prize".into(),
+        ],
+        Duration::from_secs(30),
+    )
+    .await;
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("no record has data.prize"),
+        "{}",
+        out.stderr
+    );
+    // stderr closed before trawl writes to it: still a clean exit, not an abort.
+    let mut child = spawn_trawl(&["export", &d, "--fields", "url,nothing"]);
+    drop(child.stderr.take());
+    let out = finish(child).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stdout.starts_with("url,nothing\n"));
 }
