@@ -987,8 +987,7 @@ mod tests {
             assert_eq!(names(dir.path()), [name]);
             let path = dir.path().join(name);
             let raw = std::fs::read(&path).unwrap();
-            // Compressed for real, and readable by standard tools (zcat, zstdcat).
-            assert!(raw.len() < 2000 * 100, "{} bytes", raw.len());
+            // Readable by standard tools (zcat, zstdcat)...
             let mut text = String::new();
             match compress {
                 Compression::Gzip => {
@@ -998,6 +997,13 @@ mod tests {
                 }
                 _ => text = String::from_utf8(zstd::decode_all(&raw[..]).unwrap()).unwrap(),
             }
+            // ...and compressed for real (how much depends on how the writer batched).
+            assert!(
+                raw.len() < text.len() * 3 / 4,
+                "{} of {} bytes",
+                raw.len(),
+                text.len()
+            );
             assert_eq!(text.lines().count(), 2000);
             assert_eq!(urls_in(dir.path()), sent, "{compress}");
         }
