@@ -72,6 +72,29 @@ pub fn fingerprint(canonical: &Url) -> u64 {
     fingerprint_str(canonical.as_str())
 }
 
+/// A hasher for maps keyed by fingerprints: they are xxh3 hashes already, so
+/// hashing them again (std's SipHash) is pure cost.
+#[derive(Default, Clone, Copy)]
+pub struct FingerprintHasher(u64);
+
+impl std::hash::Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not a u64 key: fold the bytes (never used on the hot path).
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Build-hasher for fingerprint-keyed maps and sets.
+pub type Fingerprints = std::hash::BuildHasherDefault<FingerprintHasher>;
+
 /// [`fingerprint`] of a canonical URL already in text form (as in pages.jsonl).
 pub fn fingerprint_str(canonical: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(canonical.as_bytes())

@@ -75,6 +75,9 @@ pub struct Wire {
     pub request_head: Vec<u8>,
 }
 
+/// Largest body buffer allocated up front from a Content-Length.
+const MAX_PRESIZE: u64 = 4 * 1024 * 1024;
+
 /// Statuses worth retrying: the server says "not now" or broke for a moment
 /// (the set Scrapy retries). 404, 410 and other 4xx are final.
 pub fn is_retryable_status(status: u16) -> bool {
@@ -160,7 +163,10 @@ impl Fetcher {
                 .collect(),
             ip: resp.remote_addr().map(|a| a.ip()),
         });
-        let mut body = Vec::new();
+        // Sized from Content-Length when the server gives one (bounded: it may lie),
+        // so a page is not copied again each time the buffer doubles.
+        let expected = resp.content_length().unwrap_or(0).min(cap).min(MAX_PRESIZE);
+        let mut body = Vec::with_capacity(expected as usize);
         let mut truncated = false;
         while let Some(chunk) = resp.chunk().await.map_err(classify)? {
             let room = cap.saturating_sub(body.len() as u64) as usize;

@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
+
+use crate::canon::Fingerprints;
 use governor::clock::MonotonicClock;
 use tokio::sync::Notify;
 
@@ -58,8 +60,8 @@ struct Visited {
 }
 
 struct Generations {
-    current: DashMap<u64, u32>,
-    previous: DashMap<u64, u32>,
+    current: DashMap<u64, u32, Fingerprints>,
+    previous: DashMap<u64, u32, Fingerprints>,
     /// Store ticket that covers every fingerprint in `previous`.
     previous_ticket: u64,
 }
@@ -73,8 +75,8 @@ impl Visited {
     fn new(cap: usize) -> Visited {
         Visited {
             gens: RwLock::new(Generations {
-                current: DashMap::new(),
-                previous: DashMap::new(),
+                current: DashMap::default(),
+                previous: DashMap::default(),
                 previous_ticket: 0,
             }),
             cap,
