@@ -9,12 +9,15 @@
 #        NGINX_WORKERS=2 nginx worker processes
 #        VENV=bench/.venv  where Scrapy is installed
 #        ONLY="trawl wget spider spider-mem scrapy"  the crawlers to run
+#        TRAWL_FLAGS="..."  extra trawl flags (e.g. --max-pages-per-host 0 for sites over
+#                           the 100,000-URL per-host trap guard)
 #        CARGO_TARGET_DIR  where trawl is built (default ./target)
 #
 # Everything is measured from outside the crawler: distinct request targets (path+query)
 # in nginx's access log, wall time, user+sys CPU and peak RSS from GNU time.
 # Installs what is missing (Debian packages, Scrapy into a venv); Scrapy is optional.
 set -euo pipefail
+TRAWL_FLAGS=${TRAWL_FLAGS:-}
 cd "$(dirname "$0")/.."
 repo=$PWD
 cmdline="bench/compare.sh $*"
@@ -181,7 +184,7 @@ spider_ver=$(awk '/^name = "spider"$/ {getline; gsub(/[^0-9.]/, ""); print; exit
   echo
   echo "- command: \`$cmdline\` (RUNS=$runs, TIMEOUT=${tmo}s, nginx $workers worker(s))"
   echo "- machine: $(nproc) cores, $cpu_model, $ram RAM, $(uname -sr)"
-  echo "- trawl $(git rev-parse --short HEAD 2>/dev/null || echo '?') (binary sha256 $(sha256sum "$trawl_bin" | cut -c1-12)): \`trawl crawl URL --out DIR --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q\`"
+  echo "- trawl $(git rev-parse --short HEAD 2>/dev/null || echo '?') (binary sha256 $(sha256sum "$trawl_bin" | cut -c1-12)): \`trawl crawl URL --out DIR --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q${TRAWL_FLAGS:+ $TRAWL_FLAGS}\`"
   echo "- wget $(wget --version | head -1 | awk '{print $3}'): \`wget -r -l inf -nd --delete-after -q\` (robots on, one connection)"
   echo "- spider $spider_ver (bench/spider-runner): robots on, delay 0, subdomains/tld off, concurrency limit 64, default features;" \
        "*spider* = defaults (visited set moves to SQLite past LINKS_VISITED_MEMORY_LIMIT=15000 links), *spider-mem* = LINKS_VISITED_MEMORY_LIMIT=1000000000"
@@ -246,7 +249,7 @@ LUA
         trawl)
           rm -rf "$work/trawl-out"
           run_one trawl "$pages" "$r" "$trawl_bin" crawl "$url" --out "$work/trawl-out" \
-            --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q
+            --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q $TRAWL_FLAGS
           rm -rf "$work/trawl-out" ;;
         wget)
           rm -rf "$work/wget-out"; mkdir -p "$work/wget-out"
