@@ -459,10 +459,9 @@ impl Found {
     }
 }
 
-/// Elements that end tags rarely close (the tree builder closes them itself) or
-/// never have content: they do not count towards [`MAX_DOM_DEPTH`].
-fn adds_depth(name: &str) -> bool {
-    !matches!(
+/// Elements that never have content (no end tag).
+pub(crate) fn is_void(name: &str) -> bool {
+    matches!(
         name,
         "area"
             | "base"
@@ -478,25 +477,33 @@ fn adds_depth(name: &str) -> bool {
             | "track"
             | "wbr"
             | "param"
-            | "p"
-            | "li"
-            | "dt"
-            | "dd"
-            | "option"
-            | "optgroup"
-            | "tr"
-            | "td"
-            | "th"
-            | "thead"
-            | "tbody"
-            | "tfoot"
-            | "colgroup"
-            | "caption"
-            | "rb"
-            | "rt"
-            | "rtc"
-            | "rp"
     )
+}
+
+/// Elements that end tags rarely close (the tree builder closes them itself) or
+/// never have content: they do not count towards [`MAX_DOM_DEPTH`].
+fn adds_depth(name: &str) -> bool {
+    !is_void(name)
+        && !matches!(
+            name,
+            "p" | "li"
+                | "dt"
+                | "dd"
+                | "option"
+                | "optgroup"
+                | "tr"
+                | "td"
+                | "th"
+                | "thead"
+                | "tbody"
+                | "tfoot"
+                | "colgroup"
+                | "caption"
+                | "rb"
+                | "rt"
+                | "rtc"
+                | "rp"
+        )
 }
 
 /// A node of scraper's tree.

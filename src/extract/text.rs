@@ -13,6 +13,8 @@
 
 use html5ever::tokenizer::Tag;
 
+use super::is_void;
+
 /// Open elements tracked inside a skipped region; deeper ones are not tracked
 /// (a hostile page cannot grow the stack without bound).
 const MAX_SKIP_STACK: usize = 4096;
@@ -38,26 +40,6 @@ fn always_skipped(name: &str) -> bool {
             | "object"
             | "canvas"
             | "dialog"
-    )
-}
-
-fn is_void(name: &str) -> bool {
-    matches!(
-        name,
-        "area"
-            | "base"
-            | "br"
-            | "col"
-            | "embed"
-            | "hr"
-            | "img"
-            | "input"
-            | "link"
-            | "meta"
-            | "source"
-            | "track"
-            | "wbr"
-            | "param"
     )
 }
 
