@@ -98,34 +98,11 @@ chmod 755 "$work"
 cp "$CARGO_TARGET_DIR/release/trawl" "$work/trawl"
 trawl_bin=$work/trawl
 
-start_nginx() {
-  cat > "$work/nginx.conf" <<CONF
-worker_processes $workers;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log $work/access.log;
-  sendfile on; tcp_nopush on; keepalive_requests 1000000; keepalive_timeout 120s;
-  default_type text/html;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$port; root $work/site; }
-}
-CONF
-  mkdir -p "$work/tmp"
-  nginx -c "$work/nginx.conf"
-  sleep 0.5
-}
-stop_nginx() {
-  if [ -f "$work/nginx.pid" ]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
-  for _ in $(seq 50); do [ -f "$work/nginx.pid" ] || break; sleep 0.1; done
-}
-reset_log() {
-  : > "$work/access.log"
-  kill -USR1 "$(cat "$work/nginx.pid")"
-  sleep 0.3
-}
+# shellcheck source=bench/nginx.sh
+. bench/nginx.sh
+start_nginx() { nginx_start "$work" "$work/site" "127.0.0.1:$port" "$workers"; }
+stop_nginx() { nginx_stop "$work"; }
+reset_log() { nginx_reopen_log "$work"; }
 
 # ---------------------------------------------------------------- one measured run
 # run_one NAME PAGES RUN CMD...  -> appends a JSON line to $work/runs.jsonl

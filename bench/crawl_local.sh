@@ -15,23 +15,9 @@ chmod 755 "$work"
 python3 bench/gen_site.py "$work/site" "$pages" "127.0.0.1:$port"
 # robots.txt present, so the crawl does its robots handling for real.
 printf 'User-agent: *\nDisallow: /files/\n' > "$work/site/robots.txt"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 1024; }
-http {
-  access_log $work/access.log;
-  sendfile on; keepalive_requests 100000;
-  default_type text/html;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$port; root $work/site; }
-}
-CONF
-mkdir -p "$work/tmp"
-nginx -c "$work/nginx.conf"
-sleep 0.5
+# shellcheck source=bench/nginx.sh
+. bench/nginx.sh
+nginx_start "$work" "$work/site" "127.0.0.1:$port"
 
 cargo build --release --quiet
 IFS='|' read -r -a variants <<< "${VARIANTS:-}"
@@ -39,9 +25,7 @@ IFS='|' read -r -a variants <<< "${VARIANTS:-}"
 n=0
 for variant in "${variants[@]}"; do
   n=$((n + 1))
-  : > "$work/access.log"
-  kill -USR1 "$(cat "$work/nginx.pid")"  # reopen the access log
-  sleep 0.2
+  nginx_reopen_log "$work"
   # shellcheck disable=SC2086
   /usr/bin/time -v target/release/trawl crawl "http://127.0.0.1:$port/" --out "$work/out$n" \
     --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q "$@" $variant 2> "$work/time.txt"

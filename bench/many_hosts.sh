@@ -19,23 +19,10 @@ chmod 755 "$work"
 # Absolute links name 127.0.0.1: off-scope for every other host, as on a real web.
 python3 bench/gen_site.py "$work/site" "$pages" "127.0.0.1:$port" >/dev/null
 printf 'User-agent: *\nDisallow: /files/\n' > "$work/site/robots.txt"
-mkdir -p "$work/tmp"
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log $work/access.log;
-  sendfile on; keepalive_requests 100000;
-  default_type text/html;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen $port; root $work/site; }
-}
-CONF
-nginx -c "$work/nginx.conf"
-sleep 0.5
+# shellcheck source=bench/nginx.sh
+. bench/nginx.sh
+# Listening on the port alone: every 127.a.b.c address reaches this server.
+nginx_start "$work" "$work/site" "$port"
 cargo build --release --quiet
 
 echo "many hosts: $pages-page site per host, --per-host-rate $rate, --per-host-concurrency 2, median of $runs"

@@ -528,22 +528,6 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
     assert_eq!(stats(dir.path())["sitemaps"], 5);
 }
 
-/// A tree site whose pages take 20 ms each, so a crawl can be killed half-way.
-async fn slow_tree(pages: usize) -> Site {
-    let site = Site::start().await;
-    tree_site_routes(&site, pages, 4);
-    for i in 0..pages {
-        site.set(
-            &tree_page_path(i),
-            Reply::Delay(
-                Duration::from_millis(20),
-                Box::new(Reply::Html(tree_page_html(i, pages, 4))),
-            ),
-        );
-    }
-    site
-}
-
 /// Runs `trawl export DIR --fields FIELDS --format FORMAT`; returns stdout.
 async fn export(dir: &Path, fields: &str, format: &str) -> String {
     let args = vec![
@@ -594,7 +578,7 @@ async fn export_writes_a_csv_of_the_worked_example() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once() {
     let pages = 200;
-    let site = slow_tree(pages).await;
+    let site = slow_tree(pages, Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
     let extra = [
         "--per-host-rate",
@@ -654,7 +638,7 @@ async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_with_other_extras_warns_that_records_will_differ() {
     let pages = 200;
-    let site = slow_tree(pages).await;
+    let site = slow_tree(pages, Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
     let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
     let with_text = [&base[..], &["--extras", "text"]].concat();
@@ -677,7 +661,7 @@ async fn resuming_with_other_extras_warns_that_records_will_differ() {
         out.stderr
     );
     // The same options again: no warning.
-    let site2 = slow_tree(20).await;
+    let site2 = slow_tree(20, Duration::from_millis(20)).await;
     let dir2 = tempfile::tempdir().unwrap();
     let args = crawl_args(&site2.url("/"), dir2.path(), &with_text);
     let mut child = spawn_args(&args);

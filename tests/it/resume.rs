@@ -6,20 +6,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// A slow tree site: `pages` pages, each taking `delay` to serve.
-async fn slow_tree(pages: usize, delay: Duration) -> Site {
-    let site = Site::start().await;
-    tree_site_routes(&site, pages, 4);
-    for i in 0..pages {
-        let html = tree_page_html(i, pages, 4);
-        site.set(
-            &tree_page_path(i),
-            Reply::Delay(delay, Box::new(Reply::Html(html))),
-        );
-    }
-    site
-}
-
 /// Waits (bounded) until the site has served more than `hits` page requests.
 async fn wait_for_hits(site: &Site, hits: usize) {
     let pages = || site.paths().iter().filter(|p| *p != "/robots.txt").count();

@@ -751,6 +751,21 @@ pub fn tree_site_routes(site: &Site, pages: usize, fanout: usize) {
     site.set_if_absent("/robots.txt", Reply::Status(404));
 }
 
+/// A tree site of `pages` pages (fan-out 4), each served after `delay`: a crawl of it
+/// can be stopped or killed half-way.
+pub async fn slow_tree(pages: usize, delay: Duration) -> Site {
+    let site = Site::start().await;
+    tree_site_routes(&site, pages, 4);
+    for i in 0..pages {
+        let html = tree_page_html(i, pages, 4);
+        site.set(
+            &tree_page_path(i),
+            Reply::Delay(delay, Box::new(Reply::Html(html))),
+        );
+    }
+    site
+}
+
 // ---------------------------------------------------------------------------------------
 // Running the binary
 // ---------------------------------------------------------------------------------------
