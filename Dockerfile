@@ -1,6 +1,7 @@
 # trawl — multi-stage build: compile with the Rust toolchain, ship a slim runtime.
 # Build:  docker build -t trawl .
 # Run:    docker run --rm -v "$PWD/out:/data" trawl crawl https://example.com/ --out /data/crawl-out
+# Fleet:  docker compose up --scale worker=4   (docker-compose.yml: Redis + workers)
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, so source edits do not refetch crates.
@@ -22,5 +23,7 @@ COPY seeds /etc/trawl/seeds
 USER trawl
 WORKDIR /data
 VOLUME ["/data"]
+# --metrics 0.0.0.0:9090 serves Prometheus metrics here (docker-compose.yml does).
+EXPOSE 9090
 ENTRYPOINT ["trawl"]
 CMD ["--help"]

@@ -3,13 +3,31 @@
 //! per second and memory at checkpoints.
 //!
 //! `cargo bench --bench frontier -- [URLS] [HOSTS]` (default 10,000,000 over 100,000).
-//! Add `--memory` to measure the in-memory frontier instead.
+//! Add `--memory` to measure the in-memory frontier instead, or
+//! `--redis=redis://127.0.0.1:6379/0` for the shared frontier in Redis: then it also
+//! reports Redis memory per million URLs, in all and for the visited set alone
+//! (measured again after deleting the queues). Use a Redis with nothing else in it.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use trawl::frontier::{Entry, Frontier, Store};
+use trawl::frontier::{Admission, Entry, Frontier, SharedOptions, Store};
 use url::Url;
+
+/// Redis's `used_memory` (bytes), after letting it settle.
+fn used_memory(url: &str) -> u64 {
+    let mut conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("redis");
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query(&mut conn)
+        .expect("info");
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -29,6 +47,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let memory = std::env::args().any(|a| a == "--memory");
+    let redis = std::env::args().find_map(|a| a.strip_prefix("--redis=").map(str::to_owned));
     let total: u64 = args
         .first()
         .and_then(|a| a.parse().ok())
@@ -37,13 +56,37 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store =
         (!memory).then(|| Arc::new(Store::open(&dir.path().join("frontier.redb")).expect("store")));
-    let frontier = Frontier::embedded(2, 2, 1.0, 0, store.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let crawl = format!("bench-{}", std::process::id());
+    let (frontier, store) = match &redis {
+        Some(url) => {
+            let opts = SharedOptions {
+                url: url.clone(),
+                crawl: crawl.clone(),
+                worker: "bench".into(),
+                per_host_concurrency: 2,
+                per_host_rate: 1.0,
+                max_pages: 0,
+                max_pages_per_host: 0,
+                lease_ttl: std::time::Duration::from_secs(30),
+            };
+            let f = runtime
+                .block_on(Frontier::shared(opts, &serde_json::Map::new()))
+                .expect("redis");
+            (f, None)
+        }
+        None => (Frontier::embedded(2, 2, 1.0, 0, store.clone()), store),
+    };
+    let baseline = redis.as_ref().map(|u| used_memory(u));
     println!(
         "frontier benchmark: {total} URLs over {hosts} hosts, {} frontier",
-        if memory {
-            "in-memory"
-        } else {
-            "durable (redb)"
+        match (&redis, memory) {
+            (Some(_), _) => "shared (Redis)",
+            (None, true) => "in-memory",
+            (None, false) => "durable (redb)",
         }
     );
     let checkpoints = [1_000_000u64, 2_000_000, 5_000_000, 10_000_000, total];
@@ -60,10 +103,10 @@ fn main() {
         .expect("url");
         batch.push(Entry::new(url, 1 + (i % 7) as u32));
         if batch.len() == 40 || i + 1 == total {
-            let a = frontier
-                .push_many(std::mem::take(&mut batch))
+            let (a, _) = runtime
+                .block_on(frontier.push_many(std::mem::take(&mut batch)))
                 .expect("push");
-            admitted += a.new.iter().filter(|n| **n).count() as u64;
+            admitted += a.iter().filter(|n| **n == Admission::New).count() as u64;
         }
         let n = i + 1;
         if checkpoints.contains(&n) && n > last.0 {
@@ -93,6 +136,44 @@ fn main() {
             t.elapsed().as_secs_f64(),
             size / (1024 * 1024)
         );
+    }
+    if let (Some(url), Some(base), Some(f)) = (&redis, baseline, frontier.as_shared()) {
+        runtime.block_on(f.refresh());
+        let all = used_memory(url).saturating_sub(base);
+        let mut conn = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .expect("redis");
+        // Everything but the visited set: queues, host state, ready set, counters.
+        let prefix = trawl::frontier::redis::key_prefix(&crawl);
+        for pattern in ["q:*", "h:*"] {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}{pattern}"))
+                .query(&mut conn)
+                .expect("keys");
+            for chunk in keys.chunks(1000) {
+                let _: () = redis::cmd("DEL").arg(chunk).query(&mut conn).expect("del");
+            }
+        }
+        let _: () = redis::cmd("DEL")
+            .arg(format!("{prefix}ready"))
+            .query(&mut conn)
+            .expect("del");
+        let visited = used_memory(url).saturating_sub(base);
+        let per_m = |b: u64| b as f64 / (admitted as f64 / 1e6) / (1024.0 * 1024.0);
+        println!(
+            "Redis used_memory for {admitted} admitted URLs: {:.1} MiB in all ({:.1} MiB per million URLs, queues included); visited set alone {:.1} MiB ({:.1} MiB per million visited URLs)",
+            all as f64 / (1024.0 * 1024.0),
+            per_m(all),
+            visited as f64 / (1024.0 * 1024.0),
+            per_m(visited)
+        );
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query(&mut conn)
+            .expect("keys");
+        for chunk in keys.chunks(1000) {
+            let _: () = redis::cmd("DEL").arg(chunk).query(&mut conn).expect("del");
+        }
     }
     let g = frontier.gauges();
     println!(

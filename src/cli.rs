@@ -37,6 +37,13 @@ pub enum Command {
     /// reading every pages part whatever its compression.
     /// Example: trawl export books --fields url,status,data.title,data.price > books.csv
     Export(ExportArgs),
+    /// Live counters of a shared crawl in Redis (queued, leased, done, errors, hosts)
+    /// and each process's heartbeat.
+    Status(StatusArgs),
+    /// Combine the pages files of every process of a shared crawl (OUT/pages-<worker>.jsonl)
+    /// into one pages.jsonl, each URL once.
+    /// Example: trawl merge crawl-out -o merged/pages.jsonl && trawl export merged --fields url,status
+    Merge(MergeArgs),
     /// Serve the synthetic site (used by `trawl bench`; prints its address).
     #[command(hide = true)]
     BenchServe {
@@ -66,6 +73,32 @@ pub struct BenchArgs {
     /// Durable frontier, as `trawl crawl` uses by default.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value_t = true, value_name = "BOOL")]
     pub durable: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The shared crawl's Redis, as given to `trawl crawl --frontier`.
+    #[arg(long, value_name = "URL")]
+    pub frontier: String,
+
+    /// The crawl's name, as given to `trawl crawl --crawl-id` [default: default].
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub crawl_id: String,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Output directories of the crawl's processes (one shared directory, or several).
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+
+    /// The merged file to write (must not exist).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +177,30 @@ pub struct CrawlArgs {
     /// Directory of the durable frontier [default: OUT/state].
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+
+    /// Frontier backend: `embedded` (this process only) or `redis://HOST:PORT/DB`, shared by every
+    /// process started with the same --crawl-id (each writes OUT/pages-<worker-id>.jsonl)
+    /// [default: embedded].
+    #[arg(long, value_name = "BACKEND")]
+    pub frontier: Option<String>,
+
+    /// Name of the shared crawl in Redis; processes with the same name are one crawler [default: default].
+    #[arg(long, value_name = "NAME")]
+    pub crawl_id: Option<String>,
+
+    /// This process's name in a shared crawl: letters, digits, - _ . (not ending in -<digits>)
+    /// [default: <hostname>.<pid>].
+    #[arg(long, value_name = "NAME")]
+    pub worker_id: Option<String>,
+
+    /// Seconds without a heartbeat before a process's leased URLs go back to the queue
+    /// (redis frontier) [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub lease_ttl: Option<f64>,
+
+    /// Serve Prometheus text metrics at http://ADDR/metrics, e.g. 0.0.0.0:9090.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 
     /// Stop after N URLs have been attempted (0 = no limit) [default: 0].
     #[arg(long, value_name = "N")]
@@ -304,6 +361,15 @@ impl CrawlArgs {
         set(&mut config.durable, &self.durable);
         if self.state.is_some() {
             config.state = self.state.clone();
+        }
+        set(&mut config.frontier, &self.frontier);
+        set(&mut config.crawl_id, &self.crawl_id);
+        if self.worker_id.is_some() {
+            config.worker_id = self.worker_id.clone();
+        }
+        set(&mut config.lease_ttl, &self.lease_ttl);
+        if self.metrics.is_some() {
+            config.metrics = self.metrics.clone();
         }
         set(&mut config.max_pages, &self.max_pages);
         if self.max_depth.is_some() {

@@ -198,6 +198,19 @@ pub struct Config {
     pub durable: bool,
     /// Where the durable frontier lives (default: OUT/state).
     pub state: Option<PathBuf>,
+    /// Frontier backend: "embedded" (this process) or `redis://HOST:PORT/DB` (shared by
+    /// every process that joins the same crawl_id).
+    pub frontier: String,
+    /// Name of the shared crawl in Redis (redis frontier only).
+    pub crawl_id: String,
+    /// This process's name in a shared crawl: its output is pages-<worker_id>.jsonl
+    /// [default: host name and process id].
+    pub worker_id: Option<String>,
+    /// Seconds without a heartbeat after which a process's leased URLs go back to
+    /// the queue (redis frontier only).
+    pub lease_ttl: f64,
+    /// Serve Prometheus text metrics at http://ADDR/metrics (e.g. 0.0.0.0:9090).
+    pub metrics: Option<String>,
     /// Stop after this many URLs have been attempted (0 = no limit).
     pub max_pages: u64,
     /// Follow links at most this many hops from a seed (seeds are depth 0). Unset = no limit.
@@ -293,6 +306,11 @@ impl Default for Config {
             seeds: None,
             durable: true,
             state: None,
+            frontier: "embedded".into(),
+            crawl_id: "default".into(),
+            worker_id: None,
+            lease_ttl: 30.0,
+            metrics: None,
             max_pages: 0,
             max_depth: None,
             concurrency: 64,
@@ -459,7 +477,114 @@ impl Config {
         }
         self.include_patterns()?;
         self.exclude_patterns()?;
+        if self.frontier != "embedded" && !self.frontier.starts_with("redis://") {
+            return bad(
+                "frontier",
+                format!(
+                    "'{}' is neither \"embedded\" nor a redis://HOST:PORT/DB address",
+                    self.frontier
+                ),
+            );
+        }
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !name_ok(&self.crawl_id) {
+            return bad("crawl_id", "use 1 to 64 letters, digits, '-', '_' or '.'");
+        }
+        if let Some(id) = &self.worker_id {
+            // A letter keeps pages-<id>.jsonl apart from rotated parts pages-00001.jsonl.
+            let numbered = id
+                .rsplit_once('-')
+                .is_some_and(|(_, d)| d.bytes().all(|b| b.is_ascii_digit()));
+            if !name_ok(id) || !id.bytes().any(|b| b.is_ascii_alphabetic()) || numbered {
+                return bad(
+                    "worker_id",
+                    "use 1 to 64 letters, digits, '-', '_' or '.', with a letter, \
+                     not ending in -<digits> (the numbering of rotated parts)",
+                );
+            }
+        }
+        // Heartbeats go every second: a shorter ttl would declare live processes dead.
+        secs("lease_ttl", self.lease_ttl, 2.0, 86_400.0)?;
+        if let Some(addr) = &self.metrics {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return bad("metrics", format!("'{addr}' is not an IP:PORT address"));
+            }
+        }
+        if self.is_shared() && self.fresh {
+            return bad(
+                "fresh",
+                "a shared (redis) crawl is never wiped by one process: use a new --crawl-id",
+            );
+        }
         Ok(())
+    }
+
+    /// True when the frontier lives in Redis, shared with other processes.
+    pub fn is_shared(&self) -> bool {
+        self.frontier != "embedded"
+    }
+
+    /// This process's name in a shared crawl: --worker-id, or host name and pid.
+    pub fn worker_name(&self) -> String {
+        if let Some(id) = &self.worker_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_default();
+        let host: String = host
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(40)
+            .collect();
+        let host = match host.bytes().any(|b| b.is_ascii_alphabetic()) {
+            true => host,
+            false => format!("w{host}"),
+        };
+        format!("{host}.{}", std::process::id())
+    }
+
+    /// The settings every process of a shared crawl must agree on: what is crawled
+    /// (scope, limits, filters, URL rules) and how hard hosts are hit.
+    pub fn shared_settings(&self) -> serde_json::Map<String, serde_json::Value> {
+        let all = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        const SHARED: &[&str] = &[
+            "max_pages",
+            "max_depth",
+            "per_host_concurrency",
+            "per_host_rate",
+            "scope",
+            "include",
+            "exclude",
+            "ignore_robots",
+            "user_agent",
+            "max_redirects",
+            "max_url_length",
+            "max_path_depth",
+            "max_repeated_segments",
+            "max_query_hops",
+            "max_pages_per_host",
+            "allow_private",
+            "retries",
+            "max_crawl_delay",
+            "sort_query",
+            "strip_session_ids",
+            "follow_nofollow",
+            "sitemaps",
+        ];
+        all.into_iter()
+            .filter(|(k, _)| SHARED.contains(&k.as_str()))
+            .collect()
     }
 
     pub fn include_patterns(&self) -> Result<Vec<Regex>, ConfigError> {
@@ -597,6 +722,54 @@ mod tests {
         };
         let s = c.validate().unwrap_err().to_string();
         assert!(s.contains("include") && s.contains("'('"), "{s}");
+    }
+
+    #[test]
+    fn shared_crawl_keys_are_checked() {
+        let check = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().err().map(|e| e.to_string())
+        };
+        assert_eq!(check(&|c| c.frontier = "redis://h:6379/0".into()), None);
+        let e = check(&|c| c.frontier = "mysql://x".into()).unwrap();
+        assert!(
+            e.starts_with("invalid frontier: 'mysql://x' is neither"),
+            "{e}"
+        );
+        assert!(check(&|c| c.crawl_id = "a b".into())
+            .unwrap()
+            .starts_with("invalid crawl_id"));
+        for bad in ["123", "w-00001", "w/1", ""] {
+            let e = check(&|c| c.worker_id = Some(bad.into()));
+            assert!(
+                e.is_some_and(|e| e.starts_with("invalid worker_id")),
+                "{bad}"
+            );
+        }
+        for good in ["w1", "host.42", "node-a"] {
+            assert_eq!(check(&|c| c.worker_id = Some(good.into())), None, "{good}");
+        }
+        assert!(check(&|c| c.lease_ttl = 1.0)
+            .unwrap()
+            .starts_with("invalid lease_ttl"));
+        assert!(check(&|c| c.metrics = Some("localhost".into()))
+            .unwrap()
+            .starts_with("invalid metrics"));
+        let e = check(&|c| {
+            c.frontier = "redis://h:6379/0".into();
+            c.fresh = true;
+        })
+        .unwrap();
+        assert!(e.contains("use a new --crawl-id"), "{e}");
+        // The default worker name is one a pages file can carry.
+        let mut c = Config::default();
+        c.worker_id = Some(c.worker_name());
+        assert_eq!(c.validate().err().map(|e| e.to_string()), None);
+        // Settings every process must share: politeness in, output out.
+        let shared = Config::default().shared_settings();
+        assert!(shared.contains_key("per_host_rate") && shared.contains_key("scope"));
+        assert!(!shared.contains_key("out") && !shared.contains_key("concurrency"));
     }
 
     #[test]

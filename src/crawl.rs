@@ -44,7 +44,9 @@ use crate::extract::{self, Extractor, Link, RuleError};
 use crate::fetch::{self, AddressGuard, FetchError, Fetcher, Response};
 use crate::frontier::embedded::host_hash;
 use crate::frontier::store::Op;
-use crate::frontier::{Entry, Frontier, Lease, Next, Store, StoreError};
+use crate::frontier::{
+    Admission, Entry, Frontier, Lease, Next, SharedError, SharedOptions, Store, StoreError,
+};
 use crate::progress::Progress;
 use crate::robots::{RobotsCache, Verdict};
 use crate::scope::Scope;
@@ -61,6 +63,10 @@ use crate::traps::{self, Traps};
 const INLINE_PARSE_BYTES: usize = 64 * 1024;
 /// Longest an idle worker sleeps before looking again (new work also wakes it).
 const MAX_IDLE: Duration = Duration::from_millis(200);
+/// How often a process of a shared crawl says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a process leaving a shared crawl waits for Redis to take its leases back.
+const LEAVE_WAIT: Duration = Duration::from_secs(10);
 /// Longest backoff between retries of one URL.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -145,11 +151,20 @@ pub enum CrawlError {
     Client(FetchError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Shared(#[from] SharedError),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Everything the workers share.
 struct Ctx {
     config: Config,
+    /// Private-address guard (seed hosts are exempt, the fleet's too).
+    guard: Arc<AddressGuard>,
     frontier: Arc<Frontier>,
     fetcher: Fetcher,
     robots: RobotsCache,
@@ -186,13 +201,41 @@ pub async fn run(
     config.validate()?;
     let extractor = Arc::new(Extractor::new(&config)?);
     let out = config.out.clone();
-    let _lock = lock_out_dir(&out)?;
+    // In a shared crawl many processes may write one directory: each its own files.
+    let worker_name = config.is_shared().then(|| config.worker_name());
+    let _lock = lock_out_dir(&out, worker_name.as_deref())?;
     let state_dir = config.state.clone().unwrap_or_else(|| out.join("state"));
-    let resume = prepare_out_dir(&out, &state_dir, config.fresh, config.durable)?;
-    let pages_path = out.join("pages.jsonl");
+    let resume = match worker_name {
+        Some(_) => false,
+        None => prepare_out_dir(&out, &state_dir, config.fresh, config.durable)?,
+    };
+    let stem = crate::sink::jsonl::stem_for(worker_name.as_deref());
+    let pages_path = out.join(format!("{stem}.jsonl"));
     let stats = Arc::new(Stats::new());
 
-    let store = match config.durable {
+    // The shared frontier is joined before anything is written: a process with
+    // conflicting settings, or no Redis, stops here with one line.
+    let shared = match &worker_name {
+        Some(w) => Some(
+            Frontier::shared(
+                SharedOptions {
+                    url: config.frontier.clone(),
+                    crawl: config.crawl_id.clone(),
+                    worker: w.clone(),
+                    per_host_concurrency: config.per_host_concurrency,
+                    per_host_rate: config.per_host_rate,
+                    max_pages: config.max_pages,
+                    max_pages_per_host: config.max_pages_per_host,
+                    lease_ttl: Duration::from_secs_f64(config.lease_ttl),
+                },
+                &config.shared_settings(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
+
+    let store = match config.durable && shared.is_none() {
         true => {
             std::fs::create_dir_all(&state_dir).map_err(|source| CrawlError::OutDir {
                 path: state_dir.clone(),
@@ -271,13 +314,16 @@ pub async fn run(
         rotate_bytes: config.rotate_size,
     };
     let mut sinks = vec![Sink::Jsonl(
-        JsonlSink::open(&out, jsonl, store.clone()).map_err(|source| CrawlError::Write {
+        JsonlSink::open(&out, &stem, jsonl, store.clone()).map_err(|source| CrawlError::Write {
             path: pages_path.clone(),
             source,
         })?,
     )];
     if config.warc {
-        let dir = out.join("warc");
+        let dir = match &worker_name {
+            Some(w) => out.join("warc").join(w),
+            None => out.join("warc"),
+        };
         let opts = WarcOptions {
             dir: dir.clone(),
             rotate_bytes: config.warc_rotate_size,
@@ -305,15 +351,18 @@ pub async fn run(
             guard.exempt(h);
         }
     }
-    let fetcher = Fetcher::new(&config, guard).map_err(CrawlError::Client)?;
+    let fetcher = Fetcher::new(&config, guard.clone()).map_err(CrawlError::Client)?;
     let workers = config.worker_count();
-    let frontier = Arc::new(Frontier::embedded(
-        workers,
-        config.per_host_concurrency,
-        config.per_host_rate,
-        config.max_pages,
-        store.clone(),
-    ));
+    let frontier = Arc::new(match shared {
+        Some(f) => f,
+        None => Frontier::embedded(
+            workers,
+            config.per_host_concurrency,
+            config.per_host_rate,
+            config.max_pages,
+            store.clone(),
+        ),
+    });
     if let Some(store) = &store {
         if resume {
             let (pending, stale) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -375,6 +424,7 @@ pub async fn run(
         permits: Arc::new(Semaphore::new(config.concurrency)),
         fetcher,
         frontier: frontier.clone(),
+        guard,
         stats: stats.clone(),
         sinks,
         empty_fields: extractor.empty_fields(),
@@ -385,6 +435,17 @@ pub async fn run(
         output_failed: AtomicBool::new(false),
         config,
     });
+    // A shared crawl's scope holds every process's seeds; its heartbeat registers
+    // this process before it takes any URL.
+    let heartbeat = match ctx.frontier.as_shared() {
+        Some(f) => {
+            f.add_seeds(&seeds).await;
+            ctx.learn_seeds(f.seeds().await);
+            f.beat(&ctx.report()).await;
+            Some(tokio::spawn(heartbeat(ctx.clone())))
+        }
+        None => None,
+    };
     // Seeds are the user's explicit choice: no trap rules, but they use host budget.
     // On resume they are already seen, unless new ones were added to the command.
     if ctx.config.sitemaps && ctx.config.ignore_robots {
@@ -392,11 +453,12 @@ pub async fn run(
         let mut hosts = std::collections::HashSet::new();
         for s in &seeds {
             if hosts.insert(crate::canon::HostKey::of(s)) {
-                ctx.discover_sitemaps(s, Vec::new());
+                ctx.discover_sitemaps(s, Vec::new()).await;
             }
         }
     }
-    ctx.admit_all(seeds.into_iter().map(|s| Entry::new(s, 0)).collect());
+    ctx.admit_all(seeds.into_iter().map(|s| Entry::new(s, 0)).collect())
+        .await;
     tracing::info!(
         workers,
         concurrency = ctx.config.concurrency,
@@ -404,6 +466,29 @@ pub async fn run(
         "crawl started"
     );
 
+    let metrics = match &ctx.config.metrics {
+        Some(addr) => {
+            let at: std::net::SocketAddr = addr.parse().map_err(|_| {
+                CrawlError::Config(ConfigError::Invalid {
+                    key: "metrics",
+                    message: format!("'{addr}' is not an IP:PORT address"),
+                })
+            })?;
+            let source = crate::metrics::Source {
+                stats: stats.clone(),
+                frontier: frontier.clone(),
+                worker: worker_name
+                    .clone()
+                    .unwrap_or_else(|| ctx.config.worker_name()),
+            };
+            let (bound, task) = crate::metrics::serve(at, source)
+                .await
+                .map_err(|source| CrawlError::Metrics { addr: at, source })?;
+            tracing::info!("metrics at http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
     let progress = Progress::start(&ctx.config, stats.clone(), frontier.clone());
     let mut worker_set = JoinSet::new();
     for id in 0..workers {
@@ -451,6 +536,28 @@ pub async fn run(
         }
     }
     progress.finish().await;
+    if let Some(m) = metrics {
+        m.abort();
+    }
+    if let Some(h) = heartbeat {
+        h.abort();
+        let _ = h.await;
+    }
+    if let Some(f) = ctx.frontier.as_shared() {
+        // Whatever this process still holds goes back for the others at once. A
+        // Redis that stays away is not waited for: the lease expiry covers it.
+        let report = ctx.report();
+        let leave = async {
+            f.release_buffered().await;
+            f.leave(&report).await;
+            f.refresh().await;
+        };
+        if tokio::time::timeout(LEAVE_WAIT, leave).await.is_err() {
+            tracing::warn!(
+                "Redis did not answer at exit: this process's leases go back after lease_ttl"
+            );
+        }
+    }
 
     let gauges = ctx.frontier.gauges();
     let budget_spent =
@@ -488,7 +595,11 @@ pub async fn run(
         None if budget_spent && gauges.queued > 0 => Some("max_pages".to_string()),
         None => None,
     };
-    write_stats(&out, &summary)?;
+    let name = match &worker_name {
+        Some(w) => format!("stats-{w}.json"),
+        None => "stats.json".to_string(),
+    };
+    write_stats(&out, &name, &summary)?;
     Ok(summary)
 }
 
@@ -498,12 +609,15 @@ async fn join_all(set: &mut JoinSet<()>) {
 
 /// Takes an exclusive lock on `out/.lock` for the whole crawl, so two crawls never
 /// write one directory. The OS drops the lock when the process ends, however it ends.
-fn lock_out_dir(out: &Path) -> Result<std::fs::File, CrawlError> {
+fn lock_out_dir(out: &Path, worker: Option<&str>) -> Result<std::fs::File, CrawlError> {
     std::fs::create_dir_all(out).map_err(|source| CrawlError::OutDir {
         path: out.to_path_buf(),
         source,
     })?;
-    let path = out.join(".lock");
+    let path = match worker {
+        Some(w) => out.join(format!(".lock-{w}")),
+        None => out.join(".lock"),
+    };
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -576,9 +690,9 @@ fn prepare_out_dir(
     }
 }
 
-fn write_stats(out: &Path, summary: &Summary) -> Result<(), CrawlError> {
-    let path = out.join("stats.json");
-    let tmp = out.join("stats.json.tmp");
+fn write_stats(out: &Path, name: &str, summary: &Summary) -> Result<(), CrawlError> {
+    let path = out.join(name);
+    let tmp = out.join(format!("{name}.tmp"));
     let write = || -> std::io::Result<()> {
         let mut text = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
         text.push(b'\n');
@@ -592,6 +706,25 @@ fn write_stats(out: &Path, summary: &Summary) -> Result<(), CrawlError> {
             source,
         }
     })
+}
+
+/// Sends the shared crawl's heartbeat every second (and learns other processes'
+/// seeds) until aborted.
+async fn heartbeat(ctx: Arc<Ctx>) {
+    let Some(f) = ctx.frontier.as_shared() else {
+        return;
+    };
+    let mut seeds = f.fleet().seeds;
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let fleet = f.beat(&ctx.report()).await;
+        if fleet.seeds != seeds {
+            seeds = fleet.seeds;
+            ctx.learn_seeds(f.seeds().await);
+        }
+    }
 }
 
 /// Drives one frontier shard: lease, hand to a task, repeat; never sleeps on a host.
@@ -614,7 +747,15 @@ async fn worker(ctx: Arc<Ctx>, id: usize) {
         let woken = notify.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let pause = match ctx.frontier.next(id) {
+        let room = ctx.permits.available_permits() + 1;
+        let next = tokio::select! {
+            n = ctx.frontier.next(id, room) => n,
+            _ = stop.wait_for(|s| *s != RUNNING) => {
+                drop(permit);
+                break;
+            }
+        };
+        let pause = match next {
             Next::Lease(lease) => {
                 let c = ctx.clone();
                 tasks.spawn(
@@ -707,6 +848,33 @@ impl Outcome {
 }
 
 impl Ctx {
+    /// Seeds another process of a shared crawl was given count as ours: their hosts
+    /// are in scope and exempt from the private-address guard.
+    fn learn_seeds(&self, seeds: Vec<String>) {
+        for s in seeds {
+            if let Ok(u) = Url::parse(&s) {
+                if let Some(h) = u.host_str() {
+                    self.guard.exempt(h);
+                }
+                self.scope.add_seed(&u);
+            }
+        }
+    }
+
+    /// This process's own counters, as the shared crawl's heartbeat reports them.
+    fn report(&self) -> String {
+        let s = &self.stats;
+        serde_json::json!({
+            "pages": s.records.load(Ordering::Relaxed),
+            "ok": s.ok.load(Ordering::Relaxed),
+            "errors": s.errors_total(),
+            "bytes": s.bytes.load(Ordering::Relaxed),
+            "in_flight": self.frontier.as_shared().map_or(0, |f| f.leased_here()),
+            "uptime_secs": (s.elapsed_secs() * 10.0).round() / 10.0,
+        })
+        .to_string()
+    }
+
     /// One leased URL, from robots check to record. Always ends the lease.
     async fn process(&self, lease: Lease) {
         let started = Instant::now();
@@ -726,7 +894,7 @@ impl Ctx {
             };
             if let Err(why) = refused {
                 self.stats.refuse(why);
-                self.frontier.discard(lease);
+                self.frontier.discard(lease).await;
                 return;
             }
         }
@@ -736,16 +904,16 @@ impl Ctx {
             if let Some(delay) = decision.new_crawl_delay {
                 let delay = delay.min(Duration::from_secs_f64(self.config.max_crawl_delay));
                 tracing::debug!(host = %lease.host, ?delay, "robots.txt crawl-delay");
-                self.frontier.set_crawl_delay(&lease.host, delay);
+                self.frontier.set_crawl_delay(&lease.host, delay).await;
             }
             if let (Some(listed), true) = (decision.sitemaps, self.config.sitemaps) {
-                self.discover_sitemaps(&lease.entry.url, listed);
+                self.discover_sitemaps(&lease.entry.url, listed).await;
             }
             match decision.verdict {
                 // The robots.txt request used this host's slot: the page waits its turn.
                 Verdict::Allowed if decision.fetched => {
                     if let Some(gap) = self.frontier.host_interval(&lease.host) {
-                        self.frontier.requeue(lease, gap);
+                        self.frontier.requeue(lease, gap).await;
                         return;
                     }
                 }
@@ -765,7 +933,7 @@ impl Ctx {
                 } => {
                     if attempt < self.config.retries {
                         let delay = retry_in.max(self.backoff(attempt));
-                        return self.retry(lease, delay, "robots.txt unavailable");
+                        return self.retry(lease, delay, "robots.txt unavailable").await;
                     }
                     // A network failure is reported as what it is; a 5xx as robots.
                     let o = match cause {
@@ -796,7 +964,7 @@ impl Ctx {
             Err(e) => {
                 if e.is_retryable() && attempt < self.config.retries {
                     let delay = self.backoff(attempt);
-                    return self.retry(lease, delay, e.kind.name());
+                    return self.retry(lease, delay, e.kind.name()).await;
                 }
                 let o = Outcome::error(e.kind, e.message);
                 return self.finish(lease, o, started).await;
@@ -809,14 +977,14 @@ impl Ctx {
                 Some(d) => d.min(max),
                 None => self.backoff(attempt),
             };
-            return self.retry(lease, delay, "retryable status");
+            return self.retry(lease, delay, "retryable status").await;
         }
 
         let mut outcome = Outcome::response(&resp);
         let redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
         if redirect {
             match resp.location.as_deref().filter(|l| !l.trim().is_empty()) {
-                Some(location) => self.redirect(&lease.entry, location, &mut outcome),
+                Some(location) => self.redirect(&lease.entry, location, &mut outcome).await,
                 None => {
                     outcome.error = Some((ErrorKind::Redirect, "no Location header".into()));
                 }
@@ -842,7 +1010,7 @@ impl Ctx {
             match found {
                 Ok(map) => {
                     outcome.links = map.locs.len();
-                    outcome.ticket = self.admit_sitemap(&lease.entry, map);
+                    outcome.ticket = self.admit_sitemap(&lease.entry, map).await;
                 }
                 Err(e) => tracing::debug!(url = %lease.entry.url, "not a sitemap after all: {e}"),
             }
@@ -859,7 +1027,7 @@ impl Ctx {
             }
             outcome.fields = Some(page.fields);
             let follow = page.follow_links || self.config.ignore_robots;
-            outcome.ticket = self.admit_links(&lease.entry, page.links, follow);
+            outcome.ticket = self.admit_links(&lease.entry, page.links, follow).await;
             outcome.exchange = exchange(&lease.entry.url, resp);
             return self.finish(lease, outcome, started).await;
         }
@@ -919,7 +1087,7 @@ impl Ctx {
     }
 
     /// Queues a host's sitemaps: those its robots.txt lists, else /sitemap.xml.
-    fn discover_sitemaps(&self, page: &Url, listed: Vec<String>) {
+    async fn discover_sitemaps(&self, page: &Url, listed: Vec<String>) {
         let urls: Vec<String> = match listed.is_empty() {
             true => page
                 .join("/sitemap.xml")
@@ -939,7 +1107,7 @@ impl Ctx {
                 Err(e) => tracing::debug!("bad sitemap URL '{raw}': {e}"),
             }
         }
-        self.admit_all(wanted);
+        self.admit_all(wanted).await;
     }
 
     /// A sitemap URL as a frontier entry, if in scope and within its host's budget.
@@ -963,7 +1131,7 @@ impl Ctx {
 
     /// An index's sitemaps are queued like the index (same depth); a URL set's
     /// URLs like links found on the sitemap page (scope, trap guards, one hop deeper).
-    fn admit_sitemap(&self, entry: &Entry, map: sitemap::Sitemap) -> u64 {
+    async fn admit_sitemap(&self, entry: &Entry, map: sitemap::Sitemap) -> u64 {
         self.stats.sitemaps.fetch_add(1, Ordering::Relaxed);
         self.stats
             .sitemap_urls
@@ -988,7 +1156,7 @@ impl Ctx {
                 let wanted = urls
                     .filter_map(|u| self.sitemap_entry(u, entry.depth))
                     .collect();
-                self.admit_all(wanted)
+                self.admit_all(wanted).await
             }
             sitemap::Kind::UrlSet => {
                 let links = urls
@@ -997,14 +1165,14 @@ impl Ctx {
                         nofollow: false,
                     })
                     .collect();
-                self.admit_links(entry, links, true)
+                self.admit_links(entry, links, true).await
             }
         }
     }
 
     /// Follows a 3xx: the target is a URL like any link (scope, visited set),
     /// at the same depth, with the hop counted against `max_redirects`.
-    fn redirect(&self, entry: &Entry, location: &str, outcome: &mut Outcome) {
+    async fn redirect(&self, entry: &Entry, location: &str, outcome: &mut Outcome) {
         let target = match canon::parse(location, Some(&entry.url), self.config.canon_rules()) {
             Ok(t) => t,
             Err(e) => {
@@ -1066,17 +1234,19 @@ impl Ctx {
             query_hops: 0,
             seq: 0,
         };
-        outcome.ticket = self.admit_all(vec![next]);
+        outcome.ticket = self.admit_all(vec![next]).await;
     }
 
     /// Queues wanted URLs once each: host budget, then the visited set. Returns the
     /// store ticket that makes them durable (0 in memory mode or when none is new).
-    fn admit_all(&self, entries: Vec<Entry>) -> u64 {
+    async fn admit_all(&self, entries: Vec<Entry>) -> u64 {
         let mut keep = Vec::with_capacity(entries.len());
         let mut hosts = Vec::with_capacity(entries.len());
+        // The shared frontier keeps each host's budget in Redis, for the whole fleet.
+        let local_budget = self.frontier.as_shared().is_none();
         for entry in entries {
             let host = crate::canon::HostKey::of(&entry.url);
-            if !self.traps.reserve_host(&host) {
+            if local_budget && !self.traps.reserve_host(&host) {
                 self.stats.refuse(Refusal::HostBudget);
                 continue;
             }
@@ -1086,15 +1256,21 @@ impl Ctx {
         if keep.is_empty() {
             return 0;
         }
-        match self.frontier.push_many(keep) {
-            Ok(admitted) => {
-                for (host, new) in hosts.iter().zip(admitted.new) {
-                    if !new {
-                        self.traps.release_host(host);
-                        self.stats.refuse(Refusal::Duplicate);
+        match self.frontier.push_many(keep).await {
+            Ok((admitted, ticket)) => {
+                for (host, what) in hosts.iter().zip(admitted) {
+                    match what {
+                        Admission::New => {}
+                        Admission::Seen => {
+                            if local_budget {
+                                self.traps.release_host(host);
+                            }
+                            self.stats.refuse(Refusal::Duplicate);
+                        }
+                        Admission::HostBudget => self.stats.refuse(Refusal::HostBudget),
                     }
                 }
-                admitted.ticket
+                ticket
             }
             Err(e) => {
                 self.fail_output(&e.to_string());
@@ -1111,7 +1287,7 @@ impl Ctx {
         }
     }
 
-    fn admit_links(&self, entry: &Entry, links: Vec<Link>, follow: bool) -> u64 {
+    async fn admit_links(&self, entry: &Entry, links: Vec<Link>, follow: bool) -> u64 {
         let depth = entry.depth + 1;
         let mut wanted = Vec::with_capacity(links.len());
         for link in links {
@@ -1132,7 +1308,7 @@ impl Ctx {
             next.query_hops = hops;
             wanted.push(next);
         }
-        self.admit_all(wanted)
+        self.admit_all(wanted).await
     }
 
     /// HTML by its label and its first bytes; an unlabelled body that starts like
@@ -1155,11 +1331,11 @@ impl Ctx {
         exp.mul_f64(0.75 + fastrand::f64() * 0.5)
     }
 
-    fn retry(&self, mut lease: Lease, delay: Duration, why: &str) {
+    async fn retry(&self, mut lease: Lease, delay: Duration, why: &str) {
         tracing::debug!(url = %lease.entry.url, attempt = lease.entry.attempt + 1, ?delay, why, "retrying");
         lease.entry.attempt += 1;
         self.stats.retries.fetch_add(1, Ordering::Relaxed);
-        self.frontier.retry(lease, delay);
+        self.frontier.retry(lease, delay).await;
     }
 
     /// Writes the record, counts it, and ends the lease (links were pushed already).
@@ -1195,7 +1371,9 @@ impl Ctx {
                 self.fail_output(&e.to_string());
             }
         }
-        self.frontier.complete(lease);
+        self.frontier
+            .complete(lease, kind.map(ErrorKind::name))
+            .await;
     }
 }
 

@@ -395,7 +395,7 @@ mod tests {
         };
         // Three runs: each finishes a member, and a part each (rotate at 1 byte).
         for run_no in 0..3 {
-            let sink = JsonlSink::open(dir.path(), opts, None).unwrap();
+            let sink = JsonlSink::open(dir.path(), "pages", opts, None).unwrap();
             for i in 0..2 {
                 let mut extra = serde_json::Map::new();
                 extra.insert("data".into(), serde_json::json!({"n": run_no * 10 + i}));

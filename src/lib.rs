@@ -23,6 +23,8 @@ pub mod export;
 pub mod extract;
 pub mod fetch;
 pub mod frontier;
+pub mod merge;
+pub mod metrics;
 pub mod progress;
 pub mod robots;
 pub mod scope;

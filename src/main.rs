@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{BenchArgs, Cli, Command, CrawlArgs, ExportArgs, RobotsArgs};
+use cli::{BenchArgs, Cli, Command, CrawlArgs, ExportArgs, MergeArgs, RobotsArgs, StatusArgs};
 use std::sync::Arc;
 
 use trawl::canon;
@@ -62,6 +62,8 @@ fn main() -> ExitCode {
         Command::Robots(args) => robots_command(args),
         Command::Bench(args) => bench_command(args),
         Command::Export(args) => export_command(args),
+        Command::Status(args) => status_command(args),
+        Command::Merge(args) => merge_command(args),
         Command::BenchServe { pages } => bench_serve(pages),
     };
     match result {
@@ -121,6 +123,8 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
     }
     let quiet = config.quiet;
     let out = config.out.clone();
+    let stem =
+        trawl::sink::jsonl::stem_for(config.is_shared().then(|| config.worker_name()).as_deref());
     // Each in-flight request and each idle pooled connection is a socket.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!("cannot raise the open-file limit: {e}");
@@ -159,7 +163,7 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
             plural(summary.hosts, "host"),
             summary.duration_secs,
             summary.pages_per_sec,
-            pages_location(&out)
+            pages_location(&out, &stem)
         );
     }
     Ok(match summary.stopped_by.as_deref() {
@@ -170,7 +174,11 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Where the records are: the one pages file, or the directory and its part count.
-fn pages_location(out: &std::path::Path) -> String {
+fn pages_location(out: &std::path::Path, stem: &str) -> String {
+    if stem != "pages" {
+        // A shared crawl: this process's file among the fleet's.
+        return out.join(format!("{stem}.jsonl")).display().to_string();
+    }
     match trawl::sink::jsonl::part_paths(out)
         .unwrap_or_default()
         .as_slice()
@@ -179,6 +187,75 @@ fn pages_location(out: &std::path::Path) -> String {
         [one] => one.display().to_string(),
         many => format!("{} ({} pages parts)", out.display(), many.len()),
     }
+}
+
+/// `trawl status`: a shared crawl's counters and its processes' heartbeats.
+fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let st = runtime.block_on(trawl::frontier::redis::status(
+        &args.frontier,
+        &args.crawl_id,
+    ))?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if st.counters.is_empty() && st.workers.is_empty() {
+        anyhow::bail!("no crawl named '{}' at {}", st.crawl, args.frontier);
+    }
+    let c = |k: &str| st.counters.get(k).copied().unwrap_or(0);
+    out!(
+        "crawl {}: queued {} | leased {} | done {} | errors {} | hosts {} ({} ready)",
+        st.crawl,
+        c("queued"),
+        c("leased"),
+        c("done"),
+        c("errors"),
+        c("hosts"),
+        st.ready_hosts
+    );
+    let kinds: Vec<String> = st
+        .counters
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("e:").map(|k| format!("{k} {v}")))
+        .collect();
+    if !kinds.is_empty() {
+        out!("errors by kind: {}", kinds.join(", "));
+    }
+    for w in &st.workers {
+        let pages = w.report.get("pages").and_then(|p| p.as_u64()).unwrap_or(0);
+        out!(
+            "worker {}: {} | heartbeat {:.1}s ago | leased {} | pages {}",
+            w.worker,
+            w.state,
+            w.heartbeat_age_secs,
+            w.leased,
+            pages
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl merge`: every process's pages files into one, each URL once.
+fn merge_command(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let sum = trawl::merge::merge(&args.dirs, &args.output)?;
+    say!(
+        "trawl: merged {} from {} into {} ({} duplicate{} left out{})",
+        plural(sum.records, "record"),
+        plural(sum.files as u64, "file"),
+        args.output.display(),
+        sum.duplicates,
+        if sum.duplicates == 1 { "" } else { "s" },
+        if sum.torn_bytes > 0 {
+            format!(", {} torn bytes skipped", sum.torn_bytes)
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `trawl robots`: the crawl's robots.txt verdicts, one line per URL.

@@ -364,7 +364,12 @@ impl Embedded {
                             entry.depth = entry.depth.min(d);
                         }
                         self.save_host(&sched, &host);
-                        return Next::Lease(Lease { shard, host, entry });
+                        return Next::Lease(Lease {
+                            shard,
+                            id: 0,
+                            host,
+                            entry,
+                        });
                     }
                     Poll::Wait(d) => {
                         wait = Some(wait.map_or(d, |w| w.min(d)));

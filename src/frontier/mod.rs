@@ -1,13 +1,15 @@
 //! The frontier: every URL the crawl will fetch, who may fetch what next, and when
 //! the crawl is done.
 //!
-//! One interface over a closed set of backends (an enum, not a trait object): today
-//! the in-process [`Embedded`] backend; a Redis backend joins here for scale-out.
+//! One interface over a closed set of backends (an enum, not a trait object): the
+//! in-process [`Embedded`] backend, and [`Shared`] in Redis for scale-out. One test
+//! suite (`tests/it/frontier.rs`) runs against both.
 //! Callers see the same four moves whatever the backend: `push` (admit once),
 //! `next` (lease a URL whose host is ready), then exactly one of `complete`,
 //! `retry` or `release` for every lease.
 
 pub mod embedded;
+pub mod redis;
 pub mod schedule;
 pub mod store;
 
@@ -17,6 +19,7 @@ use tokio::sync::Notify;
 
 use crate::canon::HostKey;
 pub use embedded::{Admitted, Embedded};
+pub use redis::{Shared, SharedError, SharedOptions};
 pub use schedule::Entry;
 pub use store::{Store, StoreError};
 
@@ -24,6 +27,8 @@ pub use store::{Store, StoreError};
 #[derive(Debug)]
 pub struct Lease {
     pub shard: usize,
+    /// The lease's name in the shared frontier (0 in the embedded one).
+    pub id: u64,
     pub host: HostKey,
     pub entry: Entry,
 }
@@ -41,8 +46,18 @@ pub enum Next {
     Done,
 }
 
+/// What became of each URL offered to [`Frontier::push_many`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    New,
+    Seen,
+    /// The host's URL budget (`max_pages_per_host`) is spent (shared frontier).
+    HostBudget,
+}
+
 pub enum Frontier {
     Embedded(Embedded),
+    Redis(Box<Shared>),
 }
 
 impl Frontier {
@@ -64,21 +79,63 @@ impl Frontier {
         ))
     }
 
-    /// Admits a URL once per crawl; false if it was already seen.
-    pub fn push(&self, entry: Entry) -> Result<bool, StoreError> {
+    /// Joins (or starts) a crawl shared through Redis.
+    pub async fn shared(
+        opts: SharedOptions,
+        settings: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Frontier, SharedError> {
+        Ok(Frontier::Redis(Box::new(
+            Shared::join(opts, settings).await?,
+        )))
+    }
+
+    /// The shared backend, if this is one.
+    pub fn as_shared(&self) -> Option<&Shared> {
         match self {
-            Frontier::Embedded(f) => f.push(entry),
+            Frontier::Embedded(_) => None,
+            Frontier::Redis(s) => Some(s),
         }
     }
 
-    /// Admits a page's URLs at once; the ticket says when they are durable.
-    pub fn push_many(&self, entries: Vec<Entry>) -> Result<Admitted, StoreError> {
+    /// Admits a URL once per crawl; false if it was already seen (or refused).
+    pub async fn push(&self, entry: Entry) -> Result<bool, StoreError> {
+        let (admitted, _) = self.push_many(vec![entry]).await?;
+        Ok(admitted.first() == Some(&Admission::New))
+    }
+
+    /// Admits a page's URLs at once. Returns what became of each and the store
+    /// ticket that says when they are durable (0 when there is nothing to wait for).
+    pub async fn push_many(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<(Vec<Admission>, u64), StoreError> {
         match self {
-            Frontier::Embedded(f) => f.push_many(entries),
+            Frontier::Embedded(f) => {
+                let a = f.push_many(entries)?;
+                let what = a
+                    .new
+                    .iter()
+                    .map(|&n| if n { Admission::New } else { Admission::Seen })
+                    .collect();
+                Ok((what, a.ticket))
+            }
+            Frontier::Redis(f) => {
+                let what = f
+                    .push_many(&entries)
+                    .await
+                    .into_iter()
+                    .map(|a| match a {
+                        Some(true) => Admission::New,
+                        Some(false) => Admission::Seen,
+                        None => Admission::HostBudget,
+                    })
+                    .collect();
+                Ok((what, 0))
+            }
         }
     }
 
-    /// Loads a previous run's pending URLs and host state (durable only).
+    /// Loads a previous run's pending URLs and host state (embedded durable only).
     /// `on_pending` sees the host of every pending URL loaded.
     pub fn resume(
         &self,
@@ -87,20 +144,23 @@ impl Frontier {
     ) -> Result<(u64, u64), StoreError> {
         match self {
             Frontier::Embedded(f) => f.resume(recorded, on_pending),
+            Frontier::Redis(_) => Ok((0, 0)),
         }
     }
 
     /// Done without a record: the URL is no longer wanted.
-    pub fn discard(&self, lease: Lease) {
+    pub async fn discard(&self, lease: Lease) {
         match self {
             Frontier::Embedded(f) => f.discard(lease),
+            Frontier::Redis(f) => f.complete(lease, true, None).await,
         }
     }
 
     /// Back to the queue untouched, the host paused for `delay`.
-    pub fn requeue(&self, lease: Lease, delay: Duration) {
+    pub async fn requeue(&self, lease: Lease, delay: Duration) {
         match self {
             Frontier::Embedded(f) => f.requeue(lease, delay),
+            Frontier::Redis(f) => f.back(lease, None, delay).await,
         }
     }
 
@@ -108,59 +168,79 @@ impl Frontier {
     pub fn host_interval(&self, host: &HostKey) -> Option<Duration> {
         match self {
             Frontier::Embedded(f) => f.host_interval(host),
+            Frontier::Redis(f) => f.host_interval(host),
         }
     }
 
     pub fn store(&self) -> Option<&std::sync::Arc<Store>> {
         match self {
             Frontier::Embedded(f) => f.store(),
+            Frontier::Redis(_) => None,
         }
     }
 
-    pub fn next(&self, worker: usize) -> Next {
+    /// The next URL for `worker`; `room` is how many more this process could start
+    /// now (the shared frontier takes up to that many in one round trip).
+    pub async fn next(&self, worker: usize, room: usize) -> Next {
         match self {
             Frontier::Embedded(f) => f.next(worker),
+            Frontier::Redis(f) => f.next(room).await,
         }
     }
 
-    pub fn complete(&self, lease: Lease) {
+    /// The URL was attempted and recorded (`error`: the error kind's name, if any).
+    pub async fn complete(&self, lease: Lease, error: Option<&str>) {
         match self {
             Frontier::Embedded(f) => f.complete(lease),
+            Frontier::Redis(f) => f.complete(lease, false, error).await,
         }
     }
 
-    pub fn retry(&self, lease: Lease, delay: Duration) {
+    /// Again later: the lease's entry carries its new attempt count.
+    pub async fn retry(&self, lease: Lease, delay: Duration) {
         match self {
             Frontier::Embedded(f) => f.retry(lease, delay),
+            Frontier::Redis(f) => {
+                let entry = lease.entry.clone();
+                f.back(lease, Some(&entry), delay).await
+            }
         }
     }
 
-    pub fn release(&self, lease: Lease) {
+    /// Back untouched, for someone else (shutdown).
+    pub async fn release(&self, lease: Lease) {
         match self {
             Frontier::Embedded(f) => f.release(lease),
+            Frontier::Redis(f) => f.back(lease, None, Duration::ZERO).await,
         }
     }
 
-    pub fn set_crawl_delay(&self, host: &HostKey, delay: Duration) {
+    pub async fn set_crawl_delay(&self, host: &HostKey, delay: Duration) {
         match self {
             Frontier::Embedded(f) => f.set_crawl_delay(host, delay),
+            Frontier::Redis(f) => f.set_crawl_delay(host, delay).await,
         }
     }
 
+    /// True when nothing is queued or leased (the shared frontier: as of the
+    /// last heartbeat).
     pub fn is_done(&self) -> bool {
         match self {
             Frontier::Embedded(f) => f.is_done(),
+            Frontier::Redis(f) => f.is_done(),
         }
     }
 
-    /// Woken whenever work may have become available.
+    /// Woken whenever work may have become available (in this process).
     pub fn notify(&self) -> &Notify {
         match self {
             Frontier::Embedded(f) => f.notify(),
+            Frontier::Redis(f) => f.notify(),
         }
     }
 
-    /// (distinct hosts, queued URLs, leased URLs) for progress and stats.
+    /// (distinct hosts, queued URLs, leased URLs) for progress and stats; the
+    /// shared frontier's are the whole fleet's as of the last heartbeat.
     pub fn gauges(&self) -> crate::stats::Gauges {
         match self {
             Frontier::Embedded(f) => {
@@ -171,101 +251,14 @@ impl Frontier {
                     in_flight: f.leased(),
                 }
             }
+            Frontier::Redis(f) => {
+                let fleet = f.fleet();
+                crate::stats::Gauges {
+                    hosts: fleet.hosts,
+                    queued: fleet.queued,
+                    in_flight: fleet.leased,
+                }
+            }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use url::Url;
-
-    fn entry(u: &str) -> Entry {
-        Entry::new(Url::parse(u).unwrap(), 0)
-    }
-
-    fn lease(f: &Frontier, worker: usize) -> Lease {
-        match f.next(worker) {
-            Next::Lease(l) => l,
-            other => panic!("expected a lease, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn admits_once_and_finishes_when_nothing_is_left() {
-        let f = Frontier::embedded(4, 2, 0.0, 0, None);
-        assert!(f.push(entry("http://a.com/")).unwrap());
-        assert!(!f.push(entry("http://a.com/")).unwrap());
-        assert!(!f.is_done());
-        let l = lease(&f, 0);
-        assert!(matches!(f.next(0), Next::Idle));
-        // Links pushed before completion keep the crawl alive.
-        assert!(f.push(entry("http://b.com/")).unwrap());
-        f.complete(l);
-        assert!(!f.is_done());
-        let l = lease(&f, 3);
-        f.complete(l);
-        assert!(f.is_done());
-        assert!(matches!(f.next(1), Next::Done));
-    }
-
-    #[test]
-    fn idle_workers_take_hosts_from_other_shards() {
-        let f = Frontier::embedded(8, 4, 0.0, 0, None);
-        for i in 0..3 {
-            f.push(entry(&format!("http://one.com/{i}"))).unwrap();
-        }
-        // Every worker index finds the single host's work.
-        for w in 0..3 {
-            let l = lease(&f, w * 3 + 1);
-            assert_eq!(l.host.as_str(), "http://one.com:80");
-        }
-    }
-
-    #[test]
-    fn page_budget_stops_fresh_leases_but_lets_retries_finish() {
-        let f = Frontier::embedded(1, 4, 0.0, 2, None);
-        for i in 0..5 {
-            f.push(entry(&format!("http://a.com/{i}"))).unwrap();
-        }
-        let a = lease(&f, 0);
-        let mut b = lease(&f, 0);
-        assert!(matches!(f.next(0), Next::Idle));
-        f.complete(a);
-        b.entry.attempt = 1;
-        f.retry(b, Duration::ZERO);
-        assert!(!f.is_done());
-        let b = lease(&f, 0);
-        assert_eq!(b.entry.attempt, 1);
-        f.complete(b);
-        assert!(f.is_done());
-        assert_eq!(f.gauges().queued, 3);
-    }
-
-    #[test]
-    fn a_shallower_rediscovery_lowers_the_depth() {
-        let f = Frontier::embedded(1, 1, 0.0, 0, None);
-        assert!(f
-            .push(Entry::new(Url::parse("http://a.com/x").unwrap(), 5))
-            .unwrap());
-        assert!(!f
-            .push(Entry::new(Url::parse("http://a.com/x").unwrap(), 2))
-            .unwrap());
-        assert!(!f
-            .push(Entry::new(Url::parse("http://a.com/x").unwrap(), 4))
-            .unwrap());
-        assert_eq!(lease(&f, 0).entry.depth, 2);
-    }
-
-    #[test]
-    fn released_leases_come_back() {
-        let f = Frontier::embedded(2, 1, 0.0, 0, None);
-        f.push(entry("http://a.com/x")).unwrap();
-        let l = lease(&f, 0);
-        f.release(l);
-        let l = lease(&f, 1);
-        assert_eq!(l.entry.url.as_str(), "http://a.com/x");
-        f.complete(l);
-        assert!(f.is_done());
     }
 }

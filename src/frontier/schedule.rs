@@ -43,15 +43,24 @@ pub struct Entry {
     /// Link hops from a seed (redirect hops do not count).
     pub depth: u32,
     /// Fetch attempts already made and failed transiently.
+    // Zero and empty fields are left out of the stored form (durable store, Redis
+    // queues): most entries are a URL and a depth, and a frontier holds millions.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u32,
     /// Fingerprints of the URLs whose redirects led here, oldest first: the hop
     /// count and the loop check for redirects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub via: Vec<u64>,
     /// Links in a row that kept the page's path and changed only its query (trap guard).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub query_hops: u32,
     /// Sequence number in the durable store (0 when the frontier is in memory only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub seq: u64,
+}
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 impl Entry {

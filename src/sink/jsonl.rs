@@ -151,41 +151,80 @@ fn describe(compress: Compression, rotated: bool) -> String {
 #[derive(Debug, Clone)]
 struct Part {
     path: PathBuf,
+    /// "pages", or "pages-<worker>" for one process of a shared crawl.
+    stem: String,
     /// None for the unrotated file.
     number: Option<u64>,
     compress: Compression,
 }
 
-fn part_name(number: Option<u64>, compress: Compression) -> String {
-    match number {
-        None => format!("pages.jsonl{}", compress.suffix()),
-        Some(n) => format!("pages-{n:05}.jsonl{}", compress.suffix()),
+/// The file stem of a process's records: `pages`, or `pages-<worker>` in a shared
+/// crawl (worker names hold a letter, so they never read as part numbers).
+pub fn stem_for(worker: Option<&str>) -> String {
+    match worker {
+        Some(w) => format!("pages-{w}"),
+        None => "pages".to_string(),
     }
 }
 
-/// Reads a part's file name; only names trawl writes match (one spelling per
-/// number), so unrelated files in the directory are never read or cut.
-fn parse_part_name(name: &str) -> Option<(Option<u64>, Compression)> {
-    let (stem, compress) = if let Some(s) = name.strip_suffix(".gz") {
+fn part_name(stem: &str, number: Option<u64>, compress: Compression) -> String {
+    match number {
+        None => format!("{stem}.jsonl{}", compress.suffix()),
+        Some(n) => format!("{stem}-{n:05}.jsonl{}", compress.suffix()),
+    }
+}
+
+/// Reads a part's file name into (stem, number, compression); only names trawl
+/// writes match (one spelling per number), so unrelated files in the directory are
+/// never read or cut.
+fn parse_part_name(name: &str) -> Option<(String, Option<u64>, Compression)> {
+    let (base, compress) = if let Some(s) = name.strip_suffix(".gz") {
         (s, Compression::Gzip)
     } else if let Some(s) = name.strip_suffix(".zst") {
         (s, Compression::Zstd)
     } else {
         (name, Compression::None)
     };
-    let stem = stem.strip_suffix(".jsonl")?;
-    if stem == "pages" {
-        return Some((None, compress));
+    let base = base.strip_suffix(".jsonl")?;
+    if base == "pages" {
+        return Some((base.to_string(), None, compress));
     }
-    let digits = stem.strip_prefix("pages-")?;
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    let rest = base.strip_prefix("pages-")?;
+    // "<worker>-NNNNN", "<worker>" or "NNNNN"; a worker name always has a letter.
+    // (Worker names never end in -<digits>: see `Config::validate`.)
+    let (worker, digits) = match rest.rsplit_once('-') {
+        Some((w, d)) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => (Some(w), d),
+        _ if rest.bytes().all(|b| b.is_ascii_digit()) => (None, rest),
+        _ => (Some(rest), ""),
+    };
+    let stem = match worker {
+        Some(w) if w.bytes().any(|b| b.is_ascii_alphabetic()) && is_worker_name(w) => {
+            format!("pages-{w}")
+        }
+        Some(_) => return None,
+        None => "pages".to_string(),
+    };
+    if digits.is_empty() {
+        return Some((stem, None, compress));
     }
     let n: u64 = digits.parse().ok()?;
-    (n > 0 && format!("{n:05}") == digits).then_some((Some(n), compress))
+    (n > 0 && format!("{n:05}") == digits).then_some((stem, Some(n), compress))
 }
 
-fn parts(dir: &Path) -> std::io::Result<Vec<Part>> {
+fn is_worker_name(w: &str) -> bool {
+    !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+/// Which pages files to list: one stem's, or every process's.
+#[derive(Clone, Copy)]
+enum Which<'a> {
+    Stem(&'a str),
+    Any,
+}
+
+fn parts(dir: &Path, which: Which) -> std::io::Result<Vec<Part>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -197,18 +236,30 @@ fn parts(dir: &Path) -> std::io::Result<Vec<Part>> {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
         };
-        if let Some((number, compress)) = parse_part_name(&name) {
-            if entry.file_type()?.is_file() {
-                found.push(Part {
-                    path: entry.path(),
-                    number,
-                    compress,
-                });
-            }
+        let Some((stem, number, compress)) = parse_part_name(&name) else {
+            continue;
+        };
+        if matches!(which, Which::Stem(s) if s != stem) {
+            continue;
+        }
+        if entry.file_type()?.is_file() {
+            found.push(Part {
+                path: entry.path(),
+                stem,
+                number,
+                compress,
+            });
         }
     }
-    // The unrotated file (None) sorts first, then parts by number.
-    found.sort_by_key(|p| (p.number, p.compress.suffix()));
+    // Per stem, the unrotated file (None) sorts first, then parts by number.
+    found.sort_by(|a, b| {
+        (a.stem != "pages", &a.stem, a.number, a.compress.suffix()).cmp(&(
+            b.stem != "pages",
+            &b.stem,
+            b.number,
+            b.compress.suffix(),
+        ))
+    });
     Ok(found)
 }
 
@@ -216,7 +267,19 @@ fn parts(dir: &Path) -> std::io::Result<Vec<Part>> {
 /// (`pages.jsonl[.gz|.zst]`) first, then `pages-NNNNN.jsonl[.gz|.zst]` by number.
 /// A missing directory has none.
 pub fn part_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    Ok(parts(dir)?.into_iter().map(|p| p.path).collect())
+    Ok(parts(dir, Which::Stem("pages"))?
+        .into_iter()
+        .map(|p| p.path)
+        .collect())
+}
+
+/// Every pages file of every process in `dir` (a shared crawl's output directory
+/// holds one `pages-<worker>` series per process).
+pub fn all_part_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(parts(dir, Which::Any)?
+        .into_iter()
+        .map(|p| p.path)
+        .collect())
 }
 
 /// Records buffered between the crawl and the writer thread: enough for a second of
@@ -269,10 +332,11 @@ impl JsonlSink {
     /// and synced records clear their pending entries.
     pub fn open(
         dir: &Path,
+        stem: &str,
         opts: JsonlOptions,
         store: Option<Arc<Store>>,
     ) -> std::io::Result<JsonlSink> {
-        let (file, next_part) = open_parts(dir, opts)?;
+        let (file, next_part) = open_parts(dir, stem, opts)?;
         let cfg = WriteConfig {
             compress: opts.compress,
             rotate_bytes: opts.rotate_bytes,
@@ -321,16 +385,18 @@ impl JsonlSink {
 /// Opens the file to append to first, and returns how to start each next part.
 fn open_parts(
     dir: &Path,
+    stem: &str,
     opts: JsonlOptions,
 ) -> std::io::Result<(File, impl FnMut() -> std::io::Result<File>)> {
-    let (first, mut next_number) = first_part(dir, opts)?;
+    let (first, mut next_number) = first_part(dir, stem, opts)?;
+    let stem = stem.to_string();
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&first)?;
     let dir = dir.to_path_buf();
     let next_part = move || -> std::io::Result<File> {
-        let path = dir.join(part_name(Some(next_number), opts.compress));
+        let path = dir.join(part_name(&stem, Some(next_number), opts.compress));
         next_number += 1;
         // create_new: a part is only ever started empty, never mixed into.
         let file = std::fs::OpenOptions::new()
@@ -344,9 +410,9 @@ fn open_parts(
 }
 
 /// Which file to append to first, and the number of the part after it.
-fn first_part(dir: &Path, opts: JsonlOptions) -> std::io::Result<(PathBuf, u64)> {
+fn first_part(dir: &Path, stem: &str, opts: JsonlOptions) -> std::io::Result<(PathBuf, u64)> {
     let rotated = opts.rotate_bytes > 0;
-    let existing = parts(dir)?;
+    let existing = parts(dir, Which::Stem(stem))?;
     if let Some(p) = existing
         .iter()
         .find(|p| p.compress != opts.compress || p.number.is_some() != rotated)
@@ -361,15 +427,15 @@ fn first_part(dir: &Path, opts: JsonlOptions) -> std::io::Result<(PathBuf, u64)>
         ));
     }
     if !rotated {
-        return Ok((dir.join(part_name(None, opts.compress)), 0));
+        return Ok((dir.join(part_name(stem, None, opts.compress)), 0));
     }
     let last = existing.last().and_then(|p| Some((p.number?, &p.path)));
     Ok(match last {
         Some((n, path)) if std::fs::metadata(path)?.len() < opts.rotate_bytes => {
             (path.clone(), n + 1)
         }
-        Some((n, _)) => (dir.join(part_name(Some(n + 1), opts.compress)), n + 2),
-        None => (dir.join(part_name(Some(1), opts.compress)), 2),
+        Some((n, _)) => (dir.join(part_name(stem, Some(n + 1), opts.compress)), n + 2),
+        None => (dir.join(part_name(stem, Some(1), opts.compress)), 2),
     })
 }
 
@@ -574,8 +640,8 @@ pub struct LinesRead {
     pub torn_bytes: u64,
 }
 
-/// Streams every complete line (without its `\n`) of every part in `dir`, in
-/// order, decompressing as needed. A torn or damaged tail of a part is skipped
+/// Streams every complete line (without its `\n`) of every part in `dir` (every
+/// process's, in a shared crawl's directory), in order, decompressing as needed. A torn or damaged tail of a part is skipped
 /// (counted in `torn_bytes`), not an error, and left in place; complete lines that
 /// decoded before the damage are passed on. Memory is one buffer, whatever the
 /// file size. Stops at the first error the callback returns.
@@ -588,7 +654,7 @@ pub fn for_each_line<E>(
         move |source| ReadError::Io { path, source }
     };
     let mut read = LinesRead::default();
-    for part in parts(dir).map_err(io(dir))? {
+    for part in parts(dir, Which::Any).map_err(io(dir))? {
         let r = read_part(&part, &mut f)?;
         read.parts += 1;
         read.lines += r.lines;
@@ -796,7 +862,7 @@ pub struct Recovered {
 /// of never holding a whole member in memory.
 pub fn recover(dir: &Path, mut each: impl FnMut(&RecordedPage)) -> std::io::Result<Recovered> {
     let mut out = Recovered::default();
-    if let Some(last) = parts(dir)?.last() {
+    if let Some(last) = parts(dir, Which::Stem("pages"))?.last() {
         let (whole, len) = whole_len(last)?;
         if whole < len {
             out.torn_bytes = len - whole;
@@ -948,7 +1014,7 @@ mod tests {
 
     /// Runs `write_loop` on real part files with batches of `batch_bytes`.
     fn write_parts(dir: &Path, o: JsonlOptions, batch_bytes: usize, urls: &[String]) {
-        let (file, next) = open_parts(dir, o).unwrap();
+        let (file, next) = open_parts(dir, "pages", o).unwrap();
         let (tx, rx) = mpsc::channel(urls.len().max(1));
         for u in urls {
             tx.try_send(Line::of(&record(u))).unwrap();
@@ -977,7 +1043,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let mut sent = Vec::new();
             for round in 0..2 {
-                let sink = JsonlSink::open(dir.path(), opts(compress, 0), None).unwrap();
+                let sink = JsonlSink::open(dir.path(), "pages", opts(compress, 0), None).unwrap();
                 for u in urls(&round.to_string(), 1000) {
                     sink.send(record(&u)).await.unwrap();
                     sent.push(u);
@@ -1074,7 +1140,7 @@ mod tests {
             opts(Compression::None, 0),
             opts(Compression::Gzip, 1 << 20),
         ] {
-            let Err(err) = JsonlSink::open(dir.path(), other, None) else {
+            let Err(err) = JsonlSink::open(dir.path(), "pages", other, None) else {
                 panic!("{other:?} was accepted");
             };
             let msg = err.to_string();
@@ -1087,7 +1153,7 @@ mod tests {
         }
         // Nothing new was created by the refusals.
         assert_eq!(names(dir.path()), ["pages.jsonl.gz"]);
-        assert!(JsonlSink::open(dir.path(), opts(Compression::Gzip, 0), None).is_ok());
+        assert!(JsonlSink::open(dir.path(), "pages", opts(Compression::Gzip, 0), None).is_ok());
     }
 
     #[test]
@@ -1116,6 +1182,50 @@ mod tests {
             ]
         );
         assert!(part_paths(&dir.path().join("missing")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn workers_of_a_shared_crawl_have_their_own_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for (stem, rotate) in [("pages-w1", 0), ("pages-host.42", 10), ("pages", 0)] {
+            let o = JsonlOptions {
+                compress: Compression::None,
+                rotate_bytes: rotate,
+            };
+            for round in 0..2 {
+                let (mut f, mut next) = open_parts(d, stem, o).unwrap();
+                f.write_all(format!("{{\"url\":\"{stem}{round}\"}}\n").as_bytes())
+                    .unwrap();
+                if rotate > 0 {
+                    next().unwrap();
+                }
+            }
+        }
+        let all: Vec<String> = all_part_paths(d)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            all,
+            [
+                "pages.jsonl",
+                "pages-host.42-00001.jsonl",
+                "pages-host.42-00002.jsonl",
+                "pages-host.42-00003.jsonl",
+                "pages-w1.jsonl"
+            ]
+        );
+        // A single crawl's own listing never picks up a worker's files.
+        assert_eq!(names(d), ["pages.jsonl"]);
+        let mut lines = 0;
+        for_each_line(d, |_| {
+            lines += 1;
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+        assert_eq!(lines, 6);
     }
 
     #[test]
@@ -1301,7 +1411,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pages.jsonl");
         for round in 0..2 {
-            let sink = JsonlSink::open(dir.path(), JsonlOptions::default(), None).unwrap();
+            let sink = JsonlSink::open(dir.path(), "pages", JsonlOptions::default(), None).unwrap();
             for i in 0..1000 {
                 sink.send(record(&format!("http://e.com/{round}/{i}")))
                     .await

@@ -5,5 +5,7 @@ mod common;
 mod crawl;
 mod datasets;
 mod fixture;
+mod fleet;
+mod frontier;
 mod hostile;
 mod resume;

@@ -1,0 +1,230 @@
+-- The shared frontier's atomic operations, run inside Redis (one script per
+-- operation, loaded by SHA; the client reloads them after a Redis restart).
+--
+-- Every key of a crawl starts with the prefix P = "trawl:{<crawl_id>}:" (one hash
+-- slot), passed as ARGV[1]:
+--   P.."c"          hash: counters queued, leased, active, started, done, discarded,
+--                   errors, e:<kind>, hosts, seq (lease ids)
+--   P.."v:"..B      set: visited fingerprints, bucket B = the top 16 bits; members
+--                   are the low 48 bits as integers, so buckets stay intsets
+--                   (8 bytes a URL) up to 512 members each
+--   P.."q:"..H      list: host H's queued URLs, each "F" (fresh) or "R" (retry) + JSON
+--   P.."h:"..H      hash: host H's inflight, next (ms: not before), iv (ms between
+--                   requests, when robots.txt Crawl-delay slows it), admitted
+--   P.."ready"      zset: hosts with queued URLs and a free slot, by next (ms)
+--   P.."l:"..W      hash: worker W's leases, id -> H.."\n"..item
+--   P.."w"          zset: live workers by last heartbeat (ms)
+--   P.."wi:"..W     hash: worker W's last report (JSON) and when it left
+--   P.."settings"   string: the crawl's settings (JSON), set by the first process
+--   P.."seeds"      set: every seed URL given to any process (their hosts are in scope)
+-- Time is Redis's own clock (TIME), so processes on machines with skewed clocks
+-- still space a host's requests correctly.
+
+local P = ARGV[1]
+local C = P .. 'c'
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function num(v)
+  return tonumber(v or '0') or 0
+end
+
+-- Puts host h in the ready set if it has queued URLs and a free slot.
+local function wake(h, conc)
+  local hk = P .. 'h:' .. h
+  if num(redis.call('HGET', hk, 'inflight')) < conc and redis.call('LLEN', P .. 'q:' .. h) > 0 then
+    redis.call('ZADD', P .. 'ready', 'NX', num(redis.call('HGET', hk, 'next')), h)
+  end
+end
+
+-- Undoes a lease: the URL goes to the front of its host's queue.
+local function unlease(h, item, conc, restart)
+  local hk = P .. 'h:' .. h
+  redis.call('LPUSH', P .. 'q:' .. h, item)
+  redis.call('HINCRBY', hk, 'inflight', -1)
+  redis.call('HINCRBY', C, 'queued', 1)
+  redis.call('HINCRBY', C, 'leased', -1)
+  if restart and string.byte(item, 1) == 70 then
+    -- A fresh URL handed back was never attempted: it leaves the page budget.
+    redis.call('HINCRBY', C, 'active', -1)
+    redis.call('HINCRBY', C, 'started', -1)
+  end
+  wake(h, conc)
+end
+
+-- Hands every lease of worker w back to the queues.
+local function requeue_all(w, conc)
+  local lk = P .. 'l:' .. w
+  local all = redis.call('HGETALL', lk)
+  for i = 1, #all, 2 do
+    local v = all[i + 1]
+    local nl = string.find(v, '\n', 1, true)
+    unlease(string.sub(v, 1, nl - 1), string.sub(v, nl + 1), conc, true)
+  end
+  redis.call('DEL', lk)
+  return #all / 2
+end
+
+local op = ARGV[2]
+
+if op == 'admit' then
+  -- ARGV: P, op, conc, max_per_host, then (bucket, member, host, item) per URL.
+  -- Returns per URL: 1 new, 0 already seen, 2 refused (host budget spent).
+  local conc, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local res = {}
+  for i = 5, #ARGV, 4 do
+    local vk, m, h, item = P .. 'v:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local hk = P .. 'h:' .. h
+    local code = 0
+    if cap > 0 and num(redis.call('HGET', hk, 'admitted')) >= cap then
+      if redis.call('SISMEMBER', vk, m) == 0 then code = 2 end
+    elseif redis.call('SADD', vk, m) == 1 then
+      code = 1
+      if redis.call('HINCRBY', hk, 'admitted', 1) == 1 then
+        redis.call('HINCRBY', C, 'hosts', 1)
+      end
+      redis.call('RPUSH', P .. 'q:' .. h, item)
+      redis.call('HINCRBY', C, 'queued', 1)
+      wake(h, conc)
+    end
+    res[#res + 1] = code
+  end
+  return res
+
+elseif op == 'take' then
+  -- ARGV: P, op, worker, n, conc, default interval ms, max_pages.
+  -- Returns (id, host, item) triples, or {"done"}, {"wait", ms} or {"idle"}.
+  local w, n, conc = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+  local dflt, maxp = tonumber(ARGV[6]), tonumber(ARGV[7])
+  local now = now_ms()
+  local out = {}
+  local hosts = redis.call('ZRANGEBYSCORE', P .. 'ready', '-inf', now, 'LIMIT', 0, n)
+  for _, h in ipairs(hosts) do
+    local hk, qk = P .. 'h:' .. h, P .. 'q:' .. h
+    local nxt = num(redis.call('HGET', hk, 'next'))
+    if nxt > now then
+      -- Paused since it was queued (retry, Crawl-delay): wait for its time.
+      redis.call('ZADD', P .. 'ready', nxt, h)
+    else
+      local iv = tonumber(redis.call('HGET', hk, 'iv') or dflt)
+      local inflight = num(redis.call('HGET', hk, 'inflight'))
+      local keep = true
+      while #out < 3 * n do
+        if inflight >= conc then keep = false; break end
+        local item = redis.call('LINDEX', qk, 0)
+        if not item then keep = false; break end
+        if string.byte(item, 1) == 70 then
+          if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp then
+            keep = false; break
+          end
+          redis.call('HINCRBY', C, 'started', 1)
+          redis.call('HINCRBY', C, 'active', 1)
+        end
+        redis.call('LPOP', qk)
+        inflight = inflight + 1
+        redis.call('HSET', hk, 'inflight', inflight, 'next', now + iv)
+        redis.call('HINCRBY', C, 'queued', -1)
+        redis.call('HINCRBY', C, 'leased', 1)
+        local id = redis.call('HINCRBY', C, 'seq', 1)
+        redis.call('HSET', P .. 'l:' .. w, id, h .. '\n' .. item)
+        out[#out + 1] = id
+        out[#out + 1] = h
+        out[#out + 1] = item
+        -- A rate-limited host gives one URL per interval, whoever asks.
+        if iv > 0 then break end
+      end
+      if keep and inflight < conc and redis.call('LLEN', qk) > 0 then
+        redis.call('ZADD', P .. 'ready', now + iv, h)
+      else
+        redis.call('ZREM', P .. 'ready', h)
+      end
+    end
+    if #out >= 3 * n then break end
+  end
+  if #out > 0 then return out end
+  local queued, leased = num(redis.call('HGET', C, 'queued')), num(redis.call('HGET', C, 'leased'))
+  if queued <= 0 and leased <= 0 then return { 'done' } end
+  if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp and num(redis.call('HGET', C, 'active')) <= 0 then
+    return { 'done' }
+  end
+  local first = redis.call('ZRANGE', P .. 'ready', 0, 0, 'WITHSCORES')
+  if #first > 0 then return { 'wait', math.max(1, tonumber(first[2]) - now) } end
+  return { 'idle' }
+
+elseif op == 'done' then
+  -- ARGV: P, op, worker, id, host, conc, counter ("done" or "discarded"), error kind or "".
+  local h, conc = ARGV[5], tonumber(ARGV[6])
+  if redis.call('HDEL', P .. 'l:' .. ARGV[3], ARGV[4]) == 0 then return 0 end
+  redis.call('HINCRBY', P .. 'h:' .. h, 'inflight', -1)
+  redis.call('HINCRBY', C, 'leased', -1)
+  redis.call('HINCRBY', C, 'active', -1)
+  redis.call('HINCRBY', C, ARGV[7], 1)
+  if ARGV[8] ~= '' then
+    redis.call('HINCRBY', C, 'errors', 1)
+    redis.call('HINCRBY', C, 'e:' .. ARGV[8], 1)
+  end
+  wake(h, conc)
+  return 1
+
+elseif op == 'back' then
+  -- ARGV: P, op, worker, id, host, conc, delay ms, new item ("" = hand back as taken).
+  -- The host waits `delay` (retry backoff, Retry-After, a robots.txt fetch's slot).
+  local lk, id, h, conc = P .. 'l:' .. ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+  local stored = redis.call('HGET', lk, id)
+  if not stored then return 0 end
+  redis.call('HDEL', lk, id)
+  local hk = P .. 'h:' .. h
+  local until_ms = now_ms() + tonumber(ARGV[7])
+  if num(redis.call('HGET', hk, 'next')) < until_ms then
+    redis.call('HSET', hk, 'next', until_ms)
+  end
+  local item = ARGV[8]
+  local restart = item == ''
+  if restart then item = string.sub(stored, string.find(stored, '\n', 1, true) + 1) end
+  unlease(h, item, conc, restart)
+  redis.call('ZADD', P .. 'ready', num(redis.call('HGET', hk, 'next')), h)
+  return 1
+
+elseif op == 'delay' then
+  -- ARGV: P, op, host, interval ms: robots.txt Crawl-delay slows the host for everyone.
+  local hk = P .. 'h:' .. ARGV[3]
+  local iv = tonumber(ARGV[4])
+  redis.call('HSET', hk, 'iv', iv)
+  local until_ms = now_ms() + iv
+  if num(redis.call('HGET', hk, 'next')) < until_ms then
+    redis.call('HSET', hk, 'next', until_ms)
+  end
+  return 1
+
+elseif op == 'beat' then
+  -- ARGV: P, op, worker, ttl ms, conc, report JSON.
+  -- Marks the worker alive, hands back the leases of workers silent for ttl, and
+  -- returns {now, reaped, seeds, counter name/value pairs...}.
+  local w, ttl, conc = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+  local now = now_ms()
+  redis.call('ZADD', P .. 'w', now, w)
+  redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[6], 'seen', now)
+  redis.call('HDEL', P .. 'wi:' .. w, 'left')
+  local reaped = 0
+  for _, d in ipairs(redis.call('ZRANGEBYSCORE', P .. 'w', '-inf', now - ttl)) do
+    reaped = reaped + requeue_all(d, conc)
+    redis.call('ZREM', P .. 'w', d)
+    redis.call('HSET', P .. 'wi:' .. d, 'left', now, 'how', 'lost')
+  end
+  local res = { now, reaped, redis.call('SCARD', P .. 'seeds') }
+  for _, v in ipairs(redis.call('HGETALL', C)) do res[#res + 1] = v end
+  return res
+
+elseif op == 'leave' then
+  -- ARGV: P, op, worker, conc, report JSON. A clean exit: leases go back at once.
+  local w, conc = ARGV[3], tonumber(ARGV[4])
+  local n = requeue_all(w, conc)
+  redis.call('ZREM', P .. 'w', w)
+  redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[5], 'left', now_ms(), 'how', 'exited')
+  return n
+end
+
+return redis.error_reply('unknown frontier operation ' .. tostring(op))

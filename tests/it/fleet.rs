@@ -1,0 +1,645 @@
+//! One crawl across several `trawl` processes sharing a frontier in a real
+//! redis-server (started per test on a free port): every page recorded once,
+//! politeness held across processes, a killed process or a restarted Redis losing
+//! nothing, start-up errors in one line, the compose file's commands, metrics.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::common::redis::Redis;
+use crate::common::*;
+
+/// Every record in every process's pages file in `dir` (a killed process's torn
+/// last line is left out), with the file it came from.
+fn fleet_records(dir: &Path) -> Vec<(String, serde_json::Value)> {
+    let mut out = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("pages-") && n.ends_with(".jsonl"))
+        .collect();
+    names.sort();
+    for name in names {
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+        let whole = match text.rfind('\n') {
+            Some(i) => &text[..=i],
+            None => "",
+        };
+        for line in whole.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{name}: bad line ({e}): {line}"));
+            out.push((name.clone(), v));
+        }
+    }
+    out
+}
+
+fn url_of(v: &serde_json::Value) -> String {
+    v["url"].as_str().unwrap().to_string()
+}
+
+/// `trawl crawl SEEDS --frontier REDIS --crawl-id ID --out OUT --worker-id W EXTRA...`
+fn fleet_args(
+    seeds: &[String],
+    redis: &Redis,
+    id: &str,
+    out: &Path,
+    worker: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = vec!["crawl".into()];
+    args.extend(seeds.iter().cloned());
+    for a in [
+        "--frontier",
+        &redis.url(),
+        "--crawl-id",
+        id,
+        "--out",
+        &out.display().to_string(),
+        "--worker-id",
+        worker,
+        "-q",
+    ] {
+        args.push(a.to_string());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn tree_urls(site: &Site, pages: usize) -> HashSet<String> {
+    (0..pages).map(|i| site.url(&tree_page_path(i))).collect()
+}
+
+async fn finish_all(children: Vec<Child>) -> Vec<RunOutput> {
+    let mut outs = Vec::new();
+    for c in children {
+        outs.push(finish(c).await);
+    }
+    outs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_record_every_page_exactly_once() {
+    let redis = Redis::start();
+    let sites = [
+        slow_tree(40, Duration::from_millis(30)).await,
+        slow_tree(40, Duration::from_millis(30)).await,
+        slow_tree(40, Duration::from_millis(30)).await,
+    ];
+    // A fourth site only the third process is given: any process may add seeds.
+    let extra = slow_tree(10, Duration::from_millis(30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
+    // 4 hosts x 2 slots; each process fetches at most 2 at a time, so all take part.
+    let flags = [
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "2",
+        "--concurrency",
+        "2",
+    ];
+    let mut children = Vec::new();
+    for w in ["wa", "wb"] {
+        children.push(spawn_args(&fleet_args(
+            &seeds,
+            &redis,
+            "three",
+            dir.path(),
+            w,
+            &flags,
+        )));
+    }
+    let mut with_extra = seeds.clone();
+    with_extra.push(extra.url("/"));
+    children.push(spawn_args(&fleet_args(
+        &with_extra,
+        &redis,
+        "three",
+        dir.path(),
+        "wc",
+        &flags,
+    )));
+    for out in finish_all(children).await {
+        out.assert_code(0);
+    }
+
+    let records = fleet_records(dir.path());
+    let mut want: HashSet<String> = HashSet::new();
+    for s in &sites {
+        want.extend(tree_urls(s, 40));
+    }
+    want.extend(tree_urls(&extra, 10));
+    let mut per_worker: HashMap<String, usize> = HashMap::new();
+    let mut seen = HashSet::new();
+    for (file, r) in &records {
+        assert!(seen.insert(url_of(r)), "{} recorded twice", url_of(r));
+        *per_worker.entry(file.clone()).or_default() += 1;
+    }
+    assert_eq!(seen, want);
+    // All three took part, and the server saw each page once.
+    assert_eq!(per_worker.len(), 3, "{per_worker:?}");
+    for s in sites.iter().chain([&extra]) {
+        for p in s.paths() {
+            if p != "/robots.txt" {
+                assert_eq!(s.count(&p), 1, "{p} fetched {} times", s.count(&p));
+            }
+        }
+    }
+    // Each process's stats say what it did; the fleet's total is the whole site.
+    let total: u64 = ["wa", "wb", "wc"]
+        .iter()
+        .map(|w| {
+            let text = std::fs::read_to_string(dir.path().join(format!("stats-{w}.json"))).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["completed"], true);
+            v["pages"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(total, 130);
+
+    // `trawl status` reads the finished crawl: nothing queued or leased, all exited.
+    let st = run_trawl_async(
+        vec![
+            "status".into(),
+            "--frontier".into(),
+            redis.url(),
+            "--crawl-id".into(),
+            "three".into(),
+        ],
+        Duration::from_secs(20),
+    )
+    .await;
+    st.assert_code(0);
+    assert!(
+        st.stdout
+            .contains("queued 0 | leased 0 | done 130 | errors 0 | hosts 4"),
+        "{}",
+        st.stdout
+    );
+    for w in ["wa", "wb", "wc"] {
+        assert!(
+            st.stdout.contains(&format!("worker {w}: exited")),
+            "{}",
+            st.stdout
+        );
+    }
+
+    // merge: one file, each URL once.
+    let merged = dir.path().join("merged/pages.jsonl");
+    let m = run_trawl_async(
+        vec![
+            "merge".into(),
+            dir.path().display().to_string(),
+            "-o".into(),
+            merged.display().to_string(),
+        ],
+        Duration::from_secs(20),
+    )
+    .await;
+    m.assert_code(0);
+    assert!(
+        m.stderr.contains("merged 130 records from 3 files"),
+        "{}",
+        m.stderr
+    );
+    assert_eq!(read_records(merged.parent().unwrap()).len(), 130);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_host_rate_and_concurrency_hold_across_processes() {
+    let redis = Redis::start();
+    // Rate: 5 requests/s to one host shared by 3 processes.
+    let a = Site::start().await;
+    tree_site_routes(&a, 13, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--per-host-rate", "5", "--per-host-concurrency", "4"];
+    let seeds = vec![a.url("/")];
+    let children: Vec<Child> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|w| spawn_args(&fleet_args(&seeds, &redis, "rate", dir.path(), w, &flags)))
+        .collect();
+    for out in finish_all(children).await {
+        out.assert_code(0);
+    }
+    assert_eq!(fleet_records(dir.path()).len(), 13);
+    let mut starts: Vec<Instant> = a.hits().iter().map(|h| h.start).collect();
+    starts.sort();
+    // 13 pages and up to 3 robots.txt requests, each using a slot.
+    assert!(starts.len() >= 14, "{} requests", starts.len());
+    for w in starts.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(180),
+            "requests only {gap:?} apart"
+        );
+    }
+
+    // Concurrency: 2 at a time to one slow host, whatever 3 processes want.
+    let b = slow_tree(30, Duration::from_millis(80)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--per-host-rate", "0", "--per-host-concurrency", "2"];
+    let seeds = vec![b.url("/")];
+    let children: Vec<Child> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|w| spawn_args(&fleet_args(&seeds, &redis, "conc", dir.path(), w, &flags)))
+        .collect();
+    for out in finish_all(children).await {
+        out.assert_code(0);
+    }
+    assert_eq!(fleet_records(dir.path()).len(), 30);
+    assert_eq!(b.max_in_flight(), 2, "the limit holds and is used");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_crawl_loses_nothing() {
+    let redis = Redis::start();
+    let site = slow_tree(60, Duration::from_millis(100)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Each process may fetch 3 of the host's 6 at a time: both always hold leases.
+    let flags = [
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "6",
+        "--concurrency",
+        "3",
+        "--lease-ttl",
+        "2",
+    ];
+    let seeds = vec![site.url("/")];
+    let victim = spawn_args(&fleet_args(
+        &seeds,
+        &redis,
+        "kill",
+        dir.path(),
+        "victim",
+        &flags,
+    ));
+    let survivor = spawn_args(&fleet_args(
+        &seeds,
+        &redis,
+        "kill",
+        dir.path(),
+        "survivor",
+        &flags,
+    ));
+    let victim_file = dir.path().join("pages-victim.jsonl");
+    let leases = "HLEN trawl:{kill}:l:victim";
+    wait_until(
+        "the victim records pages and holds leases",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&victim_file).is_ok_and(|t| t.lines().count() >= 5)
+                && redis.command(leases).trim() != ":0"
+        },
+    )
+    .await;
+    // Mid-crawl, with leases in flight: kill -9.
+    signal(&victim, "-KILL");
+    let killed = finish(victim).await;
+    assert_eq!(killed.code, None, "killed by the signal");
+    let out = finish(survivor).await;
+    out.assert_code(0);
+
+    let records = fleet_records(dir.path());
+    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
+    assert_eq!(urls, tree_urls(&site, 60), "every page recorded");
+    let by_victim = records
+        .iter()
+        .filter(|(f, _)| f == "pages-victim.jsonl")
+        .count();
+    assert!((5..60).contains(&by_victim), "{by_victim}");
+    // The survivor took the victim's leases back after lease_ttl.
+    assert!(
+        out.stderr.is_empty() || !out.stderr.contains("panic"),
+        "{}",
+        out.stderr
+    );
+    let st = run_trawl_async(
+        vec![
+            "status".into(),
+            "--frontier".into(),
+            redis.url(),
+            "--crawl-id".into(),
+            "kill".into(),
+        ],
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(st.stdout.contains("worker victim: lost"), "{}", st.stdout);
+    assert!(
+        st.stdout.contains("queued 0 | leased 0 | done"),
+        "{}",
+        st.stdout
+    );
+
+    // At least once across the raw outputs; exactly once after merge.
+    let merged = dir.path().join("merged/pages.jsonl");
+    run_trawl_async(
+        vec![
+            "merge".into(),
+            dir.path().display().to_string(),
+            "-o".into(),
+            merged.display().to_string(),
+        ],
+        Duration::from_secs(20),
+    )
+    .await
+    .assert_code(0);
+    let m = records_by_url(merged.parent().unwrap());
+    assert_eq!(
+        m.keys().cloned().collect::<HashSet<_>>(),
+        tree_urls(&site, 60)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_crawl_loses_nothing() {
+    let mut redis = Redis::start();
+    let site = slow_tree(60, Duration::from_millis(60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--per-host-rate", "0", "--per-host-concurrency", "3", "-v"];
+    let seeds = vec![site.url("/")];
+    let children: Vec<Child> = ["x1", "x2"]
+        .iter()
+        .map(|w| {
+            let mut args = fleet_args(&seeds, &redis, "restart", dir.path(), w, &flags);
+            args.retain(|a| a != "-q");
+            spawn_args(&args)
+        })
+        .collect();
+    wait_until("pages recorded", Duration::from_secs(30), || {
+        fleet_records(dir.path()).len() >= 10
+    })
+    .await;
+    let before = fleet_records(dir.path()).len();
+    assert!(before < 60, "the crawl is still going");
+    // Down for a second, then back with its data (append-only file).
+    tokio::task::block_in_place(|| redis.restart(Duration::from_secs(1)));
+    let outs = finish_all(children).await;
+    for out in &outs {
+        out.assert_code(0);
+    }
+    assert!(
+        outs.iter().any(|o| o.stderr.contains("does not answer")),
+        "the outage was noticed"
+    );
+    let records = fleet_records(dir.path());
+    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
+    assert_eq!(urls, tree_urls(&site, 60));
+    assert_eq!(records.len(), 60, "each page once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_and_conflicting_settings_are_one_line_errors() {
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_trawl_async(
+        vec![
+            "crawl".into(),
+            "http://127.0.0.1:9/".into(),
+            "--frontier".into(),
+            format!("redis://127.0.0.1:{port}/0"),
+            "--out".into(),
+            dir.path().display().to_string(),
+        ],
+        Duration::from_secs(30),
+    )
+    .await;
+    out.assert_code(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "trawl: error: cannot reach Redis at redis://127.0.0.1:{port}/0"
+        )),
+        "{}",
+        out.stderr
+    );
+
+    let redis = Redis::start();
+    let site = Site::start().await;
+    tree_site_routes(&site, 3, 2);
+    let seeds = vec![site.url("/")];
+    let first = fleet_args(
+        &seeds,
+        &redis,
+        "conf",
+        dir.path(),
+        "one",
+        &["--per-host-rate", "0"],
+    );
+    run_trawl_async(first, Duration::from_secs(30))
+        .await
+        .assert_code(0);
+    let hits = site.hits().len();
+    let second = fleet_args(
+        &seeds,
+        &redis,
+        "conf",
+        dir.path(),
+        "two",
+        &["--per-host-rate", "2"],
+    );
+    let out = run_trawl_async(second, Duration::from_secs(30)).await;
+    out.assert_code(1);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("crawl 'conf' in Redis has per_host_rate = 0.0, this process has 2.0"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(site.hits().len(), hits, "no request made");
+    assert!(!dir.path().join("pages-two.jsonl").exists());
+}
+
+/// Reads `GET /metrics` from ADDR (plain HTTP/1.0, bounded).
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// The value of one sample line (`name{labels} value`) in a metrics page.
+fn sample(page: &str, starts: &str) -> Option<f64> {
+    page.lines()
+        .find(|l| l.starts_with(starts))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_both_backends() {
+    let redis = Redis::start();
+    for backend in ["embedded", "redis"] {
+        let site = slow_tree(40, Duration::from_millis(100)).await;
+        site.set("/p/3", Reply::Status(500));
+        let dir = tempfile::tempdir().unwrap();
+        let addr = free_addr();
+        let mut args = vec![
+            "crawl".to_string(),
+            site.url("/"),
+            "--out".into(),
+            dir.path().display().to_string(),
+            "--per-host-rate".into(),
+            "0".into(),
+            "--per-host-concurrency".into(),
+            "2".into(),
+            "--retries".into(),
+            "0".into(),
+            "--metrics".into(),
+            addr.clone(),
+            "-q".into(),
+        ];
+        if backend == "redis" {
+            args.extend([
+                "--frontier".into(),
+                redis.url(),
+                "--worker-id".into(),
+                "m1".into(),
+            ]);
+        }
+        let child = spawn_args(&args);
+        let mut page = String::new();
+        wait_until("metrics with pages", Duration::from_secs(30), || {
+            page = scrape(&addr).unwrap_or_default();
+            sample(&page, "trawl_pages_total").is_some_and(|n| n >= 5.0)
+        })
+        .await;
+        let out = finish(child).await;
+        out.assert_code(0);
+        assert!(
+            page.starts_with("HTTP/1.0 200") || page.starts_with("HTTP/1.1 200"),
+            "{page}"
+        );
+        for name in [
+            "# TYPE trawl_pages_total counter",
+            "trawl_errors_total{worker=",
+            "kind=\"timeout\"}",
+            "# TYPE trawl_bytes_total counter",
+            "# TYPE trawl_queue_depth gauge",
+            "# TYPE trawl_in_flight gauge",
+            "trawl_worker_heartbeat_timestamp_seconds{worker=",
+        ] {
+            assert!(page.contains(name), "{backend}: no {name} in\n{page}");
+        }
+        assert!(
+            sample(&page, "trawl_queue_depth").is_some_and(|q| q > 0.0),
+            "{backend}: {page}"
+        );
+        if backend == "redis" {
+            assert!(
+                page.contains("trawl_worker_heartbeat_timestamp_seconds{worker=\"m1\"}"),
+                "{page}"
+            );
+        }
+    }
+}
+
+/// The compose file's own command lines, run outside Docker against a local
+/// redis-server: the fleet `docker compose up --scale worker=N` would start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_files_commands_run_a_fleet() {
+    let compose =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docker-compose.yml"))
+            .expect("docker-compose.yml at the top of the repo");
+    // Each service's `command:` is a one-line JSON-style list (valid YAML).
+    let command = |service: &str| -> Vec<String> {
+        let at = compose
+            .find(&format!("\n  {service}:"))
+            .unwrap_or_else(|| panic!("no service {service}"));
+        let line = compose[at..]
+            .lines()
+            .find(|l| l.trim_start().starts_with("command:"))
+            .expect("a command line");
+        let list = line.trim_start().trim_start_matches("command:").trim();
+        serde_json::from_str(list)
+            .unwrap_or_else(|e| panic!("command of {service} is not a one-line list ({e}): {list}"))
+    };
+    let redis_cmd = command("redis");
+    assert_eq!(redis_cmd[0], "redis-server");
+    assert!(
+        redis_cmd.iter().any(|a| a == "--appendonly"),
+        "{redis_cmd:?}"
+    );
+    // The same redis-server flags work on the installed redis-server.
+    let redis = Redis::start();
+    let worker = command("worker");
+    assert_eq!(
+        worker[0], "crawl",
+        "ENTRYPOINT is trawl: the command starts with its subcommand"
+    );
+
+    let site = slow_tree(30, Duration::from_millis(30)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let seeds_file = dir.path().join("seeds.txt");
+    std::fs::write(&seeds_file, format!("{}\n", site.url("/"))).unwrap();
+    let out_dir = dir.path().join("data");
+    // Container paths and the redis service's name become local ones.
+    let localise = |a: &String| -> String {
+        a.replace(
+            "redis://redis:6379",
+            &format!("redis://127.0.0.1:{}", redis.port()),
+        )
+        .replace(
+            "/etc/trawl/seeds/example.txt",
+            &seeds_file.display().to_string(),
+        )
+        .replace("/data", &out_dir.display().to_string())
+    };
+    let args: Vec<String> = worker.iter().map(localise).collect();
+    assert!(
+        args.iter().any(|a| a.starts_with("redis://127.0.0.1:")),
+        "{args:?}"
+    );
+    assert!(
+        args.iter().any(|a| a == "0.0.0.0:9090"),
+        "workers serve metrics: {args:?}"
+    );
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        // Two workers on one machine: each its own metrics port.
+        let port = free_addr();
+        let mut a: Vec<String> = args
+            .iter()
+            .map(|x| x.replace("0.0.0.0:9090", &port))
+            .collect();
+        // The loopback fixture is a private address: allowed here, as a test.
+        a.extend([
+            "--allow-private".into(),
+            "--per-host-rate".into(),
+            "0".into(),
+        ]);
+        children.push(spawn_args(&a));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for out in finish_all(children).await {
+        // Same settings for every worker (rate included), else the second would stop.
+        out.assert_code(0);
+    }
+    let records = fleet_records(&out_dir);
+    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
+    assert_eq!(urls, tree_urls(&site, 30));
+    assert_eq!(records.len(), 30);
+}

@@ -1,0 +1,401 @@
+//! The frontier test suite, run against both backends: the embedded frontier (one
+//! process) and the shared one in a real redis-server (where "another worker" is
+//! another process joining the same crawl). Same calls, same expectations.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use trawl::frontier::{Entry, Frontier, Lease, Next, SharedOptions};
+use url::Url;
+
+use crate::common::redis::Redis;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Embedded,
+    Redis,
+}
+
+struct Harness {
+    backend: Backend,
+    redis: Option<Redis>,
+    crawl: String,
+    conc: usize,
+    rate: f64,
+    max_pages: u64,
+    first: Arc<Frontier>,
+    joined: AtomicUsize,
+}
+
+fn options(
+    url: String,
+    crawl: &str,
+    worker: String,
+    conc: usize,
+    rate: f64,
+    max: u64,
+    ttl: Duration,
+) -> SharedOptions {
+    SharedOptions {
+        url,
+        crawl: crawl.to_string(),
+        worker,
+        per_host_concurrency: conc,
+        per_host_rate: rate,
+        max_pages: max,
+        max_pages_per_host: 0,
+        lease_ttl: ttl,
+    }
+}
+
+impl Harness {
+    async fn new(backend: Backend, conc: usize, rate: f64, max_pages: u64) -> Harness {
+        let redis = matches!(backend, Backend::Redis).then(Redis::start);
+        let crawl = "suite".to_string();
+        let first = match &redis {
+            None => Frontier::embedded(8, conc, rate, max_pages, None),
+            Some(r) => Frontier::shared(
+                options(
+                    r.url(),
+                    &crawl,
+                    "w0".into(),
+                    conc,
+                    rate,
+                    max_pages,
+                    Duration::from_secs(30),
+                ),
+                &serde_json::Map::new(),
+            )
+            .await
+            .expect("join"),
+        };
+        Harness {
+            backend,
+            redis,
+            crawl,
+            conc,
+            rate,
+            max_pages,
+            first: Arc::new(first),
+            joined: AtomicUsize::new(0),
+        }
+    }
+
+    /// URLs queued, as the frontier's gauges say (the shared one's after a heartbeat).
+    async fn queued(&self) -> u64 {
+        if let Some(s) = self.first.as_shared() {
+            s.beat("{}").await;
+        }
+        self.first.gauges().queued
+    }
+
+    fn f(&self) -> &Frontier {
+        &self.first
+    }
+
+    /// Another worker of the same crawl: a worker index of the same frontier
+    /// (embedded), or another process joining it (Redis).
+    async fn another(&self) -> (Arc<Frontier>, usize) {
+        let n = self.joined.fetch_add(1, Ordering::SeqCst) + 1;
+        match (&self.redis, self.backend) {
+            (Some(r), Backend::Redis) => {
+                let f = Frontier::shared(
+                    options(
+                        r.url(),
+                        &self.crawl,
+                        format!("w{n}"),
+                        self.conc,
+                        self.rate,
+                        self.max_pages,
+                        Duration::from_secs(30),
+                    ),
+                    &serde_json::Map::new(),
+                )
+                .await
+                .expect("join");
+                (Arc::new(f), 0)
+            }
+            _ => (self.first.clone(), n * 3 + 1),
+        }
+    }
+}
+
+fn entry(u: &str) -> Entry {
+    Entry::new(Url::parse(u).unwrap(), 0)
+}
+
+async fn lease(f: &Frontier, worker: usize) -> Lease {
+    match f.next(worker, 1).await {
+        Next::Lease(l) => l,
+        other => panic!("expected a lease, got {other:?}"),
+    }
+}
+
+/// Nothing may be leased right now, but the crawl is not over.
+async fn nothing_now(f: &Frontier, worker: usize) {
+    match f.next(worker, 1).await {
+        Next::Idle | Next::Wait(_) => {}
+        other => panic!("expected nothing for now, got {other:?}"),
+    }
+}
+
+/// Polls until a lease comes (at most `limit`).
+async fn lease_within(f: &Frontier, worker: usize, limit: Duration) -> Lease {
+    let start = Instant::now();
+    for _ in 0..1000 {
+        if let Next::Lease(l) = f.next(worker, 1).await {
+            return l;
+        }
+        assert!(start.elapsed() < limit, "no lease within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("no lease");
+}
+
+async fn admits_once_and_finishes_when_nothing_is_left(b: Backend) {
+    let h = Harness::new(b, 2, 0.0, 0).await;
+    let f = h.f();
+    assert!(f.push(entry("http://a.com/")).await.unwrap());
+    assert!(!f.push(entry("http://a.com/")).await.unwrap());
+    let l = lease(f, 0).await;
+    nothing_now(f, 0).await;
+    // Links pushed before completion keep the crawl alive.
+    assert!(f.push(entry("http://b.com/")).await.unwrap());
+    f.complete(l, None).await;
+    let (other, w) = h.another().await;
+    // The other worker sees the URL as seen too.
+    assert!(!other.push(entry("http://b.com/")).await.unwrap());
+    let l = lease(&other, w).await;
+    assert_eq!(l.entry.url.as_str(), "http://b.com/");
+    other.complete(l, Some("timeout")).await;
+    assert!(matches!(f.next(0, 1).await, Next::Done));
+    assert!(matches!(other.next(w, 1).await, Next::Done));
+}
+
+async fn every_worker_finds_one_hosts_work(b: Backend) {
+    let h = Harness::new(b, 4, 0.0, 0).await;
+    for i in 0..3 {
+        h.f()
+            .push(entry(&format!("http://one.com/{i}")))
+            .await
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let (f, w) = h.another().await;
+        let l = lease(&f, w).await;
+        assert_eq!(l.host.as_str(), "http://one.com:80");
+        got.push(l.entry.url.to_string());
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        ["http://one.com/0", "http://one.com/1", "http://one.com/2"]
+    );
+}
+
+async fn page_budget_stops_fresh_leases_but_lets_retries_finish(b: Backend) {
+    let h = Harness::new(b, 4, 0.0, 2).await;
+    let f = h.f();
+    for i in 0..5 {
+        f.push(entry(&format!("http://a.com/{i}"))).await.unwrap();
+    }
+    let a = lease(f, 0).await;
+    let mut b2 = lease(f, 0).await;
+    nothing_now(f, 0).await;
+    f.complete(a, None).await;
+    b2.entry.attempt = 1;
+    f.retry(b2, Duration::ZERO).await;
+    let b2 = lease(f, 0).await;
+    assert_eq!(b2.entry.attempt, 1);
+    f.complete(b2, None).await;
+    assert!(matches!(f.next(0, 1).await, Next::Done));
+    assert_eq!(h.queued().await, 3);
+}
+
+async fn released_leases_come_back(b: Backend) {
+    let h = Harness::new(b, 1, 0.0, 0).await;
+    h.f().push(entry("http://a.com/x")).await.unwrap();
+    let l = lease(h.f(), 0).await;
+    h.f().release(l).await;
+    let (other, w) = h.another().await;
+    let l = lease(&other, w).await;
+    assert_eq!(l.entry.url.as_str(), "http://a.com/x");
+    other.complete(l, None).await;
+    assert!(matches!(h.f().next(0, 1).await, Next::Done));
+}
+
+async fn per_host_concurrency_is_a_limit_across_workers(b: Backend) {
+    let h = Harness::new(b, 1, 0.0, 0).await;
+    let f = h.f();
+    f.push(entry("http://a.com/1")).await.unwrap();
+    f.push(entry("http://a.com/2")).await.unwrap();
+    f.push(entry("http://b.com/1")).await.unwrap();
+    let first = lease(f, 0).await;
+    let (other, w) = h.another().await;
+    let second = lease(&other, w).await;
+    assert_ne!(first.host, second.host, "one at a time per host");
+    nothing_now(&other, w).await;
+    nothing_now(f, 0).await;
+    // a.com's second URL goes once its first is done.
+    let (a, b_lease) = if first.host.as_str() == "http://a.com:80" {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    f.complete(b_lease, None).await;
+    nothing_now(&other, w).await;
+    f.complete(a, None).await;
+    let third = lease(&other, w).await;
+    assert_eq!(third.entry.url.as_str(), "http://a.com/2");
+}
+
+async fn per_host_rate_spaces_a_hosts_leases(b: Backend) {
+    // 10 requests/s: 100 ms apart, whoever asks.
+    let h = Harness::new(b, 4, 10.0, 0).await;
+    for i in 0..3 {
+        h.f()
+            .push(entry(&format!("http://a.com/{i}")))
+            .await
+            .unwrap();
+    }
+    let (other, w) = h.another().await;
+    let mut times = Vec::new();
+    for i in 0..3 {
+        let (f, w) = if i % 2 == 0 { (h.f(), 0) } else { (&*other, w) };
+        let l = lease_within(f, w, Duration::from_secs(2)).await;
+        times.push(Instant::now());
+        f.complete(l, None).await;
+    }
+    for pair in times.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(90),
+            "leases only {gap:?} apart"
+        );
+    }
+}
+
+async fn a_retry_pauses_the_host(b: Backend) {
+    let h = Harness::new(b, 2, 0.0, 0).await;
+    let f = h.f();
+    f.push(entry("http://a.com/1")).await.unwrap();
+    let mut l = lease(f, 0).await;
+    l.entry.attempt = 1;
+    let at = Instant::now();
+    f.retry(l, Duration::from_millis(300)).await;
+    nothing_now(f, 0).await;
+    let l = lease_within(f, 0, Duration::from_secs(3)).await;
+    assert!(
+        at.elapsed() >= Duration::from_millis(280),
+        "{:?}",
+        at.elapsed()
+    );
+    assert_eq!(l.entry.attempt, 1);
+}
+
+async fn crawl_delay_slows_a_host(b: Backend) {
+    let h = Harness::new(b, 4, 0.0, 0).await;
+    let f = h.f();
+    for i in 0..3 {
+        f.push(entry(&format!("http://a.com/{i}"))).await.unwrap();
+    }
+    let l = lease(f, 0).await;
+    f.set_crawl_delay(&l.host, Duration::from_millis(200)).await;
+    assert_eq!(f.host_interval(&l.host), Some(Duration::from_millis(200)));
+    f.complete(l, None).await;
+    let mut last = Instant::now();
+    for _ in 0..2 {
+        let l = lease_within(f, 0, Duration::from_secs(3)).await;
+        let gap = last.elapsed();
+        assert!(
+            gap >= Duration::from_millis(180),
+            "only {gap:?} after the previous"
+        );
+        last = Instant::now();
+        f.complete(l, None).await;
+    }
+}
+
+/// Each suite test, once per backend.
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Embedded).await
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Redis).await
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    admits_once_and_finishes_when_nothing_is_left,
+    every_worker_finds_one_hosts_work,
+    page_budget_stops_fresh_leases_but_lets_retries_finish,
+    released_leases_come_back,
+    per_host_concurrency_is_a_limit_across_workers,
+    per_host_rate_spaces_a_hosts_leases,
+    a_retry_pauses_the_host,
+    crawl_delay_slows_a_host,
+);
+
+/// Redis only: a process that stops sending heartbeats loses its leases to the
+/// others once `lease_ttl` has passed (the embedded frontier has one process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_leases_of_a_silent_process_go_back_after_the_ttl() {
+    let r = Redis::start();
+    let ttl = Duration::from_millis(1000);
+    let settings = serde_json::Map::new();
+    let join = |w: &str| {
+        Frontier::shared(
+            options(r.url(), "ttl", w.to_string(), 2, 0.0, 0, ttl),
+            &settings,
+        )
+    };
+    let dead = join("dead").await.unwrap();
+    let live = join("live").await.unwrap();
+    dead.push(entry("http://a.com/1")).await.unwrap();
+    let shared_dead = dead.as_shared().unwrap();
+    shared_dead.beat("{}").await;
+    let _taken = lease(&dead, 0).await;
+    let shared_live = live.as_shared().unwrap();
+    let fleet = shared_live.beat("{}").await;
+    assert_eq!((fleet.queued, fleet.leased, fleet.reaped), (0, 1, 0));
+    nothing_now(&live, 0).await;
+    // `dead` never beats again; `live` keeps beating.
+    let start = Instant::now();
+    let mut reaped = 0;
+    for _ in 0..100 {
+        reaped += shared_live.beat("{}").await.reaped;
+        if reaped > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reaped, 1);
+    assert!(
+        start.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        start.elapsed()
+    );
+    let l = lease(&live, 0).await;
+    assert_eq!(l.entry.url.as_str(), "http://a.com/1");
+    live.complete(l, None).await;
+    // The dead process's late completion changes nothing.
+    dead.complete(_taken, None).await;
+    assert!(matches!(live.next(0, 1).await, Next::Done));
+    let fleet = shared_live.beat("{}").await;
+    assert_eq!((fleet.queued, fleet.leased, fleet.done), (0, 0, 1));
+}
