@@ -643,3 +643,55 @@ async fn the_compose_files_commands_run_a_fleet() {
     assert_eq!(urls, tree_urls(&site, 30));
     assert_eq!(records.len(), 30);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_hands_a_processs_leases_back_at_once() {
+    let redis = Redis::start();
+    let site = slow_tree(40, Duration::from_millis(150)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A long lease_ttl: only the stopping process's own hand-back (unstarted leases
+    // at once, in-flight pages finished first) lets the other finish in time.
+    let flags = [
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "6",
+        "--concurrency",
+        "3",
+        "--lease-ttl",
+        "600",
+    ];
+    let seeds = vec![site.url("/")];
+    let stopping = spawn_args(&fleet_args(
+        &seeds,
+        &redis,
+        "int",
+        dir.path(),
+        "stopping",
+        &flags,
+    ));
+    let staying = spawn_args(&fleet_args(
+        &seeds,
+        &redis,
+        "int",
+        dir.path(),
+        "staying",
+        &flags,
+    ));
+    wait_until("both hold leases", Duration::from_secs(30), || {
+        redis.command("HLEN trawl:{int}:l:stopping").trim() != ":0"
+            && redis.command("HLEN trawl:{int}:l:staying").trim() != ":0"
+    })
+    .await;
+    signal(&stopping, "-INT");
+    let stopped = finish(stopping).await;
+    stopped.assert_code(130);
+    assert_eq!(redis.command("HLEN trawl:{int}:l:stopping").trim(), ":0");
+    let out = finish(staying).await;
+    out.assert_code(0);
+    let records = fleet_records(dir.path());
+    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
+    assert_eq!(urls, tree_urls(&site, 40));
+    assert_eq!(records.len(), 40, "each page once");
+    assert!(dir.path().join("stats-stopping.json").exists());
+}
