@@ -81,7 +81,7 @@ pub struct StatusArgs {
     #[arg(long, value_name = "URL")]
     pub frontier: String,
 
-    /// The crawl's name, as given to `trawl crawl --crawl-id` [default: default].
+    /// The crawl's name, as given to `trawl crawl --crawl-id`.
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub crawl_id: String,
 

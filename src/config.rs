@@ -581,6 +581,7 @@ impl Config {
             "strip_session_ids",
             "follow_nofollow",
             "sitemaps",
+            "lease_ttl",
         ];
         all.into_iter()
             .filter(|(k, _)| SHARED.contains(&k.as_str()))

@@ -204,6 +204,10 @@ pub async fn run(
     // In a shared crawl many processes may write one directory: each its own files.
     let worker_name = config.is_shared().then(|| config.worker_name());
     let _lock = lock_out_dir(&out, worker_name.as_deref())?;
+    // A shared crawl's lock is named for the process: it goes when the process does.
+    let _unlock = worker_name
+        .as_ref()
+        .map(|w| RemoveOnDrop(out.join(format!(".lock-{w}"))));
     let state_dir = config.state.clone().unwrap_or_else(|| out.join("state"));
     let resume = match worker_name {
         Some(_) => false,
@@ -213,6 +217,24 @@ pub async fn run(
     let pages_path = out.join(format!("{stem}.jsonl"));
     let stats = Arc::new(Stats::new());
 
+    // The metrics port is taken first: a port in use stops the process before it
+    // joins a shared crawl or writes anything.
+    let metrics_listener = match &config.metrics {
+        Some(addr) => {
+            let at: std::net::SocketAddr = addr.parse().map_err(|_| {
+                CrawlError::Config(ConfigError::Invalid {
+                    key: "metrics",
+                    message: format!("'{addr}' is not an IP:PORT address"),
+                })
+            })?;
+            Some(
+                crate::metrics::bind(at)
+                    .await
+                    .map_err(|source| CrawlError::Metrics { addr: at, source })?,
+            )
+        }
+        None => None,
+    };
     // The shared frontier is joined before anything is written: a process with
     // conflicting settings, or no Redis, stops here with one line.
     let shared = match &worker_name {
@@ -312,6 +334,7 @@ pub async fn run(
     let jsonl = JsonlOptions {
         compress: config.compress,
         rotate_bytes: config.rotate_size,
+        confirm: worker_name.is_some(),
     };
     let mut sinks = vec![Sink::Jsonl(
         JsonlSink::open(&out, &stem, jsonl, store.clone()).map_err(|source| CrawlError::Write {
@@ -457,8 +480,14 @@ pub async fn run(
             }
         }
     }
-    ctx.admit_all(seeds.into_iter().map(|s| Entry::new(s, 0)).collect())
-        .await;
+    let seed_entries = seeds
+        .into_iter()
+        .map(|s| Entry {
+            seed: true,
+            ..Entry::new(s, 0)
+        })
+        .collect();
+    ctx.admit_all(seed_entries).await;
     tracing::info!(
         workers,
         concurrency = ctx.config.concurrency,
@@ -466,29 +495,19 @@ pub async fn run(
         "crawl started"
     );
 
-    let metrics = match &ctx.config.metrics {
-        Some(addr) => {
-            let at: std::net::SocketAddr = addr.parse().map_err(|_| {
-                CrawlError::Config(ConfigError::Invalid {
-                    key: "metrics",
-                    message: format!("'{addr}' is not an IP:PORT address"),
-                })
-            })?;
-            let source = crate::metrics::Source {
-                stats: stats.clone(),
-                frontier: frontier.clone(),
-                worker: worker_name
-                    .clone()
-                    .unwrap_or_else(|| ctx.config.worker_name()),
-            };
-            let (bound, task) = crate::metrics::serve(at, source)
-                .await
-                .map_err(|source| CrawlError::Metrics { addr: at, source })?;
+    let metrics = metrics_listener.map(|listener| {
+        if let Ok(bound) = listener.local_addr() {
             tracing::info!("metrics at http://{bound}/metrics");
-            Some(task)
         }
-        None => None,
-    };
+        let source = crate::metrics::Source {
+            stats: stats.clone(),
+            frontier: frontier.clone(),
+            worker: worker_name
+                .clone()
+                .unwrap_or_else(|| ctx.config.worker_name()),
+        };
+        crate::metrics::serve(listener, source)
+    });
     let progress = Progress::start(&ctx.config, stats.clone(), frontier.clone());
     let mut worker_set = JoinSet::new();
     for id in 0..workers {
@@ -559,9 +578,29 @@ pub async fn run(
         }
     }
 
+    if let Some(f) = ctx.frontier.as_shared() {
+        let fleet = f.fleet();
+        if stats.records.load(Ordering::Relaxed) == 0 && fleet.done > 0 && stopped_by.is_none() {
+            tracing::warn!(
+                "crawl '{}' in Redis had nothing left for this process ({} pages done by \
+                 the fleet; a new --crawl-id crawls again)",
+                ctx.config.crawl_id,
+                fleet.done
+            );
+        }
+    }
     let gauges = ctx.frontier.gauges();
-    let budget_spent =
-        ctx.config.max_pages > 0 && stats.records.load(Ordering::Relaxed) >= ctx.config.max_pages;
+    // The page budget is the fleet's in a shared crawl.
+    let spent = match ctx.frontier.as_shared() {
+        Some(f) => f.fleet().started,
+        None => stats.records.load(Ordering::Relaxed),
+    };
+    let budget_spent = ctx.config.max_pages > 0 && spent >= ctx.config.max_pages;
+    let lost = ctx
+        .frontier
+        .as_shared()
+        .filter(|f| f.is_lost())
+        .map(|f| f.lost_error());
     let output_failed = ctx.output_failed.load(Ordering::SeqCst);
     let ctx = Arc::into_inner(ctx).ok_or(CrawlError::Sink(SinkError::Closed))?;
     // Records first (they wait for the store: commit now rather than at the next
@@ -599,12 +638,28 @@ pub async fn run(
         Some(w) => format!("stats-{w}.json"),
         None => "stats.json".to_string(),
     };
+    if lost.is_some() {
+        summary.completed = false;
+        summary.stopped_by = Some("frontier_lost".to_string());
+    }
     write_stats(&out, &name, &summary)?;
+    if let Some(e) = lost {
+        return Err(CrawlError::Shared(e));
+    }
     Ok(summary)
 }
 
 async fn join_all(set: &mut JoinSet<()>) {
     while set.join_next().await.is_some() {}
+}
+
+/// Removes a file when dropped (however `run` returns).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Takes an exclusive lock on `out/.lock` for the whole crawl, so two crawls never
@@ -720,6 +775,17 @@ async fn heartbeat(ctx: Arc<Ctx>) {
     loop {
         tick.tick().await;
         let fleet = f.beat(&ctx.report()).await;
+        if f.is_lost() {
+            // Nothing more can be leased or completed: finish what is in flight.
+            ctx.stop.send_if_modified(|level| {
+                let raise = *level < STOPPING;
+                if raise {
+                    *level = STOPPING;
+                }
+                raise
+            });
+            return;
+        }
         if fleet.seeds != seeds {
             seeds = fleet.seeds;
             ctx.learn_seeds(f.seeds().await);
@@ -861,6 +927,24 @@ impl Ctx {
         }
     }
 
+    /// A shared crawl's URL comes from a process whose scope admitted it: if ours
+    /// does not hold its host yet, that process had seeds (or a seed's redirect) we
+    /// have not heard of. Seeds make their hosts ours in full (scope and the
+    /// private-address guard); a host the fleet admitted otherwise joins our scope.
+    async fn learn_scope(&self, f: &crate::frontier::Shared, entry: &Entry) {
+        if entry.seed {
+            self.learn_seeds(vec![entry.url.to_string()]);
+            return;
+        }
+        if self.scope.check_target(&entry.url).is_ok() {
+            return;
+        }
+        self.learn_seeds(f.seeds().await);
+        if self.scope.check_target(&entry.url).is_err() {
+            self.scope.add_seed(&entry.url);
+        }
+    }
+
     /// This process's own counters, as the shared crawl's heartbeat reports them.
     fn report(&self) -> String {
         let s = &self.stats;
@@ -879,6 +963,9 @@ impl Ctx {
     async fn process(&self, lease: Lease) {
         let started = Instant::now();
         let attempt = lease.entry.attempt;
+        if let Some(f) = self.frontier.as_shared() {
+            self.learn_scope(f, &lease.entry).await;
+        }
 
         // A resumed crawl's URLs were admitted under the earlier run's flags: a new
         // --include/--exclude or trap limit applies to them too (seeds excepted).
@@ -1233,6 +1320,7 @@ impl Ctx {
             via,
             query_hops: 0,
             seq: 0,
+            seed: false,
         };
         outcome.ticket = self.admit_all(vec![next]).await;
     }

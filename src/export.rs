@@ -392,6 +392,7 @@ mod tests {
         let opts = JsonlOptions {
             compress: Compression::Gzip,
             rotate_bytes: 1,
+            confirm: false,
         };
         // Three runs: each finishes a member, and a part each (rotate at 1 byte).
         for run_no in 0..3 {

@@ -199,12 +199,16 @@ fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
         &args.frontier,
         &args.crawl_id,
     ))?;
+    if st.counters.is_empty() && st.workers.is_empty() {
+        anyhow::bail!(
+            "no crawl named '{}' at {}",
+            st.crawl,
+            trawl::frontier::redis::redact(&args.frontier)
+        );
+    }
     if args.json {
         out!("{}", serde_json::to_string_pretty(&st)?);
         return Ok(ExitCode::SUCCESS);
-    }
-    if st.counters.is_empty() && st.workers.is_empty() {
-        anyhow::bail!("no crawl named '{}' at {}", st.crawl, args.frontier);
     }
     let c = |k: &str| st.counters.get(k).copied().unwrap_or(0);
     out!(
@@ -237,6 +241,14 @@ fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// True if the error comes from writing to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) || e.to_string().contains("Broken pipe")
 }
 
 /// `trawl merge`: every process's pages files into one, each URL once.
@@ -346,9 +358,18 @@ fn export_command(args: ExportArgs) -> anyhow::Result<ExitCode> {
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
-            let s = trawl::export::export(&args.dir, args.format, &args.fields, &mut w)?;
-            std::io::Write::flush(&mut w).context("cannot write standard output")?;
-            s
+            let done = trawl::export::export(&args.dir, args.format, &args.fields, &mut w)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| {
+                    std::io::Write::flush(&mut w).context("cannot write standard output")?;
+                    Ok(s)
+                });
+            match done {
+                Ok(s) => s,
+                // Piped into `head`: the reader has what it wanted.
+                Err(e) if is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+                Err(e) => return Err(e),
+            }
         }
     };
     if !summary.never_found.is_empty() {

@@ -36,6 +36,10 @@ pub enum MergeError {
     NotADir(PathBuf),
     #[error("{0} already exists: merge into a new file")]
     Exists(PathBuf),
+    #[error("{0} would be read as one of the crawl's pages files: write the merged file outside the crawl's directory, or under another name")]
+    InsideInput(PathBuf),
+    #[error("no pages files in {0}")]
+    Empty(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -59,6 +63,35 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeError> {
     }
     if out.exists() {
         return Err(MergeError::Exists(out.to_path_buf()));
+    }
+    // A merged file named like a pages file inside an input directory would be read
+    // with the crawl's own files by the next merge or export: every URL twice.
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let parent = match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    if name.starts_with("pages") {
+        let here = std::fs::canonicalize(&parent).ok();
+        if dirs
+            .iter()
+            .any(|d| here.is_some() && std::fs::canonicalize(d).ok() == here)
+        {
+            return Err(MergeError::InsideInput(out.to_path_buf()));
+        }
+    }
+    let mut any = false;
+    for d in dirs {
+        any |= !crate::sink::jsonl::all_part_paths(d)
+            .map_err(|source| MergeError::Write {
+                path: d.clone(),
+                source,
+            })?
+            .is_empty();
+    }
+    if !any {
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(MergeError::Empty(names.join(", ")));
     }
     let write_err = |source| MergeError::Write {
         path: out.to_path_buf(),
@@ -126,10 +159,20 @@ mod tests {
         let urls: Vec<&str> = text.lines().map(|l| l.split('"').nth(3).unwrap()).collect();
         assert_eq!(urls, ["http://x/1", "http://x/2", "http://x/3"]);
         assert!(text.contains("\"n\":1}\n{\"url\":\"http://x/3\""));
-        // Never over an existing file.
+        // Never over an existing file, never where the crawl's files are read, never
+        // from nothing.
         assert!(matches!(
             merge(&[d.to_path_buf()], &out),
             Err(MergeError::Exists(_))
+        ));
+        assert!(matches!(
+            merge(&[d.to_path_buf()], &d.join("pages.jsonl")),
+            Err(MergeError::InsideInput(_))
+        ));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            merge(&[empty.path().to_path_buf()], &d.join("x.jsonl")),
+            Err(MergeError::Empty(_))
         ));
     }
 }

@@ -29,16 +29,16 @@ pub struct Source {
     pub worker: String,
 }
 
-/// Binds `addr` now (so a taken port is a start-up error) and serves until the
-/// returned task is aborted.
-pub async fn serve(
-    addr: SocketAddr,
-    source: Source,
-) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
+/// Binds `addr`: done before the crawl starts, so a taken port is a start-up error
+/// that leaves nothing behind.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves metrics on `listener` until the returned task is aborted.
+pub fn serve(listener: TcpListener, source: Source) -> JoinHandle<()> {
     let source = Arc::new(source);
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -55,8 +55,7 @@ pub async fn serve(
                     .await;
             });
         }
-    });
-    Ok((bound, task))
+    })
 }
 
 async fn respond(path: &str, source: &Source) -> Response<Full<Bytes>> {

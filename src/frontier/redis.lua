@@ -8,12 +8,16 @@
 --   P.."v:"..B      set: visited fingerprints, bucket B = the top 16 bits; members
 --                   are the low 48 bits as integers, so buckets stay intsets
 --                   (8 bytes a URL) up to 512 members each
---   P.."q:"..H      list: host H's queued URLs, each "F" (fresh) or "R" (retry) + JSON
+--   P.."q:"..H      list: host H's queued URLs, each "F" (fresh) + JSON
+--   P.."r:"..H      list: host H's URLs to try again ("R" + JSON), taken before q:H,
+--                   so a spent page budget never strands a retry behind fresh URLs
 --   P.."h:"..H      hash: host H's inflight, next (ms: not before), iv (ms between
 --                   requests, when robots.txt Crawl-delay slows it), admitted
 --   P.."ready"      zset: hosts with queued URLs and a free slot, by next (ms)
 --   P.."l:"..W      hash: worker W's leases, id -> H.."\n"..item
 --   P.."w"          zset: live workers by last heartbeat (ms)
+--   P.."lastbeat"   string: when any worker last beat (ms): a long silence from
+--                   everyone is an outage, not a fleet of dead workers
 --   P.."wi:"..W     hash: worker W's last report (JSON) and when it left
 --   P.."settings"   string: the crawl's settings (JSON), set by the first process
 --   P.."seeds"      set: every seed URL given to any process (their hosts are in scope)
@@ -32,18 +36,34 @@ local function num(v)
   return tonumber(v or '0') or 0
 end
 
+local function queued(h)
+  return redis.call('LLEN', P .. 'q:' .. h) + redis.call('LLEN', P .. 'r:' .. h)
+end
+
 -- Puts host h in the ready set if it has queued URLs and a free slot.
 local function wake(h, conc)
   local hk = P .. 'h:' .. h
-  if num(redis.call('HGET', hk, 'inflight')) < conc and redis.call('LLEN', P .. 'q:' .. h) > 0 then
+  if num(redis.call('HGET', hk, 'inflight')) < conc and queued(h) > 0 then
     redis.call('ZADD', P .. 'ready', 'NX', num(redis.call('HGET', hk, 'next')), h)
   end
+end
+
+-- The list an item goes back to: retries to r:H, fresh URLs to q:H.
+local function list_for(h, item)
+  if string.byte(item, 1) == 82 then return P .. 'r:' .. h end
+  return P .. 'q:' .. h
+end
+
+-- A lease as stored: its host and its item.
+local function split(v)
+  local nl = string.find(v, '\n', 1, true)
+  return string.sub(v, 1, nl - 1), string.sub(v, nl + 1)
 end
 
 -- Undoes a lease: the URL goes to the front of its host's queue.
 local function unlease(h, item, conc, restart)
   local hk = P .. 'h:' .. h
-  redis.call('LPUSH', P .. 'q:' .. h, item)
+  redis.call('LPUSH', list_for(h, item), item)
   redis.call('HINCRBY', hk, 'inflight', -1)
   redis.call('HINCRBY', C, 'queued', 1)
   redis.call('HINCRBY', C, 'leased', -1)
@@ -60,9 +80,8 @@ local function requeue_all(w, conc)
   local lk = P .. 'l:' .. w
   local all = redis.call('HGETALL', lk)
   for i = 1, #all, 2 do
-    local v = all[i + 1]
-    local nl = string.find(v, '\n', 1, true)
-    unlease(string.sub(v, 1, nl - 1), string.sub(v, nl + 1), conc, true)
+    local h, item = split(all[i + 1])
+    unlease(h, item, conc, true)
   end
   redis.call('DEL', lk)
   return #all / 2
@@ -103,7 +122,7 @@ elseif op == 'take' then
   local out = {}
   local hosts = redis.call('ZRANGEBYSCORE', P .. 'ready', '-inf', now, 'LIMIT', 0, n)
   for _, h in ipairs(hosts) do
-    local hk, qk = P .. 'h:' .. h, P .. 'q:' .. h
+    local hk, qk, rk = P .. 'h:' .. h, P .. 'q:' .. h, P .. 'r:' .. h
     local nxt = num(redis.call('HGET', hk, 'next'))
     if nxt > now then
       -- Paused since it was queued (retry, Crawl-delay): wait for its time.
@@ -114,16 +133,21 @@ elseif op == 'take' then
       local keep = true
       while #out < 3 * n do
         if inflight >= conc then keep = false; break end
-        local item = redis.call('LINDEX', qk, 0)
+        local from = rk
+        local item = redis.call('LINDEX', rk, 0)
+        if not item then
+          from = qk
+          item = redis.call('LINDEX', qk, 0)
+        end
         if not item then keep = false; break end
-        if string.byte(item, 1) == 70 then
+        if from == qk then
           if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp then
             keep = false; break
           end
           redis.call('HINCRBY', C, 'started', 1)
           redis.call('HINCRBY', C, 'active', 1)
         end
-        redis.call('LPOP', qk)
+        redis.call('LPOP', from)
         inflight = inflight + 1
         redis.call('HSET', hk, 'inflight', inflight, 'next', now + iv)
         redis.call('HINCRBY', C, 'queued', -1)
@@ -136,7 +160,7 @@ elseif op == 'take' then
         -- A rate-limited host gives one URL per interval, whoever asks.
         if iv > 0 then break end
       end
-      if keep and inflight < conc and redis.call('LLEN', qk) > 0 then
+      if keep and inflight < conc and queued(h) > 0 then
         redis.call('ZADD', P .. 'ready', now + iv, h)
       else
         redis.call('ZREM', P .. 'ready', h)
@@ -145,6 +169,9 @@ elseif op == 'take' then
     if #out >= 3 * n then break end
   end
   if #out > 0 then return out end
+  -- The crawl's state is gone (Redis restarted without persistence, flushed,
+  -- evicted): say so rather than report an empty frontier as a finished crawl.
+  if redis.call('EXISTS', P .. 'settings') == 0 then return { 'lost' } end
   local queued, leased = num(redis.call('HGET', C, 'queued')), num(redis.call('HGET', C, 'leased'))
   if queued <= 0 and leased <= 0 then return { 'done' } end
   if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp and num(redis.call('HGET', C, 'active')) <= 0 then
@@ -155,35 +182,40 @@ elseif op == 'take' then
   return { 'idle' }
 
 elseif op == 'done' then
-  -- ARGV: P, op, worker, id, host, conc, counter ("done" or "discarded"), error kind or "".
-  local h, conc = ARGV[5], tonumber(ARGV[6])
-  if redis.call('HDEL', P .. 'l:' .. ARGV[3], ARGV[4]) == 0 then return 0 end
+  -- ARGV: P, op, worker, id, conc, counter ("done" or "discarded"), error kind or "".
+  -- A lease already handed back (its process was taken for dead) changes nothing.
+  local lk, id, conc = P .. 'l:' .. ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local stored = redis.call('HGET', lk, id)
+  if not stored then return 0 end
+  redis.call('HDEL', lk, id)
+  local h = split(stored)
   redis.call('HINCRBY', P .. 'h:' .. h, 'inflight', -1)
   redis.call('HINCRBY', C, 'leased', -1)
   redis.call('HINCRBY', C, 'active', -1)
-  redis.call('HINCRBY', C, ARGV[7], 1)
-  if ARGV[8] ~= '' then
+  redis.call('HINCRBY', C, ARGV[6], 1)
+  if ARGV[7] ~= '' then
     redis.call('HINCRBY', C, 'errors', 1)
-    redis.call('HINCRBY', C, 'e:' .. ARGV[8], 1)
+    redis.call('HINCRBY', C, 'e:' .. ARGV[7], 1)
   end
   wake(h, conc)
   return 1
 
 elseif op == 'back' then
-  -- ARGV: P, op, worker, id, host, conc, delay ms, new item ("" = hand back as taken).
+  -- ARGV: P, op, worker, id, conc, delay ms, new item ("" = hand back as taken).
   -- The host waits `delay` (retry backoff, Retry-After, a robots.txt fetch's slot).
-  local lk, id, h, conc = P .. 'l:' .. ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+  local lk, id, conc = P .. 'l:' .. ARGV[3], ARGV[4], tonumber(ARGV[5])
   local stored = redis.call('HGET', lk, id)
   if not stored then return 0 end
   redis.call('HDEL', lk, id)
+  local h, taken = split(stored)
   local hk = P .. 'h:' .. h
-  local until_ms = now_ms() + tonumber(ARGV[7])
+  local until_ms = now_ms() + tonumber(ARGV[6])
   if num(redis.call('HGET', hk, 'next')) < until_ms then
     redis.call('HSET', hk, 'next', until_ms)
   end
-  local item = ARGV[8]
+  local item = ARGV[7]
   local restart = item == ''
-  if restart then item = string.sub(stored, string.find(stored, '\n', 1, true) + 1) end
+  if restart then item = taken end
   unlease(h, item, conc, restart)
   redis.call('ZADD', P .. 'ready', num(redis.call('HGET', hk, 'next')), h)
   return 1
@@ -202,19 +234,30 @@ elseif op == 'delay' then
 elseif op == 'beat' then
   -- ARGV: P, op, worker, ttl ms, conc, report JSON.
   -- Marks the worker alive, hands back the leases of workers silent for ttl, and
-  -- returns {now, reaped, seeds, counter name/value pairs...}.
+  -- returns {now, reaped, seeds, settings exist (1/0), leases held by this worker,
+  -- counter name/value pairs...}.
   local w, ttl, conc = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
   local now = now_ms()
+  local last = num(redis.call('GET', P .. 'lastbeat'))
+  redis.call('SET', P .. 'lastbeat', now)
   redis.call('ZADD', P .. 'w', now, w)
   redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[6], 'seen', now)
-  redis.call('HDEL', P .. 'wi:' .. w, 'left')
+  redis.call('HDEL', P .. 'wi:' .. w, 'left', 'how')
   local reaped = 0
-  for _, d in ipairs(redis.call('ZRANGEBYSCORE', P .. 'w', '-inf', now - ttl)) do
-    reaped = reaped + requeue_all(d, conc)
-    redis.call('ZREM', P .. 'w', d)
-    redis.call('HSET', P .. 'wi:' .. d, 'left', now, 'how', 'lost')
+  if last > 0 and now - last > 3000 then
+    -- Nobody beat for over 3 s although everyone beats every second: Redis was
+    -- away (or the whole fleet was). Everyone gets a fresh ttl, nobody is reaped.
+    local all = redis.call('ZRANGE', P .. 'w', 0, -1)
+    for _, d in ipairs(all) do redis.call('ZADD', P .. 'w', 'XX', now, d) end
+  else
+    for _, d in ipairs(redis.call('ZRANGEBYSCORE', P .. 'w', '-inf', now - ttl)) do
+      reaped = reaped + requeue_all(d, conc)
+      redis.call('ZREM', P .. 'w', d)
+      redis.call('HSET', P .. 'wi:' .. d, 'left', now, 'how', 'lost')
+    end
   end
-  local res = { now, reaped, redis.call('SCARD', P .. 'seeds') }
+  local res = { now, reaped, redis.call('SCARD', P .. 'seeds'),
+    redis.call('EXISTS', P .. 'settings'), redis.call('HLEN', P .. 'l:' .. w) }
   for _, v in ipairs(redis.call('HGETALL', C)) do res[#res + 1] = v end
   return res
 

@@ -68,6 +68,16 @@ pub enum SharedError {
         theirs: String,
         ours: String,
     },
+    #[error("worker id '{worker}' is in use by a live process of crawl '{crawl}' (heartbeat {age_ms} ms ago): give each process its own --worker-id")]
+    WorkerInUse {
+        crawl: String,
+        worker: String,
+        age_ms: u64,
+    },
+    #[error("the state of crawl '{crawl}' is gone from Redis at {url} (restarted without persistence, flushed or evicted?): stopped; the records written so far are kept")]
+    Lost { crawl: String, url: String },
+    #[error("Redis at {url} refused a frontier operation ({message}): stopped; the records written so far are kept")]
+    Refused { url: String, message: String },
 }
 
 /// How to join a shared crawl.
@@ -93,8 +103,14 @@ pub struct Fleet {
     pub errors: u64,
     pub hosts: u64,
     pub seeds: u64,
+    /// Fresh URLs leased so far (the page budget's count).
+    pub started: u64,
     /// Leases handed back from processes that stopped beating.
     pub reaped: u64,
+    /// Leases Redis holds for this process.
+    pub mine: u64,
+    /// The crawl's settings are gone from Redis: its state was lost.
+    pub lost: bool,
 }
 
 pub struct Shared {
@@ -117,11 +133,26 @@ pub struct Shared {
     /// Set while Redis does not answer (logged once per outage).
     down: AtomicBool,
     in_flight: AtomicU64,
+    /// Ids of the leases this process knows it holds: a lease whose `take` reply
+    /// was lost on the wire is found in Redis and adopted (see `beat`).
+    held: Mutex<std::collections::HashSet<u64>>,
+    crawl: String,
+    /// Set once the crawl's state is found gone from Redis.
+    lost: AtomicBool,
+    /// Set when Redis refuses an operation for good (a script error, out of memory):
+    /// retrying cannot help, so the crawl stops and says why.
+    refused: Mutex<Option<String>>,
 }
 
 /// Script arguments as strings (Redis sends every argument as one).
 macro_rules! args {
     ($($a:expr),* $(,)?) => { [$($a.to_string()),*] };
+}
+
+/// An error that retrying cannot cure (a script error, out of memory, a wrong type):
+/// everything else (connection lost, timeout, loading data) is waited out.
+fn permanent(e: &::redis::RedisError) -> bool {
+    matches!(e.retry_method(), ::redis::RetryMethod::NoRetry)
 }
 
 /// One line for a Redis error.
@@ -137,7 +168,7 @@ impl Shared {
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Shared, SharedError> {
         let unreachable = |message: String| SharedError::Unreachable {
-            url: opts.url.clone(),
+            url: redact(&opts.url),
             message,
         };
         let client =
@@ -156,6 +187,27 @@ impl Shared {
             .await
             .map_err(|e| unreachable(message(&e)))?;
         let prefix = key_prefix(&opts.crawl);
+        // Two live processes with one name would share (and hand back) each other's leases.
+        let beat: Option<f64> = ::redis::cmd("ZSCORE")
+            .arg(format!("{prefix}w"))
+            .arg(&opts.worker)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| unreachable(message(&e)))?;
+        if let Some(at) = beat {
+            let (secs, micros): (u64, u64) = ::redis::cmd("TIME")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| unreachable(message(&e)))?;
+            let age_ms = (secs * 1000 + micros / 1000).saturating_sub(at as u64);
+            if age_ms < opts.lease_ttl.as_millis() as u64 {
+                return Err(SharedError::WorkerInUse {
+                    crawl: opts.crawl.clone(),
+                    worker: opts.worker.clone(),
+                    age_ms,
+                });
+            }
+        }
         let ours = serde_json::Value::Object(settings.clone()).to_string();
         let key = format!("{prefix}settings");
         let set: Option<String> = ::redis::cmd("SET")
@@ -195,7 +247,7 @@ impl Shared {
         Ok(Shared {
             conn,
             script: Script::new(SCRIPT),
-            url: opts.url,
+            url: redact(&opts.url),
             prefix,
             worker: opts.worker,
             conc: opts.per_host_concurrency,
@@ -209,6 +261,10 @@ impl Shared {
             intervals: DashMap::new(),
             down: AtomicBool::new(false),
             in_flight: AtomicU64::new(0),
+            held: Mutex::new(std::collections::HashSet::new()),
+            crawl: opts.crawl,
+            lost: AtomicBool::new(false),
+            refused: Mutex::new(None),
         })
     }
 
@@ -233,6 +289,10 @@ impl Shared {
                         tracing::warn!("Redis at {} answers again: carrying on", self.url);
                     }
                     return v;
+                }
+                Err(e) if permanent(&e) => {
+                    self.refuse(&e);
+                    return Value::Nil;
                 }
                 Err(e) => {
                     if !self.down.swap(true, Relaxed) {
@@ -276,6 +336,10 @@ impl Shared {
             let mut conn = self.conn.clone();
             match cmd.query_async::<Value>(&mut conn).await {
                 Ok(v) => return v,
+                Err(e) if permanent(&e) => {
+                    self.refuse(&e);
+                    return Value::Nil;
+                }
                 Err(e) => {
                     if !self.down.swap(true, Relaxed) {
                         tracing::warn!(
@@ -327,6 +391,9 @@ impl Shared {
     /// The next URL this process may fetch, taking a batch from Redis when the
     /// local buffer is empty. `room` is how many more this process could start now.
     pub async fn next(&self, room: usize) -> Next {
+        if self.is_lost() {
+            return Next::Done;
+        }
         if let Some(lease) = self.pop() {
             return Next::Lease(lease);
         }
@@ -342,6 +409,10 @@ impl Shared {
         };
         match items.first() {
             Some(first) if text(first).as_deref() == Some("done") => return Next::Done,
+            Some(first) if text(first).as_deref() == Some("lost") => {
+                self.mark_lost();
+                return Next::Done;
+            }
             Some(first) if text(first).as_deref() == Some("wait") => {
                 let ms = match items.get(1) {
                     Some(Value::Int(ms)) => (*ms).max(1) as u64,
@@ -358,31 +429,10 @@ impl Shared {
             let [Value::Int(id), host, raw] = t else {
                 continue;
             };
-            let (Some(host), Some(raw)) = (text(host), text(raw)) else {
-                continue;
-            };
-            let host = HostKey::parse(&host);
-            match (host, parse_item(&raw)) {
-                (Some(host), Some(entry)) => taken.push_back(Lease {
-                    shard: 0,
-                    id: *id as u64,
-                    host,
-                    entry,
-                }),
-                _ => {
-                    // Not ours to read (a newer trawl?): drop the lease, keep going.
-                    tracing::warn!("skipping an unreadable frontier entry: {raw}");
-                    let lease_id = *id as u64;
-                    let _ = self
-                        .run(
-                            "done",
-                            &args![self.worker, lease_id, "", self.conc, "discarded", ""],
-                        )
-                        .await;
-                }
+            if let Some(lease) = self.own(*id as u64, host, raw).await {
+                taken.push_back(lease);
             }
         }
-        self.in_flight.fetch_add(taken.len() as u64, Relaxed);
         let first = taken.pop_front();
         if !taken.is_empty() {
             if let Ok(mut b) = self.buffer.lock() {
@@ -395,6 +445,120 @@ impl Shared {
         }
     }
 
+    /// Makes a lease Redis handed out this process's: once (a lease adopted after a
+    /// lost reply may also come back in the reply), and readable.
+    async fn own(&self, id: u64, host: &Value, raw: &Value) -> Option<Lease> {
+        if !self.held.lock().ok()?.insert(id) {
+            return None;
+        }
+        self.in_flight.fetch_add(1, Relaxed);
+        let host = text(host).and_then(|h| HostKey::parse(&h));
+        let raw = text(raw).unwrap_or_default();
+        match (host, parse_item(&raw)) {
+            (Some(host), Some(entry)) => Some(Lease {
+                shard: 0,
+                id,
+                host,
+                entry,
+            }),
+            _ => {
+                // Not ours to read (a newer trawl?): drop the lease, keep going.
+                tracing::warn!("skipping an unreadable frontier entry: {raw}");
+                let a = args![self.worker, id, self.conc, "discarded", ""];
+                self.finish_lease(id, "done", &a).await;
+                None
+            }
+        }
+    }
+
+    /// Runs `done` or `back` for a lease and forgets it.
+    async fn finish_lease(&self, id: u64, op: &str, args: &[String]) {
+        self.run(op, args).await;
+        if let Ok(mut held) = self.held.lock() {
+            if held.remove(&id) {
+                self.in_flight.fetch_sub(1, Relaxed);
+            }
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Takes in leases Redis holds for this process that it does not know of (a
+    /// `take` whose reply was lost): they would otherwise stay leased for ever.
+    async fn adopt(&self) {
+        let key = format!("{}l:{}", self.prefix, self.worker);
+        let pairs: Vec<Value> = match self.command(::redis::cmd("HGETALL").arg(&key)).await {
+            Value::Array(v) => v,
+            Value::Map(m) => m.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+            _ => return,
+        };
+        let mut adopted = Vec::new();
+        for pair in pairs.chunks(2) {
+            let [id, stored] = pair else { continue };
+            let Some(id) = text(id).and_then(|i| i.parse::<u64>().ok()) else {
+                continue;
+            };
+            if self.held.lock().map(|h| h.contains(&id)).unwrap_or(true) {
+                continue;
+            }
+            let Some((host, item)) = text(stored).and_then(|v| {
+                v.split_once('\n')
+                    .map(|(h, i)| (h.to_string(), i.to_string()))
+            }) else {
+                continue;
+            };
+            let host = Value::BulkString(host.into_bytes());
+            let item = Value::BulkString(item.into_bytes());
+            if let Some(lease) = self.own(id, &host, &item).await {
+                adopted.push(lease);
+            }
+        }
+        if !adopted.is_empty() {
+            tracing::warn!(
+                urls = adopted.len(),
+                "took back leases whose reply was lost on the way from Redis"
+            );
+            if let Ok(mut b) = self.buffer.lock() {
+                b.extend(adopted);
+            }
+            self.notify.notify_waiters();
+        }
+    }
+
+    fn refuse(&self, e: &::redis::RedisError) {
+        if let Ok(mut r) = self.refused.lock() {
+            if r.is_none() {
+                *r = Some(message(e));
+                tracing::error!("{}", self.lost_error());
+            }
+        }
+    }
+
+    fn mark_lost(&self) {
+        if !self.lost.swap(true, Relaxed) {
+            tracing::error!("{}", self.lost_error());
+        }
+    }
+
+    /// True once the crawl cannot go on: its state is gone from Redis, or Redis
+    /// refused an operation for good.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Relaxed) || self.refused.lock().map_or(true, |r| r.is_some())
+    }
+
+    /// Why the crawl cannot go on (see [`Shared::is_lost`]).
+    pub fn lost_error(&self) -> SharedError {
+        match self.refused.lock().ok().and_then(|r| r.clone()) {
+            Some(message) => SharedError::Refused {
+                url: self.url.clone(),
+                message,
+            },
+            None => SharedError::Lost {
+                crawl: self.crawl.clone(),
+                url: self.url.clone(),
+            },
+        }
+    }
+
     fn pop(&self) -> Option<Lease> {
         self.buffer.lock().ok()?.pop_front()
     }
@@ -402,36 +566,23 @@ impl Shared {
     /// Finishes a lease: recorded (`discarded`: no record) with an error kind or none.
     pub async fn complete(&self, lease: Lease, discarded: bool, error: Option<&str>) {
         let counter = if discarded { "discarded" } else { "done" };
-        let host = lease.host.as_str();
-        self.run(
-            "done",
-            &args![
-                self.worker,
-                lease.id,
-                host,
-                self.conc,
-                counter,
-                error.unwrap_or(""),
-            ],
-        )
-        .await;
-        self.in_flight.fetch_sub(1, Relaxed);
-        self.notify.notify_waiters();
+        let a = args![
+            self.worker,
+            lease.id,
+            self.conc,
+            counter,
+            error.unwrap_or("")
+        ];
+        self.finish_lease(lease.id, "done", &a).await;
     }
 
     /// Hands a lease back: `retry` with its new attempt count, or untouched
     /// (`None`) after a robots.txt fetch or at shutdown; the host waits `delay`.
     pub async fn back(&self, lease: Lease, retry: Option<&Entry>, delay: Duration) {
         let new_item = retry.map(item).unwrap_or_default();
-        let host = lease.host.as_str();
         let ms = delay.as_millis() as u64;
-        self.run(
-            "back",
-            &args![self.worker, lease.id, host, self.conc, ms, new_item],
-        )
-        .await;
-        self.in_flight.fetch_sub(1, Relaxed);
-        self.notify.notify_waiters();
+        let a = args![self.worker, lease.id, self.conc, ms, new_item];
+        self.finish_lease(lease.id, "back", &a).await;
     }
 
     /// robots.txt Crawl-delay: the host is slowed for the whole fleet.
@@ -457,6 +608,13 @@ impl Shared {
             .run("beat", &args![self.worker, ttl, self.conc, report])
             .await;
         let fleet = parse_beat(&reply);
+        if fleet.lost {
+            self.mark_lost();
+        }
+        let held = self.held.lock().map(|h| h.len() as u64).unwrap_or(0);
+        if fleet.mine > held {
+            self.adopt().await;
+        }
         if fleet.reaped > 0 {
             tracing::warn!(
                 urls = fleet.reaped,
@@ -492,7 +650,14 @@ impl Shared {
         let reply = self
             .command(::redis::cmd("HGETALL").arg(format!("{}c", self.prefix)))
             .await;
-        let mut flat = vec![Value::Int(0), Value::Int(0), Value::Int(0)];
+        // Shaped like a heartbeat's reply: now, reaped, seeds, settings exist, mine.
+        let mut flat = vec![
+            Value::Int(0),
+            Value::Int(0),
+            Value::Int(0),
+            Value::Int(1),
+            Value::Int(0),
+        ];
         match reply {
             Value::Array(v) => flat.extend(v),
             Value::Map(m) => flat.extend(m.into_iter().flat_map(|(k, v)| [k, v])),
@@ -545,6 +710,17 @@ impl Shared {
     }
 }
 
+/// A Redis URL fit for messages: any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// The key prefix of a crawl; the braces keep all its keys in one cluster slot.
 pub fn key_prefix(crawl: &str) -> String {
     format!("trawl:{{{crawl}}}:")
@@ -585,9 +761,11 @@ fn parse_beat(reply: &Value) -> Fleet {
     let mut f = Fleet {
         reaped: v.get(1).map_or(0, int),
         seeds: v.get(2).map_or(0, int),
+        lost: v.get(3).is_some_and(|e| int(e) == 0),
+        mine: v.get(4).map_or(0, int),
         ..Fleet::default()
     };
-    for pair in v.get(3..).unwrap_or_default().chunks(2) {
+    for pair in v.get(5..).unwrap_or_default().chunks(2) {
         let [k, val] = pair else { continue };
         let n = int(val);
         match text(k).as_deref() {
@@ -597,6 +775,7 @@ fn parse_beat(reply: &Value) -> Fleet {
             Some("discarded") => f.discarded = n,
             Some("errors") => f.errors = n,
             Some("hosts") => f.hosts = n,
+            Some("started") => f.started = n,
             _ => {}
         }
     }
@@ -617,7 +796,8 @@ pub struct WorkerStatus {
     pub worker: String,
     /// Seconds since its last heartbeat.
     pub heartbeat_age_secs: f64,
-    /// "alive", "exited" or "lost" (stopped beating; its leases were handed back).
+    /// "alive", "silent" (no heartbeat for over 3 s), "exited", or "lost" (silent for
+    /// lease_ttl: its leases were handed back).
     pub state: String,
     pub leased: u64,
     /// Its own counters as it last reported them.
@@ -627,7 +807,7 @@ pub struct WorkerStatus {
 /// Reads a crawl's counters and each process's heartbeat.
 pub async fn status(url: &str, crawl: &str) -> Result<Status, SharedError> {
     let unreachable = |message: String| SharedError::Unreachable {
-        url: url.to_string(),
+        url: redact(url),
         message,
     };
     let client = ::redis::Client::open(url).map_err(|e| unreachable(message(&e)))?;
@@ -691,13 +871,16 @@ pub async fn status(url: &str, crawl: &str) -> Result<Status, SharedError> {
             .await
             .map_err(q)?;
         let seen: u64 = info.get("seen").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let age_ms = now.saturating_sub(seen);
+        // Heartbeats go every second: three missed is a process that is not beating.
         let state = match info.get("how") {
             Some(how) if info.contains_key("left") => how.clone(),
+            _ if age_ms > 3000 => "silent".to_string(),
             _ => "alive".to_string(),
         };
         workers.push(WorkerStatus {
             worker: w,
-            heartbeat_age_secs: now.saturating_sub(seen) as f64 / 1000.0,
+            heartbeat_age_secs: age_ms as f64 / 1000.0,
             state,
             leased,
             report: info

@@ -57,10 +57,18 @@ pub struct Entry {
     /// Sequence number in the durable store (0 when the frontier is in memory only).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub seq: u64,
+    /// A seed (given on a command line or in a seed list): in a shared crawl, the
+    /// process that fetches it treats its host as a seed host too (scope, guard).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub seed: bool,
 }
 
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 impl Entry {
@@ -72,6 +80,7 @@ impl Entry {
             via: Vec::new(),
             query_hops: 0,
             seq: 0,
+            seed: false,
         }
     }
 }
@@ -87,10 +96,12 @@ pub enum Poll {
     Idle,
 }
 
-/// One host's waiting URLs, shallowest first; `push_front` entries go before all.
+/// One host's waiting URLs, shallowest first; `push_front` entries go before all,
+/// retries before fresh URLs handed back, so a spent page budget (which stops fresh
+/// URLs only) never strands a retry behind one.
 #[derive(Default)]
 struct HostQueue {
-    /// (0 = front / 1 = normal, depth, arrival) → entry.
+    /// (0 = retry front / 1 = fresh front / 2 = normal, depth, arrival) → entry.
     entries: BTreeMap<(u8, u32, u64), Entry>,
     seq: u64,
 }
@@ -98,13 +109,14 @@ struct HostQueue {
 impl HostQueue {
     fn push_back(&mut self, entry: Entry) {
         self.seq += 1;
-        self.entries.insert((1, entry.depth, self.seq), entry);
+        self.entries.insert((2, entry.depth, self.seq), entry);
     }
 
     fn push_front(&mut self, entry: Entry) {
         // Later fronts go before earlier ones, as with a deque.
         self.seq += 1;
-        self.entries.insert((0, 0, u64::MAX - self.seq), entry);
+        let class = if entry.attempt > 0 { 0 } else { 1 };
+        self.entries.insert((class, 0, u64::MAX - self.seq), entry);
     }
 
     fn pop_front(&mut self) -> Option<Entry> {

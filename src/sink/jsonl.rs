@@ -129,6 +129,10 @@ pub struct JsonlOptions {
     pub compress: Compression,
     /// Start a new part once the current one holds this many bytes; 0 = one file.
     pub rotate_bytes: u64,
+    /// `send` returns only once the line is written to the file (handed to the OS):
+    /// a shared crawl completes a URL in Redis after that, so a killed process never
+    /// has a URL marked done whose record it had not written.
+    pub confirm: bool,
 }
 
 /// Existing output written with other options than asked: appending would mix
@@ -295,6 +299,7 @@ const ZSTD_LEVEL: i32 = 3;
 
 pub struct JsonlSink {
     tx: mpsc::Sender<Line>,
+    confirm: bool,
     /// Permits are bytes of queued lines.
     budget: Arc<Semaphore>,
     writer: JoinHandle<std::io::Result<()>>,
@@ -308,6 +313,8 @@ pub struct Line {
     ticket: u64,
     done: Option<(u64, u64)>,
     _budget: Option<OwnedSemaphorePermit>,
+    /// Told once the line is written (with [`JsonlOptions::confirm`]).
+    written: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Line {
@@ -319,6 +326,7 @@ impl Line {
             ticket: record.ticket,
             done: record.done,
             _budget: None,
+            written: None,
         }
     }
 }
@@ -350,6 +358,7 @@ impl JsonlSink {
             tx,
             budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
             writer,
+            confirm: opts.confirm,
         })
     }
 
@@ -366,10 +375,20 @@ impl JsonlSink {
             .await
             .map_err(|_| super::SinkError::Closed)?;
         line._budget = Some(permit);
+        let written = self.confirm.then(|| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            line.written = Some(tx);
+            rx
+        });
         self.tx
             .send(line)
             .await
-            .map_err(|_| super::SinkError::Closed)
+            .map_err(|_| super::SinkError::Closed)?;
+        match written {
+            // Dropped unsent: the writer failed, and says why at finish.
+            Some(rx) => rx.await.map_err(|_| super::SinkError::Closed),
+            None => Ok(()),
+        }
     }
 
     /// Flushes, fsyncs and stops the writer.
@@ -546,8 +565,16 @@ fn write_loop<F: LineFile>(
     // The current part reached rotate_bytes: the next batch goes to a new part.
     let mut full = false;
     // Taking a line into the batch releases its share of the queue budget.
-    let add = |batch: &mut Vec<u8>, r: Line, ticket: &mut u64, done: &mut Vec<Op>| {
+    let mut acks = Vec::new();
+    let add = |batch: &mut Vec<u8>,
+               mut r: Line,
+               ticket: &mut u64,
+               done: &mut Vec<Op>,
+               acks: &mut Vec<tokio::sync::oneshot::Sender<()>>| {
         batch.extend_from_slice(&r.json);
+        if let Some(a) = r.written.take() {
+            acks.push(a);
+        }
         *ticket = (*ticket).max(r.ticket);
         if let Some((host, seq)) = r.done {
             done.push(Op::Delete(host, seq));
@@ -555,11 +582,17 @@ fn write_loop<F: LineFile>(
     };
     while let Some(first) = rx.blocking_recv() {
         let mut ticket = 0;
-        add(&mut batch, first, &mut ticket, &mut unsynced_done);
+        add(
+            &mut batch,
+            first,
+            &mut ticket,
+            &mut unsynced_done,
+            &mut acks,
+        );
         // Drain what is already waiting, so a busy crawl makes few large writes.
         while batch.len() < cfg.batch_bytes {
             match rx.try_recv() {
-                Ok(r) => add(&mut batch, r, &mut ticket, &mut unsynced_done),
+                Ok(r) => add(&mut batch, r, &mut ticket, &mut unsynced_done, &mut acks),
                 Err(_) => break,
             }
         }
@@ -585,6 +618,9 @@ fn write_loop<F: LineFile>(
         }
         whole += bytes.len() as u64;
         batch.clear();
+        for a in acks.drain(..) {
+            let _ = a.send(());
+        }
         if cfg.rotate_bytes > 0 && whole >= cfg.rotate_bytes {
             // The full part is synced (and its records released) before the next
             // exists, so only the last part can ever be torn.
@@ -990,6 +1026,7 @@ mod tests {
         JsonlOptions {
             compress,
             rotate_bytes,
+            confirm: false,
         }
     }
 
@@ -1192,6 +1229,7 @@ mod tests {
             let o = JsonlOptions {
                 compress: Compression::None,
                 rotate_bytes: rotate,
+                confirm: false,
             };
             for round in 0..2 {
                 let (mut f, mut next) = open_parts(d, stem, o).unwrap();
@@ -1326,6 +1364,7 @@ mod tests {
             tx,
             budget: Arc::new(Semaphore::new(QUEUE_BYTES)),
             writer: std::thread::spawn(|| Ok(())),
+            confirm: false,
         };
         let big = |i: usize| {
             let mut r = record(&format!("http://e.com/{i}"));

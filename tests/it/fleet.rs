@@ -459,6 +459,162 @@ async fn unreachable_redis_and_conflicting_settings_are_one_line_errors() {
     );
     assert_eq!(site.hits().len(), hits, "no request made");
     assert!(!dir.path().join("pages-two.jsonl").exists());
+
+    // A live process's worker id cannot be taken by another (even with another --out).
+    let slow = slow_tree(30, Duration::from_millis(100)).await;
+    let seeds = vec![slow.url("/")];
+    let dir = tempfile::tempdir().unwrap();
+    let other_out = tempfile::tempdir().unwrap();
+    let flags = ["--per-host-rate", "0", "--concurrency", "2"];
+    let first = spawn_args(&fleet_args(
+        &seeds,
+        &redis,
+        "ids",
+        dir.path(),
+        "same",
+        &flags,
+    ));
+    wait_until("the first process beats", Duration::from_secs(30), || {
+        redis.command("ZSCORE trawl:{ids}:w same").starts_with('$')
+            && !redis
+                .command("ZSCORE trawl:{ids}:w same")
+                .starts_with("$-1")
+    })
+    .await;
+    let twin = fleet_args(&seeds, &redis, "ids", other_out.path(), "same", &flags);
+    let out = run_trawl_async(twin, Duration::from_secs(30)).await;
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("worker id 'same' is in use by a live process of crawl 'ids'"),
+        "{}",
+        out.stderr
+    );
+    finish(first).await.assert_code(0);
+    assert_eq!(
+        fleet_records(dir.path()).len(),
+        30,
+        "the first one was left alone"
+    );
+
+    // A metrics port in use stops a process before it joins the crawl.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut args = fleet_args(&seeds, &redis, "metrics-taken", dir.path(), "m", &[]);
+    args.extend(["--metrics".to_string(), addr.clone()]);
+    let out = run_trawl_async(args, Duration::from_secs(30)).await;
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("cannot serve metrics on {addr}")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        redis
+            .command("EXISTS trawl:{metrics-taken}:settings")
+            .trim(),
+        ":0"
+    );
+    assert!(
+        !dir.path().join(".lock-m").exists(),
+        "its lock file is gone with it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_added_by_a_later_process_is_a_seed_for_every_process() {
+    let redis = Redis::start();
+    let first = slow_tree(40, Duration::from_millis(60)).await;
+    let late = slow_tree(20, Duration::from_millis(20)).await;
+    // "localhost" is a private address only a seed's host may use: every process
+    // that fetches the late seed must treat it as one.
+    let late_seed = format!("http://localhost:{}/", late.port());
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "2",
+        "--concurrency",
+        "2",
+    ];
+    let a = spawn_args(&fleet_args(
+        &[first.url("/")],
+        &redis,
+        "late",
+        dir.path(),
+        "wa",
+        &flags,
+    ));
+    wait_until("the crawl is under way", Duration::from_secs(30), || {
+        fleet_records(dir.path()).len() >= 3
+    })
+    .await;
+    let b = spawn_args(&fleet_args(
+        std::slice::from_ref(&late_seed),
+        &redis,
+        "late",
+        dir.path(),
+        "wb",
+        &flags,
+    ));
+    finish(b).await.assert_code(0);
+    finish(a).await.assert_code(0);
+    let records = fleet_records(dir.path());
+    let late_records: Vec<&serde_json::Value> = records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| url_of(r).starts_with("http://localhost:"))
+        .collect();
+    assert_eq!(late_records.len(), 20, "the late seed's whole site");
+    for r in late_records {
+        assert_eq!(r["status"], 200, "{r}");
+    }
+    assert_eq!(records.len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_lost_its_data_stops_the_crawl_with_an_error() {
+    let redis = Redis::start();
+    let site = slow_tree(60, Duration::from_millis(80)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--per-host-rate", "0", "--concurrency", "2"];
+    let child = spawn_args(&fleet_args(
+        &[site.url("/")],
+        &redis,
+        "gone",
+        dir.path(),
+        "w1",
+        &flags,
+    ));
+    wait_until("pages recorded", Duration::from_secs(30), || {
+        fleet_records(dir.path()).len() >= 5
+    })
+    .await;
+    // As a restart without persistence would leave it.
+    assert!(redis.command("FLUSHALL").starts_with("+OK"));
+    let out = finish(child).await;
+    out.assert_code(1);
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("trawl: error: the state of crawl 'gone' is gone from Redis"),
+        "{}",
+        out.stderr
+    );
+    // What was recorded stays, and stats.json says the crawl did not complete.
+    let records = fleet_records(dir.path());
+    assert!(
+        records.len() >= 5 && records.len() < 60,
+        "{}",
+        records.len()
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats-w1.json")).unwrap())
+            .unwrap();
+    assert_eq!(stats["pages"].as_u64().unwrap() as usize, records.len());
+    assert_eq!(stats["completed"], false);
+    assert_eq!(stats["stopped_by"], "frontier_lost");
 }
 
 /// Reads `GET /metrics` from ADDR (plain HTTP/1.0, bounded).

@@ -214,6 +214,42 @@ async fn page_budget_stops_fresh_leases_but_lets_retries_finish(b: Backend) {
     assert_eq!(h.queued().await, 3);
 }
 
+async fn a_spent_budget_never_strands_a_retry(b: Backend) {
+    // Budget 2, both spent on host a. Then a retry and a fresh URL handed back (a
+    // robots.txt fetch, a shutdown) wait on a while b may take the freed budget:
+    // the retry must still go, and the crawl end.
+    let h = Harness::new(b, 4, 0.0, 2).await;
+    let f = h.f();
+    f.push(entry("http://a.com/1")).await.unwrap();
+    f.push(entry("http://a.com/2")).await.unwrap();
+    let mut first = lease(f, 0).await;
+    let second = lease(f, 0).await;
+    f.push(entry("http://b.com/1")).await.unwrap();
+    let retried_url = first.entry.url.clone();
+    first.entry.attempt = 1;
+    f.retry(first, Duration::ZERO).await;
+    f.release(second).await;
+    let mut saw_retry = false;
+    let mut done = false;
+    for _ in 0..50 {
+        match f.next(0, 1).await {
+            Next::Lease(l) => {
+                saw_retry |= l.entry.url == retried_url && l.entry.attempt == 1;
+                f.complete(l, None).await;
+            }
+            Next::Done => {
+                done = true;
+                break;
+            }
+            Next::Idle | Next::Wait(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert!(saw_retry, "the retry went");
+    assert!(done, "and the crawl ended");
+}
+
 async fn released_leases_come_back(b: Backend) {
     let h = Harness::new(b, 1, 0.0, 0).await;
     h.f().push(entry("http://a.com/x")).await.unwrap();
@@ -345,6 +381,7 @@ suite!(
     every_worker_finds_one_hosts_work,
     page_budget_stops_fresh_leases_but_lets_retries_finish,
     released_leases_come_back,
+    a_spent_budget_never_strands_a_retry,
     per_host_concurrency_is_a_limit_across_workers,
     per_host_rate_spaces_a_hosts_leases,
     a_retry_pauses_the_host,
@@ -398,4 +435,86 @@ async fn redis_leases_of_a_silent_process_go_back_after_the_ttl() {
     assert!(matches!(live.next(0, 1).await, Next::Done));
     let fleet = shared_live.beat("{}").await;
     assert_eq!((fleet.queued, fleet.leased, fleet.done), (0, 0, 1));
+}
+
+/// Redis only: a `take` whose reply never reached the process (a dropped
+/// connection) leaves leases in Redis the process does not know of; its next
+/// heartbeat finds and adopts them, so they are neither lost nor leased for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
+    let r = Redis::start();
+    let settings = serde_json::Map::new();
+    let opts = options(
+        r.url(),
+        "adopt",
+        "w1".into(),
+        4,
+        0.0,
+        0,
+        Duration::from_secs(30),
+    );
+    let f = Frontier::shared(opts, &settings).await.unwrap();
+    f.push(entry("http://a.com/1")).await.unwrap();
+    // The same `take` the process sends, run on its behalf; the reply is dropped.
+    let client = ::redis::Client::open(r.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let script = ::redis::Script::new(include_str!("../../src/frontier/redis.lua"));
+    let _lost_reply: ::redis::Value = script
+        .arg("trawl:{adopt}:")
+        .arg("take")
+        .arg("w1")
+        .arg(1)
+        .arg(4)
+        .arg(0)
+        .arg(0)
+        .invoke_async(&mut conn)
+        .await
+        .unwrap();
+    nothing_now(&f, 0).await;
+    let fleet = f.as_shared().unwrap().beat("{}").await;
+    assert_eq!((fleet.leased, fleet.mine), (1, 1));
+    let l = lease(&f, 0).await;
+    assert_eq!(l.entry.url.as_str(), "http://a.com/1");
+    f.complete(l, None).await;
+    assert!(matches!(f.next(0, 1).await, Next::Done));
+}
+
+/// Redis only: when nobody could beat for a while (Redis was away), nobody is
+/// taken for dead at the first heartbeat after; a process that stays silent is,
+/// a lease_ttl later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_an_outage_longer_than_the_ttl_reaps_no_live_process() {
+    let r = Redis::start();
+    let settings = serde_json::Map::new();
+    let ttl = Duration::from_secs(2);
+    let a = Frontier::shared(
+        options(r.url(), "outage", "a".into(), 2, 0.0, 0, ttl),
+        &settings,
+    )
+    .await
+    .unwrap();
+    let b = Frontier::shared(
+        options(r.url(), "outage", "b".into(), 2, 0.0, 0, ttl),
+        &settings,
+    )
+    .await
+    .unwrap();
+    a.push(entry("http://a.com/1")).await.unwrap();
+    let (sa, sb) = (a.as_shared().unwrap(), b.as_shared().unwrap());
+    sa.beat("{}").await;
+    sb.beat("{}").await;
+    let _held_by_b = lease(&b, 0).await;
+    // Nobody beats for 3.5 s (more than the ttl): as if Redis had been down.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(sa.beat("{}").await.reaped, 0, "b is not taken for dead");
+    // b stays silent: a ttl later it is.
+    let mut reaped = 0;
+    for _ in 0..60 {
+        reaped += sa.beat("{}").await.reaped;
+        if reaped > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(reaped, 1);
 }
