@@ -451,6 +451,11 @@ impl Shared {
         if !self.held.lock().ok()?.insert(id) {
             return None;
         }
+        self.lease_from(id, host, raw).await
+    }
+
+    /// A reserved lease id (in `held`) made a lease; an unreadable one is dropped.
+    async fn lease_from(&self, id: u64, host: &Value, raw: &Value) -> Option<Lease> {
         self.in_flight.fetch_add(1, Relaxed);
         let host = text(host).and_then(|h| HostKey::parse(&h));
         let raw = text(raw).unwrap_or_default();
@@ -506,9 +511,24 @@ impl Shared {
             }) else {
                 continue;
             };
+            // Reserve the id first, then make sure Redis still has the lease: one that
+            // completed since HGETALL (its task let go of it just now) must not be
+            // taken again, and once reserved, nobody else can complete it.
+            if !self.held.lock().map(|mut h| h.insert(id)).unwrap_or(false) {
+                continue;
+            }
+            let still = self
+                .command(::redis::cmd("HEXISTS").arg(&key).arg(id))
+                .await;
+            if !matches!(still, Value::Int(1) | Value::Boolean(true)) {
+                if let Ok(mut h) = self.held.lock() {
+                    h.remove(&id);
+                }
+                continue;
+            }
             let host = Value::BulkString(host.into_bytes());
             let item = Value::BulkString(item.into_bytes());
-            if let Some(lease) = self.own(id, &host, &item).await {
+            if let Some(lease) = self.lease_from(id, &host, &item).await {
                 adopted.push(lease);
             }
         }

@@ -518,3 +518,62 @@ async fn redis_an_outage_longer_than_the_ttl_reaps_no_live_process() {
     }
     assert_eq!(reaped, 1);
 }
+
+/// Redis only: heartbeats racing with fast completions never hand this process a
+/// lease a second time (adoption re-checks that Redis still holds it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_heartbeats_racing_completions_lease_each_url_once() {
+    let r = Redis::start();
+    let settings = serde_json::Map::new();
+    let opts = options(
+        r.url(),
+        "race",
+        "w1".into(),
+        8,
+        0.0,
+        0,
+        Duration::from_secs(30),
+    );
+    let f = Arc::new(Frontier::shared(opts, &settings).await.unwrap());
+    let mut batch = Vec::new();
+    for i in 0..2000 {
+        batch.push(entry(&format!("http://h{}.com/{i}", i % 20)));
+    }
+    f.push_many(batch).await.unwrap();
+    let beating = f.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_beats = stop.clone();
+    let beats = tokio::spawn(async move {
+        for _ in 0..100_000 {
+            if stop_beats.load(Ordering::SeqCst) {
+                break;
+            }
+            beating.as_shared().unwrap().beat("{}").await;
+        }
+    });
+    let mut seen = std::collections::HashSet::new();
+    let start = Instant::now();
+    let mut done = false;
+    for _ in 0..100_000 {
+        match f.next(0, 16).await {
+            Next::Lease(l) => {
+                assert!(
+                    seen.insert(l.entry.url.to_string()),
+                    "{} leased twice",
+                    l.entry.url
+                );
+                f.complete(l, None).await;
+            }
+            Next::Done => {
+                done = true;
+                break;
+            }
+            _ => tokio::task::yield_now().await,
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "took too long");
+    }
+    stop.store(true, Ordering::SeqCst);
+    beats.await.unwrap();
+    assert!(done);
+    assert_eq!(seen.len(), 2000);
+}
