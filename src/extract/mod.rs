@@ -20,9 +20,16 @@
 //! A page nested deeper than [`MAX_DOM_DEPTH`] gets no DOM either (its record says
 //! so in `data_error`): that is where the tree builder's cost turns quadratic.
 //!
+//! A page that needs nothing but its title, links and meta robots (no extras, no
+//! rules: the default) first goes through [`scan`], a byte scanner that follows the
+//! same tokenizer states without building tokens; it steps aside for html5ever on
+//! anything it cannot decode exactly, and a test compares both on thousands of
+//! generated pages. It takes about a quarter off the crawl's CPU per page.
+//!
 //! This module is pure CPU work: no I/O, no frontier, no scope decisions.
 
 pub mod rules;
+mod scan;
 mod text;
 
 use std::cell::{Cell, RefCell};
@@ -148,6 +155,37 @@ impl Extractor {
 
     /// Tokenizes `html` (already decoded) once and takes everything asked for.
     pub fn page(&self, html: &str, page_url: &Url) -> Page {
+        self.page_with(html, page_url, true)
+    }
+
+    /// `fast`: a page that needs only title, links and meta robots (no extras, no
+    /// rules) goes through the byte scanner when it can take it (see `scan`).
+    fn page_with(&self, html: &str, page_url: &Url, fast: bool) -> Page {
+        let scanned = (fast && self.extras.is_empty() && self.rules.is_empty())
+            .then(|| scan::scan(html))
+            .flatten();
+        let (found, dom, too_deep, set) = match scanned {
+            Some(s) => {
+                let found = Found {
+                    title: s.title,
+                    base: s.base,
+                    hrefs: s.hrefs,
+                    nofollow_page: s.nofollow_page,
+                    ..Found::default()
+                };
+                (found, None, false, None)
+            }
+            None => self.tokenize(html, page_url),
+        };
+        self.assemble(found, dom, too_deep, set, page_url)
+    }
+
+    /// The token pass (and the DOM, when a rule set matches the page).
+    fn tokenize(
+        &self,
+        html: &str,
+        page_url: &Url,
+    ) -> (Found, Option<Html>, bool, Option<&rules::Set>) {
         let set = self.rules.matching(page_url.as_str());
         let tree = set.map(|_| {
             TreeBuilder::new(
@@ -186,7 +224,18 @@ impl Extractor {
         let too_deep = tee.too_deep.get();
         let dom = tee.tree.map(|tb| tb.sink.0.into_inner());
         let found = tee.found.into_inner();
+        (found, dom, too_deep, set)
+    }
 
+    /// The page from what a pass found.
+    fn assemble(
+        &self,
+        found: Found,
+        dom: Option<Html>,
+        too_deep: bool,
+        set: Option<&rules::Set>,
+        page_url: &Url,
+    ) -> Page {
         let base = found
             .base
             .as_deref()
