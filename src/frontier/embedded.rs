@@ -40,6 +40,9 @@ use crate::canon::{fingerprint, HostKey};
 /// URLs per host kept in memory in durable mode (at least twice what may be in
 /// flight to the host); the rest wait on disk.
 const MEM_PER_HOST: usize = 8;
+/// URLs kept in memory in durable mode beyond the per-host heads, over all shards
+/// (a few MB): below it nothing waits for a commit to be read back.
+const MEM_BUDGET: usize = 50_000;
 /// Fingerprints cached in memory (per generation) in durable mode.
 const CACHE_PER_GENERATION: usize = 2_000_000;
 
@@ -183,6 +186,7 @@ impl Embedded {
                 let head = MEM_PER_HOST.max(2 * per_host_concurrency);
                 Mutex::new(if durable {
                     s.with_mem_per_host(head)
+                        .with_mem_budget(MEM_BUDGET / shards.max(1))
                 } else {
                     s
                 })

@@ -167,6 +167,12 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     queued_retries: usize,
     /// URLs kept in memory per host before spilling (usize::MAX: never spill).
     mem_per_host: usize,
+    /// URLs this schedule may keep in memory beyond the per-host heads, in all: a
+    /// host with nothing spilled keeps its new URLs in memory while the schedule is
+    /// under budget, so a small crawl never waits for a spilled URL's commit.
+    mem_budget: usize,
+    /// Queued URLs that wait on disk (counted in `queued`).
+    spilled_total: usize,
     /// Hosts whose in-memory head ran low while URLs wait on disk.
     refills: Vec<HostKey>,
     /// After a restart, no host may be asked before this (its last request before
@@ -193,6 +199,8 @@ impl<C: Clock + Clone> Schedule<C> {
             queued: 0,
             queued_retries: 0,
             mem_per_host: usize::MAX,
+            mem_budget: 0,
+            spilled_total: 0,
             refills: Vec::new(),
             start_block: None,
         }
@@ -215,6 +223,12 @@ impl<C: Clock + Clone> Schedule<C> {
     /// Keeps at most `n` URLs per host in memory; the rest are spilled to the store.
     pub fn with_mem_per_host(mut self, n: usize) -> Self {
         self.mem_per_host = n.max(2);
+        self
+    }
+
+    /// Lets up to `n` URLs in all stay in memory beyond the per-host heads.
+    pub fn with_mem_budget(mut self, n: usize) -> Self {
+        self.mem_budget = n;
         self
     }
 
@@ -250,8 +264,9 @@ impl<C: Clock + Clone> Schedule<C> {
     /// as spilled. Returns true when it was kept in memory.
     pub fn push_durable(&mut self, key: HostKey, entry: Entry) -> bool {
         let cap = self.mem_per_host;
+        let under_budget = self.queued - self.spilled_total < self.mem_budget;
         let host = self.host_mut(&key);
-        if host.spilled == 0 && host.queue.len() < cap {
+        if host.spilled == 0 && (host.queue.len() < cap || under_budget) {
             host.cursor = host.cursor.max(entry.seq);
             self.push(key, entry);
             true
@@ -289,6 +304,9 @@ impl<C: Clock + Clone> Schedule<C> {
         }
         for entry in entries {
             host.cursor = host.cursor.max(entry.seq);
+            if host.spilled > 0 {
+                self.spilled_total = self.spilled_total.saturating_sub(1);
+            }
             host.spilled = host.spilled.saturating_sub(1);
             if entry.attempt > 0 {
                 self.queued_retries += 1;
@@ -302,6 +320,7 @@ impl<C: Clock + Clone> Schedule<C> {
     /// Counts a URL found on disk at resume without loading it.
     pub fn note_spilled(&mut self, key: HostKey) {
         self.queued += 1;
+        self.spilled_total += 1;
         let host = self.host_mut(&key);
         host.spilled += 1;
         if host.queue.is_empty() && !host.wants_refill {

@@ -638,15 +638,19 @@ async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resuming_with_other_extras_warns_that_records_will_differ() {
     let pages = 200;
-    let site = slow_tree(pages, Duration::from_millis(20)).await;
+    let site = slow_tree(pages, Duration::from_millis(50)).await;
     let dir = tempfile::tempdir().unwrap();
     let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
     let with_text = [&base[..], &["--extras", "text"]].concat();
     let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &with_text));
-    wait_until("a third of the pages", Duration::from_secs(20), || {
-        site.paths().len() > pages / 3
+    // Killed once records are on disk (after the frontier's first commit), with
+    // pages left to crawl: a crawl to resume.
+    let pages_file = dir.path().join("pages.jsonl");
+    wait_until("records on disk", Duration::from_secs(20), || {
+        std::fs::read_to_string(&pages_file).is_ok_and(|t| t.lines().count() >= 10)
     })
     .await;
+    assert!(site.paths().len() < pages, "still crawling");
     child.kill().unwrap();
     assert_eq!(finish(child).await.code, None);
     let out = run_trawl_async(
