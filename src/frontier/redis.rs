@@ -275,15 +275,28 @@ impl Shared {
     /// Runs one script operation, retrying with backoff until Redis answers: a
     /// lost Redis pauses the crawl, it never fails a page.
     async fn run(&self, op: &str, args: &[String]) -> Value {
-        let mut backoff = Duration::from_millis(100);
-        loop {
+        self.retrying(|mut conn| async move {
             let mut call = self.script.prepare_invoke();
             call.arg(&self.prefix).arg(op);
             for a in args {
                 call.arg(a);
             }
-            let mut conn = self.conn.clone();
-            match call.invoke_async::<Value>(&mut conn).await {
+            call.invoke_async::<Value>(&mut conn).await
+        })
+        .await
+    }
+
+    /// Runs `call` until Redis answers, with backoff (to 5 s, jittered): a lost Redis
+    /// pauses the crawl. An error that retrying cannot cure stops the crawl instead
+    /// (see `refuse`) and gives `Nil`.
+    async fn retrying<'a, F, Fut>(&'a self, mut call: F) -> Value
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = ::redis::RedisResult<Value>> + 'a,
+    {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match call(self.conn.clone()).await {
                 Ok(v) => {
                     if self.down.swap(false, Relaxed) {
                         tracing::warn!("Redis at {} answers again: carrying on", self.url);
@@ -331,28 +344,8 @@ impl Shared {
     }
 
     async fn command(&self, cmd: &::redis::Cmd) -> Value {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            let mut conn = self.conn.clone();
-            match cmd.query_async::<Value>(&mut conn).await {
-                Ok(v) => return v,
-                Err(e) if permanent(&e) => {
-                    self.refuse(&e);
-                    return Value::Nil;
-                }
-                Err(e) => {
-                    if !self.down.swap(true, Relaxed) {
-                        tracing::warn!(
-                            "Redis at {} does not answer ({}): retrying",
-                            self.url,
-                            message(&e)
-                        );
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-        }
+        self.retrying(|mut conn| async move { cmd.query_async::<Value>(&mut conn).await })
+            .await
     }
 
     /// Admits URLs once per crawl, across every process. Per URL: true if new.
