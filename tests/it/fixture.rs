@@ -181,12 +181,17 @@ async fn keep_alive_and_connection_close() {
     let site = Site::start().await;
     site.set("/a", Reply::Html("a".into()));
     let c = client();
+    // The client returns a connection to its pool just after the body is read: a
+    // moment's pause between requests keeps a loaded machine from racing it.
+    let settle = || tokio::time::sleep(Duration::from_millis(50));
     get(&c, &site.url("/a")).await;
+    settle().await;
     get(&c, &site.url("/a")).await;
     let hits = site.hits();
     assert_eq!(hits[0].peer, hits[1].peer, "keep-alive: same connection");
 
     // A request with Connection: close ends that connection; the next one opens another.
+    settle().await;
     let resp = c
         .get(site.url("/a"))
         .header("connection", "close")
