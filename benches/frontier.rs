@@ -14,6 +14,14 @@ use std::time::Instant;
 use trawl::frontier::{Admission, Entry, Frontier, SharedOptions, Store};
 use url::Url;
 
+/// Deletes every key matching `pattern` (the benchmark's Redis holds nothing else).
+fn del_matching(conn: &mut redis::Connection, pattern: &str) {
+    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query(conn).expect("keys");
+    for chunk in keys.chunks(1000) {
+        let _: () = redis::cmd("DEL").arg(chunk).query(conn).expect("del");
+    }
+}
+
 /// Redis's `used_memory` (bytes), after letting it settle.
 fn used_memory(url: &str) -> u64 {
     let mut conn = redis::Client::open(url)
@@ -145,19 +153,9 @@ fn main() {
             .expect("redis");
         // Everything but the visited set: queues, host state, ready set, counters.
         let prefix = trawl::frontier::redis::key_prefix(&crawl);
-        for pattern in ["q:*", "h:*"] {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}{pattern}"))
-                .query(&mut conn)
-                .expect("keys");
-            for chunk in keys.chunks(1000) {
-                let _: () = redis::cmd("DEL").arg(chunk).query(&mut conn).expect("del");
-            }
+        for pattern in ["q:*", "r:*", "h:*", "ready"] {
+            del_matching(&mut conn, &format!("{prefix}{pattern}"));
         }
-        let _: () = redis::cmd("DEL")
-            .arg(format!("{prefix}ready"))
-            .query(&mut conn)
-            .expect("del");
         let visited = used_memory(url).saturating_sub(base);
         let per_m = |b: u64| b as f64 / (admitted as f64 / 1e6) / (1024.0 * 1024.0);
         println!(
@@ -167,13 +165,7 @@ fn main() {
             visited as f64 / (1024.0 * 1024.0),
             per_m(visited)
         );
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query(&mut conn)
-            .expect("keys");
-        for chunk in keys.chunks(1000) {
-            let _: () = redis::cmd("DEL").arg(chunk).query(&mut conn).expect("del");
-        }
+        del_matching(&mut conn, &format!("{prefix}*"));
     }
     let g = frontier.gauges();
     println!(

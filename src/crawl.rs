@@ -567,7 +567,6 @@ pub async fn run(
         // Redis that stays away is not waited for: the lease expiry covers it.
         let report = ctx.report();
         let leave = async {
-            f.release_buffered().await;
             f.leave(&report).await;
             f.refresh().await;
         };

@@ -693,17 +693,6 @@ impl Shared {
             .await;
     }
 
-    /// Buffered leases go back (shutdown: stop taking work).
-    pub async fn release_buffered(&self) {
-        let leases: Vec<Lease> = match self.buffer.lock() {
-            Ok(mut b) => b.drain(..).collect(),
-            Err(_) => Vec::new(),
-        };
-        for l in leases {
-            self.back(l, None, Duration::ZERO).await;
-        }
-    }
-
     pub fn notify(&self) -> &Notify {
         &self.notify
     }

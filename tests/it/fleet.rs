@@ -72,6 +72,66 @@ fn tree_urls(site: &Site, pages: usize) -> HashSet<String> {
     (0..pages).map(|i| site.url(&tree_page_path(i))).collect()
 }
 
+/// Two processes of crawl `id` on one host of 6 slots, 3 each (so both always hold
+/// leases), with `lease_ttl`.
+fn spawn_pair(
+    seeds: &[String],
+    redis: &Redis,
+    id: &str,
+    dir: &Path,
+    names: [&str; 2],
+    lease_ttl: &str,
+) -> [Child; 2] {
+    let flags = [
+        "--per-host-rate",
+        "0",
+        "--per-host-concurrency",
+        "6",
+        "--concurrency",
+        "3",
+        "--lease-ttl",
+        lease_ttl,
+    ];
+    names.map(|w| spawn_args(&fleet_args(seeds, redis, id, dir, w, &flags)))
+}
+
+/// Leases Redis holds for `worker` of crawl `id`, as redis-cli's reply (":N").
+fn leases_of(redis: &Redis, id: &str, worker: &str) -> String {
+    redis
+        .command(&format!("HLEN trawl:{{{id}}}:l:{worker}"))
+        .trim()
+        .to_string()
+}
+
+/// `trawl status` of crawl `id`.
+async fn status(redis: &Redis, id: &str) -> RunOutput {
+    let args = ["status", "--frontier", &redis.url(), "--crawl-id", id].map(String::from);
+    run_trawl_async(args.to_vec(), Duration::from_secs(20)).await
+}
+
+/// `trawl merge DIR -o DIR/merged/pages.jsonl`; returns the run and the merged directory.
+async fn merge(dir: &Path) -> (RunOutput, std::path::PathBuf) {
+    let merged = dir.join("merged");
+    let out = merged.join("pages.jsonl");
+    let args = [
+        "merge",
+        &dir.display().to_string(),
+        "-o",
+        &out.display().to_string(),
+    ]
+    .map(String::from);
+    (
+        run_trawl_async(args.to_vec(), Duration::from_secs(20)).await,
+        merged,
+    )
+}
+
+/// `stats-<worker>.json` in `dir`.
+fn worker_stats(dir: &Path, worker: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join(format!("stats-{worker}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 async fn finish_all(children: Vec<Child>) -> Vec<RunOutput> {
     let mut outs = Vec::new();
     for c in children {
@@ -152,8 +212,7 @@ async fn three_processes_record_every_page_exactly_once() {
     let total: u64 = ["wa", "wb", "wc"]
         .iter()
         .map(|w| {
-            let text = std::fs::read_to_string(dir.path().join(format!("stats-{w}.json"))).unwrap();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let v = worker_stats(dir.path(), w);
             assert_eq!(v["completed"], true);
             v["pages"].as_u64().unwrap()
         })
@@ -161,17 +220,7 @@ async fn three_processes_record_every_page_exactly_once() {
     assert_eq!(total, 130);
 
     // `trawl status` reads the finished crawl: nothing queued or leased, all exited.
-    let st = run_trawl_async(
-        vec![
-            "status".into(),
-            "--frontier".into(),
-            redis.url(),
-            "--crawl-id".into(),
-            "three".into(),
-        ],
-        Duration::from_secs(20),
-    )
-    .await;
+    let st = status(&redis, "three").await;
     st.assert_code(0);
     assert!(
         st.stdout
@@ -188,24 +237,14 @@ async fn three_processes_record_every_page_exactly_once() {
     }
 
     // merge: one file, each URL once.
-    let merged = dir.path().join("merged/pages.jsonl");
-    let m = run_trawl_async(
-        vec![
-            "merge".into(),
-            dir.path().display().to_string(),
-            "-o".into(),
-            merged.display().to_string(),
-        ],
-        Duration::from_secs(20),
-    )
-    .await;
+    let (m, merged) = merge(dir.path()).await;
     m.assert_code(0);
     assert!(
         m.stderr.contains("merged 130 records from 3 files"),
         "{}",
         m.stderr
     );
-    assert_eq!(read_records(merged.parent().unwrap()).len(), 130);
+    assert_eq!(read_records(&merged).len(), 130);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,42 +297,22 @@ async fn a_process_killed_mid_crawl_loses_nothing() {
     let redis = Redis::start();
     let site = slow_tree(60, Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
-    // Each process may fetch 3 of the host's 6 at a time: both always hold leases.
-    let flags = [
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "6",
-        "--concurrency",
-        "3",
-        "--lease-ttl",
-        "2",
-    ];
     let seeds = vec![site.url("/")];
-    let victim = spawn_args(&fleet_args(
+    let [victim, survivor] = spawn_pair(
         &seeds,
         &redis,
         "kill",
         dir.path(),
-        "victim",
-        &flags,
-    ));
-    let survivor = spawn_args(&fleet_args(
-        &seeds,
-        &redis,
-        "kill",
-        dir.path(),
-        "survivor",
-        &flags,
-    ));
+        ["victim", "survivor"],
+        "2",
+    );
     let victim_file = dir.path().join("pages-victim.jsonl");
-    let leases = "HLEN trawl:{kill}:l:victim";
     wait_until(
         "the victim records pages and holds leases",
         Duration::from_secs(30),
         || {
             std::fs::read_to_string(&victim_file).is_ok_and(|t| t.lines().count() >= 5)
-                && redis.command(leases).trim() != ":0"
+                && leases_of(&redis, "kill", "victim") != ":0"
         },
     )
     .await;
@@ -312,23 +331,8 @@ async fn a_process_killed_mid_crawl_loses_nothing() {
         .filter(|(f, _)| f == "pages-victim.jsonl")
         .count();
     assert!((5..60).contains(&by_victim), "{by_victim}");
-    // The survivor took the victim's leases back after lease_ttl.
-    assert!(
-        out.stderr.is_empty() || !out.stderr.contains("panic"),
-        "{}",
-        out.stderr
-    );
-    let st = run_trawl_async(
-        vec![
-            "status".into(),
-            "--frontier".into(),
-            redis.url(),
-            "--crawl-id".into(),
-            "kill".into(),
-        ],
-        Duration::from_secs(20),
-    )
-    .await;
+    // The survivor took the victim's leases back after lease_ttl: the victim is lost.
+    let st = status(&redis, "kill").await;
     assert!(st.stdout.contains("worker victim: lost"), "{}", st.stdout);
     assert!(
         st.stdout.contains("queued 0 | leased 0 | done"),
@@ -337,19 +341,9 @@ async fn a_process_killed_mid_crawl_loses_nothing() {
     );
 
     // At least once across the raw outputs; exactly once after merge.
-    let merged = dir.path().join("merged/pages.jsonl");
-    run_trawl_async(
-        vec![
-            "merge".into(),
-            dir.path().display().to_string(),
-            "-o".into(),
-            merged.display().to_string(),
-        ],
-        Duration::from_secs(20),
-    )
-    .await
-    .assert_code(0);
-    let m = records_by_url(merged.parent().unwrap());
+    let (m, merged) = merge(dir.path()).await;
+    m.assert_code(0);
+    let m = records_by_url(&merged);
     assert_eq!(
         m.keys().cloned().collect::<HashSet<_>>(),
         tree_urls(&site, 60)
@@ -609,9 +603,7 @@ async fn a_redis_that_lost_its_data_stops_the_crawl_with_an_error() {
         "{}",
         records.len()
     );
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats-w1.json")).unwrap())
-            .unwrap();
+    let stats = worker_stats(dir.path(), "w1");
     assert_eq!(stats["pages"].as_u64().unwrap() as usize, records.len());
     assert_eq!(stats["completed"], false);
     assert_eq!(stats["stopped_by"], "frontier_lost");
@@ -807,42 +799,23 @@ async fn ctrl_c_hands_a_processs_leases_back_at_once() {
     let dir = tempfile::tempdir().unwrap();
     // A long lease_ttl: only the stopping process's own hand-back (unstarted leases
     // at once, in-flight pages finished first) lets the other finish in time.
-    let flags = [
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "6",
-        "--concurrency",
-        "3",
-        "--lease-ttl",
-        "600",
-    ];
     let seeds = vec![site.url("/")];
-    let stopping = spawn_args(&fleet_args(
+    let [stopping, staying] = spawn_pair(
         &seeds,
         &redis,
         "int",
         dir.path(),
-        "stopping",
-        &flags,
-    ));
-    let staying = spawn_args(&fleet_args(
-        &seeds,
-        &redis,
-        "int",
-        dir.path(),
-        "staying",
-        &flags,
-    ));
+        ["stopping", "staying"],
+        "600",
+    );
     wait_until("both hold leases", Duration::from_secs(30), || {
-        redis.command("HLEN trawl:{int}:l:stopping").trim() != ":0"
-            && redis.command("HLEN trawl:{int}:l:staying").trim() != ":0"
+        leases_of(&redis, "int", "stopping") != ":0" && leases_of(&redis, "int", "staying") != ":0"
     })
     .await;
     signal(&stopping, "-INT");
     let stopped = finish(stopping).await;
     stopped.assert_code(130);
-    assert_eq!(redis.command("HLEN trawl:{int}:l:stopping").trim(), ":0");
+    assert_eq!(leases_of(&redis, "int", "stopping"), ":0");
     let out = finish(staying).await;
     out.assert_code(0);
     let records = fleet_records(dir.path());
