@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use trawl::frontier::{Admission, Entry, Frontier, SharedOptions, Store};
+use trawl::frontier::{Admission, Entry, Frontier, Limits, SharedOptions, Store};
 use url::Url;
 
 /// Deletes every key matching `pattern` (the benchmark's Redis holds nothing else).
@@ -75,10 +75,7 @@ fn main() {
                 url: url.clone(),
                 crawl: crawl.clone(),
                 worker: "bench".into(),
-                per_host_concurrency: 2,
-                per_host_rate: 1.0,
-                max_pages: 0,
-                max_pages_per_host: 0,
+                limits: limits(),
                 lease_ttl: std::time::Duration::from_secs(30),
             };
             let f = runtime
@@ -86,7 +83,7 @@ fn main() {
                 .expect("redis");
             (f, None)
         }
-        None => (Frontier::embedded(2, 2, 1.0, 0, store.clone()), store),
+        None => (Frontier::embedded(2, limits(), store.clone()), store),
     };
     let baseline = redis.as_ref().map(|u| used_memory(u));
     println!(
@@ -145,8 +142,9 @@ fn main() {
             size / (1024 * 1024)
         );
     }
-    if let (Some(url), Some(base), Some(f)) = (&redis, baseline, frontier.as_shared()) {
-        runtime.block_on(f.refresh());
+    // Brings a shared frontier's gauges up to date (nothing for the embedded one).
+    runtime.block_on(frontier.heartbeats("bench"));
+    if let (Some(url), Some(base)) = (&redis, baseline) {
         let all = used_memory(url).saturating_sub(base);
         let mut conn = redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection())
@@ -174,4 +172,13 @@ fn main() {
         g.queued,
         status_kib("VmHWM:") / 1024
     );
+}
+
+/// The crawl's default politeness, without page or host budgets.
+fn limits() -> Limits {
+    Limits {
+        per_host_concurrency: 2,
+        per_host_rate: 1.0,
+        ..Limits::default()
+    }
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use trawl::config::{Compression, Config, Extra, ScopeMode};
+use trawl::config::{Compression, Config, ConfigError, Extra, ScopeMode};
 use trawl::export::ExportFormat;
 
 #[derive(Debug, Parser)]
@@ -348,7 +348,7 @@ pub struct CrawlArgs {
 
 impl CrawlArgs {
     /// Applies the flags given on the command line over `config`.
-    pub fn apply(&self, config: &mut Config) {
+    pub fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
         fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
             if let Some(v) = v {
                 *slot = v.clone();
@@ -362,7 +362,12 @@ impl CrawlArgs {
         if self.state.is_some() {
             config.state = self.state.clone();
         }
-        set(&mut config.frontier, &self.frontier);
+        if let Some(f) = &self.frontier {
+            config.frontier = f.parse().map_err(|message| ConfigError::Invalid {
+                key: "frontier",
+                message,
+            })?;
+        }
         set(&mut config.crawl_id, &self.crawl_id);
         if self.worker_id.is_some() {
             config.worker_id = self.worker_id.clone();
@@ -420,5 +425,6 @@ impl CrawlArgs {
         set(&mut config.warc_rotate_size, &self.warc_rotate_size);
         config.quiet |= self.quiet;
         config.verbose |= self.verbose;
+        Ok(())
     }
 }

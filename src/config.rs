@@ -100,6 +100,52 @@ impl std::str::FromStr for Extra {
     }
 }
 
+/// Where the frontier lives: in this process, or in Redis, shared by every process
+/// that joins the same crawl. Written as `"embedded"` or the `redis://` address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Backend {
+    #[default]
+    Embedded,
+    /// `redis://HOST:PORT/DB`.
+    Redis(String),
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "embedded" => Ok(Backend::Embedded),
+            url if url.starts_with("redis://") => Ok(Backend::Redis(url.to_string())),
+            other => Err(format!(
+                "'{other}' is neither \"embedded\" nor a redis://HOST:PORT/DB address"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Embedded => f.write_str("embedded"),
+            Backend::Redis(url) => f.write_str(url),
+        }
+    }
+}
+
+impl Serialize for Backend {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Backend {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|m| serde::de::Error::custom(format!("invalid frontier: {m}")))
+    }
+}
+
 /// How pages.jsonl is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -200,7 +246,7 @@ pub struct Config {
     pub state: Option<PathBuf>,
     /// Frontier backend: "embedded" (this process) or `redis://HOST:PORT/DB` (shared by
     /// every process that joins the same crawl_id).
-    pub frontier: String,
+    pub frontier: Backend,
     /// Name of the shared crawl in Redis (redis frontier only).
     pub crawl_id: String,
     /// This process's name in a shared crawl: its output is pages-<worker_id>.jsonl
@@ -306,7 +352,7 @@ impl Default for Config {
             seeds: None,
             durable: true,
             state: None,
-            frontier: "embedded".into(),
+            frontier: Backend::Embedded,
             crawl_id: "default".into(),
             worker_id: None,
             lease_ttl: 30.0,
@@ -477,15 +523,6 @@ impl Config {
         }
         self.include_patterns()?;
         self.exclude_patterns()?;
-        if self.frontier != "embedded" && !self.frontier.starts_with("redis://") {
-            return bad(
-                "frontier",
-                format!(
-                    "'{}' is neither \"embedded\" nor a redis://HOST:PORT/DB address",
-                    self.frontier
-                ),
-            );
-        }
         let name_ok = |s: &str| {
             !s.is_empty()
                 && s.len() <= 64
@@ -526,7 +563,7 @@ impl Config {
 
     /// True when the frontier lives in Redis, shared with other processes.
     pub fn is_shared(&self) -> bool {
-        self.frontier != "embedded"
+        self.frontier != Backend::Embedded
     }
 
     /// This process's name in a shared crawl: --worker-id, or host name and pid.
@@ -732,10 +769,15 @@ mod tests {
             f(&mut c);
             c.validate().err().map(|e| e.to_string())
         };
-        assert_eq!(check(&|c| c.frontier = "redis://h:6379/0".into()), None);
-        let e = check(&|c| c.frontier = "mysql://x".into()).unwrap();
+        assert_eq!(
+            check(&|c| c.frontier = "redis://h:6379/0".parse().unwrap()),
+            None
+        );
+        let e = Config::from_toml("\nfrontier = \"mysql://x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.starts_with("invalid frontier: 'mysql://x' is neither"),
+            e.contains("line 2") && e.contains("invalid frontier: 'mysql://x' is neither"),
             "{e}"
         );
         assert!(check(&|c| c.crawl_id = "a b".into())
@@ -758,7 +800,7 @@ mod tests {
             .unwrap()
             .starts_with("invalid metrics"));
         let e = check(&|c| {
-            c.frontier = "redis://h:6379/0".into();
+            c.frontier = "redis://h:6379/0".parse().unwrap();
             c.fresh = true;
         })
         .unwrap();

@@ -396,7 +396,13 @@ mod tests {
         };
         // Three runs: each finishes a member, and a part each (rotate at 1 byte).
         for run_no in 0..3 {
-            let sink = JsonlSink::open(dir.path(), "pages", opts, None).unwrap();
+            let sink = JsonlSink::open(
+                dir.path(),
+                "pages",
+                opts,
+                crate::journal::Journal::none(dir.path()),
+            )
+            .unwrap();
             for i in 0..2 {
                 let mut extra = serde_json::Map::new();
                 extra.insert("data".into(), serde_json::json!({"n": run_no * 10 + i}));
@@ -414,7 +420,7 @@ mod tests {
                     elapsed_ms: 0,
                     attempts: 1,
                     extra,
-                    ticket: 0,
+                    ticket: crate::journal::Ticket::NONE,
                     done: None,
                 })
                 .await

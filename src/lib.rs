@@ -23,6 +23,7 @@ pub mod export;
 pub mod extract;
 pub mod fetch;
 pub mod frontier;
+pub mod journal;
 pub mod merge;
 pub mod metrics;
 pub mod progress;

@@ -24,6 +24,7 @@ use trawl::crawl::{self, Stop, StopRequest};
 use trawl::fetch::{AddressGuard, Fetcher};
 use trawl::robots::{self, RobotsFile};
 use trawl::seeds;
+use trawl::stats::StopReason;
 
 /// `eprintln!` that never panics: a closed stderr must not become an abort.
 macro_rules! say {
@@ -104,7 +105,7 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    args.apply(&mut config);
+    args.apply(&mut config)?;
     config.validate()?;
     init_logging(&config);
 
@@ -166,9 +167,9 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
             pages_location(&out, &stem)
         );
     }
-    Ok(match summary.stopped_by.as_deref() {
-        Some("SIGINT") => ExitCode::from(130),
-        Some("SIGTERM") => ExitCode::from(143),
+    Ok(match summary.stopped_by {
+        Some(StopReason::Interrupt) => ExitCode::from(130),
+        Some(StopReason::Terminate) => ExitCode::from(143),
         _ => ExitCode::SUCCESS,
     })
 }

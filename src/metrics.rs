@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -93,10 +93,8 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 pub async fn render(source: &Source) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let s = &source.stats;
-    if let Some(f) = source.frontier.as_shared() {
-        // The fleet's counters as of now, not of the last heartbeat (bounded wait).
-        let _ = tokio::time::timeout(Duration::from_secs(2), f.refresh()).await;
-    }
+    // First: it brings a shared crawl's counters up to now (a bounded wait).
+    let beats = source.frontier.heartbeats(&source.worker).await;
     let w = format!("{{worker=\"{}\"}}", label(&source.worker));
     let one = |v: u64| vec![(w.clone(), v as f64)];
     let mut out = String::with_capacity(4096);
@@ -172,10 +170,6 @@ pub async fn render(source: &Source) -> String {
         "Distinct hosts seen by the frontier.",
         &[(String::new(), g.hosts as f64)],
     );
-    let beats = match source.frontier.as_shared() {
-        Some(f) => f.heartbeats().await,
-        None => vec![(source.worker.clone(), unix_secs())],
-    };
     let beats: Vec<(String, f64)> = beats
         .into_iter()
         .map(|(name, at)| (format!("{{worker=\"{}\"}}", label(&name)), at))
@@ -188,10 +182,4 @@ pub async fn render(source: &Source) -> String {
         &beats,
     );
     out
-}
-
-fn unix_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| (d.as_millis() as f64) / 1000.0)
 }

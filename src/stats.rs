@@ -72,6 +72,35 @@ impl ErrorKind {
     }
 }
 
+/// What ended a crawl before the frontier ran dry; its name is stats.json's
+/// `stopped_by` (a stable contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum StopReason {
+    /// SIGINT / Ctrl-C (exit code 130).
+    #[serde(rename = "SIGINT")]
+    Interrupt,
+    /// SIGTERM (exit code 143).
+    #[serde(rename = "SIGTERM")]
+    Terminate,
+    /// The page budget ended the crawl with URLs left.
+    #[serde(rename = "max_pages")]
+    MaxPages,
+    /// The shared crawl's state is gone from Redis (or Redis refused it for good).
+    #[serde(rename = "frontier_lost")]
+    FrontierLost,
+}
+
+impl StopReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Interrupt => "SIGINT",
+            StopReason::Terminate => "SIGTERM",
+            StopReason::MaxPages => "max_pages",
+            StopReason::FrontierLost => "frontier_lost",
+        }
+    }
+}
+
 /// Why a discovered link was not admitted to the frontier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -361,6 +390,6 @@ pub struct Summary {
     pub finished_at: String,
     /// True when the frontier ran dry or max_pages was reached; false when stopped by a signal.
     pub completed: bool,
-    /// The signal that stopped the crawl, if any.
-    pub stopped_by: Option<String>,
+    /// What stopped the crawl early, if anything.
+    pub stopped_by: Option<StopReason>,
 }

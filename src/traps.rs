@@ -11,15 +11,13 @@
 //! - `max_query_hops`: a chain of links that keep the page's path and only change
 //!   its query (`?month=7` → `?month=8` → ...) stops after this many hops — the
 //!   infinite calendar; ordinary `?id=N` links from other pages are not affected;
-//! - `max_pages_per_host`: at most this many URLs are admitted per host.
 //!
-//! Session ids, the other classic trap, are removed by canonicalisation (`canon`).
+//! The per-host URL budget (`max_pages_per_host`, counted under `traps.host_budget`)
+//! is a frontier rule: the frontier enforces it, for every backend. Session ids, the other classic trap, are removed by canonicalisation (`canon`).
 //! This module only answers "admit?"; it never fetches or queues.
 
-use dashmap::DashMap;
 use url::Url;
 
-use crate::canon::HostKey;
 use crate::config::Config;
 use crate::stats::Refusal;
 
@@ -28,8 +26,6 @@ pub struct Traps {
     max_path_depth: usize,
     max_repeated_segments: usize,
     max_query_hops: u32,
-    max_pages_per_host: u64,
-    per_host: DashMap<HostKey, u64>,
 }
 
 impl Traps {
@@ -39,8 +35,6 @@ impl Traps {
             max_path_depth: config.max_path_depth,
             max_repeated_segments: config.max_repeated_segments,
             max_query_hops: config.max_query_hops,
-            max_pages_per_host: config.max_pages_per_host,
-            per_host: DashMap::new(),
         }
     }
 
@@ -72,37 +66,6 @@ impl Traps {
         }
         Ok(())
     }
-
-    /// Takes one of the host's page slots; false when the host's budget is spent.
-    /// Give it back with [`release_host`](Self::release_host) if the URL turns out
-    /// to be a duplicate.
-    pub fn reserve_host(&self, host: &HostKey) -> bool {
-        if self.max_pages_per_host == 0 {
-            return true;
-        }
-        let mut n = self.per_host.entry(host.clone()).or_insert(0);
-        if *n >= self.max_pages_per_host {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    /// Counts a URL admitted by an earlier run of a resumed crawl.
-    pub fn note_host(&self, host: &HostKey) {
-        if self.max_pages_per_host > 0 {
-            *self.per_host.entry(host.clone()).or_insert(0) += 1;
-        }
-    }
-
-    pub fn release_host(&self, host: &HostKey) {
-        if self.max_pages_per_host == 0 {
-            return;
-        }
-        if let Some(mut n) = self.per_host.get_mut(host) {
-            *n = n.saturating_sub(1);
-        }
-    }
 }
 
 /// Query hops of a link found on `parent`: one more than the parent's when the link
@@ -132,7 +95,6 @@ mod tests {
             max_path_depth: 5,
             max_repeated_segments: 2,
             max_query_hops: 3,
-            max_pages_per_host: 2,
             ..Config::default()
         })
     }
@@ -170,25 +132,14 @@ mod tests {
             max_path_depth: 0,
             max_repeated_segments: 0,
             max_query_hops: 0,
-            max_pages_per_host: 0,
             ..Config::default()
         });
         let deep = format!("http://e.com/{}", "a/".repeat(500));
         assert!(t.check(&url(&deep), 10_000).is_ok());
-        let h = HostKey::of(&url("http://e.com/"));
-        assert!((0..1000).all(|_| t.reserve_host(&h)));
     }
 
     #[test]
-    fn host_budget_and_query_hops() {
-        let t = traps();
-        let h = HostKey::of(&url("http://e.com/"));
-        assert!(t.reserve_host(&h) && t.reserve_host(&h));
-        assert!(!t.reserve_host(&h));
-        t.release_host(&h);
-        assert!(t.reserve_host(&h));
-        assert!(t.reserve_host(&HostKey::of(&url("http://other.com/"))));
-
+    fn query_hops_count_links_that_only_change_the_query() {
         let cal = url("http://e.com/cal?m=1");
         assert_eq!(query_hops(&cal, 4, &url("http://e.com/cal?m=2")), 5);
         assert_eq!(query_hops(&cal, 4, &url("http://e.com/other?m=2")), 0);

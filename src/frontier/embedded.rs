@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 
 use super::schedule::{Entry, Poll, Schedule};
 use super::store::{Op, Store, StoreError};
-use super::{Lease, Next};
+use super::{Admission, Lease, Limits, Next, Recorded};
 use crate::canon::{fingerprint, HostKey};
 
 /// URLs per host kept in memory in durable mode (at least twice what may be in
@@ -167,23 +167,22 @@ pub struct Embedded {
     /// Fresh URLs leased so far, against `max_leases`.
     started: AtomicU64,
     max_leases: u64,
+    /// URLs admitted per host, against `max_pages_per_host` (0 = no limit).
+    per_host: DashMap<HostKey, u64>,
+    max_per_host: u64,
+    max_crawl_delay: Duration,
     notify: Notify,
 }
 
 impl Embedded {
-    /// `max_leases` = 0 means no page budget. With a `store`, the frontier is durable.
-    pub fn new(
-        shards: usize,
-        per_host_concurrency: usize,
-        per_host_rate: f64,
-        max_leases: u64,
-        store: Option<Arc<Store>>,
-    ) -> Embedded {
+    /// With a `store`, the frontier is durable.
+    pub fn new(shards: usize, limits: Limits, store: Option<Arc<Store>>) -> Embedded {
         let durable = store.is_some();
+        let conc = limits.per_host_concurrency;
         let shards = (0..shards.max(1))
             .map(|_| {
-                let s = Schedule::new(MonotonicClock, per_host_concurrency, per_host_rate);
-                let head = MEM_PER_HOST.max(2 * per_host_concurrency);
+                let s = Schedule::new(MonotonicClock, conc, limits.per_host_rate);
+                let head = MEM_PER_HOST.max(2 * conc);
                 Mutex::new(if durable {
                     s.with_mem_per_host(head)
                         .with_mem_budget(MEM_BUDGET / shards.max(1))
@@ -204,7 +203,10 @@ impl Embedded {
             pending: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),
-            max_leases,
+            max_leases: limits.max_pages,
+            per_host: DashMap::new(),
+            max_per_host: limits.max_pages_per_host,
+            max_crawl_delay: limits.max_crawl_delay,
             notify: Notify::new(),
         }
     }
@@ -227,13 +229,40 @@ impl Embedded {
     /// duplicate found at a shallower depth lowers the depth the URL is fetched at,
     /// so `max_depth` holds even when pages finish out of order.
     pub fn push(&self, entry: Entry) -> Result<bool, StoreError> {
-        Ok(self.push_many(vec![entry])?.new[0])
+        Ok(self.push_many(vec![entry])?.admissions.first() == Some(&Admission::New))
+    }
+
+    /// Takes one of the host's URL slots; false when its budget is spent.
+    fn reserve_host(&self, host: &HostKey) -> bool {
+        if self.max_per_host == 0 {
+            return true;
+        }
+        let mut n = self.per_host.entry(host.clone()).or_insert(0);
+        if *n >= self.max_per_host {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Gives back a slot taken for a URL that turned out to be a duplicate.
+    fn release_host(&self, host: &HostKey) {
+        if let Some(mut n) = self.per_host.get_mut(host) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Counts URLs an earlier run admitted against their host's budget.
+    fn charge_host(&self, host: &HostKey, n: u64) {
+        if self.max_per_host > 0 {
+            *self.per_host.entry(host.clone()).or_insert(0) += n;
+        }
     }
 
     /// Admits a page's worth of URLs; the ticket covers all their store writes.
     pub fn push_many(&self, entries: Vec<Entry>) -> Result<Admitted, StoreError> {
         let mut admitted = Admitted {
-            new: Vec::with_capacity(entries.len()),
+            admissions: Vec::with_capacity(entries.len()),
             ticket: 0,
         };
         let store = self.store.as_deref();
@@ -254,22 +283,33 @@ impl Embedded {
             }
         };
         for entry in entries {
+            // The host's budget first: a host over it admits nothing more. A URL
+            // it refuses is still told apart from one seen before (as far as the
+            // in-memory visited set knows), as the shared frontier does.
+            let key = HostKey::of(&entry.url);
             let fp = fingerprint(&entry.url);
+            if !self.reserve_host(&key) {
+                admitted.admissions.push(match self.visited.depth(fp) {
+                    Some(_) => Admission::Seen,
+                    None => Admission::HostBudget,
+                });
+                continue;
+            }
             match self.visited.admit(fp, entry.depth, &mut lookup)? {
                 Seen::Duplicate { shallower } => {
-                    admitted.new.push(false);
+                    self.release_host(&key);
+                    admitted.admissions.push(Admission::Seen);
                     if shallower && store.is_some() {
                         depth_ops.push(Op::Visit(fp, entry.depth));
                     }
                 }
                 Seen::New => {
-                    admitted.new.push(true);
-                    let key = HostKey::of(&entry.url);
+                    admitted.admissions.push(Admission::New);
                     by_shard[key.shard(self.shards.len())].push((key, fp, entry));
                 }
             }
         }
-        let any_new = admitted.new.contains(&true);
+        let any_new = admitted.admissions.contains(&Admission::New);
         for (i, group) in by_shard.into_iter().enumerate() {
             if group.is_empty() {
                 continue;
@@ -309,7 +349,8 @@ impl Embedded {
         Ok(admitted)
     }
 
-    fn budget_spent(&self) -> bool {
+    /// True once `max_pages` fresh URLs were leased.
+    pub fn budget_spent(&self) -> bool {
         self.max_leases > 0 && self.started.load(SeqCst) >= self.max_leases
     }
 
@@ -460,9 +501,10 @@ impl Embedded {
         self.shard(host.shard(self.shards.len())).interval(host)
     }
 
-    /// Applies a robots.txt Crawl-delay to one host.
+    /// Applies a robots.txt Crawl-delay to one host (clamped to `max_crawl_delay`).
     pub fn set_crawl_delay(&self, host: &HostKey, delay: Duration) {
         let shard = host.shard(self.shards.len());
+        let delay = delay.min(self.max_crawl_delay);
         self.shard(shard).set_min_interval(host, delay);
     }
 
@@ -479,17 +521,18 @@ impl Embedded {
         pending.saturating_sub(self.sizes().1)
     }
 
-    /// Loads a previous run's state: host spacing, and every pending URL not in
-    /// `recorded` (fingerprints of URLs already in pages.jsonl, whose stale pending
-    /// entries are deleted). Returns (pending URLs loaded, stale entries dropped).
-    pub fn resume(
-        &self,
-        recorded: &std::collections::HashSet<u64>,
-        on_pending: &mut dyn FnMut(&HostKey),
-    ) -> Result<(u64, u64), StoreError> {
+    /// Loads a previous run's state: host spacing, and every pending URL not
+    /// recorded already (those URLs' stale pending entries are deleted). Recorded
+    /// and pending URLs count against their hosts' budgets. Returns (pending URLs
+    /// loaded, stale entries dropped).
+    pub fn resume(&self, recorded: &Recorded) -> Result<(u64, u64), StoreError> {
         let Some(store) = self.store.clone() else {
             return Ok((0, 0));
         };
+        for (host, n) in &recorded.per_host {
+            self.charge_host(host, *n);
+        }
+        let recorded = &recorded.fingerprints;
         // The store now knows URLs this process never cached.
         self.visited.forgot.store(true, SeqCst);
         for i in 0..self.shards.len() {
@@ -530,7 +573,7 @@ impl Embedded {
             }
             loaded += 1;
             let key = HostKey::of(&entry.url);
-            on_pending(&key);
+            self.charge_host(&key, 1);
             self.pending.fetch_add(1, SeqCst);
             let shard = key.shard(self.shards.len());
             let mut sched = self.shard(shard);
@@ -552,8 +595,8 @@ impl Embedded {
 /// What `push_many` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Admitted {
-    /// Per input entry, in order: true if admitted, false if already seen.
-    pub new: Vec<bool>,
+    /// Per input entry, in order.
+    pub admissions: Vec<Admission>,
     /// Store ticket covering the new URLs (0: nothing to wait for).
     pub ticket: u64,
 }

@@ -4,26 +4,68 @@
 //! One interface over a closed set of backends (an enum, not a trait object): the
 //! in-process [`Embedded`] backend, and [`Shared`] in Redis for scale-out. One test
 //! suite (`tests/it/frontier.rs`) runs against both.
-//! Callers see the same four moves whatever the backend: `push` (admit once),
+//!
+//! Every frontier rule lives behind this interface, for both backends: admission
+//! once per crawl (the visited set), the per-host URL budget (`max_pages_per_host`),
+//! the page budget (`max_pages`), per-host rate, concurrency and Crawl-delay, leases
+//! and completion. The crawl never asks which backend it runs on: a backend that
+//! has no use for a move (the embedded one has no fleet to beat for) does nothing.
+//!
+//! Callers see the same moves whatever the backend: `push_many` (admit once),
 //! `next` (lease a URL whose host is ready), then exactly one of `complete`,
-//! `retry` or `release` for every lease.
+//! `discard`, `retry`, `requeue` or `release` for every lease.
 
 pub mod embedded;
 pub mod redis;
 pub mod schedule;
 pub mod store;
 
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
+use url::Url;
 
 use crate::canon::HostKey;
+use crate::journal::Ticket;
+use crate::stats::ErrorKind;
 pub use embedded::{Admitted, Embedded};
 pub use redis::{Shared, SharedError, SharedOptions};
 pub use schedule::Entry;
 pub use store::{Store, StoreError};
 
-/// A URL handed to a worker. It must come back through complete, retry or release.
+/// How long a process leaving a shared crawl waits for Redis to take its leases back.
+const LEAVE_WAIT: Duration = Duration::from_secs(10);
+
+/// The rules every backend enforces, from the crawl's settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Requests in flight to one host.
+    pub per_host_concurrency: usize,
+    /// Requests per second to one host (0 = no limit).
+    pub per_host_rate: f64,
+    /// Fresh URLs leased over the whole crawl (0 = no limit).
+    pub max_pages: u64,
+    /// URLs admitted per host (0 = no limit).
+    pub max_pages_per_host: u64,
+    /// Longest robots.txt Crawl-delay honoured.
+    pub max_crawl_delay: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            per_host_concurrency: 2,
+            per_host_rate: 0.0,
+            max_pages: 0,
+            max_pages_per_host: 0,
+            max_crawl_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A URL handed to a worker. It must come back through complete, discard, retry,
+/// requeue or release.
 #[derive(Debug)]
 pub struct Lease {
     pub shard: usize,
@@ -51,10 +93,31 @@ pub enum Next {
 pub enum Admission {
     New,
     Seen,
-    /// The host's URL budget (`max_pages_per_host`) is spent (shared frontier).
+    /// The host's URL budget (`max_pages_per_host`) is spent.
     HostBudget,
 }
 
+/// What a previous run of this crawl recorded, for [`Frontier::resume`].
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Fingerprints of the URLs already in the pages files.
+    pub fingerprints: HashSet<u64>,
+    /// Records per host: they count against each host's URL budget.
+    pub per_host: HashMap<HostKey, u64>,
+}
+
+/// A heartbeat's news for this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Beat {
+    /// How many seeds the crawl has, over every process: a change means some
+    /// process added seeds this one should learn.
+    pub seeds: u64,
+    /// The crawl cannot go on (see [`Frontier::lost`]).
+    pub lost: bool,
+}
+
+// One frontier per crawl, behind an Arc: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Frontier {
     Embedded(Embedded),
     Redis(Box<Shared>),
@@ -65,18 +128,10 @@ impl Frontier {
     /// (visited set, pending URLs and host state kept there).
     pub fn embedded(
         shards: usize,
-        per_host_concurrency: usize,
-        per_host_rate: f64,
-        max_pages: u64,
+        limits: Limits,
         store: Option<std::sync::Arc<Store>>,
     ) -> Frontier {
-        Frontier::Embedded(Embedded::new(
-            shards,
-            per_host_concurrency,
-            per_host_rate,
-            max_pages,
-            store,
-        ))
+        Frontier::Embedded(Embedded::new(shards, limits, store))
     }
 
     /// Joins (or starts) a crawl shared through Redis.
@@ -89,61 +144,33 @@ impl Frontier {
         )))
     }
 
-    /// The shared backend, if this is one.
-    pub fn as_shared(&self) -> Option<&Shared> {
-        match self {
-            Frontier::Embedded(_) => None,
-            Frontier::Redis(s) => Some(s),
-        }
-    }
-
     /// Admits a URL once per crawl; false if it was already seen (or refused).
     pub async fn push(&self, entry: Entry) -> Result<bool, StoreError> {
         let (admitted, _) = self.push_many(vec![entry]).await?;
         Ok(admitted.first() == Some(&Admission::New))
     }
 
-    /// Admits a page's URLs at once. Returns what became of each and the store
-    /// ticket that says when they are durable (0 when there is nothing to wait for).
+    /// Admits a page's URLs at once. Returns what became of each and the ticket
+    /// that says when they are durable (see `journal`).
     pub async fn push_many(
         &self,
         entries: Vec<Entry>,
-    ) -> Result<(Vec<Admission>, u64), StoreError> {
+    ) -> Result<(Vec<Admission>, Ticket), StoreError> {
         match self {
             Frontier::Embedded(f) => {
                 let a = f.push_many(entries)?;
-                let what = a
-                    .new
-                    .iter()
-                    .map(|&n| if n { Admission::New } else { Admission::Seen })
-                    .collect();
-                Ok((what, a.ticket))
+                Ok((a.admissions, Ticket::of_store(a.ticket)))
             }
-            Frontier::Redis(f) => {
-                let what = f
-                    .push_many(&entries)
-                    .await
-                    .into_iter()
-                    .map(|a| match a {
-                        Some(true) => Admission::New,
-                        Some(false) => Admission::Seen,
-                        None => Admission::HostBudget,
-                    })
-                    .collect();
-                Ok((what, 0))
-            }
+            Frontier::Redis(f) => Ok((f.push_many(&entries).await, Ticket::NONE)),
         }
     }
 
-    /// Loads a previous run's pending URLs and host state (embedded durable only).
-    /// `on_pending` sees the host of every pending URL loaded.
-    pub fn resume(
-        &self,
-        recorded: &std::collections::HashSet<u64>,
-        on_pending: &mut dyn FnMut(&HostKey),
-    ) -> Result<(u64, u64), StoreError> {
+    /// Loads a previous run's pending URLs and host state (the durable embedded
+    /// frontier; a shared crawl's state is in Redis already). Returns (pending URLs
+    /// loaded, stale entries dropped).
+    pub fn resume(&self, recorded: &Recorded) -> Result<(u64, u64), StoreError> {
         match self {
-            Frontier::Embedded(f) => f.resume(recorded, on_pending),
+            Frontier::Embedded(f) => f.resume(recorded),
             Frontier::Redis(_) => Ok((0, 0)),
         }
     }
@@ -172,13 +199,6 @@ impl Frontier {
         }
     }
 
-    pub fn store(&self) -> Option<&std::sync::Arc<Store>> {
-        match self {
-            Frontier::Embedded(f) => f.store(),
-            Frontier::Redis(_) => None,
-        }
-    }
-
     /// The next URL for `worker`; `room` is how many more this process could start
     /// now (the shared frontier takes up to that many in one round trip).
     pub async fn next(&self, worker: usize, room: usize) -> Next {
@@ -188,11 +208,11 @@ impl Frontier {
         }
     }
 
-    /// The URL was attempted and recorded (`error`: the error kind's name, if any).
-    pub async fn complete(&self, lease: Lease, error: Option<&str>) {
+    /// The URL was attempted and recorded, with an error of this kind or none.
+    pub async fn complete(&self, lease: Lease, error: Option<ErrorKind>) {
         match self {
             Frontier::Embedded(f) => f.complete(lease),
-            Frontier::Redis(f) => f.complete(lease, false, error).await,
+            Frontier::Redis(f) => f.complete(lease, false, error.map(ErrorKind::name)).await,
         }
     }
 
@@ -215,6 +235,8 @@ impl Frontier {
         }
     }
 
+    /// A robots.txt Crawl-delay for one host, clamped to `max_crawl_delay`; it can
+    /// only slow the host (never below `per_host_rate`'s spacing).
     pub async fn set_crawl_delay(&self, host: &HostKey, delay: Duration) {
         match self {
             Frontier::Embedded(f) => f.set_crawl_delay(host, delay),
@@ -228,6 +250,14 @@ impl Frontier {
         match self {
             Frontier::Embedded(f) => f.is_done(),
             Frontier::Redis(f) => f.is_done(),
+        }
+    }
+
+    /// True once the page budget (`max_pages`, the fleet's in a shared crawl) is spent.
+    pub fn budget_spent(&self) -> bool {
+        match self {
+            Frontier::Embedded(f) => f.budget_spent(),
+            Frontier::Redis(f) => f.budget_spent(),
         }
     }
 
@@ -258,6 +288,109 @@ impl Frontier {
                     queued: fleet.queued,
                     in_flight: fleet.leased,
                 }
+            }
+        }
+    }
+
+    /// URLs this process holds leases on.
+    pub fn leased_here(&self) -> u64 {
+        match self {
+            Frontier::Embedded(f) => f.leased(),
+            Frontier::Redis(f) => f.leased_here(),
+        }
+    }
+
+    // ---- The crawl's members: one process here, any number in a shared crawl.
+
+    /// Adds this process's seeds to the crawl's and registers the process (with
+    /// `report`, its counters as JSON) before it takes any URL. Returns the seeds
+    /// of every process, this one's included (none for the embedded frontier,
+    /// whose only process knows its seeds).
+    pub async fn join(&self, seeds: &[Url], report: &str) -> Vec<String> {
+        match self {
+            Frontier::Embedded(_) => Vec::new(),
+            Frontier::Redis(f) => {
+                f.add_seeds(seeds).await;
+                let all = f.seeds().await;
+                f.beat(report).await;
+                all
+            }
+        }
+    }
+
+    /// Every seed of the crawl, over every process (see [`Frontier::join`]).
+    pub async fn seeds(&self) -> Vec<String> {
+        match self {
+            Frontier::Embedded(_) => Vec::new(),
+            Frontier::Redis(f) => f.seeds().await,
+        }
+    }
+
+    /// Says this process is alive (every second); hands back the leases of
+    /// processes that stopped saying so.
+    pub async fn beat(&self, report: &str) -> Beat {
+        match self {
+            Frontier::Embedded(_) => Beat::default(),
+            Frontier::Redis(f) => {
+                let fleet = f.beat(report).await;
+                Beat {
+                    seeds: fleet.seeds,
+                    lost: f.is_lost(),
+                }
+            }
+        }
+    }
+
+    /// This process leaves the crawl: what it still holds goes back for the others
+    /// at once. A Redis that stays away is not waited for (the lease expiry covers
+    /// it). `recorded` is how many pages this process recorded, `stopped` whether it
+    /// was stopped rather than ran out of work.
+    pub async fn leave(&self, report: &str, recorded: u64, stopped: bool) {
+        let Frontier::Redis(f) = self else {
+            return;
+        };
+        let leave = async {
+            f.leave(report).await;
+            f.refresh().await;
+        };
+        if tokio::time::timeout(LEAVE_WAIT, leave).await.is_err() {
+            tracing::warn!(
+                "Redis did not answer at exit: this process's leases go back after lease_ttl"
+            );
+        }
+        let done = f.fleet().done;
+        if recorded == 0 && done > 0 && !stopped {
+            tracing::warn!(
+                "crawl '{}' in Redis had nothing left for this process ({done} pages done by \
+                 the fleet; a new --crawl-id crawls again)",
+                f.crawl()
+            );
+        }
+    }
+
+    /// Why the crawl cannot go on, once it cannot: the shared crawl's state is gone
+    /// from Redis, or Redis refused an operation for good.
+    pub fn lost(&self) -> Option<SharedError> {
+        match self {
+            Frontier::Embedded(_) => None,
+            Frontier::Redis(f) => f.is_lost().then(|| f.lost_error()),
+        }
+    }
+
+    /// Each live process's last heartbeat (unix seconds), for metrics: `me` alone
+    /// (now) in the embedded frontier. The shared frontier's counters are refreshed
+    /// first (a bounded wait), so the gauges read after this are current.
+    pub async fn heartbeats(&self, me: &str) -> Vec<(String, f64)> {
+        match self {
+            Frontier::Embedded(_) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| (d.as_millis() as f64) / 1000.0);
+                vec![(me.to_string(), now)]
+            }
+            Frontier::Redis(f) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), f.refresh()).await;
+                f.heartbeats().await
             }
         }
     }

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use trawl::frontier::{Entry, Frontier, Lease, Next, SharedOptions};
+use trawl::frontier::{Admission, Entry, Frontier, Lease, Limits, Next, Shared, SharedOptions};
+use trawl::stats::ErrorKind;
 use url::Url;
 
 use crate::common::redis::Redis;
@@ -21,48 +22,61 @@ struct Harness {
     backend: Backend,
     redis: Option<Redis>,
     crawl: String,
-    conc: usize,
-    rate: f64,
-    max_pages: u64,
+    limits: Limits,
     first: Arc<Frontier>,
     joined: AtomicUsize,
+}
+
+fn limits(conc: usize, rate: f64, max_pages: u64) -> Limits {
+    Limits {
+        per_host_concurrency: conc,
+        per_host_rate: rate,
+        max_pages,
+        ..Limits::default()
+    }
 }
 
 fn options(
     url: String,
     crawl: &str,
     worker: String,
-    conc: usize,
-    rate: f64,
-    max: u64,
+    limits: Limits,
     ttl: Duration,
 ) -> SharedOptions {
     SharedOptions {
         url,
         crawl: crawl.to_string(),
         worker,
-        per_host_concurrency: conc,
-        per_host_rate: rate,
-        max_pages: max,
-        max_pages_per_host: 0,
+        limits,
         lease_ttl: ttl,
+    }
+}
+
+/// The Redis backend of a frontier, for the Redis-only tests of what only it has
+/// (heartbeats, lease expiry, adoption).
+fn redis_backend(f: &Frontier) -> &Shared {
+    match f {
+        Frontier::Redis(s) => s,
+        Frontier::Embedded(_) => panic!("not a Redis frontier"),
     }
 }
 
 impl Harness {
     async fn new(backend: Backend, conc: usize, rate: f64, max_pages: u64) -> Harness {
+        Harness::with(backend, limits(conc, rate, max_pages)).await
+    }
+
+    async fn with(backend: Backend, limits: Limits) -> Harness {
         let redis = matches!(backend, Backend::Redis).then(Redis::start);
         let crawl = "suite".to_string();
         let first = match &redis {
-            None => Frontier::embedded(8, conc, rate, max_pages, None),
+            None => Frontier::embedded(8, limits, None),
             Some(r) => Frontier::shared(
                 options(
                     r.url(),
                     &crawl,
                     "w0".into(),
-                    conc,
-                    rate,
-                    max_pages,
+                    limits,
                     Duration::from_secs(30),
                 ),
                 &serde_json::Map::new(),
@@ -74,9 +88,7 @@ impl Harness {
             backend,
             redis,
             crawl,
-            conc,
-            rate,
-            max_pages,
+            limits,
             first: Arc::new(first),
             joined: AtomicUsize::new(0),
         }
@@ -84,9 +96,7 @@ impl Harness {
 
     /// URLs queued, as the frontier's gauges say (the shared one's after a heartbeat).
     async fn queued(&self) -> u64 {
-        if let Some(s) = self.first.as_shared() {
-            s.beat("{}").await;
-        }
+        self.first.beat("{}").await;
         self.first.gauges().queued
     }
 
@@ -105,9 +115,7 @@ impl Harness {
                         r.url(),
                         &self.crawl,
                         format!("w{n}"),
-                        self.conc,
-                        self.rate,
-                        self.max_pages,
+                        self.limits,
                         Duration::from_secs(30),
                     ),
                     &serde_json::Map::new(),
@@ -168,7 +176,7 @@ async fn admits_once_and_finishes_when_nothing_is_left(b: Backend) {
     assert!(!other.push(entry("http://b.com/")).await.unwrap());
     let l = lease(&other, w).await;
     assert_eq!(l.entry.url.as_str(), "http://b.com/");
-    other.complete(l, Some("timeout")).await;
+    other.complete(l, Some(ErrorKind::Timeout)).await;
     assert!(matches!(f.next(0, 1).await, Next::Done));
     assert!(matches!(other.next(w, 1).await, Next::Done));
 }
@@ -354,6 +362,60 @@ async fn crawl_delay_slows_a_host(b: Backend) {
     }
 }
 
+async fn a_hosts_url_budget_holds_across_workers(b: Backend) {
+    let h = Harness::with(
+        b,
+        Limits {
+            max_pages_per_host: 3,
+            ..limits(4, 0.0, 0)
+        },
+    )
+    .await;
+    let f = h.f();
+    let batch = |host: &str, from: usize| {
+        (from..from + 3)
+            .map(|i| entry(&format!("http://{host}/{i}")))
+            .collect::<Vec<_>>()
+    };
+    let (got, _) = f.push_many(batch("a.com", 0)).await.unwrap();
+    assert_eq!(got, [Admission::New; 3]);
+    // A duplicate does not spend the budget; the host's fourth new URL does not fit.
+    let mut more = vec![entry("http://a.com/0")];
+    more.extend(batch("a.com", 3));
+    let (got, _) = f.push_many(more).await.unwrap();
+    assert_eq!(
+        got,
+        [
+            Admission::Seen,
+            Admission::HostBudget,
+            Admission::HostBudget,
+            Admission::HostBudget
+        ]
+    );
+    // Another worker (process) sees the same budget; other hosts have their own.
+    let (other, _) = h.another().await;
+    let (got, _) = other.push_many(batch("a.com", 10)).await.unwrap();
+    assert_eq!(got, [Admission::HostBudget; 3]);
+    let (got, _) = other.push_many(batch("b.com", 0)).await.unwrap();
+    assert_eq!(got, [Admission::New; 3]);
+}
+
+async fn a_crawl_delay_is_clamped_to_max_crawl_delay(b: Backend) {
+    let h = Harness::with(
+        b,
+        Limits {
+            max_crawl_delay: Duration::from_millis(150),
+            ..limits(2, 0.0, 0)
+        },
+    )
+    .await;
+    let f = h.f();
+    f.push(entry("http://a.com/1")).await.unwrap();
+    let l = lease(f, 0).await;
+    f.set_crawl_delay(&l.host, Duration::from_secs(3600)).await;
+    assert_eq!(f.host_interval(&l.host), Some(Duration::from_millis(150)));
+}
+
 /// Each suite test, once per backend.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -386,6 +448,8 @@ suite!(
     per_host_rate_spaces_a_hosts_leases,
     a_retry_pauses_the_host,
     crawl_delay_slows_a_host,
+    a_hosts_url_budget_holds_across_workers,
+    a_crawl_delay_is_clamped_to_max_crawl_delay,
 );
 
 /// Redis only: a process that stops sending heartbeats loses its leases to the
@@ -397,17 +461,17 @@ async fn redis_leases_of_a_silent_process_go_back_after_the_ttl() {
     let settings = serde_json::Map::new();
     let join = |w: &str| {
         Frontier::shared(
-            options(r.url(), "ttl", w.to_string(), 2, 0.0, 0, ttl),
+            options(r.url(), "ttl", w.to_string(), limits(2, 0.0, 0), ttl),
             &settings,
         )
     };
     let dead = join("dead").await.unwrap();
     let live = join("live").await.unwrap();
     dead.push(entry("http://a.com/1")).await.unwrap();
-    let shared_dead = dead.as_shared().unwrap();
+    let shared_dead = redis_backend(&dead);
     shared_dead.beat("{}").await;
     let _taken = lease(&dead, 0).await;
-    let shared_live = live.as_shared().unwrap();
+    let shared_live = redis_backend(&live);
     let fleet = shared_live.beat("{}").await;
     assert_eq!((fleet.queued, fleet.leased, fleet.reaped), (0, 1, 0));
     nothing_now(&live, 0).await;
@@ -448,9 +512,7 @@ async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
         r.url(),
         "adopt",
         "w1".into(),
-        4,
-        0.0,
-        0,
+        limits(4, 0.0, 0),
         Duration::from_secs(30),
     );
     let f = Frontier::shared(opts, &settings).await.unwrap();
@@ -458,7 +520,7 @@ async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
     // The same `take` the process sends, run on its behalf; the reply is dropped.
     let client = ::redis::Client::open(r.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let script = ::redis::Script::new(include_str!("../../src/frontier/redis.lua"));
+    let script = ::redis::Script::new(include_str!("../../src/frontier/redis/redis.lua"));
     let _lost_reply: ::redis::Value = script
         .arg("trawl:{adopt}:")
         .arg("take")
@@ -471,7 +533,7 @@ async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
         .await
         .unwrap();
     nothing_now(&f, 0).await;
-    let fleet = f.as_shared().unwrap().beat("{}").await;
+    let fleet = redis_backend(&f).beat("{}").await;
     assert_eq!((fleet.leased, fleet.mine), (1, 1));
     let l = lease(&f, 0).await;
     assert_eq!(l.entry.url.as_str(), "http://a.com/1");
@@ -488,19 +550,19 @@ async fn redis_an_outage_longer_than_the_ttl_reaps_no_live_process() {
     let settings = serde_json::Map::new();
     let ttl = Duration::from_secs(2);
     let a = Frontier::shared(
-        options(r.url(), "outage", "a".into(), 2, 0.0, 0, ttl),
+        options(r.url(), "outage", "a".into(), limits(2, 0.0, 0), ttl),
         &settings,
     )
     .await
     .unwrap();
     let b = Frontier::shared(
-        options(r.url(), "outage", "b".into(), 2, 0.0, 0, ttl),
+        options(r.url(), "outage", "b".into(), limits(2, 0.0, 0), ttl),
         &settings,
     )
     .await
     .unwrap();
     a.push(entry("http://a.com/1")).await.unwrap();
-    let (sa, sb) = (a.as_shared().unwrap(), b.as_shared().unwrap());
+    let (sa, sb) = (redis_backend(&a), redis_backend(&b));
     sa.beat("{}").await;
     sb.beat("{}").await;
     let _held_by_b = lease(&b, 0).await;
@@ -529,9 +591,7 @@ async fn redis_heartbeats_racing_completions_lease_each_url_once() {
         r.url(),
         "race",
         "w1".into(),
-        8,
-        0.0,
-        0,
+        limits(8, 0.0, 0),
         Duration::from_secs(30),
     );
     let f = Arc::new(Frontier::shared(opts, &settings).await.unwrap());
@@ -548,7 +608,7 @@ async fn redis_heartbeats_racing_completions_lease_each_url_once() {
             if stop_beats.load(Ordering::SeqCst) {
                 break;
             }
-            beating.as_shared().unwrap().beat("{}").await;
+            redis_backend(&beating).beat("{}").await;
         }
     });
     let mut seen = std::collections::HashSet::new();

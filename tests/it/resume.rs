@@ -330,3 +330,86 @@ async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
     assert!(stats["refused"]["filter"].as_u64().unwrap() > 0);
     assert_eq!(stats["completed"], true);
 }
+
+/// A crawl directory written by the trawl of before the trunk redesign (killed
+/// mid-crawl; see tests/fixtures/resume-before-trunk/README.md) resumes: its records
+/// are kept as they were, every URL its store held pending is recorded once, and
+/// none twice.
+#[test]
+fn a_state_dir_from_before_the_trunk_redesign_resumes() {
+    use trawl::frontier::store::{Op, Store};
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/resume-before-trunk");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(out.join("state")).unwrap();
+    let before = std::fs::read_to_string(fixture.join("pages.jsonl")).unwrap();
+    std::fs::write(out.join("pages.jsonl"), &before).unwrap();
+    let state = out.join("state/frontier.redb");
+    std::fs::copy(fixture.join("state/frontier.redb"), &state).unwrap();
+    // What the old store holds pending, read with the store's own API; and the
+    // store names the directory it belongs to, which moved with the copy.
+    let mut pending = std::collections::HashSet::new();
+    {
+        let store = Store::open(&state).unwrap();
+        store
+            .scan_pending(|_, _, bytes| {
+                let entry: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                pending.insert(entry["url"].as_str().unwrap().to_string());
+            })
+            .unwrap();
+        assert_eq!(store.meta("status").unwrap().as_deref(), Some("running"));
+        let here = std::fs::canonicalize(&out).unwrap();
+        store
+            .send(vec![Op::Meta("out", here.display().to_string())])
+            .unwrap();
+        store.close().unwrap();
+    }
+    assert!(
+        pending.len() > 10,
+        "the fixture has pending URLs: {pending:?}"
+    );
+
+    let run = run_trawl(
+        &[
+            "crawl",
+            "http://127.0.0.1:33389/",
+            "--out",
+            out.to_str().unwrap(),
+            "--retries",
+            "0",
+            "--timeout",
+            "5",
+            "--per-host-rate",
+            "0",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("resuming the crawl"), "{}", run.stderr);
+    let after = std::fs::read_to_string(out.join("pages.jsonl")).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "the earlier records are kept as they were"
+    );
+    let counts = record_counts(&out);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "recorded more than once: {twice:?}");
+    for url in before
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    {
+        assert!(counts.contains_key(url["url"].as_str().unwrap()));
+    }
+    let missing: Vec<_> = pending
+        .iter()
+        .filter(|u| !counts.contains_key(*u))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "pending URLs never recorded: {missing:?}"
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["resumed_pages"], 73);
+    assert_eq!(stats["completed"], true);
+}

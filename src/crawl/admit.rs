@@ -1,0 +1,140 @@
+//! Link admission: which discovered URLs the crawl wants (nofollow, scope, depth,
+//! filters, trap guards), then the frontier admits each once. Seeds and redirect
+//! targets come in here too. Canonicalisation happened before (in `canon`); the
+//! frontier's own rules (visited set, host budget) are applied by the frontier.
+
+use url::Url;
+
+use super::ctx::Ctx;
+use super::record::Outcome;
+use crate::canon::{self, fingerprint, HostKey};
+use crate::extract::Link;
+use crate::frontier::{Admission, Entry};
+use crate::journal::Ticket;
+use crate::stats::{ErrorKind, Refusal};
+use crate::traps;
+
+/// Admits the seeds: the user's explicit choice, so no trap rules (they use host
+/// budget). On resume they are already seen, unless new ones were added to the
+/// command. With `--sitemaps` and robots.txt ignored, nothing will name the seed
+/// hosts' sitemaps: each host's /sitemap.xml is tried.
+pub(super) async fn seeds(ctx: &Ctx, seeds: Vec<Url>) {
+    if ctx.config.sitemaps && ctx.config.ignore_robots {
+        let mut hosts = std::collections::HashSet::new();
+        for s in &seeds {
+            if hosts.insert(HostKey::of(s)) {
+                super::sitemaps::discover(ctx, s, Vec::new()).await;
+            }
+        }
+    }
+    let entries = seeds
+        .into_iter()
+        .map(|s| Entry {
+            seed: true,
+            ..Entry::new(s, 0)
+        })
+        .collect();
+    all(ctx, entries).await;
+}
+
+/// Queues a page's links, one hop deeper, if wanted and not `nofollow` (unless
+/// `follow` is false for the whole page). Returns the ticket that makes them durable.
+pub(super) async fn links(ctx: &Ctx, entry: &Entry, links: Vec<Link>, follow: bool) -> Ticket {
+    let depth = entry.depth + 1;
+    let mut wanted = Vec::with_capacity(links.len());
+    for link in links {
+        if !follow || (link.nofollow && !ctx.config.follow_nofollow) {
+            ctx.stats.refuse(Refusal::Nofollow);
+            continue;
+        }
+        if let Err(why) = ctx.scope.check(&link.url, depth) {
+            ctx.stats.refuse(why);
+            continue;
+        }
+        let hops = traps::query_hops(&entry.url, entry.query_hops, &link.url);
+        if let Err(why) = ctx.traps.check(&link.url, hops) {
+            ctx.stats.refuse(why);
+            continue;
+        }
+        let mut next = Entry::new(link.url, depth);
+        next.query_hops = hops;
+        wanted.push(next);
+    }
+    all(ctx, wanted).await
+}
+
+/// Follows a 3xx: the target is a URL like any link (scope, visited set), at the
+/// same depth, with the hop counted against `max_redirects`. Problems are the
+/// page's outcome (a `redirect` error).
+pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: &mut Outcome) {
+    let target = match canon::parse(location, Some(&entry.url), ctx.config.canon_rules()) {
+        Ok(t) => t,
+        Err(e) => {
+            return outcome.fail(
+                ErrorKind::Redirect,
+                format!("bad Location '{location}': {e}"),
+            )
+        }
+    };
+    outcome.final_url = Some(target.clone());
+    let here = fingerprint(&entry.url);
+    let there = fingerprint(&target);
+    if there == here || entry.via.contains(&there) {
+        return outcome.fail(
+            ErrorKind::Redirect,
+            format!("redirect loop back to {target}"),
+        );
+    }
+    let max = ctx.config.max_redirects;
+    if entry.via.len() as u32 >= max {
+        let why = format!("more than max_redirects ({max}) redirects");
+        return outcome.fail(ErrorKind::Redirect, why);
+    }
+    if let Err(why) = ctx.scope.check_target(&target) {
+        // A seed that redirects (http→https, bare→www) extends the scope, as a seed would.
+        if entry.depth == 0 && why == Refusal::Scope {
+            ctx.scope.add_seed(&target);
+        } else {
+            ctx.stats.refuse(why);
+            let why = format!("target {target} is out of scope");
+            return outcome.fail(ErrorKind::Redirect, why);
+        }
+    }
+    if let Err(why) = ctx.traps.check(&target, 0) {
+        ctx.stats.refuse(why);
+        let why = format!("target {target} refused by a trap guard ({why:?})");
+        return outcome.fail(ErrorKind::Redirect, why);
+    }
+    let mut via = entry.via.clone();
+    via.push(here);
+    let next = Entry {
+        via,
+        ..Entry::new(target, entry.depth)
+    };
+    outcome.ticket = all(ctx, vec![next]).await;
+}
+
+/// Offers wanted URLs to the frontier, which admits each once and within its
+/// host's budget; counts what it refused. Returns the ticket that makes the
+/// admitted ones durable.
+pub(super) async fn all(ctx: &Ctx, entries: Vec<Entry>) -> Ticket {
+    if entries.is_empty() {
+        return Ticket::NONE;
+    }
+    match ctx.frontier.push_many(entries).await {
+        Ok((admitted, ticket)) => {
+            for what in admitted {
+                match what {
+                    Admission::New => {}
+                    Admission::Seen => ctx.stats.refuse(Refusal::Duplicate),
+                    Admission::HostBudget => ctx.stats.refuse(Refusal::HostBudget),
+                }
+            }
+            ticket
+        }
+        Err(e) => {
+            ctx.fail_output(&e.to_string());
+            Ticket::NONE
+        }
+    }
+}

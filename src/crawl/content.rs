@@ -1,0 +1,121 @@
+//! What a fetched body is, and parsing it: HTML by its label and its first bytes
+//! (servers forget Content-Type more often than they lie), and the parse itself,
+//! large bodies off the async reactor. A parser failure costs one page, never the
+//! worker task.
+
+use url::Url;
+
+use super::ctx::Ctx;
+use crate::extract;
+use crate::fetch::{self, Response};
+
+/// Bodies larger than this are parsed on the blocking pool, off the async reactor.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
+/// HTML by its label and its first bytes; an unlabelled body that starts like
+/// HTML is parsed too.
+pub(super) fn is_parseable(resp: &Response) -> bool {
+    match resp.content_type.as_deref() {
+        Some(ct) if !ct.trim().is_empty() => {
+            extract::is_html(Some(ct)) && !looks_binary(&resp.body)
+        }
+        _ => starts_like_html(&resp.body),
+    }
+}
+
+/// Decodes and parses an HTML body (large ones off the async reactor); the
+/// response comes back for the archive.
+pub(super) async fn parse(
+    ctx: &Ctx,
+    url: &Url,
+    resp: Response,
+) -> (extract::Page, Option<Response>) {
+    let extractor = ctx.extractor.clone();
+    let url = url.clone();
+    let len = resp.body.len();
+    let work = move || {
+        let text = fetch::charset::decode_html(&resp.body, resp.content_type.as_deref());
+        // A parser bug on one hostile page must cost that page only, never the
+        // worker task (its lease would never complete).
+        let page = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            extractor.page(&text, &url)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::warn!(%url, "the HTML parser failed on this page; recorded without links");
+            extract::Page {
+                fields: extractor.empty_fields(),
+                ..extract::Page::default()
+            }
+        });
+        (page, Some(resp))
+    };
+    if len > INLINE_PARSE_BYTES {
+        tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|_| (extract::Page::default(), None))
+    } else {
+        work()
+    }
+}
+
+/// A page labelled HTML whose first bytes say otherwise: a known binary signature
+/// (PDF, images, archives, compressed data), or many control bytes. A stray NUL in
+/// real markup does not make a page binary.
+fn looks_binary(body: &[u8]) -> bool {
+    const MAGIC: [&[u8]; 10] = [
+        b"%PDF-",
+        b"\x89PNG",
+        b"GIF8",
+        b"\xFF\xD8\xFF",
+        b"PK\x03\x04",
+        b"\x1F\x8B",
+        b"\x00\x00\x01\x00",
+        b"RIFF",
+        b"\x7FELF",
+        b"7z\xBC\xAF",
+    ];
+    let head = &body[..body.len().min(1024)];
+    if MAGIC.iter().any(|m| head.starts_with(m)) {
+        return true;
+    }
+    // UTF-16 text is full of NULs but is text: the BOM says so.
+    if head.starts_with(b"\xFF\xFE") || head.starts_with(b"\xFE\xFF") {
+        return false;
+    }
+    // WHATWG's "binary data bytes": controls other than TAB, LF, FF, CR, ESC.
+    let binary = head
+        .iter()
+        .filter(|&&b| {
+            b <= 0x08 || b == 0x0B || (0x0E..=0x1A).contains(&b) || (0x1C..=0x1F).contains(&b)
+        })
+        .count();
+    binary * 10 > head.len() || (binary > 0 && !head.contains(&b'<'))
+}
+
+/// WHATWG-style check for an unlabelled body: after a BOM and whitespace, does it
+/// open with a tag HTML documents open with?
+fn starts_like_html(body: &[u8]) -> bool {
+    let mut head = &body[..body.len().min(512)];
+    if let Some(rest) = head.strip_prefix(b"\xEF\xBB\xBF") {
+        head = rest;
+    }
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let head = head[start..].to_ascii_lowercase();
+    [
+        "<!doctype html",
+        "<html",
+        "<head",
+        "<body",
+        "<title",
+        "<!--",
+        "<a ",
+        "<div",
+        "<p>",
+        "<p ",
+    ]
+    .iter()
+    .any(|t| head.starts_with(t.as_bytes()))
+}

@@ -1,0 +1,121 @@
+//! What every worker and page task of one crawl shares, built once at start.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use url::Url;
+
+use super::CrawlError;
+use crate::canon::HostKey;
+use crate::config::Config;
+use crate::extract::Extractor;
+use crate::fetch::{AddressGuard, Fetcher};
+use crate::frontier::Frontier;
+use crate::robots::RobotsCache;
+use crate::scope::Scope;
+use crate::sink::Sink;
+use crate::stats::Stats;
+use crate::traps::Traps;
+
+/// How far a stop has gone; it only ever rises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Level {
+    Running,
+    /// Lease nothing more; let in-flight pages finish within `shutdown_grace`.
+    Stopping,
+    /// Drop in-flight pages now.
+    Abandon,
+}
+
+pub(super) struct Ctx {
+    pub config: Config,
+    /// Private-address guard (seed hosts are exempt, the fleet's too).
+    pub guard: Arc<AddressGuard>,
+    pub frontier: Arc<Frontier>,
+    pub fetcher: Fetcher,
+    pub robots: RobotsCache,
+    pub scope: Scope,
+    pub traps: Traps,
+    /// This run continues an interrupted one (its queued URLs are re-checked).
+    pub resumed: bool,
+    pub stats: Arc<Stats>,
+    /// pages.jsonl first, then the WARC archive when asked for.
+    pub sinks: Vec<Sink>,
+    /// Title, links, extras and rule fields of HTML pages.
+    pub extractor: Arc<Extractor>,
+    /// Sitemaps admitted per host (`max_sitemaps_per_host`), and which: an index
+    /// naming itself or a sitemap named twice costs nothing.
+    pub sitemaps: dashmap::DashMap<HostKey, u32>,
+    pub sitemaps_seen: dashmap::DashSet<u64>,
+    /// The extra record fields of a URL that was not parsed (all null).
+    pub empty_fields: serde_json::Map<String, serde_json::Value>,
+    /// Requests in flight over the whole process (`concurrency`).
+    pub permits: Arc<Semaphore>,
+    pub stop: watch::Sender<Level>,
+    /// Set when the output or the frontier store cannot be written: the crawl stops
+    /// rather than lose records.
+    pub output_failed: AtomicBool,
+}
+
+impl Ctx {
+    pub fn new(
+        config: Config,
+        seeds: &[Url],
+        frontier: Arc<Frontier>,
+        sinks: Vec<Sink>,
+        extractor: Arc<Extractor>,
+        stats: Arc<Stats>,
+        resumed: bool,
+    ) -> Result<Ctx, CrawlError> {
+        let guard = Arc::new(AddressGuard::new(config.allow_private));
+        for s in seeds {
+            if let Some(h) = s.host_str() {
+                guard.exempt(h);
+            }
+        }
+        let fetcher = Fetcher::new(&config, guard.clone()).map_err(CrawlError::Client)?;
+        Ok(Ctx {
+            scope: Scope::new(&config, seeds)?,
+            traps: Traps::new(&config),
+            resumed,
+            robots: RobotsCache::new(
+                &config.robots_agent(),
+                Duration::from_secs_f64(config.retry_backoff),
+            ),
+            permits: Arc::new(Semaphore::new(config.concurrency)),
+            fetcher,
+            frontier,
+            guard,
+            stats,
+            sinks,
+            empty_fields: extractor.empty_fields(),
+            sitemaps: dashmap::DashMap::new(),
+            sitemaps_seen: dashmap::DashSet::new(),
+            extractor,
+            stop: watch::channel(Level::Running).0,
+            output_failed: AtomicBool::new(false),
+            config,
+        })
+    }
+
+    /// Raises the stop level (never lowers it); true if it rose.
+    pub fn raise_stop(&self, to: Level) -> bool {
+        self.stop.send_if_modified(|level| {
+            let raise = *level < to;
+            if raise {
+                *level = to;
+            }
+            raise
+        })
+    }
+
+    /// The output or the frontier store cannot be written: stop rather than lose work.
+    pub fn fail_output(&self, why: &str) {
+        if !self.output_failed.swap(true, Ordering::SeqCst) {
+            tracing::error!("{why}: stopping the crawl so that nothing more is lost");
+            self.raise_stop(Level::Abandon);
+        }
+    }
+}

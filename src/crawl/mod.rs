@@ -1,0 +1,85 @@
+//! The crawl: builds every part from the config, runs the workers, and owns the
+//! order in which things stop. It is the only module that knows all the others.
+//!
+//! Data flows one way: seeds → frontier → worker → robots → fetch → extract → sink,
+//! with stats observing. [`run`] below is the whole outline; each step is a file:
+//!
+//! | step | file |
+//! |---|---|
+//! | the out dir: lock, fresh, resume or refuse; stats.json | `outdir.rs` |
+//! | start: metrics port, frontier, journal, sinks | `start.rs` (state: `ctx.rs`) |
+//! | fleet membership: join, heartbeat, seeds of other processes | `fleet.rs` |
+//! | workers: lease, hand to a task, stop on request | `workers.rs` |
+//! | one page: robots, fetch, retry, what the response is | `page.rs` |
+//! | parsing a body off the reactor; what is HTML | `content.rs` |
+//! | link, redirect and seed admission | `admit.rs` |
+//! | sitemaps: discovery and reading | `sitemaps.rs` |
+//! | the record of a page and its lease's end | `record.rs` |
+//! | drain and finish: sinks, journal, summary | `finish.rs` |
+//!
+//! # Stop order
+//! 1. A stop request ([`StopRequest::Graceful`]: the first Ctrl-C or SIGTERM, or a
+//!    test) stops all leasing at once.
+//! 2. In-flight URLs get `shutdown_grace` seconds to finish and be recorded; what
+//!    is still running then — or at once on [`StopRequest::Now`], the second
+//!    signal — is abandoned (never half-recorded).
+//! 3. The process leaves the frontier (a shared crawl's leases go back at once).
+//! 4. The sinks drain, write whole lines and fsync.
+//! 5. The journal commits (pending URLs of abandoned pages stay pending; the crawl
+//!    is marked finished only when it ran to its end) and closes.
+//! 6. stats.json is written (atomically, by rename), then the summary returned.
+//!
+//! # Resume
+//! With the durable frontier (the default), the same command on the same `--out`
+//! continues an interrupted crawl however it stopped: see `journal` for why no
+//! page is lost or written twice. A finished crawl is never silently re-run.
+//!
+//! A failure on one URL is data (a record with an error kind), never an error
+//! here; [`CrawlError`] is only for problems that stop a crawl from starting or
+//! from saving its output.
+
+mod admit;
+mod content;
+mod ctx;
+mod error;
+mod finish;
+mod fleet;
+mod outdir;
+mod page;
+mod record;
+mod sitemaps;
+mod start;
+mod workers;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use url::Url;
+
+use crate::config::Config;
+use crate::stats::Summary;
+pub use error::CrawlError;
+pub use workers::{Stop, StopRequest};
+
+/// Runs a crawl to completion or until a stop is requested on `stop`; returns the
+/// summary also written to `out/stats.json`.
+pub async fn run(
+    config: Config,
+    seeds: Vec<Url>,
+    stop: watch::Receiver<StopRequest>,
+) -> Result<Summary, CrawlError> {
+    // Start: nothing is written, and no shared crawl joined, unless all of it can be.
+    let (mut started, ctx) = start::Started::open(config, &seeds).await?;
+    let ctx = Arc::new(ctx);
+    // Admit the seeds: this process joins the crawl first (a shared crawl's scope
+    // holds every process's seeds).
+    let heartbeat = fleet::join(&ctx, &seeds).await;
+    admit::seeds(&ctx, seeds).await;
+    let watchers = started.watch(&ctx);
+    // Run the workers until the frontier runs dry or a stop is asked for.
+    let stopped_by = workers::run(&ctx, stop).await;
+    watchers.stop().await;
+    fleet::leave(&ctx, heartbeat, stopped_by.is_some()).await;
+    // Drain and finish: sinks, journal, stats.json.
+    finish::finish(ctx, started, stopped_by).await
+}

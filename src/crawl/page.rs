@@ -1,0 +1,170 @@
+//! One leased URL, from robots check to record: the place where a page is fetched
+//! and what its response is decided. Every path ends the lease exactly once —
+//! recorded ([`record::finish`]), retried, requeued or discarded.
+
+use std::time::{Duration, Instant};
+
+use super::ctx::Ctx;
+use super::record::{self, Outcome};
+use super::{admit, content, fleet, sitemaps};
+use crate::canon::fingerprint;
+use crate::fetch::{self, Response};
+use crate::frontier::Lease;
+use crate::robots::Verdict;
+use crate::stats::{ErrorKind, Refusal};
+
+/// Fetches and records one leased URL. Always ends the lease.
+pub(super) async fn process(ctx: &Ctx, lease: Lease) {
+    let started = Instant::now();
+    fleet::learn_scope(ctx, &lease.entry).await;
+    if let Err(why) = still_wanted(ctx, &lease) {
+        ctx.stats.refuse(why);
+        ctx.frontier.discard(lease).await;
+        return;
+    }
+    let Some(lease) = robots_gate(ctx, lease, started).await else {
+        return;
+    };
+    // A URL named as a sitemap (robots.txt, an index) is read as one whatever its
+    // body looks like (plain-text sitemaps); others are sniffed.
+    let named_sitemap =
+        ctx.config.sitemaps && ctx.sitemaps_seen.contains(&fingerprint(&lease.entry.url));
+    // A sitemap may be larger than a page: it gets the larger cap.
+    let sitemap_like = ctx.config.sitemaps && sitemaps::named_like_one(&lease.entry.url);
+    let cap = match named_sitemap || sitemap_like {
+        true => ctx.config.max_body.max(ctx.config.max_sitemap_bytes),
+        false => ctx.config.max_body,
+    };
+    let attempt = lease.entry.attempt;
+    let resp = match ctx.fetcher.get_capped(&lease.entry.url, cap).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.is_retryable() && attempt < ctx.config.retries {
+                let delay = record::backoff(ctx, attempt);
+                return record::retry(ctx, lease, delay, e.kind.name()).await;
+            }
+            let o = Outcome::error(e.kind, e.message);
+            return record::finish(ctx, lease, o, started).await;
+        }
+    };
+    if fetch::is_retryable_status(resp.status) && attempt < ctx.config.retries {
+        let max = Duration::from_secs_f64(ctx.config.max_retry_after);
+        let delay = match resp.retry_after {
+            Some(d) => d.min(max),
+            None => record::backoff(ctx, attempt),
+        };
+        return record::retry(ctx, lease, delay, "retryable status").await;
+    }
+    let outcome = respond(ctx, &lease, resp, named_sitemap).await;
+    record::finish(ctx, lease, outcome, started).await
+}
+
+/// A resumed crawl's URLs were admitted under the earlier run's flags: a new
+/// --include/--exclude, depth or trap limit applies to them too (seeds excepted).
+fn still_wanted(ctx: &Ctx, lease: &Lease) -> Result<(), Refusal> {
+    let e = &lease.entry;
+    if !ctx.resumed || e.depth == 0 {
+        return Ok(());
+    }
+    if ctx.config.max_depth.is_some_and(|max| e.depth > max) {
+        return Err(Refusal::Depth);
+    }
+    ctx.scope
+        .check_filters(&e.url)
+        .and_then(|()| ctx.traps.check(&e.url, e.query_hops))
+}
+
+/// Asks robots.txt (fetched once per host, within the host's politeness); hands
+/// the lease back when the page may be fetched now, ends it otherwise.
+async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease> {
+    if ctx.config.ignore_robots {
+        return Some(lease);
+    }
+    let decision = ctx.robots.check(&ctx.fetcher, &lease.entry.url).await;
+    if let Some(delay) = decision.new_crawl_delay {
+        tracing::debug!(host = %lease.host, ?delay, "robots.txt crawl-delay");
+        ctx.frontier.set_crawl_delay(&lease.host, delay).await;
+    }
+    if let (Some(listed), true) = (decision.sitemaps, ctx.config.sitemaps) {
+        sitemaps::discover(ctx, &lease.entry.url, listed).await;
+    }
+    let outcome = match decision.verdict {
+        // The robots.txt request used this host's slot: the page waits its turn.
+        Verdict::Allowed if decision.fetched => match ctx.frontier.host_interval(&lease.host) {
+            Some(gap) => {
+                ctx.frontier.requeue(lease, gap).await;
+                return None;
+            }
+            None => return Some(lease),
+        },
+        Verdict::Allowed => return Some(lease),
+        Verdict::Unreachable(e) => Outcome::error(e.kind, e.message),
+        Verdict::Disallowed => Outcome::error(ErrorKind::Robots, "disallowed by robots.txt"),
+        Verdict::Unavailable {
+            reason,
+            retry_in,
+            cause,
+        } => {
+            let attempt = lease.entry.attempt;
+            if attempt < ctx.config.retries {
+                let delay = retry_in.max(record::backoff(ctx, attempt));
+                record::retry(ctx, lease, delay, "robots.txt unavailable").await;
+                return None;
+            }
+            // A network failure is reported as what it is; a 5xx as robots.
+            match cause {
+                Some(e) => Outcome::error(e.kind, format!("{} (fetching robots.txt)", e.message)),
+                None => Outcome::error(
+                    ErrorKind::Robots,
+                    format!("robots.txt unavailable ({reason})"),
+                ),
+            }
+        }
+    };
+    record::finish(ctx, lease, outcome, started).await;
+    None
+}
+
+/// What a final response is: a redirect to follow, a body cut at the cap, a
+/// sitemap to read, an HTML page to parse, or anything else (recorded as is).
+async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) -> Outcome {
+    let mut outcome = Outcome::response(&resp);
+    let entry = &lease.entry;
+    let ok = (200..300).contains(&resp.status);
+    if matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
+        match resp.location.as_deref().filter(|l| !l.trim().is_empty()) {
+            Some(location) => admit::redirect(ctx, entry, location, &mut outcome).await,
+            None => outcome.fail(ErrorKind::Redirect, "no Location header"),
+        }
+    } else if resp.truncated {
+        let why = format!(
+            "body exceeds max_body ({} bytes); cut and not parsed",
+            ctx.config.max_body
+        );
+        outcome.fail(ErrorKind::TooLarge, why);
+        // A cut body is not archived: a WARC record must hold what was sent.
+        return outcome;
+    } else if ok && ctx.config.sitemaps && (named_sitemap || sitemaps::sniff(entry, &resp)) {
+        let resp = sitemaps::read(ctx, entry, resp, &mut outcome).await;
+        outcome.exchange = record::exchange(&entry.url, resp);
+        return outcome;
+    } else if ok && content::is_parseable(&resp) {
+        let (page, resp) = content::parse(ctx, &entry.url, resp).await;
+        outcome.title = page.title;
+        outcome.links = page.links.len();
+        if let Some(serde_json::Value::String(rule)) = page.fields.get("rule") {
+            if page.fields.get("data").is_some_and(|d| !d.is_null()) {
+                ctx.stats.rule_applied(rule);
+            }
+        }
+        outcome.fields = Some(page.fields);
+        let follow = page.follow_links || ctx.config.ignore_robots;
+        outcome.ticket = admit::links(ctx, entry, page.links, follow).await;
+        outcome.exchange = record::exchange(&entry.url, resp);
+        return outcome;
+    }
+    if !resp.truncated {
+        outcome.exchange = record::exchange(&entry.url, Some(resp));
+    }
+    outcome
+}

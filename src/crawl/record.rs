@@ -1,0 +1,148 @@
+//! The end of one URL's attempt: the place where a record is made and handed to
+//! the sinks, and where a lease ends (recorded, or retried later). A record is
+//! sent before its lease completes, so a page is never counted done unwritten.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use url::Url;
+
+use super::ctx::Ctx;
+use crate::fetch::Response;
+use crate::frontier::Lease;
+use crate::journal::{Pending, Ticket};
+use crate::sink::{Exchange, Output, PageRecord};
+use crate::stats::ErrorKind;
+
+/// Longest backoff between retries of one URL.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// The end of one URL's attempt, before it becomes a record.
+pub(super) struct Outcome {
+    pub status: Option<u16>,
+    pub final_url: Option<Url>,
+    /// The error kind, carried from where it was raised, and its detail.
+    pub error: Option<(ErrorKind, String)>,
+    pub content_type: Option<String>,
+    pub content_length: u64,
+    pub title: Option<String>,
+    pub links: usize,
+    /// The commit of the URLs this page discovered: its record waits for it.
+    pub ticket: Ticket,
+    /// Extras and rule fields of a parsed page.
+    pub fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The exchange, for the archive.
+    pub exchange: Option<Exchange>,
+}
+
+impl Outcome {
+    /// No response: the attempt failed.
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Outcome {
+        Outcome {
+            error: Some((kind, message.into())),
+            ..Outcome::empty()
+        }
+    }
+
+    /// A response, its body not yet looked at.
+    pub fn response(resp: &Response) -> Outcome {
+        Outcome {
+            status: Some(resp.status),
+            content_type: resp.content_type.clone(),
+            content_length: resp.body.len() as u64,
+            ..Outcome::empty()
+        }
+    }
+
+    fn empty() -> Outcome {
+        Outcome {
+            status: None,
+            final_url: None,
+            error: None,
+            content_type: None,
+            content_length: 0,
+            title: None,
+            links: 0,
+            ticket: Ticket::NONE,
+            fields: None,
+            exchange: None,
+        }
+    }
+
+    /// The response is recorded with this error (a bad redirect, a cut body).
+    pub fn fail(&mut self, kind: ErrorKind, message: impl Into<String>) {
+        self.error = Some((kind, message.into()));
+    }
+}
+
+/// Writes the record, counts it, and ends the lease (links were pushed already).
+pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant) {
+    let kind = o.error.as_ref().map(|(k, _)| *k);
+    let record = PageRecord {
+        url: lease.entry.url.to_string(),
+        final_url: o.final_url.as_ref().unwrap_or(&lease.entry.url).to_string(),
+        status: o.status,
+        error: o.error.map(|(k, m)| format!("{}: {m}", k.name())),
+        depth: lease.entry.depth,
+        content_type: o.content_type,
+        content_length: o.content_length,
+        title: o.title,
+        links: o.links,
+        fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        attempts: lease.entry.attempt + 1,
+        extra: o.fields.unwrap_or_else(|| ctx.empty_fields.clone()),
+        ticket: o.ticket,
+        done: Pending::of(&lease),
+    };
+    if let Some(e) = &record.error {
+        tracing::debug!(url = %record.url, "{e}");
+    }
+    ctx.stats.record(o.status, kind, o.content_length);
+    let mut out = Output {
+        record: Some(record),
+        exchange: o.exchange,
+    };
+    for sink in &ctx.sinks {
+        if let Err(e) = sink.send(&mut out).await {
+            ctx.fail_output(&e.to_string());
+        }
+    }
+    ctx.frontier.complete(lease, kind).await;
+}
+
+/// Hands the lease back to be tried again after `delay`.
+pub(super) async fn retry(ctx: &Ctx, mut lease: Lease, delay: Duration, why: &str) {
+    tracing::debug!(url = %lease.entry.url, attempt = lease.entry.attempt + 1, ?delay, why, "retrying");
+    lease.entry.attempt += 1;
+    ctx.stats
+        .retries
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.frontier.retry(lease, delay).await;
+}
+
+/// `retry_backoff` doubled per attempt (to 5 minutes), with ±25% jitter so that
+/// many URLs failing together do not retry together.
+pub(super) fn backoff(ctx: &Ctx, attempt: u32) -> Duration {
+    let base = Duration::from_secs_f64(ctx.config.retry_backoff);
+    let exp = base
+        .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+        .min(MAX_BACKOFF);
+    exp.mul_f64(0.75 + fastrand::f64() * 0.5)
+}
+
+/// The archive's view of a response, when the fetcher kept its wire details.
+pub(super) fn exchange(url: &Url, resp: Option<Response>) -> Option<Exchange> {
+    let resp = resp?;
+    let wire = resp.wire?;
+    Some(Exchange {
+        url: url.to_string(),
+        fetched_at: SystemTime::now(),
+        ip: wire.ip,
+        request_head: wire.request_head,
+        http_version: wire.version,
+        status: resp.status,
+        reason: String::new(),
+        headers: wire.headers,
+        body: resp.body,
+    })
+}

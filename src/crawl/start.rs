@@ -1,0 +1,223 @@
+//! Starting a crawl: every part is built, and every start-up problem found, before
+//! the first request. The order matters: the metrics port is taken first (a port in
+//! use stops the process before it joins a shared crawl or writes anything), then
+//! the shared frontier is joined (conflicting settings, or no Redis, stop here with
+//! one line), then the journal is opened and an earlier crawl read back, and only
+//! then are the output files opened.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use url::Url;
+
+use super::ctx::Ctx;
+use super::outdir::{self, OutLock};
+use super::CrawlError;
+use crate::config::{Config, ConfigError};
+use crate::extract::Extractor;
+use crate::frontier::{Frontier, Limits, Recorded, SharedOptions};
+use crate::journal::Journal;
+use crate::progress::Progress;
+use crate::sink::warc::WarcOptions;
+use crate::sink::{JsonlOptions, JsonlSink, Sink, WarcSink};
+use crate::stats::{ErrorKind, Stats};
+
+/// What the crawl keeps from its start until it finishes.
+pub(super) struct Started {
+    pub out: PathBuf,
+    /// This process's name in a shared crawl (its files carry it).
+    pub worker: Option<String>,
+    pub journal: Journal,
+    pub stats: Arc<Stats>,
+    _lock: OutLock,
+    metrics: Option<TcpListener>,
+}
+
+/// The displays that watch a running crawl: progress line, metrics endpoint.
+pub(super) struct Watchers {
+    progress: Progress,
+    metrics: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Watchers {
+    pub async fn stop(self) {
+        self.progress.finish().await;
+        if let Some(m) = self.metrics {
+            m.abort();
+        }
+    }
+}
+
+impl Started {
+    /// Validates, locks the out dir, joins or opens the frontier and the journal,
+    /// reads back an earlier run, and opens the sinks: the crawl's shared state.
+    pub async fn open(config: Config, seeds: &[Url]) -> Result<(Started, Ctx), CrawlError> {
+        config.validate()?;
+        let extractor = Arc::new(Extractor::new(&config)?);
+        let out = config.out.clone();
+        let worker = config.is_shared().then(|| config.worker_name());
+        let lock = outdir::lock(&out, worker.as_deref())?;
+        let state_dir = config.state.clone().unwrap_or_else(|| out.join("state"));
+        let resumed = match worker {
+            Some(_) => false,
+            None => outdir::prepare(&out, &state_dir, config.fresh, config.durable)?,
+        };
+        let metrics = bind_metrics(&config).await?;
+        let shared = match &worker {
+            Some(w) => Some(join_shared(&config, w).await?),
+            None => None,
+        };
+        let journal = match config.durable && shared.is_none() {
+            true => Journal::open(&out, &state_dir)?,
+            false => Journal::none(&out),
+        };
+        let stats = Arc::new(Stats::new());
+        let recorded = match resumed {
+            true => journal.recover(|page| {
+                let kind = page.error.as_deref().and_then(ErrorKind::of_error);
+                stats.record_resumed(page.status, kind, page.content_length);
+            })?,
+            false => Recorded::default(),
+        };
+        let sinks = open_sinks(&config, &out, worker.as_deref(), &journal)?;
+        let frontier = Arc::new(match shared {
+            Some(f) => f,
+            None => Frontier::embedded(config.worker_count(), limits(&config), journal.store()),
+        });
+        if resumed {
+            journal.resume(&frontier, &recorded)?;
+        }
+        // The record layout (extras, rule keys) is the dataset's shape.
+        let shape = extractor
+            .empty_fields()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",");
+        journal.begin(&shape, resumed)?;
+        let ctx = Ctx::new(
+            config,
+            seeds,
+            frontier,
+            sinks,
+            extractor,
+            stats.clone(),
+            resumed,
+        )?;
+        let started = Started {
+            out,
+            worker,
+            journal,
+            stats,
+            _lock: lock,
+            metrics,
+        };
+        Ok((started, ctx))
+    }
+
+    /// Starts the progress display and the metrics endpoint.
+    pub fn watch(&mut self, ctx: &Ctx) -> Watchers {
+        let metrics = self.metrics.take().map(|listener| {
+            if let Ok(bound) = listener.local_addr() {
+                tracing::info!("metrics at http://{bound}/metrics");
+            }
+            let source = crate::metrics::Source {
+                stats: self.stats.clone(),
+                frontier: ctx.frontier.clone(),
+                worker: self
+                    .worker
+                    .clone()
+                    .unwrap_or_else(|| ctx.config.worker_name()),
+            };
+            crate::metrics::serve(listener, source)
+        });
+        let progress = Progress::start(&ctx.config, self.stats.clone(), ctx.frontier.clone());
+        Watchers { progress, metrics }
+    }
+}
+
+/// The frontier rules the crawl's settings ask for.
+fn limits(config: &Config) -> Limits {
+    Limits {
+        per_host_concurrency: config.per_host_concurrency,
+        per_host_rate: config.per_host_rate,
+        max_pages: config.max_pages,
+        max_pages_per_host: config.max_pages_per_host,
+        max_crawl_delay: Duration::from_secs_f64(config.max_crawl_delay),
+    }
+}
+
+async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, CrawlError> {
+    let Some(addr) = &config.metrics else {
+        return Ok(None);
+    };
+    let at: std::net::SocketAddr = addr.parse().map_err(|_| {
+        CrawlError::Config(ConfigError::Invalid {
+            key: "metrics",
+            message: format!("'{addr}' is not an IP:PORT address"),
+        })
+    })?;
+    let listener = crate::metrics::bind(at)
+        .await
+        .map_err(|source| CrawlError::Metrics { addr: at, source })?;
+    Ok(Some(listener))
+}
+
+async fn join_shared(config: &Config, worker: &str) -> Result<Frontier, CrawlError> {
+    let opts = SharedOptions {
+        url: config.frontier.to_string(),
+        crawl: config.crawl_id.clone(),
+        worker: worker.to_string(),
+        limits: limits(config),
+        lease_ttl: Duration::from_secs_f64(config.lease_ttl),
+    };
+    Ok(Frontier::shared(opts, &config.shared_settings()).await?)
+}
+
+/// pages.jsonl first (`pages-<worker>.jsonl` in a shared crawl), then the WARC
+/// archive when asked for.
+fn open_sinks(
+    config: &Config,
+    out: &std::path::Path,
+    worker: Option<&str>,
+    journal: &Journal,
+) -> Result<Vec<Sink>, CrawlError> {
+    let stem = crate::sink::jsonl::stem_for(worker);
+    let jsonl = JsonlOptions {
+        compress: config.compress,
+        rotate_bytes: config.rotate_size,
+        confirm: worker.is_some(),
+    };
+    let pages = JsonlSink::open(out, &stem, jsonl, journal.clone()).map_err(|source| {
+        CrawlError::Write {
+            path: out.join(format!("{stem}.jsonl")),
+            source,
+        }
+    })?;
+    let mut sinks = vec![Sink::Jsonl(pages)];
+    if config.warc {
+        let dir = match worker {
+            Some(w) => out.join("warc").join(w),
+            None => out.join("warc"),
+        };
+        let robots = if config.ignore_robots {
+            "ignore"
+        } else {
+            "obey"
+        };
+        let opts = WarcOptions {
+            dir: dir.clone(),
+            rotate_bytes: config.warc_rotate_size,
+            info: vec![
+                ("http-header-user-agent".into(), config.user_agent.clone()),
+                ("robots".into(), robots.into()),
+            ],
+        };
+        let warc =
+            WarcSink::open(opts).map_err(|source| CrawlError::Write { path: dir, source })?;
+        sinks.push(Sink::Warc(warc));
+    }
+    Ok(sinks)
+}

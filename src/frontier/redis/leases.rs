@@ -1,0 +1,230 @@
+//! Admission and leases: push (check-and-insert in the shared visited set, within
+//! each host's budget), take a batch of ready URLs, and end each lease (done, or
+//! back to the queue). A lease whose reply was lost is found and adopted.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use ::redis::Value;
+
+use super::wire::{item, parse_item, text};
+use super::{Shared, IDLE_POLL, TAKE_BATCH};
+use crate::canon::{fingerprint, HostKey};
+use crate::frontier::{Admission, Entry, Lease, Next};
+
+impl Shared {
+    /// Admits URLs once per crawl, across every process, within each host's budget.
+    pub async fn push_many(&self, entries: &[Entry]) -> Vec<Admission> {
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        let mut args: Vec<String> = Vec::with_capacity(2 + entries.len() * 4);
+        args.push(self.conc.to_string());
+        args.push(self.max_per_host.to_string());
+        for e in entries {
+            let fp = fingerprint(&e.url);
+            args.push((fp >> 48).to_string());
+            args.push((fp & 0xFFFF_FFFF_FFFF).to_string());
+            args.push(HostKey::of(&e.url).as_str().to_string());
+            args.push(item(e));
+        }
+        let codes = match self.run("admit", &args).await {
+            Value::Array(v) => v,
+            _ => Vec::new(),
+        };
+        let admitted: Vec<Admission> = (0..entries.len())
+            .map(|i| match codes.get(i) {
+                Some(Value::Int(1)) => Admission::New,
+                Some(Value::Int(2)) => Admission::HostBudget,
+                _ => Admission::Seen,
+            })
+            .collect();
+        if admitted.contains(&Admission::New) {
+            self.notify.notify_waiters();
+        }
+        admitted
+    }
+
+    /// The next URL this process may fetch, taking a batch from Redis when the
+    /// local buffer is empty. `room` is how many more this process could start now.
+    pub async fn next(&self, room: usize) -> Next {
+        if self.is_lost() {
+            return Next::Done;
+        }
+        if let Some(lease) = self.pop() {
+            return Next::Lease(lease);
+        }
+        let n = room.clamp(1, TAKE_BATCH);
+        let reply = self
+            .run(
+                "take",
+                &args![self.worker, n, self.conc, self.interval_ms, self.max_pages,],
+            )
+            .await;
+        let Value::Array(items) = reply else {
+            return Next::Wait(IDLE_POLL);
+        };
+        match items.first() {
+            Some(first) if text(first).as_deref() == Some("done") => return Next::Done,
+            Some(first) if text(first).as_deref() == Some("lost") => {
+                self.mark_lost();
+                return Next::Done;
+            }
+            Some(first) if text(first).as_deref() == Some("wait") => {
+                let ms = match items.get(1) {
+                    Some(Value::Int(ms)) => (*ms).max(1) as u64,
+                    _ => IDLE_POLL.as_millis() as u64,
+                };
+                return Next::Wait(Duration::from_millis(ms).min(IDLE_POLL * 4));
+            }
+            Some(first) if text(first).as_deref() == Some("idle") => return Next::Wait(IDLE_POLL),
+            None => return Next::Wait(IDLE_POLL),
+            _ => {}
+        }
+        let mut taken = VecDeque::new();
+        for t in items.chunks(3) {
+            let [Value::Int(id), host, raw] = t else {
+                continue;
+            };
+            if let Some(lease) = self.own(*id as u64, host, raw).await {
+                taken.push_back(lease);
+            }
+        }
+        let first = taken.pop_front();
+        if !taken.is_empty() {
+            if let Ok(mut b) = self.buffer.lock() {
+                b.extend(taken);
+            }
+        }
+        match first {
+            Some(l) => Next::Lease(l),
+            None => Next::Wait(IDLE_POLL),
+        }
+    }
+
+    /// Makes a lease Redis handed out this process's: once (a lease adopted after a
+    /// lost reply may also come back in the reply), and readable.
+    pub(super) async fn own(&self, id: u64, host: &Value, raw: &Value) -> Option<Lease> {
+        if !self.held.lock().ok()?.insert(id) {
+            return None;
+        }
+        self.lease_from(id, host, raw).await
+    }
+
+    /// A reserved lease id (in `held`) made a lease; an unreadable one is dropped.
+    pub(super) async fn lease_from(&self, id: u64, host: &Value, raw: &Value) -> Option<Lease> {
+        self.in_flight.fetch_add(1, Relaxed);
+        let host = text(host).and_then(|h| HostKey::parse(&h));
+        let raw = text(raw).unwrap_or_default();
+        match (host, parse_item(&raw)) {
+            (Some(host), Some(entry)) => Some(Lease {
+                shard: 0,
+                id,
+                host,
+                entry,
+            }),
+            _ => {
+                // Not ours to read (a newer trawl?): drop the lease, keep going.
+                tracing::warn!("skipping an unreadable frontier entry: {raw}");
+                let a = args![self.worker, id, self.conc, "discarded", ""];
+                self.finish_lease(id, "done", &a).await;
+                None
+            }
+        }
+    }
+
+    /// Runs `done` or `back` for a lease and forgets it.
+    pub(super) async fn finish_lease(&self, id: u64, op: &str, args: &[String]) {
+        self.run(op, args).await;
+        if let Ok(mut held) = self.held.lock() {
+            if held.remove(&id) {
+                self.in_flight.fetch_sub(1, Relaxed);
+            }
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// Takes in leases Redis holds for this process that it does not know of (a
+    /// `take` whose reply was lost): they would otherwise stay leased for ever.
+    pub(super) async fn adopt(&self) {
+        let key = format!("{}l:{}", self.prefix, self.worker);
+        let pairs: Vec<Value> = match self.command(::redis::cmd("HGETALL").arg(&key)).await {
+            Value::Array(v) => v,
+            Value::Map(m) => m.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+            _ => return,
+        };
+        let mut adopted = Vec::new();
+        for pair in pairs.chunks(2) {
+            let [id, stored] = pair else { continue };
+            let Some(id) = text(id).and_then(|i| i.parse::<u64>().ok()) else {
+                continue;
+            };
+            if self.held.lock().map(|h| h.contains(&id)).unwrap_or(true) {
+                continue;
+            }
+            let Some((host, item)) = text(stored).and_then(|v| {
+                v.split_once('\n')
+                    .map(|(h, i)| (h.to_string(), i.to_string()))
+            }) else {
+                continue;
+            };
+            // Reserve the id first, then make sure Redis still has the lease: one that
+            // completed since HGETALL (its task let go of it just now) must not be
+            // taken again, and once reserved, nobody else can complete it.
+            if !self.held.lock().map(|mut h| h.insert(id)).unwrap_or(false) {
+                continue;
+            }
+            let still = self
+                .command(::redis::cmd("HEXISTS").arg(&key).arg(id))
+                .await;
+            if !matches!(still, Value::Int(1) | Value::Boolean(true)) {
+                if let Ok(mut h) = self.held.lock() {
+                    h.remove(&id);
+                }
+                continue;
+            }
+            let host = Value::BulkString(host.into_bytes());
+            let item = Value::BulkString(item.into_bytes());
+            if let Some(lease) = self.lease_from(id, &host, &item).await {
+                adopted.push(lease);
+            }
+        }
+        if !adopted.is_empty() {
+            tracing::warn!(
+                urls = adopted.len(),
+                "took back leases whose reply was lost on the way from Redis"
+            );
+            if let Ok(mut b) = self.buffer.lock() {
+                b.extend(adopted);
+            }
+            self.notify.notify_waiters();
+        }
+    }
+
+    pub(super) fn pop(&self) -> Option<Lease> {
+        self.buffer.lock().ok()?.pop_front()
+    }
+
+    /// Finishes a lease: recorded (`discarded`: no record) with an error kind or none.
+    pub async fn complete(&self, lease: Lease, discarded: bool, error: Option<&str>) {
+        let counter = if discarded { "discarded" } else { "done" };
+        let a = args![
+            self.worker,
+            lease.id,
+            self.conc,
+            counter,
+            error.unwrap_or("")
+        ];
+        self.finish_lease(lease.id, "done", &a).await;
+    }
+
+    /// Hands a lease back: `retry` with its new attempt count, or untouched
+    /// (`None`) after a robots.txt fetch or at shutdown; the host waits `delay`.
+    pub async fn back(&self, lease: Lease, retry: Option<&Entry>, delay: Duration) {
+        let new_item = retry.map(item).unwrap_or_default();
+        let ms = delay.as_millis() as u64;
+        let a = args![self.worker, lease.id, self.conc, ms, new_item];
+        self.finish_lease(lease.id, "back", &a).await;
+    }
+}

@@ -1,0 +1,40 @@
+//! One record of pages.jsonl and its one-line JSON form (the schema is in the
+//! module docs of `sink::jsonl`).
+
+use serde::Serialize;
+
+use crate::journal::{Pending, Ticket};
+
+/// One line of pages.jsonl. Field order here is the order in the file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PageRecord {
+    pub url: String,
+    pub final_url: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub depth: u32,
+    pub content_type: Option<String>,
+    pub content_length: u64,
+    pub title: Option<String>,
+    pub links: usize,
+    pub fetched_at: String,
+    pub elapsed_ms: u64,
+    pub attempts: u32,
+    /// Extraction results, written as top-level keys after `attempts` (in key name
+    /// order: serde_json's map is sorted). Empty adds nothing to the line.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The commit this record waits for (its page's discoveries; see `journal`).
+    #[serde(skip)]
+    pub ticket: Ticket,
+    /// The URL's pending entry, forgotten once this line is synced.
+    #[serde(skip)]
+    pub done: Option<Pending>,
+}
+
+pub(super) fn push_line(batch: &mut Vec<u8>, record: &PageRecord) {
+    // Serialising strings, numbers and JSON values cannot fail; skip rather than panic.
+    if serde_json::to_writer(&mut *batch, record).is_ok() {
+        batch.push(b'\n');
+    }
+}
