@@ -12,6 +12,9 @@
 #        TRAWL_FLAGS="..."  extra trawl flags (e.g. --max-pages-per-host 0 for sites over
 #                           the 100,000-URL per-host trap guard)
 #        CARGO_TARGET_DIR  where trawl is built (default ./target)
+#        BASELINE=PATH   another trawl binary (e.g. an earlier commit's release build), run
+#                        as crawler "trawl-base" with the same flags: add it to ONLY to
+#                        compare two trawls in one run, on one site and one server
 #
 # Everything is measured from outside the crawler: distinct request targets (path+query)
 # in nginx's access log, wall time, user+sys CPU and peak RSS from GNU time.
@@ -97,6 +100,10 @@ chmod 755 "$work"
 # Run a copy, so a rebuild in a shared target dir cannot swap the binary mid-benchmark.
 cp "$CARGO_TARGET_DIR/release/trawl" "$work/trawl"
 trawl_bin=$work/trawl
+if [[ " $only " == *" trawl-base "* ]]; then
+  [ -x "${BASELINE:-}" ] || { say "!! ONLY names trawl-base: set BASELINE to a trawl binary"; exit 1; }
+  cp "$BASELINE" "$work/trawl-base"
+fi
 
 # shellcheck source=bench/nginx.sh
 . bench/nginx.sh
@@ -162,6 +169,9 @@ spider_ver=$(awk '/^name = "spider"$/ {getline; gsub(/[^0-9.]/, ""); print; exit
   echo "- command: \`$cmdline\` (RUNS=$runs, TIMEOUT=${tmo}s, nginx $workers worker(s))"
   echo "- machine: $(nproc) cores, $cpu_model, $ram RAM, $(uname -sr)"
   echo "- trawl $(git rev-parse --short HEAD 2>/dev/null || echo '?') (binary sha256 $(sha256sum "$trawl_bin" | cut -c1-12)): \`trawl crawl URL --out DIR --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q${TRAWL_FLAGS:+ $TRAWL_FLAGS}\`"
+  if [ -f "$work/trawl-base" ]; then
+    echo "- trawl-base: \`$BASELINE\` (binary sha256 $(sha256sum "$work/trawl-base" | cut -c1-12)), same flags"
+  fi
   echo "- wget $(wget --version | head -1 | awk '{print $3}'): \`wget -r -l inf -nd --delete-after -q\` (robots on, one connection)"
   echo "- spider $spider_ver (bench/spider-runner): robots on, delay 0, subdomains/tld off, concurrency limit 64, default features;" \
        "*spider* = defaults (visited set moves to SQLite past LINKS_VISITED_MEMORY_LIMIT=15000 links), *spider-mem* = LINKS_VISITED_MEMORY_LIMIT=1000000000"
@@ -226,6 +236,11 @@ LUA
         trawl)
           rm -rf "$work/trawl-out"
           run_one trawl "$pages" "$r" "$trawl_bin" crawl "$url" --out "$work/trawl-out" \
+            --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q $TRAWL_FLAGS
+          rm -rf "$work/trawl-out" ;;
+        trawl-base)
+          rm -rf "$work/trawl-out"
+          run_one trawl-base "$pages" "$r" "$work/trawl-base" crawl "$url" --out "$work/trawl-out" \
             --per-host-rate 0 --per-host-concurrency 64 --concurrency 64 -q $TRAWL_FLAGS
           rm -rf "$work/trawl-out" ;;
         wget)

@@ -159,25 +159,50 @@ fn cell(value: Option<&Value>) -> String {
 
 /// Writes the `fields` of every record in the crawl output `dir` to `out` as
 /// `format`, in file order. See the module docs for paths and cell rules.
+/// The fields asked for, trimmed: none, an empty one or one twice is an error
+/// ("url, status" means what it says; "url,,status" is a typo).
+fn checked(fields: &[String]) -> Result<Vec<String>, ExportError> {
+    if fields.is_empty() {
+        return Err(ExportError::NoFields);
+    }
+    let fields: Vec<String> = fields.iter().map(|f| f.trim().to_string()).collect();
+    if fields.iter().any(|f| f.is_empty()) {
+        return Err(ExportError::EmptyField);
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = fields.iter().find(|f| !seen.insert(f.as_str())) {
+        return Err(ExportError::DuplicateField(dup.clone()));
+    }
+    Ok(fields)
+}
+
+/// One trimmed JSON line, written by hand so keys keep the order asked
+/// (serde_json's map sorts).
+fn write_json_row(
+    w: &mut impl Write,
+    fields: &[String],
+    paths: &[FieldPath],
+    record: &serde_json::Map<String, Value>,
+) -> std::io::Result<()> {
+    w.write_all(b"{")?;
+    for (i, (name, path)) in fields.iter().zip(paths).enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *w, name)?;
+        w.write_all(b":")?;
+        serde_json::to_writer(&mut *w, path.get(record).unwrap_or(&Value::Null))?;
+    }
+    w.write_all(b"}\n")
+}
+
 pub fn export(
     dir: &Path,
     format: ExportFormat,
     fields: &[String],
     out: impl Write,
 ) -> Result<ExportSummary, ExportError> {
-    if fields.is_empty() {
-        return Err(ExportError::NoFields);
-    }
-    // "url, status" means what it says; "url,,status" is a typo.
-    let fields: Vec<String> = fields.iter().map(|f| f.trim().to_string()).collect();
-    if fields.iter().any(|f| f.is_empty()) {
-        return Err(ExportError::EmptyField);
-    }
-    let fields = &fields[..];
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = fields.iter().find(|f| !seen.insert(f.as_str())) {
-        return Err(ExportError::DuplicateField(dup.clone()));
-    }
+    let fields = &checked(fields)?[..];
     let paths: Vec<FieldPath> = fields.iter().map(|f| FieldPath::parse(f)).collect();
     let mut summary = ExportSummary::default();
     let mut found = vec![false; fields.len()];
@@ -216,18 +241,7 @@ pub fn export(
                 write_tsv_row(w, row.iter().map(String::as_str))?;
             }
         } else if let Some(w) = lines.as_mut() {
-            // Written by hand so keys keep the order asked (serde_json's map sorts).
-            w.write_all(b"{")?;
-            for (i, (name, path)) in fields.iter().zip(&paths).enumerate() {
-                if i > 0 {
-                    w.write_all(b",")?;
-                }
-                serde_json::to_writer(&mut *w, name).map_err(std::io::Error::from)?;
-                w.write_all(b":")?;
-                serde_json::to_writer(&mut *w, path.get(&record).unwrap_or(&Value::Null))
-                    .map_err(std::io::Error::from)?;
-            }
-            w.write_all(b"}\n")?;
+            write_json_row(w, fields, &paths, &record)?;
         }
         summary.rows += 1;
         Ok(())

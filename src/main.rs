@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
 use cli::{BenchArgs, Cli, Command, CrawlArgs, ExportArgs, MergeArgs, RobotsArgs, StatusArgs};
@@ -57,9 +57,16 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         say!("trawl: internal error{at}: {}", what.replace('\n', " "));
     }));
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
-        Command::Crawl(args) => crawl_command(*args),
+        Command::Crawl(args) => match matches.subcommand_matches("crawl") {
+            Some(flags) => crawl_command(*args, flags),
+            None => Err(anyhow::anyhow!("the crawl command's flags are missing")),
+        },
         Command::Robots(args) => robots_command(args),
         Command::Bench(args) => bench_command(args),
         Command::Export(args) => export_command(args),
@@ -100,17 +107,25 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
+/// `trawl crawl`: the config file (if any) with the flags given on top.
+fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => {
+            let mut config = Config::from_file(path)?;
+            config.apply_flags(flags)?;
+            config
+        }
+        None => args.settings,
     };
-    args.apply(&mut config)?;
     config.validate()?;
     init_logging(&config);
 
-    let seeds = seeds::load(&args.urls, config.seeds.as_deref(), config.canon_rules())?;
-    if !config.quiet {
+    let seeds = seeds::load(
+        &args.urls,
+        config.run.seeds.as_deref(),
+        config.canon_rules(),
+    )?;
+    if !config.run.quiet {
         const SHOWN: usize = 20;
         for skipped in seeds.skipped.iter().take(SHOWN) {
             say!("trawl: warning: {skipped}");
@@ -122,8 +137,8 @@ fn crawl_command(args: CrawlArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let quiet = config.quiet;
-    let out = config.out.clone();
+    let quiet = config.run.quiet;
+    let out = config.output.out.clone();
     let stem =
         trawl::sink::jsonl::stem_for(config.is_shared().then(|| config.worker_name()).as_deref());
     // Each in-flight request and each idle pooled connection is a socket.
@@ -244,12 +259,15 @@ fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// True if the error comes from writing to a closed pipe.
+/// True if the error comes from writing to a closed pipe (the I/O error itself, or
+/// the CSV writer's wrapping of it), found by type along the error's chain.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    }) || e.to_string().contains("Broken pipe")
+        c.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || c.downcast_ref::<csv::Error>()
+                .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(io) if broken(io)))
+    })
 }
 
 /// `trawl merge`: every process's pages files into one, each URL once.
@@ -275,10 +293,10 @@ fn merge_command(args: MergeArgs) -> anyhow::Result<ExitCode> {
 fn robots_command(args: RobotsArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     if let Some(ua) = args.user_agent {
-        config.user_agent = ua;
+        config.fetch.user_agent = ua;
     }
     if let Some(t) = args.timeout {
-        config.timeout = t;
+        config.fetch.timeout = t;
     }
     config.validate()?;
     let agent = config.robots_agent();
@@ -411,17 +429,15 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .to_string();
         let temp = std::env::temp_dir().join(format!("trawl-bench-{}", std::process::id()));
         let out = args.out.clone().unwrap_or_else(|| temp.clone());
-        let config = Config {
-            out: out.clone(),
-            per_host_rate: 0.0,
-            per_host_concurrency: args.per_host_concurrency,
-            concurrency: args.concurrency,
-            max_pages_per_host: 0,
-            durable: args.durable,
-            fresh: true,
-            quiet: true,
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.output.out = out.clone();
+        config.output.fresh = true;
+        config.politeness.per_host_rate = 0.0;
+        config.politeness.per_host_concurrency = args.per_host_concurrency;
+        config.politeness.concurrency = args.concurrency;
+        config.traps.max_pages_per_host = 0;
+        config.frontier.durable = args.durable;
+        config.run.quiet = true;
         let seed = canon::parse(&format!("{origin}/"), None, config.canon_rules())?;
         out!(
             "trawl bench: {}-page synthetic site at {origin}, concurrency {}, {} frontier",
@@ -459,9 +475,9 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(config: &Config) {
-    let default = if config.quiet {
+    let default = if config.run.quiet {
         "error"
-    } else if config.verbose {
+    } else if config.run.verbose {
         "warn,trawl=debug"
     } else {
         "warn,trawl=info"

@@ -91,22 +91,29 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
 
 /// The metrics page.
 pub async fn render(source: &Source) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    let s = &source.stats;
     // First: it brings a shared crawl's counters up to now (a bounded wait).
     let beats = source.frontier.heartbeats(&source.worker).await;
+    let mut out = String::with_capacity(4096);
+    process_metrics(&mut out, source);
+    crawl_metrics(&mut out, source, beats);
+    out
+}
+
+/// This process's counters, labelled with its worker name.
+fn process_metrics(out: &mut String, source: &Source) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &source.stats;
     let w = format!("{{worker=\"{}\"}}", label(&source.worker));
     let one = |v: u64| vec![(w.clone(), v as f64)];
-    let mut out = String::with_capacity(4096);
     metric(
-        &mut out,
+        out,
         "trawl_pages_total",
         "counter",
         "URLs attempted and recorded by this process.",
         &one(s.records.load(Relaxed)),
     );
     metric(
-        &mut out,
+        out,
         "trawl_pages_ok_total",
         "counter",
         "Recorded URLs that answered 2xx.",
@@ -128,43 +135,48 @@ pub async fn render(source: &Source) -> String {
         })
         .collect();
     metric(
-        &mut out,
+        out,
         "trawl_errors_total",
         "counter",
         "Recorded URLs that failed, by error kind.",
         &errors,
     );
     metric(
-        &mut out,
+        out,
         "trawl_bytes_total",
         "counter",
         "Body bytes received.",
         &one(s.bytes.load(Relaxed)),
     );
     metric(
-        &mut out,
+        out,
         "trawl_retries_total",
         "counter",
         "Fetch attempts that will be retried.",
         &one(s.retries.load(Relaxed)),
     );
+}
+
+/// The frontier's gauges (the whole fleet's in a shared crawl) and every live
+/// process's heartbeat.
+fn crawl_metrics(out: &mut String, source: &Source, beats: Vec<(String, f64)>) {
     let g = source.frontier.gauges();
     metric(
-        &mut out,
+        out,
         "trawl_queue_depth",
         "gauge",
         "URLs queued in the frontier (the whole fleet's in a shared crawl).",
         &[(String::new(), g.queued as f64)],
     );
     metric(
-        &mut out,
+        out,
         "trawl_in_flight",
         "gauge",
         "URLs leased and not yet finished (the whole fleet's in a shared crawl).",
         &[(String::new(), g.in_flight as f64)],
     );
     metric(
-        &mut out,
+        out,
         "trawl_hosts",
         "gauge",
         "Distinct hosts seen by the frontier.",
@@ -175,11 +187,10 @@ pub async fn render(source: &Source) -> String {
         .map(|(name, at)| (format!("{{worker=\"{}\"}}", label(&name)), at))
         .collect();
     metric(
-        &mut out,
+        out,
         "trawl_worker_heartbeat_timestamp_seconds",
         "gauge",
         "Unix time of each live process's last heartbeat.",
         &beats,
     );
-    out
 }

@@ -36,7 +36,7 @@ fn line(stats: &Stats, frontier: &Frontier) -> String {
 
 impl Progress {
     pub fn start(config: &Config, stats: Arc<Stats>, frontier: Arc<Frontier>) -> Progress {
-        if config.quiet {
+        if config.run.quiet {
             return Progress {
                 stop: None,
                 task: None,
@@ -47,7 +47,7 @@ impl Progress {
         let period = if terminal {
             Duration::from_millis(500)
         } else {
-            Duration::from_secs_f64(config.progress_interval)
+            Duration::from_secs_f64(config.run.progress_interval)
         };
         let task = tokio::spawn(async move {
             let bar = terminal.then(|| {

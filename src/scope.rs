@@ -29,15 +29,15 @@ impl Scope {
         let allowed = seeds
             .iter()
             .filter_map(|u| u.host_str())
-            .map(|h| match config.scope {
+            .map(|h| match config.scope.scope {
                 ScopeMode::Domain => registrable_domain(h),
                 _ => h.to_string(),
             })
             .collect();
         Ok(Scope {
-            mode: config.scope,
+            mode: config.scope.scope,
             allowed: RwLock::new(allowed),
-            max_depth: config.max_depth,
+            max_depth: config.scope.max_depth,
             include: config.include_patterns()?,
             exclude: config.exclude_patterns()?,
         })
@@ -121,12 +121,10 @@ mod tests {
     }
 
     fn scope(mode: ScopeMode, seeds: &[&str]) -> Scope {
-        let config = Config {
-            scope: mode,
-            max_depth: Some(2),
-            exclude: vec!["/private/".into()],
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.scope.scope = mode;
+        config.scope.max_depth = Some(2);
+        config.scope.exclude = vec!["/private/".into()];
         let seeds: Vec<Url> = seeds.iter().map(|s| url(s)).collect();
         Scope::new(&config, &seeds).unwrap()
     }

@@ -287,6 +287,10 @@ fn push_reference(loc: &mut LocBuf, r: &BytesRef<'_>) {
     }
 }
 
+/// Reads a sitemap or index as XML events, with bounded memory.
+// One event loop on purpose (about 120 lines): which element we are in, the
+// current <loc> text and the limits are state every event updates; splitting the
+// match arms into functions would pass all of it to each.
 fn parse_xml<R: BufRead>(
     source: R,
     limits: &Limits,

@@ -18,7 +18,7 @@
 
 use url::Url;
 
-use crate::config::Config;
+use crate::config::TrapSettings;
 use crate::stats::Refusal;
 
 pub struct Traps {
@@ -29,7 +29,7 @@ pub struct Traps {
 }
 
 impl Traps {
-    pub fn new(config: &Config) -> Traps {
+    pub fn new(config: &TrapSettings) -> Traps {
         Traps {
             max_url_length: config.max_url_length,
             max_path_depth: config.max_path_depth,
@@ -90,12 +90,12 @@ mod tests {
     }
 
     fn traps() -> Traps {
-        Traps::new(&Config {
+        Traps::new(&TrapSettings {
             max_url_length: 60,
             max_path_depth: 5,
             max_repeated_segments: 2,
             max_query_hops: 3,
-            ..Config::default()
+            ..TrapSettings::default()
         })
     }
 
@@ -127,12 +127,12 @@ mod tests {
 
     #[test]
     fn zero_turns_a_guard_off() {
-        let t = Traps::new(&Config {
+        let t = Traps::new(&TrapSettings {
             max_url_length: 0,
             max_path_depth: 0,
             max_repeated_segments: 0,
             max_query_hops: 0,
-            ..Config::default()
+            ..TrapSettings::default()
         });
         let deep = format!("http://e.com/{}", "a/".repeat(500));
         assert!(t.check(&url(&deep), 10_000).is_ok());

@@ -19,7 +19,7 @@ use crate::traps;
 /// command. With `--sitemaps` and robots.txt ignored, nothing will name the seed
 /// hosts' sitemaps: each host's /sitemap.xml is tried.
 pub(super) async fn seeds(ctx: &Ctx, seeds: Vec<Url>) {
-    if ctx.config.sitemaps && ctx.config.ignore_robots {
+    if ctx.config.sitemaps.sitemaps && ctx.config.politeness.ignore_robots {
         let mut hosts = std::collections::HashSet::new();
         for s in &seeds {
             if hosts.insert(HostKey::of(s)) {
@@ -43,7 +43,7 @@ pub(super) async fn links(ctx: &Ctx, entry: &Entry, links: Vec<Link>, follow: bo
     let depth = entry.depth + 1;
     let mut wanted = Vec::with_capacity(links.len());
     for link in links {
-        if !follow || (link.nofollow && !ctx.config.follow_nofollow) {
+        if !follow || (link.nofollow && !ctx.config.scope.follow_nofollow) {
             ctx.stats.refuse(Refusal::Nofollow);
             continue;
         }
@@ -85,7 +85,7 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
             format!("redirect loop back to {target}"),
         );
     }
-    let max = ctx.config.max_redirects;
+    let max = ctx.config.fetch.max_redirects;
     if entry.via.len() as u32 >= max {
         let why = format!("more than max_redirects ({max}) redirects");
         return outcome.fail(ErrorKind::Redirect, why);

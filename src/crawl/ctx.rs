@@ -69,7 +69,7 @@ impl Ctx {
         stats: Arc<Stats>,
         resumed: bool,
     ) -> Result<Ctx, CrawlError> {
-        let guard = Arc::new(AddressGuard::new(config.allow_private));
+        let guard = Arc::new(AddressGuard::new(config.fetch.allow_private));
         for s in seeds {
             if let Some(h) = s.host_str() {
                 guard.exempt(h);
@@ -78,13 +78,13 @@ impl Ctx {
         let fetcher = Fetcher::new(&config, guard.clone()).map_err(CrawlError::Client)?;
         Ok(Ctx {
             scope: Scope::new(&config, seeds)?,
-            traps: Traps::new(&config),
+            traps: Traps::new(&config.traps),
             resumed,
             robots: RobotsCache::new(
                 &config.robots_agent(),
-                Duration::from_secs_f64(config.retry_backoff),
+                Duration::from_secs_f64(config.fetch.retry_backoff),
             ),
-            permits: Arc::new(Semaphore::new(config.concurrency)),
+            permits: Arc::new(Semaphore::new(config.politeness.concurrency)),
             fetcher,
             frontier,
             guard,

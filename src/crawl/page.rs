@@ -28,18 +28,22 @@ pub(super) async fn process(ctx: &Ctx, lease: Lease) {
     // A URL named as a sitemap (robots.txt, an index) is read as one whatever its
     // body looks like (plain-text sitemaps); others are sniffed.
     let named_sitemap =
-        ctx.config.sitemaps && ctx.sitemaps_seen.contains(&fingerprint(&lease.entry.url));
+        ctx.config.sitemaps.sitemaps && ctx.sitemaps_seen.contains(&fingerprint(&lease.entry.url));
     // A sitemap may be larger than a page: it gets the larger cap.
-    let sitemap_like = ctx.config.sitemaps && sitemaps::named_like_one(&lease.entry.url);
+    let sitemap_like = ctx.config.sitemaps.sitemaps && sitemaps::named_like_one(&lease.entry.url);
     let cap = match named_sitemap || sitemap_like {
-        true => ctx.config.max_body.max(ctx.config.max_sitemap_bytes),
-        false => ctx.config.max_body,
+        true => ctx
+            .config
+            .fetch
+            .max_body
+            .max(ctx.config.sitemaps.max_sitemap_bytes),
+        false => ctx.config.fetch.max_body,
     };
     let attempt = lease.entry.attempt;
     let resp = match ctx.fetcher.get_capped(&lease.entry.url, cap).await {
         Ok(r) => r,
         Err(e) => {
-            if e.is_retryable() && attempt < ctx.config.retries {
+            if e.is_retryable() && attempt < ctx.config.fetch.retries {
                 let delay = record::backoff(ctx, attempt);
                 return record::retry(ctx, lease, delay, e.kind.name()).await;
             }
@@ -47,8 +51,8 @@ pub(super) async fn process(ctx: &Ctx, lease: Lease) {
             return record::finish(ctx, lease, o, started).await;
         }
     };
-    if fetch::is_retryable_status(resp.status) && attempt < ctx.config.retries {
-        let max = Duration::from_secs_f64(ctx.config.max_retry_after);
+    if fetch::is_retryable_status(resp.status) && attempt < ctx.config.fetch.retries {
+        let max = Duration::from_secs_f64(ctx.config.politeness.max_retry_after);
         let delay = match resp.retry_after {
             Some(d) => d.min(max),
             None => record::backoff(ctx, attempt),
@@ -66,7 +70,7 @@ fn still_wanted(ctx: &Ctx, lease: &Lease) -> Result<(), Refusal> {
     if !ctx.resumed || e.depth == 0 {
         return Ok(());
     }
-    if ctx.config.max_depth.is_some_and(|max| e.depth > max) {
+    if ctx.config.scope.max_depth.is_some_and(|max| e.depth > max) {
         return Err(Refusal::Depth);
     }
     ctx.scope
@@ -77,7 +81,7 @@ fn still_wanted(ctx: &Ctx, lease: &Lease) -> Result<(), Refusal> {
 /// Asks robots.txt (fetched once per host, within the host's politeness); hands
 /// the lease back when the page may be fetched now, ends it otherwise.
 async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease> {
-    if ctx.config.ignore_robots {
+    if ctx.config.politeness.ignore_robots {
         return Some(lease);
     }
     let decision = ctx.robots.check(&ctx.fetcher, &lease.entry.url).await;
@@ -85,7 +89,7 @@ async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease>
         tracing::debug!(host = %lease.host, ?delay, "robots.txt crawl-delay");
         ctx.frontier.set_crawl_delay(&lease.host, delay).await;
     }
-    if let (Some(listed), true) = (decision.sitemaps, ctx.config.sitemaps) {
+    if let (Some(listed), true) = (decision.sitemaps, ctx.config.sitemaps.sitemaps) {
         sitemaps::discover(ctx, &lease.entry.url, listed).await;
     }
     let outcome = match decision.verdict {
@@ -106,7 +110,7 @@ async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease>
             cause,
         } => {
             let attempt = lease.entry.attempt;
-            if attempt < ctx.config.retries {
+            if attempt < ctx.config.fetch.retries {
                 let delay = retry_in.max(record::backoff(ctx, attempt));
                 record::retry(ctx, lease, delay, "robots.txt unavailable").await;
                 return None;
@@ -139,12 +143,13 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
     } else if resp.truncated {
         let why = format!(
             "body exceeds max_body ({} bytes); cut and not parsed",
-            ctx.config.max_body
+            ctx.config.fetch.max_body
         );
         outcome.fail(ErrorKind::TooLarge, why);
         // A cut body is not archived: a WARC record must hold what was sent.
         return outcome;
-    } else if ok && ctx.config.sitemaps && (named_sitemap || sitemaps::sniff(entry, &resp)) {
+    } else if ok && ctx.config.sitemaps.sitemaps && (named_sitemap || sitemaps::sniff(entry, &resp))
+    {
         let resp = sitemaps::read(ctx, entry, resp, &mut outcome).await;
         outcome.exchange = record::exchange(&entry.url, resp);
         return outcome;
@@ -158,7 +163,7 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
             }
         }
         outcome.fields = Some(page.fields);
-        let follow = page.follow_links || ctx.config.ignore_robots;
+        let follow = page.follow_links || ctx.config.politeness.ignore_robots;
         outcome.ticket = admit::links(ctx, entry, page.links, follow).await;
         outcome.exchange = record::exchange(&entry.url, resp);
         return outcome;

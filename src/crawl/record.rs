@@ -123,7 +123,7 @@ pub(super) async fn retry(ctx: &Ctx, mut lease: Lease, delay: Duration, why: &st
 /// `retry_backoff` doubled per attempt (to 5 minutes), with ±25% jitter so that
 /// many URLs failing together do not retry together.
 pub(super) fn backoff(ctx: &Ctx, attempt: u32) -> Duration {
-    let base = Duration::from_secs_f64(ctx.config.retry_backoff);
+    let base = Duration::from_secs_f64(ctx.config.fetch.retry_backoff);
     let exp = base
         .saturating_mul(2u32.saturating_pow(attempt.min(20)))
         .min(MAX_BACKOFF);

@@ -55,8 +55,8 @@ pub(super) async fn read(
     outcome: &mut Outcome,
 ) -> Option<Response> {
     let limits = sitemap::Limits {
-        max_bytes: ctx.config.max_sitemap_bytes,
-        max_urls: ctx.config.max_sitemap_urls,
+        max_bytes: ctx.config.sitemaps.max_sitemap_bytes,
+        max_urls: ctx.config.sitemaps.max_sitemap_urls,
     };
     // It may be 50 MB of gzip: parsed on the blocking pool.
     let (found, resp) =
@@ -83,7 +83,7 @@ fn entry(ctx: &Ctx, url: Url, depth: u32) -> Option<Entry> {
         return None;
     }
     let mut count = ctx.sitemaps.entry(HostKey::of(&url)).or_insert(0);
-    if *count >= ctx.config.max_sitemaps_per_host {
+    if *count >= ctx.config.sitemaps.max_sitemaps_per_host {
         tracing::debug!(%url, "max_sitemaps_per_host reached; sitemap skipped");
         return None;
     }

@@ -56,20 +56,29 @@ impl Started {
     pub async fn open(config: Config, seeds: &[Url]) -> Result<(Started, Ctx), CrawlError> {
         config.validate()?;
         let extractor = Arc::new(Extractor::new(&config)?);
-        let out = config.out.clone();
+        let out = config.output.out.clone();
         let worker = config.is_shared().then(|| config.worker_name());
         let lock = outdir::lock(&out, worker.as_deref())?;
-        let state_dir = config.state.clone().unwrap_or_else(|| out.join("state"));
+        let state_dir = config
+            .frontier
+            .state
+            .clone()
+            .unwrap_or_else(|| out.join("state"));
         let resumed = match worker {
             Some(_) => false,
-            None => outdir::prepare(&out, &state_dir, config.fresh, config.durable)?,
+            None => outdir::prepare(
+                &out,
+                &state_dir,
+                config.output.fresh,
+                config.frontier.durable,
+            )?,
         };
         let metrics = bind_metrics(&config).await?;
         let shared = match &worker {
             Some(w) => Some(join_shared(&config, w).await?),
             None => None,
         };
-        let journal = match config.durable && shared.is_none() {
+        let journal = match config.frontier.durable && shared.is_none() {
             true => Journal::open(&out, &state_dir)?,
             false => Journal::none(&out),
         };
@@ -141,16 +150,16 @@ impl Started {
 /// The frontier rules the crawl's settings ask for.
 fn limits(config: &Config) -> Limits {
     Limits {
-        per_host_concurrency: config.per_host_concurrency,
-        per_host_rate: config.per_host_rate,
-        max_pages: config.max_pages,
-        max_pages_per_host: config.max_pages_per_host,
-        max_crawl_delay: Duration::from_secs_f64(config.max_crawl_delay),
+        per_host_concurrency: config.politeness.per_host_concurrency,
+        per_host_rate: config.politeness.per_host_rate,
+        max_pages: config.scope.max_pages,
+        max_pages_per_host: config.traps.max_pages_per_host,
+        max_crawl_delay: Duration::from_secs_f64(config.politeness.max_crawl_delay),
     }
 }
 
 async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, CrawlError> {
-    let Some(addr) = &config.metrics else {
+    let Some(addr) = &config.run.metrics else {
         return Ok(None);
     };
     let at: std::net::SocketAddr = addr.parse().map_err(|_| {
@@ -167,11 +176,11 @@ async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, CrawlError
 
 async fn join_shared(config: &Config, worker: &str) -> Result<Frontier, CrawlError> {
     let opts = SharedOptions {
-        url: config.frontier.to_string(),
-        crawl: config.crawl_id.clone(),
+        url: config.frontier.backend.to_string(),
+        crawl: config.frontier.crawl_id.clone(),
         worker: worker.to_string(),
         limits: limits(config),
-        lease_ttl: Duration::from_secs_f64(config.lease_ttl),
+        lease_ttl: Duration::from_secs_f64(config.frontier.lease_ttl),
     };
     Ok(Frontier::shared(opts, &config.shared_settings()).await?)
 }
@@ -186,8 +195,8 @@ fn open_sinks(
 ) -> Result<Vec<Sink>, CrawlError> {
     let stem = crate::sink::jsonl::stem_for(worker);
     let jsonl = JsonlOptions {
-        compress: config.compress,
-        rotate_bytes: config.rotate_size,
+        compress: config.output.compress,
+        rotate_bytes: config.output.rotate_size,
         confirm: worker.is_some(),
     };
     let pages = JsonlSink::open(out, &stem, jsonl, journal.clone()).map_err(|source| {
@@ -197,21 +206,24 @@ fn open_sinks(
         }
     })?;
     let mut sinks = vec![Sink::Jsonl(pages)];
-    if config.warc {
+    if config.output.warc {
         let dir = match worker {
             Some(w) => out.join("warc").join(w),
             None => out.join("warc"),
         };
-        let robots = if config.ignore_robots {
+        let robots = if config.politeness.ignore_robots {
             "ignore"
         } else {
             "obey"
         };
         let opts = WarcOptions {
             dir: dir.clone(),
-            rotate_bytes: config.warc_rotate_size,
+            rotate_bytes: config.output.warc_rotate_size,
             info: vec![
-                ("http-header-user-agent".into(), config.user_agent.clone()),
+                (
+                    "http-header-user-agent".into(),
+                    config.fetch.user_agent.clone(),
+                ),
                 ("robots".into(), robots.into()),
             ],
         };

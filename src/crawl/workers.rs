@@ -66,8 +66,8 @@ impl Stop {
 pub(super) async fn run(ctx: &Arc<Ctx>, mut stop: watch::Receiver<StopRequest>) -> Option<Stop> {
     tracing::info!(
         workers = ctx.config.worker_count(),
-        concurrency = ctx.config.concurrency,
-        out = %ctx.config.out.display(),
+        concurrency = ctx.config.politeness.concurrency,
+        out = %ctx.config.output.out.display(),
         "crawl started"
     );
     let mut set = JoinSet::new();
@@ -97,7 +97,7 @@ pub(super) async fn run(ctx: &Arc<Ctx>, mut stop: watch::Receiver<StopRequest>) 
                     tracing::warn!(
                         "{} received: stopping (finishing in-flight pages for up to {}s)",
                         sig.name(),
-                        ctx.config.shutdown_grace
+                        ctx.config.run.shutdown_grace
                     );
                     ctx.raise_stop(Level::Stopping);
                 }
@@ -172,7 +172,7 @@ async fn drain(ctx: &Ctx, tasks: &mut JoinSet<()>, stop: &mut watch::Receiver<Le
         join_all(tasks).await;
         return;
     }
-    let grace = Duration::from_secs_f64(ctx.config.shutdown_grace);
+    let grace = Duration::from_secs_f64(ctx.config.run.shutdown_grace);
     let finished = tokio::select! {
         r = tokio::time::timeout(grace, join_all(tasks)) => r.is_ok(),
         _ = stop.wait_for(|l| *l >= Level::Abandon) => false,

@@ -28,6 +28,7 @@
 //!
 //! This module is pure CPU work: no I/O, no frontier, no scope decisions.
 
+mod found;
 pub mod rules;
 mod scan;
 mod text;
@@ -39,7 +40,7 @@ use std::sync::Arc;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
-    BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
 use html5ever::tree_builder::{TreeBuilder, TreeBuilderOpts, TreeSink};
 use html5ever::TokenizerResult;
@@ -49,6 +50,8 @@ use url::Url;
 
 use crate::canon;
 use crate::config::{Config, Extra};
+pub(crate) use found::is_void;
+use found::{adds_depth, Found};
 pub use rules::{RuleError, Rules};
 
 /// Title text kept, in characters (a hostile page may make it megabytes).
@@ -119,8 +122,8 @@ impl Extractor {
         Ok(Extractor {
             canon: config.canon_rules(),
             extras: config.extras_enabled(),
-            max_text_chars: config.max_text_chars,
-            rules: Rules::compile(&config.rules)?,
+            max_text_chars: config.extract.max_text_chars,
+            rules: Rules::compile(&config.extract.rules)?,
         })
     }
 
@@ -228,19 +231,8 @@ impl Extractor {
     }
 
     /// The page from what a pass found.
-    fn assemble(
-        &self,
-        found: Found,
-        dom: Option<Html>,
-        too_deep: bool,
-        set: Option<&rules::Set>,
-        page_url: &Url,
-    ) -> Page {
-        let base = found
-            .base
-            .as_deref()
-            .and_then(|h| page_url.join(h.trim()).ok());
-        let base = base.as_ref().unwrap_or(page_url);
+    /// The page's links, resolved against its base, canonical and each once.
+    fn links(&self, found: &Found, base: &Url) -> Vec<Link> {
         let mut seen = HashSet::new();
         let mut links = Vec::new();
         for (href, nofollow) in &found.hrefs {
@@ -257,33 +249,26 @@ impl Extractor {
                 }
             }
         }
+        links
+    }
 
+    fn assemble(
+        &self,
+        found: Found,
+        dom: Option<Html>,
+        too_deep: bool,
+        set: Option<&rules::Set>,
+        page_url: &Url,
+    ) -> Page {
+        let base = found
+            .base
+            .as_deref()
+            .and_then(|h| page_url.join(h.trim()).ok());
+        let base = base.as_ref().unwrap_or(page_url);
+        let links = self.links(&found, base);
         let mut fields = Map::new();
         for e in &self.extras {
-            let value = match e {
-                Extra::Description => found.description.clone().map(Value::String),
-                Extra::Canonical => found
-                    .canonical
-                    .as_deref()
-                    .and_then(|h| base.join(h.trim()).ok())
-                    .map(|u| Value::String(u.to_string())),
-                Extra::Lang => found.lang.clone().map(Value::String),
-                Extra::Meta => Some(Value::Object(found.meta.clone())),
-                Extra::JsonLd => Some(Value::Array(
-                    found
-                        .json_ld
-                        .iter()
-                        // A broken block is skipped: one bad script must not cost the page.
-                        .filter_map(|block| serde_json::from_str::<Value>(block).ok())
-                        .collect(),
-                )),
-                Extra::Text => found
-                    .text
-                    .as_ref()
-                    .and_then(|t| t.result())
-                    .map(Value::String),
-                Extra::All => None,
-            };
+            let value = extra(*e, &found, base);
             fields.insert(e.name().to_string(), value.unwrap_or(Value::Null));
         }
         if !self.rules.is_empty() {
@@ -317,242 +302,37 @@ impl Extractor {
     }
 }
 
+/// The value of one built-in extra, if the page has it.
+fn extra(e: Extra, found: &Found, base: &Url) -> Option<Value> {
+    match e {
+        Extra::Description => found.description.clone().map(Value::String),
+        Extra::Canonical => found
+            .canonical
+            .as_deref()
+            .and_then(|h| base.join(h.trim()).ok())
+            .map(|u| Value::String(u.to_string())),
+        Extra::Lang => found.lang.clone().map(Value::String),
+        Extra::Meta => Some(Value::Object(found.meta.clone())),
+        Extra::JsonLd => Some(Value::Array(
+            found
+                .json_ld
+                .iter()
+                // A broken block is skipped: one bad script must not cost the page.
+                .filter_map(|block| serde_json::from_str::<Value>(block).ok())
+                .collect(),
+        )),
+        Extra::Text => found
+            .text
+            .as_ref()
+            .and_then(|t| t.result())
+            .map(Value::String),
+        Extra::All => None,
+    }
+}
+
 /// Tokenizes `html` and takes the title, links and meta robots only.
 pub fn extract(html: &str, page_url: &Url, rules: canon::Rules) -> Page {
     Extractor::links_only(rules).page(html, page_url)
-}
-
-/// What the token pass collects.
-#[derive(Default)]
-struct Found {
-    title: String,
-    /// 0 before the first <title>, 1 inside it, 2 after it.
-    title_state: u8,
-    base: Option<String>,
-    hrefs: Vec<(String, bool)>,
-    nofollow_page: bool,
-    description: Option<String>,
-    canonical: Option<String>,
-    lang: Option<String>,
-    keep_meta: bool,
-    meta: Map<String, Value>,
-    keep_json_ld: bool,
-    /// Inside a `<script type="application/ld+json">`.
-    in_json_ld: bool,
-    json_ld: Vec<String>,
-    json_ld_bytes: usize,
-    text: Option<text::Readable>,
-}
-
-fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
-    tag.attrs
-        .iter()
-        .find(|a| &*a.name.local == name)
-        .map(|a| &*a.value)
-}
-
-fn meta_value(s: &str) -> String {
-    truncate_chars(one_line(s), MAX_META_CHARS)
-}
-
-impl Found {
-    fn start_tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
-        if let Some(t) = &mut self.text {
-            t.start(tag);
-        }
-        match &*tag.name {
-            "a" | "area" => {
-                if let Some(href) = attr(tag, "href") {
-                    let nofollow = attr(tag, "rel").is_some_and(|r| {
-                        r.split_ascii_whitespace()
-                            .any(|t| t.eq_ignore_ascii_case("nofollow"))
-                    });
-                    self.hrefs.push((href.to_string(), nofollow));
-                }
-            }
-            "frame" => {
-                if let Some(src) = attr(tag, "src") {
-                    self.hrefs.push((src.to_string(), false));
-                }
-            }
-            "iframe" => {
-                if let Some(src) = attr(tag, "src") {
-                    self.hrefs.push((src.to_string(), false));
-                }
-                return TokenSinkResult::RawData(RawKind::Rawtext);
-            }
-            "base" if self.base.is_none() => self.base = attr(tag, "href").map(str::to_string),
-            "html" if self.lang.is_none() => {
-                self.lang = attr(tag, "lang").map(meta_value).filter(|l| !l.is_empty());
-            }
-            "link" if self.canonical.is_none() => {
-                let canonical = attr(tag, "rel").is_some_and(|r| {
-                    r.split_ascii_whitespace()
-                        .any(|t| t.eq_ignore_ascii_case("canonical"))
-                });
-                if canonical {
-                    self.canonical = attr(tag, "href").map(meta_value);
-                }
-            }
-            "meta" => self.meta_tag(tag),
-            "title" => {
-                if self.title_state == 0 {
-                    self.title_state = 1;
-                }
-                return TokenSinkResult::RawData(RawKind::Rcdata);
-            }
-            "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
-            "script" => {
-                self.in_json_ld = self.keep_json_ld
-                    && attr(tag, "type")
-                        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"));
-                if self.in_json_ld {
-                    self.json_ld.push(String::new());
-                }
-                return TokenSinkResult::RawData(RawKind::ScriptData);
-            }
-            "style" | "xmp" | "noembed" | "noframes" => {
-                return TokenSinkResult::RawData(RawKind::Rawtext)
-            }
-            "plaintext" => return TokenSinkResult::Plaintext,
-            _ => {}
-        }
-        TokenSinkResult::Continue
-    }
-
-    fn meta_tag(&mut self, tag: &Tag) {
-        let name = attr(tag, "name");
-        let content = attr(tag, "content");
-        if let Some(name) = name {
-            if name.eq_ignore_ascii_case("robots") {
-                let content = content.unwrap_or("").to_ascii_lowercase();
-                if content
-                    .split([',', ' '])
-                    .any(|d| d.trim() == "nofollow" || d.trim() == "none")
-                {
-                    self.nofollow_page = true;
-                }
-            } else if name.eq_ignore_ascii_case("description") && self.description.is_none() {
-                self.description = content.map(meta_value).filter(|d| !d.is_empty());
-            }
-        }
-        if self.lang.is_none() {
-            let http_equiv =
-                attr(tag, "http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("content-language"));
-            if http_equiv {
-                self.lang = content.map(meta_value).filter(|l| !l.is_empty());
-            }
-        }
-        if !self.keep_meta || self.meta.len() >= MAX_META_TAGS {
-            return;
-        }
-        // OpenGraph uses `property`, most others `name`; repeated keys (og:image)
-        // become arrays so that nothing the page says is dropped.
-        let (Some(key), Some(content)) = (name.or_else(|| attr(tag, "property")), content) else {
-            return;
-        };
-        let key = key.trim().to_ascii_lowercase();
-        if key.is_empty() {
-            return;
-        }
-        let value = Value::String(meta_value(content));
-        match self.meta.get_mut(&key) {
-            None => {
-                self.meta.insert(key, value);
-            }
-            Some(Value::Array(values)) => values.push(value),
-            Some(first) => {
-                let first = first.take();
-                self.meta.insert(key, Value::Array(vec![first, value]));
-            }
-        }
-    }
-
-    fn end_tag(&mut self, tag: &Tag) {
-        if let Some(t) = &mut self.text {
-            t.end(&tag.name);
-        }
-        match &*tag.name {
-            "title" if self.title_state == 1 => self.title_state = 2,
-            "script" => self.in_json_ld = false,
-            _ => {}
-        }
-    }
-
-    fn characters(&mut self, text: &str) {
-        if self.title_state == 1 && self.title.len() < MAX_TITLE_CHARS * 4 {
-            self.title.push_str(text);
-        }
-        if self.in_json_ld && self.json_ld_bytes + text.len() <= MAX_JSON_LD_BYTES {
-            self.json_ld_bytes += text.len();
-            if let Some(block) = self.json_ld.last_mut() {
-                block.push_str(text);
-            }
-        }
-        if let Some(t) = &mut self.text {
-            t.characters(text);
-        }
-    }
-
-    /// Looks at one token; says which raw-text state the tokenizer must switch to.
-    fn see(&mut self, token: &Token) -> TokenSinkResult<()> {
-        match token {
-            Token::TagToken(tag) => match tag.kind {
-                TagKind::StartTag => return self.start_tag(tag),
-                TagKind::EndTag => self.end_tag(tag),
-            },
-            Token::CharacterTokens(text) => self.characters(text),
-            _ => {}
-        }
-        TokenSinkResult::Continue
-    }
-}
-
-/// Elements that never have content (no end tag).
-pub(crate) fn is_void(name: &str) -> bool {
-    matches!(
-        name,
-        "area"
-            | "base"
-            | "br"
-            | "col"
-            | "embed"
-            | "hr"
-            | "img"
-            | "input"
-            | "link"
-            | "meta"
-            | "source"
-            | "track"
-            | "wbr"
-            | "param"
-    )
-}
-
-/// Elements that end tags rarely close (the tree builder closes them itself) or
-/// never have content: they do not count towards [`MAX_DOM_DEPTH`].
-fn adds_depth(name: &str) -> bool {
-    !is_void(name)
-        && !matches!(
-            name,
-            "p" | "li"
-                | "dt"
-                | "dd"
-                | "option"
-                | "optgroup"
-                | "tr"
-                | "td"
-                | "th"
-                | "thead"
-                | "tbody"
-                | "tfoot"
-                | "colgroup"
-                | "caption"
-                | "rb"
-                | "rt"
-                | "rtc"
-                | "rp"
-        )
 }
 
 /// A node of scraper's tree.

@@ -98,7 +98,7 @@ impl Fetcher {
     pub fn new(config: &Config, guard: Arc<AddressGuard>) -> Result<Fetcher, FetchError> {
         let timeout = config.timeout();
         let client = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
+            .user_agent(config.fetch.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
             .no_proxy()
@@ -107,7 +107,7 @@ impl Fetcher {
             // Idle sockets cost file descriptors: keep as many per host as may be in
             // flight to it (so they are reused, not churned), and not for long.
             .pool_idle_timeout(Duration::from_secs(15))
-            .pool_max_idle_per_host(config.per_host_concurrency)
+            .pool_max_idle_per_host(config.politeness.per_host_concurrency)
             .tcp_nodelay(true)
             .build()
             .map_err(|e| FetchError::new(ErrorKind::Other, format!("HTTP client: {e}")))?;
@@ -115,9 +115,9 @@ impl Fetcher {
             client,
             guard,
             timeout,
-            max_body: config.max_body,
-            user_agent: config.user_agent.clone(),
-            keep_wire: config.warc,
+            max_body: config.fetch.max_body,
+            user_agent: config.fetch.user_agent.clone(),
+            keep_wire: config.output.warc,
         })
     }
 
@@ -231,6 +231,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 fn classify(e: reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     let mut innermost = e.to_string();
+    let mut lost = false;
     while let Some(err) = source {
         if let Some(b) = err.downcast_ref::<BlockedAddress>() {
             return FetchError::new(ErrorKind::Blocked, b.to_string());
@@ -251,12 +252,14 @@ fn classify(e: reqwest::Error) -> FetchError {
                 _ => {}
             }
         }
+        // A kept-alive connection the server closed under us: a connection
+        // failure, worth a retry, not a protocol violation.
+        lost |= err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message());
         innermost = err.to_string();
         source = err.source();
     }
-    // A kept-alive connection the server closed under us: a connection failure,
-    // worth a retry, not a protocol violation.
-    let lost = innermost.contains("connection closed before message completed");
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
     } else if e.is_connect() || lost {
@@ -272,6 +275,34 @@ fn classify(e: reqwest::Error) -> FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that closes the connection without a word: hyper's "incomplete
+    /// message", found by its type, is a connection failure (worth a retry), not a
+    /// protocol error.
+    #[tokio::test]
+    async fn a_connection_closed_before_any_reply_is_a_connect_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok((conn, _)) = listener.accept().await else {
+                    return;
+                };
+                drop(conn);
+            }
+        });
+        let guard = Arc::new(AddressGuard::new(false));
+        guard.exempt("127.0.0.1");
+        let fetcher = Fetcher::new(&Config::default(), guard).unwrap();
+        let url = Url::parse(&format!("http://{addr}/")).unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), fetcher.get(&url))
+            .await
+            .expect("the fetch ends")
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Connect, "{}", e.message);
+        assert!(e.is_retryable());
+        server.abort();
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {

@@ -23,17 +23,17 @@
 //! A pending entry is deleted only after its record is in pages.jsonl and synced.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use dashmap::DashMap;
 
-use crate::canon::Fingerprints;
 use governor::clock::MonotonicClock;
 use tokio::sync::Notify;
 
 use super::schedule::{Entry, Poll, Schedule};
 use super::store::{Op, Store, StoreError};
+use super::visited::{Seen, Visited};
 use super::{Admission, Lease, Limits, Next, Recorded};
 use crate::canon::{fingerprint, HostKey};
 
@@ -51,109 +51,8 @@ pub fn host_hash(key: &HostKey) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key.as_str().as_bytes())
 }
 
-/// The visited set's in-memory part: everything (memory mode) or a two-generation
-/// cache over the store (durable mode). A generation is dropped only once every
-/// fingerprint in it is committed to the store.
-struct Visited {
-    gens: RwLock<Generations>,
-    cap: usize,
-    /// True once the store knows fingerprints the cache does not (after a resume
-    /// or a dropped generation); until then a cache miss needs no store lookup.
-    forgot: std::sync::atomic::AtomicBool,
-}
-
-struct Generations {
-    current: DashMap<u64, u32, Fingerprints>,
-    previous: DashMap<u64, u32, Fingerprints>,
-    /// Store ticket that covers every fingerprint in `previous`.
-    previous_ticket: u64,
-}
-
-enum Seen {
-    New,
-    Duplicate { shallower: bool },
-}
-
-impl Visited {
-    fn new(cap: usize) -> Visited {
-        Visited {
-            gens: RwLock::new(Generations {
-                current: DashMap::default(),
-                previous: DashMap::default(),
-                previous_ticket: 0,
-            }),
-            cap,
-            forgot: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn gens(&self) -> std::sync::RwLockReadGuard<'_, Generations> {
-        self.gens.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Check-and-insert, asking `lookup` (the store) on a cache miss.
-    fn admit(
-        &self,
-        fp: u64,
-        depth: u32,
-        lookup: &mut dyn FnMut(u64) -> Result<Option<u32>, StoreError>,
-    ) -> Result<Seen, StoreError> {
-        let gens = self.gens();
-        let slot = gens.current.entry(fp);
-        match slot {
-            dashmap::Entry::Occupied(mut seen) => {
-                let shallower = depth < *seen.get();
-                if shallower {
-                    seen.insert(depth);
-                }
-                Ok(Seen::Duplicate { shallower })
-            }
-            dashmap::Entry::Vacant(slot) => {
-                // The shard lock is held while we look further: no twin admission.
-                let known = match gens.previous.get(&fp) {
-                    Some(d) => Some(*d),
-                    None => lookup(fp)?,
-                };
-                match known {
-                    Some(d) => {
-                        slot.insert(d.min(depth));
-                        Ok(Seen::Duplicate {
-                            shallower: depth < d,
-                        })
-                    }
-                    None => {
-                        slot.insert(depth);
-                        Ok(Seen::New)
-                    }
-                }
-            }
-        }
-    }
-
-    fn depth(&self, fp: u64) -> Option<u32> {
-        let gens = self.gens();
-        let d = gens.current.get(&fp).map(|d| *d);
-        d.or_else(|| gens.previous.get(&fp).map(|d| *d))
-    }
-
-    /// Starts a new generation when the current one is full (durable mode only).
-    fn maybe_rotate(&self, store: &Store) {
-        if self.gens().current.len() < self.cap {
-            return;
-        }
-        let mut gens = self.gens.write().unwrap_or_else(|p| p.into_inner());
-        if gens.current.len() < self.cap {
-            return;
-        }
-        // Everything in `previous` must be on disk before it is forgotten.
-        if store.committed() < gens.previous_ticket {
-            let _ = store.flush();
-        }
-        gens.previous = std::mem::take(&mut gens.current);
-        gens.previous_ticket = store.last_ticket();
-        self.forgot.store(true, SeqCst);
-    }
-}
+/// New URLs grouped by the shard of their host: (host, fingerprint, entry).
+type ByShard = Vec<Vec<(HostKey, u64, Entry)>>;
 
 pub struct Embedded {
     shards: Vec<Mutex<Schedule<MonotonicClock>>>,
@@ -261,12 +160,27 @@ impl Embedded {
 
     /// Admits a page's worth of URLs; the ticket covers all their store writes.
     pub fn push_many(&self, entries: Vec<Entry>) -> Result<Admitted, StoreError> {
-        let mut admitted = Admitted {
-            admissions: Vec::with_capacity(entries.len()),
-            ticket: 0,
-        };
+        let (admissions, by_shard, depth_ops) = self.admit(entries)?;
+        let mut ticket = self.queue(by_shard)?;
+        if let Some(store) = self.store.as_deref() {
+            if !depth_ops.is_empty() {
+                ticket = ticket.max(store.send(depth_ops)?);
+            }
+            self.visited.maybe_rotate(store);
+        }
+        if admissions.contains(&Admission::New) {
+            self.notify.notify_waiters();
+        }
+        Ok(Admitted { admissions, ticket })
+    }
+
+    /// Decides each URL (host budget, then the visited set); returns what became
+    /// of each, the new ones by shard, and the store writes that lower a known
+    /// URL's depth.
+    fn admit(&self, entries: Vec<Entry>) -> Result<(Vec<Admission>, ByShard, Vec<Op>), StoreError> {
         let store = self.store.as_deref();
-        let mut by_shard: Vec<Vec<(HostKey, u64, Entry)>> = vec![Vec::new(); self.shards.len()];
+        let mut admissions = Vec::with_capacity(entries.len());
+        let mut by_shard: ByShard = vec![Vec::new(); self.shards.len()];
         let mut depth_ops = Vec::new();
         // One store snapshot per batch, opened only if the cache cannot answer.
         let mut reader = None;
@@ -289,7 +203,7 @@ impl Embedded {
             let key = HostKey::of(&entry.url);
             let fp = fingerprint(&entry.url);
             if !self.reserve_host(&key) {
-                admitted.admissions.push(match self.visited.depth(fp) {
+                admissions.push(match self.visited.depth(fp) {
                     Some(_) => Admission::Seen,
                     None => Admission::HostBudget,
                 });
@@ -298,55 +212,49 @@ impl Embedded {
             match self.visited.admit(fp, entry.depth, &mut lookup)? {
                 Seen::Duplicate { shallower } => {
                     self.release_host(&key);
-                    admitted.admissions.push(Admission::Seen);
+                    admissions.push(Admission::Seen);
                     if shallower && store.is_some() {
                         depth_ops.push(Op::Visit(fp, entry.depth));
                     }
                 }
                 Seen::New => {
-                    admitted.admissions.push(Admission::New);
+                    admissions.push(Admission::New);
                     by_shard[key.shard(self.shards.len())].push((key, fp, entry));
                 }
             }
         }
-        let any_new = admitted.admissions.contains(&Admission::New);
+        Ok((admissions, by_shard, depth_ops))
+    }
+
+    /// Queues new URLs in their shards (and, durable, in the store); returns the
+    /// store ticket covering them.
+    fn queue(&self, by_shard: ByShard) -> Result<u64, StoreError> {
+        let mut ticket = 0;
         for (i, group) in by_shard.into_iter().enumerate() {
             if group.is_empty() {
                 continue;
             }
             self.pending.fetch_add(group.len(), SeqCst);
             let mut sched = self.shard(i);
-            match store {
-                None => {
-                    for (key, _, entry) in group {
-                        sched.push(key, entry);
-                    }
+            let Some(store) = self.store.as_deref() else {
+                for (key, _, entry) in group {
+                    sched.push(key, entry);
                 }
-                Some(store) => {
-                    let mut ops = Vec::with_capacity(group.len() * 2);
-                    for (key, fp, mut entry) in group {
-                        entry.seq = self.next_seq.fetch_add(1, SeqCst);
-                        let bytes = serde_json::to_vec(&entry)
-                            .map_err(|e| StoreError::Io(e.to_string()))?;
-                        ops.push(Op::Visit(fp, entry.depth));
-                        ops.push(Op::Put(host_hash(&key), entry.seq, bytes));
-                        sched.push_durable(key, entry);
-                    }
-                    // Sent under the shard lock: per host, store order = sequence order.
-                    admitted.ticket = admitted.ticket.max(store.send(ops)?);
-                }
+                continue;
+            };
+            let mut ops = Vec::with_capacity(group.len() * 2);
+            for (key, fp, mut entry) in group {
+                entry.seq = self.next_seq.fetch_add(1, SeqCst);
+                let bytes =
+                    serde_json::to_vec(&entry).map_err(|e| StoreError::Io(e.to_string()))?;
+                ops.push(Op::Visit(fp, entry.depth));
+                ops.push(Op::Put(host_hash(&key), entry.seq, bytes));
+                sched.push_durable(key, entry);
             }
+            // Sent under the shard lock: per host, store order = sequence order.
+            ticket = ticket.max(store.send(ops)?);
         }
-        if let Some(store) = store {
-            if !depth_ops.is_empty() {
-                admitted.ticket = admitted.ticket.max(store.send(depth_ops)?);
-            }
-            self.visited.maybe_rotate(store);
-        }
-        if any_new {
-            self.notify.notify_waiters();
-        }
-        Ok(admitted)
+        Ok(ticket)
     }
 
     /// True once `max_pages` fresh URLs were leased.

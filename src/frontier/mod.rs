@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod redis;
 pub mod schedule;
 pub mod store;
+mod visited;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -205,6 +205,9 @@ impl Writer {
     }
 
     /// The gzip members of one exchange, and remembers its payload for revisits.
+    // About 85 lines: the request, response (or revisit) and metadata records are
+    // written in WARC order with the ids and digests that link them; kept together
+    // so the links between the three records can be checked in one read.
     fn exchange_members(&mut self, ex: &Exchange, warcinfo_id: Uuid) -> std::io::Result<Vec<u8>> {
         let date = warc_date(ex.fetched_at);
         let head = response_head(ex);

@@ -212,6 +212,35 @@ impl Encoder {
     }
 }
 
+/// Lines gathered for one write call: their bytes, the ticket they wait for, and
+/// who waits to hear they are written. Taking a line in releases its share of the
+/// queue budget.
+struct Batch {
+    bytes: Vec<u8>,
+    ticket: Ticket,
+    acks: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn add(&mut self, mut line: Line, unsynced: &mut Vec<Pending>) {
+        self.bytes.extend_from_slice(&line.json);
+        if let Some(a) = line.written.take() {
+            self.acks.push(a);
+        }
+        self.ticket = self.ticket.and(line.ticket);
+        unsynced.extend(line.done);
+    }
+
+    /// The lines are in the file: tell whoever waits, start afresh.
+    fn written(&mut self) {
+        self.bytes.clear();
+        self.ticket = Ticket::NONE;
+        for a in self.acks.drain(..) {
+            let _ = a.send(());
+        }
+    }
+}
+
 pub(super) fn write_loop<F: LineFile>(
     mut file: F,
     mut next_part: impl FnMut() -> std::io::Result<F>,
@@ -220,45 +249,28 @@ pub(super) fn write_loop<F: LineFile>(
     cfg: WriteConfig,
 ) -> std::io::Result<()> {
     let mut encoder = Encoder::new(cfg.compress)?;
-    let mut batch = Vec::with_capacity(cfg.batch_bytes + 4096);
+    let mut batch = Batch {
+        bytes: Vec::with_capacity(cfg.batch_bytes + 4096),
+        ticket: Ticket::NONE,
+        acks: Vec::new(),
+    };
     // Length of the file's complete lines (or members): a failed write is cut back to it.
     let mut whole = file.length()?;
-    let mut unsynced_done: Vec<Pending> = Vec::new();
+    let mut unsynced: Vec<Pending> = Vec::new();
     let mut last_sync = Instant::now();
     // The current part reached rotate_bytes: the next batch goes to a new part.
     let mut full = false;
-    // Taking a line into the batch releases its share of the queue budget.
-    let mut acks = Vec::new();
-    let add = |batch: &mut Vec<u8>,
-               mut r: Line,
-               ticket: &mut Ticket,
-               done: &mut Vec<Pending>,
-               acks: &mut Vec<tokio::sync::oneshot::Sender<()>>| {
-        batch.extend_from_slice(&r.json);
-        if let Some(a) = r.written.take() {
-            acks.push(a);
-        }
-        *ticket = ticket.and(r.ticket);
-        done.extend(r.done);
-    };
     while let Some(first) = rx.blocking_recv() {
-        let mut ticket = Ticket::NONE;
-        add(
-            &mut batch,
-            first,
-            &mut ticket,
-            &mut unsynced_done,
-            &mut acks,
-        );
+        batch.add(first, &mut unsynced);
         // Drain what is already waiting, so a busy crawl makes few large writes.
-        while batch.len() < cfg.batch_bytes {
+        while batch.bytes.len() < cfg.batch_bytes {
             match rx.try_recv() {
-                Ok(r) => add(&mut batch, r, &mut ticket, &mut unsynced_done, &mut acks),
+                Ok(line) => batch.add(line, &mut unsynced),
                 Err(_) => break,
             }
         }
         // A record on disk must imply its page's links are on disk.
-        if !journal.wait(ticket) {
+        if !journal.wait(batch.ticket) {
             return Err(std::io::Error::other(
                 "the frontier store stopped committing",
             ));
@@ -269,29 +281,26 @@ pub(super) fn write_loop<F: LineFile>(
             whole = file.length()?;
             full = false;
         }
-        let bytes = encoder.encode(&batch)?;
+        let bytes = encoder.encode(&batch.bytes)?;
         if let Err(e) = file.write_all(bytes) {
             // A full disk may have taken part of the batch: never leave half a line.
             let _ = file.cut(whole);
             return Err(e);
         }
         whole += bytes.len() as u64;
-        batch.clear();
-        for a in acks.drain(..) {
-            let _ = a.send(());
-        }
+        batch.written();
         if cfg.rotate_bytes > 0 && whole >= cfg.rotate_bytes {
             // The full part is synced (and its records released) before the next
             // exists, so only the last part can ever be torn.
-            sync_and_release(&mut file, journal, &mut unsynced_done)?;
+            sync_and_release(&mut file, journal, &mut unsynced)?;
             last_sync = Instant::now();
             full = true;
         } else if last_sync.elapsed() >= SYNC_EVERY {
-            sync_and_release(&mut file, journal, &mut unsynced_done)?;
+            sync_and_release(&mut file, journal, &mut unsynced)?;
             last_sync = Instant::now();
         }
     }
-    sync_and_release(&mut file, journal, &mut unsynced_done)
+    sync_and_release(&mut file, journal, &mut unsynced)
 }
 
 /// Syncs the file, then lets the journal forget the URLs whose lines are now safe.

@@ -1,0 +1,181 @@
+use super::*;
+use clap::Args as _;
+
+#[test]
+fn default_toml_parses_to_the_built_in_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let text = std::fs::read_to_string(&path).expect("config/default.toml exists");
+    let parsed = Config::from_toml(&text, &path).expect("default.toml parses");
+    parsed.validate().expect("default.toml validates");
+    let mut builtin = serde_json::to_value(Config::default()).unwrap();
+    let mut file = serde_json::to_value(&parsed).unwrap();
+    // The default user agent embeds the version; the file shows it as written.
+    builtin["user_agent"] = serde_json::Value::Null;
+    file["user_agent"] = serde_json::Value::Null;
+    assert_eq!(
+        builtin, file,
+        "config/default.toml must match Config::default()"
+    );
+}
+
+#[test]
+fn default_toml_documents_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    for key in Config::keys() {
+        let documented = text.lines().any(|l| {
+            let l = l.trim_start_matches(['#', ' ']);
+            l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+        });
+        assert!(documented, "config/default.toml does not document `{key}`");
+    }
+}
+
+/// A setting is declared once: every key of the config file has a flag of the
+/// same name, and every flag of `trawl crawl` but the command's own is a key.
+#[test]
+fn every_key_has_a_flag_and_every_flag_a_key() {
+    // Config-file only: a list of tables has no sensible flag.
+    const FILE_ONLY: &[&str] = &["rules"];
+    let cmd = Config::augment_args(clap::Command::new("crawl"));
+    let flags: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            a.get_long()
+                .map(|l| (a.get_id().to_string(), l.to_string()))
+        })
+        .map(|(id, long)| {
+            assert_eq!(
+                long,
+                id.replace('_', "-"),
+                "flag --{long} is not its key's name"
+            );
+            id
+        })
+        .collect();
+    let keys = Config::keys();
+    for key in &keys {
+        assert!(
+            flags.contains(key) || FILE_ONLY.contains(&key.as_str()),
+            "config key `{key}` has no flag"
+        );
+    }
+    for flag in &flags {
+        assert!(keys.contains(flag), "flag --{flag} has no config key");
+    }
+    assert!(!flags.iter().any(|f| FILE_ONLY.contains(&f.as_str())));
+}
+
+#[test]
+fn flags_given_overwrite_the_file_and_no_others() {
+    let file = "per_host_rate = 5.0\nwarc = true\ninclude = ['a']\nmax_depth = 3\nquiet = true\n";
+    let mut c = Config::from_toml(file, Path::new("c.toml")).unwrap();
+    let cmd = Config::augment_args(clap::Command::new("crawl"));
+    let m = cmd
+        .try_get_matches_from(["crawl", "--timeout", "7", "--warc=false", "--include", "b"])
+        .unwrap();
+    c.apply_flags(&m).unwrap();
+    assert_eq!(c.fetch.timeout, 7.0);
+    assert!(!c.output.warc);
+    assert_eq!(c.scope.include, ["b"]);
+    // Not given: the file's values stay.
+    assert_eq!(c.politeness.per_host_rate, 5.0);
+    assert_eq!(c.scope.max_depth, Some(3));
+    assert!(c.run.quiet);
+}
+
+#[test]
+fn unknown_key_and_negative_number_are_one_line_errors_with_a_line() {
+    let e = Config::from_toml("concurrency = 4\nfoo = 1\n", Path::new("c.toml")).unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("line 2") && s.contains("foo"), "{s}");
+    let e = Config::from_toml("\n\nmax_pages = -3\n", Path::new("c.toml")).unwrap_err();
+    let s = e.to_string();
+    assert!(s.contains("line 3"), "{s}");
+    assert!(!s.contains('\n'));
+    let e = Config::from_toml("warc = true\n[[rules]]\nname = 1\n", Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 3"), "{e}");
+}
+
+#[test]
+fn validate_rejects_absurd_values_and_bad_regexes() {
+    let mut c = Config::default();
+    c.politeness.concurrency = 0;
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("concurrency"));
+    let mut c = Config::default();
+    c.politeness.per_host_rate = f64::NAN;
+    assert!(c.validate().is_err());
+    let mut c = Config::default();
+    c.scope.include = vec!["(".into()];
+    let s = c.validate().unwrap_err().to_string();
+    assert!(s.contains("include") && s.contains("'('"), "{s}");
+}
+
+#[test]
+fn shared_crawl_keys_are_checked() {
+    let check = |f: &dyn Fn(&mut Config)| {
+        let mut c = Config::default();
+        f(&mut c);
+        c.validate().err().map(|e| e.to_string())
+    };
+    let redis: Backend = "redis://h:6379/0".parse().unwrap();
+    assert_eq!(check(&|c| c.frontier.backend = redis.clone()), None);
+    let e = Config::from_toml("\nfrontier = \"mysql://x\"\n", Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2") && e.contains("invalid frontier: 'mysql://x' is neither"),
+        "{e}"
+    );
+    assert!(check(&|c| c.frontier.crawl_id = "a b".into())
+        .unwrap()
+        .starts_with("invalid crawl_id"));
+    for bad in ["123", "w-00001", "w/1", ""] {
+        let e = check(&|c| c.frontier.worker_id = Some(bad.into()));
+        assert!(
+            e.is_some_and(|e| e.starts_with("invalid worker_id")),
+            "{bad}"
+        );
+    }
+    for good in ["w1", "host.42", "node-a"] {
+        assert_eq!(
+            check(&|c| c.frontier.worker_id = Some(good.into())),
+            None,
+            "{good}"
+        );
+    }
+    assert!(check(&|c| c.frontier.lease_ttl = 1.0)
+        .unwrap()
+        .starts_with("invalid lease_ttl"));
+    assert!(check(&|c| c.run.metrics = Some("localhost".into()))
+        .unwrap()
+        .starts_with("invalid metrics"));
+    let e = check(&|c| {
+        c.frontier.backend = redis.clone();
+        c.output.fresh = true;
+    })
+    .unwrap();
+    assert!(e.contains("use a new --crawl-id"), "{e}");
+    // The default worker name is one a pages file can carry.
+    let mut c = Config::default();
+    c.frontier.worker_id = Some(c.worker_name());
+    assert_eq!(c.validate().err().map(|e| e.to_string()), None);
+    // Settings every process must share: politeness in, output out.
+    let shared = Config::default().shared_settings();
+    assert!(shared.contains_key("per_host_rate") && shared.contains_key("scope"));
+    assert!(!shared.contains_key("out") && !shared.contains_key("concurrency"));
+}
+
+#[test]
+fn robots_agent_is_the_product_token() {
+    assert_eq!(Config::default().robots_agent(), "trawl");
+    let mut c = Config::default();
+    c.fetch.user_agent = "MyBot/2.0 (+http://x)".into();
+    assert_eq!(c.robots_agent(), "MyBot");
+}

@@ -1,0 +1,202 @@
+//! Range checks, once, before anything starts: every number a setting holds is
+//! checked before it becomes a duration, a size or a count. Each section checks
+//! its own keys; [`Config::validate`] checks the rules that span sections.
+
+use regex::Regex;
+
+use super::sections::*;
+use super::{Config, ConfigError};
+
+fn bad(key: &'static str, message: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid {
+        key,
+        message: message.into(),
+    })
+}
+
+fn secs(key: &'static str, v: f64, min: f64, max: f64) -> Result<(), ConfigError> {
+    if !v.is_finite() || v < min || v > max {
+        return bad(key, format!("{v} is not between {min} and {max} seconds"));
+    }
+    Ok(())
+}
+
+/// A name that is safe in file names and Redis keys.
+fn name_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+impl Config {
+    /// Checks ranges and compiles patterns once, before anything starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.politeness.validate()?;
+        self.frontier.validate()?;
+        self.fetch.validate()?;
+        self.output.validate()?;
+        self.sitemaps.validate()?;
+        self.extract.validate()?;
+        self.include_patterns()?;
+        self.exclude_patterns()?;
+        self.run.validate()?;
+        if self.is_shared() && self.output.fresh {
+            return bad(
+                "fresh",
+                "a shared (redis) crawl is never wiped by one process: use a new --crawl-id",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn include_patterns(&self) -> Result<Vec<Regex>, ConfigError> {
+        compile_all("include", &self.scope.include)
+    }
+
+    pub fn exclude_patterns(&self) -> Result<Vec<Regex>, ConfigError> {
+        compile_all("exclude", &self.scope.exclude)
+    }
+}
+
+impl PolitenessSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=100_000).contains(&self.concurrency) {
+            return bad("concurrency", "must be between 1 and 100000");
+        }
+        if !(1..=10_000).contains(&self.per_host_concurrency) {
+            return bad("per_host_concurrency", "must be between 1 and 10000");
+        }
+        if !self.per_host_rate.is_finite() || !(0.0..=100_000.0).contains(&self.per_host_rate) {
+            return bad(
+                "per_host_rate",
+                "must be between 0 (no limit) and 100000 requests per second",
+            );
+        }
+        secs("max_retry_after", self.max_retry_after, 0.0, 86_400.0)?;
+        secs("max_crawl_delay", self.max_crawl_delay, 0.0, 86_400.0)
+    }
+}
+
+impl FrontierSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers > 4096 {
+            return bad("workers", "must be at most 4096 (0 = number of CPU cores)");
+        }
+        if !name_ok(&self.crawl_id) {
+            return bad("crawl_id", "use 1 to 64 letters, digits, '-', '_' or '.'");
+        }
+        if let Some(id) = &self.worker_id {
+            // A letter keeps pages-<id>.jsonl apart from rotated parts pages-00001.jsonl.
+            let numbered = id
+                .rsplit_once('-')
+                .is_some_and(|(_, d)| d.bytes().all(|b| b.is_ascii_digit()));
+            if !name_ok(id) || !id.bytes().any(|b| b.is_ascii_alphabetic()) || numbered {
+                return bad(
+                    "worker_id",
+                    "use 1 to 64 letters, digits, '-', '_' or '.', with a letter, \
+                     not ending in -<digits> (the numbering of rotated parts)",
+                );
+            }
+        }
+        // Heartbeats go every second: a shorter ttl would declare live processes dead.
+        secs("lease_ttl", self.lease_ttl, 2.0, 86_400.0)
+    }
+}
+
+impl FetchSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        secs("timeout", self.timeout, 0.001, 86_400.0)?;
+        if self.timeout == 0.0 {
+            return bad("timeout", "must be positive");
+        }
+        if !(1..=1 << 40).contains(&self.max_body) {
+            return bad("max_body", "must be between 1 byte and 1 TiB");
+        }
+        if self.max_redirects > 100 {
+            return bad("max_redirects", "must be at most 100");
+        }
+        if self.retries > 100 {
+            return bad("retries", "must be at most 100");
+        }
+        secs("retry_backoff", self.retry_backoff, 0.0, 3600.0)?;
+        if self.user_agent.trim().is_empty() || self.user_agent.contains(['\r', '\n']) {
+            return bad("user_agent", "must be one non-empty line");
+        }
+        Ok(())
+    }
+}
+
+impl OutputSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.out.as_os_str().is_empty() {
+            return bad("out", "must name a directory");
+        }
+        if self.rotate_size != 0 && self.rotate_size < 4096 {
+            return bad("rotate_size", "must be 0 (one file) or at least 4096 bytes");
+        }
+        if self.warc_rotate_size < 4096 {
+            return bad("warc_rotate_size", "must be at least 4096 bytes");
+        }
+        Ok(())
+    }
+}
+
+impl SitemapSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_sitemap_urls == 0 || self.max_sitemap_bytes == 0 {
+            return bad(
+                "max_sitemap_urls",
+                "max_sitemap_urls and max_sitemap_bytes must be positive",
+            );
+        }
+        Ok(())
+    }
+}
+
+impl ExtractSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        for set in &self.rules {
+            if set.name.trim().is_empty() {
+                return bad("rules", "every rule set needs a name");
+            }
+            if !names.insert(set.name.as_str()) {
+                return bad("rules", format!("two rule sets are named '{}'", set.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RunSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        secs("progress_interval", self.progress_interval, 0.1, 86_400.0)?;
+        secs("shutdown_grace", self.shutdown_grace, 0.0, 3600.0)?;
+        if let Some(addr) = &self.metrics {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return bad("metrics", format!("'{addr}' is not an IP:PORT address"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn compile_all(key: &'static str, patterns: &[String]) -> Result<Vec<Regex>, ConfigError> {
+    patterns
+        .iter()
+        .map(|p| {
+            Regex::new(p).map_err(|e| ConfigError::Invalid {
+                key,
+                message: format!(
+                    "pattern '{p}' does not compile: {}",
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("syntax error")
+                        .trim()
+                ),
+            })
+        })
+        .collect()
+}

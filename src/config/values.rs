@@ -1,0 +1,221 @@
+//! The value types of settings: closed sets (scope, extras, compression, the
+//! frontier backend) and extraction rules. Each is spelled in TOML and on the
+//! command line the same way, by its `FromStr`/serde names.
+
+use serde::{Deserialize, Serialize};
+
+/// Which links are in scope, relative to the seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeMode {
+    /// Only the seeds' host names (any scheme or port).
+    #[default]
+    Host,
+    /// The seeds' registrable domains (public suffix list), subdomains included.
+    Domain,
+    /// Anything reachable over http(s).
+    Any,
+}
+
+impl std::str::FromStr for ScopeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "host" => Ok(ScopeMode::Host),
+            "domain" => Ok(ScopeMode::Domain),
+            "any" => Ok(ScopeMode::Any),
+            other => Err(format!("'{other}' is not a scope (host, domain or any)")),
+        }
+    }
+}
+
+/// A built-in extra a page's record can carry (`extras = [...]`), each its own
+/// top-level record field of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extra {
+    /// `<meta name="description">` content.
+    Description,
+    /// `<link rel="canonical">` target, absolute.
+    Canonical,
+    /// `<html lang>` (or Content-Language in `<meta http-equiv>`).
+    Lang,
+    /// Every `<meta name|property=... content=...>` (OpenGraph, Twitter cards...).
+    Meta,
+    /// Every `<script type="application/ld+json">` block, parsed.
+    JsonLd,
+    /// The readable main text: scripts, styles, navigation, headers and footers removed.
+    Text,
+    /// All of the above.
+    All,
+}
+
+impl Extra {
+    /// The extras `All` stands for, in record order.
+    pub const EACH: [Extra; 6] = [
+        Extra::Description,
+        Extra::Canonical,
+        Extra::Lang,
+        Extra::Meta,
+        Extra::JsonLd,
+        Extra::Text,
+    ];
+
+    /// The record field this extra fills.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extra::Description => "description",
+            Extra::Canonical => "canonical",
+            Extra::Lang => "lang",
+            Extra::Meta => "meta",
+            Extra::JsonLd => "json_ld",
+            Extra::Text => "text",
+            Extra::All => "all",
+        }
+    }
+}
+
+impl std::str::FromStr for Extra {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Extra::EACH
+            .into_iter()
+            .chain([Extra::All])
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                format!("'{s}' is not an extra (description, canonical, lang, meta, json_ld, text, all)")
+            })
+    }
+}
+
+/// Where the frontier lives: in this process, or in Redis, shared by every process
+/// that joins the same crawl. Written as `"embedded"` or the `redis://` address.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Backend {
+    #[default]
+    Embedded,
+    /// `redis://HOST:PORT/DB`.
+    Redis(String),
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "embedded" => Ok(Backend::Embedded),
+            url if url.starts_with("redis://") => Ok(Backend::Redis(url.to_string())),
+            other => Err(format!(
+                "'{other}' is neither \"embedded\" nor a redis://HOST:PORT/DB address"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Embedded => f.write_str("embedded"),
+            Backend::Redis(url) => f.write_str(url),
+        }
+    }
+}
+
+impl Serialize for Backend {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Backend {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|m| serde::de::Error::custom(format!("invalid frontier: {m}")))
+    }
+}
+
+/// How pages.jsonl is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(format!(
+                "'{other}' is not a compression (none, gzip or zstd)"
+            )),
+        }
+    }
+}
+
+/// A named extraction rule set: applied to pages whose canonical URL matches
+/// `pattern`; the first matching set fills the record's `data`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSet {
+    /// Names the set in the record (`rule`) and in errors.
+    pub name: String,
+    /// Regex searched for in the page's canonical URL.
+    pub pattern: String,
+    /// Field name → how to extract it.
+    pub fields: std::collections::BTreeMap<String, FieldRule>,
+}
+
+/// One field of a rule set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRule {
+    /// CSS selector (scraper's dialect).
+    pub selector: String,
+    /// What to take from a matched element: text (default), html (inner HTML) or attr.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub take: Option<Take>,
+    /// The attribute to take; implies `take = "attr"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attr: Option<String>,
+    /// Every match as an array (true) or the first match (false).
+    #[serde(default)]
+    pub all: bool,
+    /// Keeps capture group 1 (or the whole match) of this regex; no match = no value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// string (default), integer, number or url (resolved against the page).
+    #[serde(default, rename = "type")]
+    pub kind: FieldType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Take {
+    Text,
+    Html,
+    Attr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    #[default]
+    String,
+    Integer,
+    Number,
+    Url,
+}
+
+/// The default User-Agent: names trawl and its version, with room for a contact URL.
+pub fn default_user_agent() -> String {
+    format!(
+        "trawl/{} (+https://github.com/trawl-crawler/trawl; set user_agent to add your contact URL)",
+        env!("CARGO_PKG_VERSION")
+    )
+}

@@ -1,0 +1,241 @@
+//! The token pass's collector: what one pass over the tokens takes from a page
+//! (title, links, base href, meta robots, the extras' raw material), every piece
+//! bounded in size whatever the page.
+
+use html5ever::tokenizer::{Tag, TagKind, Token, TokenSinkResult};
+use serde_json::{Map, Value};
+
+use super::*;
+
+/// What the token pass collects.
+#[derive(Default)]
+pub(super) struct Found {
+    pub(super) title: String,
+    /// 0 before the first <title>, 1 inside it, 2 after it.
+    pub(super) title_state: u8,
+    pub(super) base: Option<String>,
+    pub(super) hrefs: Vec<(String, bool)>,
+    pub(super) nofollow_page: bool,
+    pub(super) description: Option<String>,
+    pub(super) canonical: Option<String>,
+    pub(super) lang: Option<String>,
+    pub(super) keep_meta: bool,
+    pub(super) meta: Map<String, Value>,
+    pub(super) keep_json_ld: bool,
+    /// Inside a `<script type="application/ld+json">`.
+    pub(super) in_json_ld: bool,
+    pub(super) json_ld: Vec<String>,
+    pub(super) json_ld_bytes: usize,
+    pub(super) text: Option<text::Readable>,
+}
+
+pub(super) fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
+    tag.attrs
+        .iter()
+        .find(|a| &*a.name.local == name)
+        .map(|a| &*a.value)
+}
+
+pub(super) fn meta_value(s: &str) -> String {
+    truncate_chars(one_line(s), MAX_META_CHARS)
+}
+
+impl Found {
+    pub(super) fn start_tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
+        if let Some(t) = &mut self.text {
+            t.start(tag);
+        }
+        match &*tag.name {
+            "a" | "area" => {
+                if let Some(href) = attr(tag, "href") {
+                    let nofollow = attr(tag, "rel").is_some_and(|r| {
+                        r.split_ascii_whitespace()
+                            .any(|t| t.eq_ignore_ascii_case("nofollow"))
+                    });
+                    self.hrefs.push((href.to_string(), nofollow));
+                }
+            }
+            "frame" => {
+                if let Some(src) = attr(tag, "src") {
+                    self.hrefs.push((src.to_string(), false));
+                }
+            }
+            "iframe" => {
+                if let Some(src) = attr(tag, "src") {
+                    self.hrefs.push((src.to_string(), false));
+                }
+                return TokenSinkResult::RawData(RawKind::Rawtext);
+            }
+            "base" if self.base.is_none() => self.base = attr(tag, "href").map(str::to_string),
+            "html" if self.lang.is_none() => {
+                self.lang = attr(tag, "lang").map(meta_value).filter(|l| !l.is_empty());
+            }
+            "link" if self.canonical.is_none() => {
+                let canonical = attr(tag, "rel").is_some_and(|r| {
+                    r.split_ascii_whitespace()
+                        .any(|t| t.eq_ignore_ascii_case("canonical"))
+                });
+                if canonical {
+                    self.canonical = attr(tag, "href").map(meta_value);
+                }
+            }
+            "meta" => self.meta_tag(tag),
+            "title" => {
+                if self.title_state == 0 {
+                    self.title_state = 1;
+                }
+                return TokenSinkResult::RawData(RawKind::Rcdata);
+            }
+            "textarea" => return TokenSinkResult::RawData(RawKind::Rcdata),
+            "script" => {
+                self.in_json_ld = self.keep_json_ld
+                    && attr(tag, "type")
+                        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"));
+                if self.in_json_ld {
+                    self.json_ld.push(String::new());
+                }
+                return TokenSinkResult::RawData(RawKind::ScriptData);
+            }
+            "style" | "xmp" | "noembed" | "noframes" => {
+                return TokenSinkResult::RawData(RawKind::Rawtext)
+            }
+            "plaintext" => return TokenSinkResult::Plaintext,
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+
+    pub(super) fn meta_tag(&mut self, tag: &Tag) {
+        let name = attr(tag, "name");
+        let content = attr(tag, "content");
+        if let Some(name) = name {
+            if name.eq_ignore_ascii_case("robots") {
+                let content = content.unwrap_or("").to_ascii_lowercase();
+                if content
+                    .split([',', ' '])
+                    .any(|d| d.trim() == "nofollow" || d.trim() == "none")
+                {
+                    self.nofollow_page = true;
+                }
+            } else if name.eq_ignore_ascii_case("description") && self.description.is_none() {
+                self.description = content.map(meta_value).filter(|d| !d.is_empty());
+            }
+        }
+        if self.lang.is_none() {
+            let http_equiv =
+                attr(tag, "http-equiv").is_some_and(|h| h.eq_ignore_ascii_case("content-language"));
+            if http_equiv {
+                self.lang = content.map(meta_value).filter(|l| !l.is_empty());
+            }
+        }
+        if !self.keep_meta || self.meta.len() >= MAX_META_TAGS {
+            return;
+        }
+        // OpenGraph uses `property`, most others `name`; repeated keys (og:image)
+        // become arrays so that nothing the page says is dropped.
+        let (Some(key), Some(content)) = (name.or_else(|| attr(tag, "property")), content) else {
+            return;
+        };
+        let key = key.trim().to_ascii_lowercase();
+        if key.is_empty() {
+            return;
+        }
+        let value = Value::String(meta_value(content));
+        match self.meta.get_mut(&key) {
+            None => {
+                self.meta.insert(key, value);
+            }
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => {
+                let first = first.take();
+                self.meta.insert(key, Value::Array(vec![first, value]));
+            }
+        }
+    }
+
+    pub(super) fn end_tag(&mut self, tag: &Tag) {
+        if let Some(t) = &mut self.text {
+            t.end(&tag.name);
+        }
+        match &*tag.name {
+            "title" if self.title_state == 1 => self.title_state = 2,
+            "script" => self.in_json_ld = false,
+            _ => {}
+        }
+    }
+
+    pub(super) fn characters(&mut self, text: &str) {
+        if self.title_state == 1 && self.title.len() < MAX_TITLE_CHARS * 4 {
+            self.title.push_str(text);
+        }
+        if self.in_json_ld && self.json_ld_bytes + text.len() <= MAX_JSON_LD_BYTES {
+            self.json_ld_bytes += text.len();
+            if let Some(block) = self.json_ld.last_mut() {
+                block.push_str(text);
+            }
+        }
+        if let Some(t) = &mut self.text {
+            t.characters(text);
+        }
+    }
+
+    /// Looks at one token; says which raw-text state the tokenizer must switch to.
+    pub(super) fn see(&mut self, token: &Token) -> TokenSinkResult<()> {
+        match token {
+            Token::TagToken(tag) => match tag.kind {
+                TagKind::StartTag => return self.start_tag(tag),
+                TagKind::EndTag => self.end_tag(tag),
+            },
+            Token::CharacterTokens(text) => self.characters(text),
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+/// Elements that never have content (no end tag).
+pub(crate) fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "source"
+            | "track"
+            | "wbr"
+            | "param"
+    )
+}
+
+/// Elements that end tags rarely close (the tree builder closes them itself) or
+/// never have content: they do not count towards [`MAX_DOM_DEPTH`].
+pub(super) fn adds_depth(name: &str) -> bool {
+    !is_void(name)
+        && !matches!(
+            name,
+            "p" | "li"
+                | "dt"
+                | "dd"
+                | "option"
+                | "optgroup"
+                | "tr"
+                | "td"
+                | "th"
+                | "thead"
+                | "tbody"
+                | "tfoot"
+                | "colgroup"
+                | "caption"
+                | "rb"
+                | "rt"
+                | "rtc"
+                | "rp"
+        )
+}
