@@ -150,8 +150,13 @@ async fn delay_is_concurrent_and_max_in_flight_counts() {
         let (c, url) = (c.clone(), site.url("/slow"));
         tasks.push(tokio::spawn(async move { get(&c, &url).await }));
     }
-    // While the slow ones sleep, a fast request is answered at once.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // While the slow ones are delayed, a fast request is answered at once.
+    wait_until(
+        "the slow requests in flight",
+        Duration::from_secs(5),
+        || site.count("/slow") == n,
+    )
+    .await;
     let t = Instant::now();
     assert_eq!(get(&c, &site.url("/fast")).await.2, "fast");
     assert!(
@@ -176,37 +181,81 @@ async fn delay_is_concurrent_and_max_in_flight_counts() {
     );
 }
 
+/// Reads one reply framed by `Content-Length` from `stream` (bounded in reads and time).
+async fn read_reply(stream: &mut TcpStream) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..10_000 {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut reply = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head) = reply.parse(&bytes).expect("an HTTP reply") {
+            let length = reply
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| {
+                    std::str::from_utf8(h.value)
+                        .unwrap()
+                        .parse::<usize>()
+                        .unwrap()
+                })
+                .expect("a Content-Length");
+            if bytes.len() >= head + length {
+                assert_eq!(bytes.len(), head + length, "more than one reply");
+                return String::from_utf8(bytes).unwrap();
+            }
+        }
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("a whole reply within 5 s")
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed mid-reply: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    panic!("read_reply: too many reads");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_and_connection_close() {
     let site = Site::start().await;
     site.set("/a", Reply::Html("a".into()));
-    let c = client();
-    // The client returns a connection to its pool just after the body is read: a
-    // moment's pause between requests keeps a loaded machine from racing it.
-    let settle = || tokio::time::sleep(Duration::from_millis(50));
-    get(&c, &site.url("/a")).await;
-    settle().await;
-    get(&c, &site.url("/a")).await;
-    let hits = site.hits();
-    assert_eq!(hits[0].peer, hits[1].peer, "keep-alive: same connection");
-
-    // A request with Connection: close ends that connection; the next one opens another.
-    settle().await;
-    let resp = c
-        .get(site.url("/a"))
-        .header("connection", "close")
-        .send()
+    let mut stream = TcpStream::connect(("127.0.0.1", site.port()))
+        .await
+        .expect("connect");
+    // Each request is sent once the previous reply is read, as a client reusing a
+    // pooled connection does: the one connection serves them all.
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .unwrap();
+        let reply = read_reply(&mut stream).await;
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+        assert!(reply.ends_with("\r\n\r\na"), "{reply}");
+        assert!(!reply.contains("Connection: close"), "{reply}");
+    }
+    // Connection: close ends the connection after the reply.
+    stream
+        .write_all(b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    assert_eq!(resp.headers()["connection"], "close");
-    resp.text().await.unwrap();
-    get(&c, &site.url("/a")).await;
-    let hits = site.hits();
-    assert_eq!(hits[2].peer, hits[1].peer);
-    assert_ne!(
-        hits[3].peer, hits[2].peer,
+    let reply = read_reply(&mut stream).await;
+    assert!(reply.contains("\r\nConnection: close\r\n"), "{reply}");
+    assert_eq!(
+        read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("a clean close"),
+        0,
         "server must close after Connection: close"
     );
+    let hits = site.hits();
+    assert_eq!(hits.len(), 3);
+    assert!(hits.iter().all(|h| h.peer == hits[0].peer), "{hits:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,10 +289,10 @@ async fn raw_socket_pipelining_http10_and_framing() {
     let peers: Vec<_> = site.hits().iter().map(|h| h.peer).collect();
     assert!(peers.iter().all(|p| *p == peers[0]));
 
-    // HTTP/1.0 without keep-alive: one reply, then close.
+    // HTTP/1.0 without keep-alive: one reply, then close (`raw_exchange` reads to EOF).
     let out = raw_exchange(&site, b"GET /x HTTP/1.0\r\n\r\n").await;
-    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
-    assert!(out.contains("Connection: close\r\n"), "{out}");
+    assert!(out.starts_with("HTTP/1.0 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nxx"), "{out}");
 
     // Garbage gets 400 and a close, and is not logged.
     let out = raw_exchange(&site, b"NONSENSE\r\n\r\n").await;
@@ -435,17 +484,22 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> std::io::
     panic!("read_until_closed: too many reads");
 }
 
-/// Polls (bounded) until the hit on `path` has finished, i.e. the server stopped serving.
+/// Waits (bounded) until the first hit on `path` has finished, i.e. the server stopped
+/// serving it.
 async fn wait_hit_finished(site: &Site, path: &str) -> Hit {
-    for _ in 0..500 {
-        if let Some(hit) = site.hits().into_iter().find(|h| h.path == path) {
-            if hit.end > hit.start {
-                return hit;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the server is still serving {path}");
+    let finished = || {
+        site.hits()
+            .into_iter()
+            .find(|h| h.path == path)
+            .filter(|h| h.end > h.start)
+    };
+    wait_until(
+        &format!("the server to finish {path}"),
+        Duration::from_secs(5),
+        || finished().is_some(),
+    )
+    .await;
+    finished().expect("finished")
 }
 
 fn quick_client(timeout: Duration) -> reqwest::Client {
@@ -612,7 +666,11 @@ async fn endless_streams_chunks_until_the_client_leaves() {
 
     // A client that stops reading: the server waits; dropping the Site ends it.
     let mut stream = send_get(&site, "/endless").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut peeked = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(5), stream.peek(&mut peeked))
+        .await
+        .expect("the endless body starts")
+        .expect("peek");
     assert_eq!(site.count("/endless"), 2);
     drop(site);
     let buffered = read_until_closed(&mut stream, Duration::from_secs(10))
@@ -704,8 +762,8 @@ async fn big_has_the_right_length_and_streams() {
     assert_eq!(
         out,
         format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 10\r\n\
-             Connection: close\r\n\r\n{}",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\
+             Content-Length: 10\r\n\r\n{}",
             &BIG_BODY_PREFIX[..10]
         )
     );
@@ -794,6 +852,46 @@ async fn reset_ends_in_a_connection_reset() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_on_a_kept_alive_connection_is_still_a_trap() {
+    let site = Site::start().await;
+    site.set("/ok", Reply::Html("ok".into()));
+    site.set("/garbage", Reply::RawBytes(b"NOT HTTP".to_vec()));
+    site.set("/reset", Reply::Reset);
+
+    // An ordinary reply, then a trap on the same connection (clients reuse them).
+    let mut stream = send_get(&site, "/ok").await;
+    assert!(read_reply(&mut stream).await.ends_with("\r\n\r\nok"));
+    stream
+        .write_all(format!("GET /reset HTTP/1.1\r\nHost: {}\r\n\r\n", site.host()).as_bytes())
+        .await
+        .unwrap();
+    let mut got = vec![0u8; RESET_PARTIAL_HEAD.len()];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut got))
+        .await
+        .expect("the partial head")
+        .expect("read");
+    assert_eq!(got, RESET_PARTIAL_HEAD);
+    let end = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(
+        end.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+
+    // Pipelined: the ordinary reply in full, then the trap's bytes, then the close.
+    let out = raw_exchange(
+        &site,
+        b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\nGET /garbage HTTP/1.1\r\nHost: h\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nokNOT HTTP"), "{out}");
+    let hits = site.hits();
+    assert_eq!(site.paths(), ["/ok", "/reset", "/ok", "/garbage"]);
+    assert_eq!(hits[0].peer, hits[1].peer);
+    assert_eq!(hits[2].peer, hits[3].peer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traps_block_nothing_and_delay_wraps_them() {
     let site = Site::start().await;
     site.set("/hang", Reply::Hang);
@@ -832,7 +930,10 @@ async fn traps_block_nothing_and_delay_wraps_them() {
             open.push(send_get(&site, path).await);
         }
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until("every trap under way", Duration::from_secs(5), || {
+        site.hits().len() == 20
+    })
+    .await;
     let started = Instant::now();
     let c = client();
     for _ in 0..10 {
