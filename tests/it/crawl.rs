@@ -9,15 +9,6 @@ use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 
-fn html_page(title: &str, links: &[&str]) -> Reply {
-    let mut body = format!("<html><head><title>{title}</title></head><body>");
-    for l in links {
-        body.push_str(&format!("<a href=\"{l}\">{l}</a> "));
-    }
-    body.push_str("</body></html>");
-    Reply::Html(body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reachable_page_is_recorded_exactly_once() {
     let a = Site::start().await;
@@ -43,11 +34,7 @@ async fn every_reachable_page_is_recorded_exactly_once() {
     let recs = records_by_url(dir.path());
     assert_eq!(recs.len(), 150 + 60, "one record per reachable page");
     for site in [&a, &b] {
-        for p in site.paths() {
-            if p != "/robots.txt" {
-                assert_eq!(site.count(&p), 1, "{p} fetched once");
-            }
-        }
+        assert_each_page_fetched_once(site);
         assert_eq!(
             site.count("/robots.txt"),
             1,
@@ -100,11 +87,7 @@ async fn off_scope_disallowed_and_nofollow_links_are_never_requested() {
     a.set("/hidden", html_page("hidden", &[]));
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: b"User-agent: *\nDisallow: /private/\n".to_vec(),
-        },
+        Reply::robots("User-agent: *\nDisallow: /private/\n"),
     );
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--allow-private"]).await;
     out.assert_code(0);
@@ -264,36 +247,15 @@ async fn charsets_are_decoded_for_titles() {
         encoding_rs::SHIFT_JIS.encode("<html><head><title>日本語のページ</title></head></html>");
     a.set(
         "/sjis",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html; charset=Shift_JIS".into())],
-            body: sjis.into_owned(),
-        },
+        Reply::typed("text/html; charset=Shift_JIS", sjis.into_owned()),
     );
     let (cp, _, _) = encoding_rs::WINDOWS_1251.encode(
         "<html><head><meta charset=\"windows-1251\"><title>Привет, мир</title></head></html>",
     );
-    a.set(
-        "/cp1251",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: cp.into_owned(),
-        },
-    );
+    a.set("/cp1251", Reply::typed("text/html", cp.into_owned()));
     let mut bom = vec![0xEF, 0xBB, 0xBF];
     bom.extend_from_slice("<title>Grüße</title>".as_bytes());
-    a.set(
-        "/bom",
-        Reply::Raw {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "text/html; charset=iso-8859-1".into(),
-            )],
-            body: bom,
-        },
-    );
+    a.set("/bom", Reply::typed("text/html; charset=iso-8859-1", bom));
     a.set("/", html_page("root", &["/sjis", "/cp1251", "/bom"]));
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
     out.assert_code(0);
@@ -447,10 +409,7 @@ async fn max_pages_max_depth_include_and_exclude() {
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-pages", "10"]).await;
     out.assert_code(0);
     assert_eq!(read_records(dir.path()).len(), 10);
-    assert_eq!(
-        a.hits().iter().filter(|h| h.path != "/robots.txt").count(),
-        10
-    );
+    assert_eq!(page_hits(&a), 10);
     assert_eq!(stats(dir.path())["completed"], true);
 
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-depth", "2"]).await;
@@ -531,11 +490,7 @@ async fn robots_crawl_delay_slows_the_host() {
     tree_site_routes(&a, 4, 3);
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: b"User-agent: trawl\nCrawl-delay: 0.5\n".to_vec(),
-        },
+        Reply::robots("User-agent: trawl\nCrawl-delay: 0.5\n"),
     );
     let (out, _dir) = crawl(&[
         &a.url("/"),
@@ -609,11 +564,7 @@ async fn user_agent_is_sent_and_matched_in_robots() {
     tree_site_routes(&a, 3, 2);
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: b"User-agent: *\nDisallow: /\n\nUser-agent: mybot\nAllow: /\n".to_vec(),
-        },
+        Reply::robots("User-agent: *\nDisallow: /\n\nUser-agent: mybot\nAllow: /\n"),
     );
     let (out, dir) = crawl(&[
         &a.url("/"),
@@ -642,19 +593,11 @@ async fn non_html_is_recorded_but_not_parsed() {
     let a = Site::start().await;
     a.set(
         "/data.json",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: br#"{"a": "<a href='/hidden1'>x</a>"}"#.to_vec(),
-        },
+        Reply::typed("application/json", br#"{"a": "<a href='/hidden1'>x</a>"}"#),
     );
     a.set(
         "/fake.html",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: b"%PDF-1.4 <a href='/hidden2'>x</a>".to_vec(),
-        },
+        Reply::typed("text/html", b"%PDF-1.4 <a href='/hidden2'>x</a>"),
     );
     a.set("/", html_page("root", &["/data.json", "/fake.html"]));
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
@@ -671,30 +614,13 @@ async fn non_html_is_recorded_but_not_parsed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_bodies_are_decoded_and_ignore_robots_skips_robots_txt() {
-    use std::io::Write;
     let a = Site::start().await;
     let html = "<html><title>Zipped</title><a href=\"/private/x\">x</a></html>".repeat(20);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(html.as_bytes()).unwrap();
-    a.set(
-        "/",
-        Reply::Raw {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-            ],
-            body: gz.finish().unwrap(),
-        },
-    );
+    a.set("/", Reply::gzipped("text/html", gzip(html.as_bytes())));
     a.set("/private/x", html_page("x", &[]));
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: b"User-agent: *\nDisallow: /private/\n".to_vec(),
-        },
+        Reply::robots("User-agent: *\nDisallow: /private/\n"),
     );
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--ignore-robots"]).await;
     out.assert_code(0);
@@ -933,52 +859,19 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_cleanly_with_complete_output() {
-    let a = Site::start().await;
-    tree_site_routes(&a, 400, 5);
-    for i in 1..400 {
-        let html = tree_page_html(i, 400, 5);
-        a.set(
-            &tree_page_path(i),
-            Reply::Delay(Duration::from_millis(300), Box::new(Reply::Html(html))),
-        );
-    }
+    let a = slow_tree(400, Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = a.url("/");
     let cfg = dir.path().join("progress.toml");
     std::fs::write(&cfg, "progress_interval = 0.2\n").unwrap();
     let cfg = cfg.display().to_string();
-    let child = spawn_crawl(
-        &url,
-        dir.path(),
-        &[
-            "--config",
-            &cfg,
-            "--per-host-rate",
-            "0",
-            "--per-host-concurrency",
-            "8",
-        ],
-    );
-    // Wait (bounded) until some pages are done, then interrupt.
-    wait_until("more than 20 requests", Duration::from_secs(10), || {
-        a.hits().len() > 20
-    })
-    .await;
-    let started = std::time::Instant::now();
-    signal(&child, "-INT");
-    let out = finish(child).await;
+    let (out, stop) = crawl_then_signal(&a, dir.path(), &["--config", &cfg], 20, "-INT").await;
     out.assert_code(130);
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "stop took {:?}",
-        started.elapsed()
-    );
-    let recs = read_records(dir.path()); // panics on any torn line
-    assert!(!recs.is_empty() && recs.len() < 400);
+    assert!(stop < Duration::from_secs(8), "stop took {stop:?}");
+    let recs = assert_stopped_crawl_is_whole(&a, dir.path());
+    assert!(recs.len() < 400, "the crawl stopped early");
     let s = stats(dir.path());
     assert_eq!(s["completed"], false);
     assert_eq!(s["stopped_by"], "SIGINT");
-    assert_eq!(s["pages"].as_u64().unwrap() as usize, recs.len());
     // Not a terminal: progress goes to the log as periodic lines.
     assert!(out.stderr.contains("progress: pages "), "{}", out.stderr);
     assert!(out.stderr.contains("SIGINT received"), "{}", out.stderr);

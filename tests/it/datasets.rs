@@ -18,13 +18,20 @@ fn repo_file(path: &str) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worked_example_extracts_known_answers() {
-    let site = Site::start().await;
-    let seed = shop_routes(&site);
+/// Crawls the shop on `site` with the worked example's config; returns the seed and
+/// the output directory.
+async fn crawl_worked_example(site: &Site) -> (String, tempfile::TempDir) {
+    let seed = shop_routes(site);
     let config = repo_file("config/products.toml");
     let (out, dir) = crawl(&[&seed, "--config", &config, "--per-host-rate", "0"]).await;
     out.assert_code(0);
+    (seed, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worked_example_extracts_known_answers() {
+    let site = Site::start().await;
+    let (seed, dir) = crawl_worked_example(&site).await;
     let records = records_by_url(dir.path());
 
     for (i, b) in BOOKS.iter().enumerate() {
@@ -100,11 +107,7 @@ async fn extras_are_on_every_record_and_null_where_nothing_was_parsed() {
     );
     site.set(
         "/pic.png",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "image/png".into())],
-            body: b"\x89PNG\r\n\x1a\n....".to_vec(),
-        },
+        Reply::typed("image/png", b"\x89PNG\r\n\x1a\n...."),
     );
     let (out, dir) = crawl(&[&site.url("/"), "--extras", "all", "--per-host-rate", "0"]).await;
     out.assert_code(0);
@@ -210,26 +213,13 @@ async fn a_warc_archive_round_trips_through_warcio() {
     site.set("/b", Reply::Html(same));
     site.set("/moved", Reply::Redirect(301, "/target".into()));
     site.set("/target", Reply::Html("<title>target</title>".into()));
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, b"<title>zipped</title>").unwrap();
     site.set(
         "/gz",
-        Reply::Raw {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-            ],
-            body: gz.finish().unwrap(),
-        },
+        Reply::gzipped("text/html", gzip(b"<title>zipped</title>")),
     );
     site.set(
         "/pic.png",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "image/png".into())],
-            body: b"\x89PNG\r\n\x1a\n\x00\x01binary".to_vec(),
-        },
+        Reply::typed("image/png", b"\x89PNG\r\n\x1a\n\x00\x01binary"),
     );
     let (out, dir) = crawl(&[
         &site.url("/"),
@@ -344,30 +334,17 @@ fn urlset(locs: &[String]) -> String {
     xml
 }
 
-fn xml_reply(body: Vec<u8>, content_type: &str) -> Reply {
-    Reply::Raw {
-        status: 200,
-        headers: vec![("Content-Type".into(), content_type.into())],
-        body,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
     let site = Site::start().await;
     site.set("/", Reply::Html("<title>home, no links</title>".into()));
     site.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: format!(
-                "User-agent: *\nDisallow: /private\nSitemap: {}\nSitemap: {}\n",
-                site.url("/maps/index.xml"),
-                site.url("/maps/list.txt")
-            )
-            .into_bytes(),
-        },
+        Reply::robots(&format!(
+            "User-agent: *\nDisallow: /private\nSitemap: {}\nSitemap: {}\n",
+            site.url("/maps/index.xml"),
+            site.url("/maps/list.txt")
+        )),
     );
     let index = format!(
         r#"<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
@@ -375,35 +352,30 @@ async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
         site.url("/maps/plain.xml"),
         site.url("/maps/zipped.xml.gz")
     );
-    site.set(
-        "/maps/index.xml",
-        xml_reply(index.into_bytes(), "application/xml"),
-    );
+    site.set("/maps/index.xml", Reply::typed("application/xml", index));
     site.set(
         "/maps/plain.xml",
-        xml_reply(
+        Reply::typed(
+            "text/xml",
             urlset(&[
                 site.url("/p1"),
                 site.url("/p2?b=2&amp;a=1"),
                 "http://elsewhere.invalid/off-site".into(),
                 site.url("/private/secret"),
-            ])
-            .into_bytes(),
-            "text/xml",
+            ]),
         ),
     );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, urlset(&[site.url("/p3")]).as_bytes()).unwrap();
+    let zipped = gzip(urlset(&[site.url("/p3")]).as_bytes());
     site.set(
         "/maps/zipped.xml.gz",
-        xml_reply(gz.finish().unwrap(), "application/x-gzip"),
+        Reply::typed("application/x-gzip", zipped),
     );
     // A plain-text sitemap, as the protocol allows: read because robots.txt names it.
     site.set(
         "/maps/list.txt",
-        xml_reply(
-            format!("{}\n\n# not a URL\n", site.url("/p4")).into_bytes(),
+        Reply::typed(
             "text/plain",
+            format!("{}\n\n# not a URL\n", site.url("/p4")),
         ),
     );
     for p in ["/p1", "/p2?a=1&b=2", "/p3", "/p4"] {
@@ -461,7 +433,7 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
     let many: Vec<String> = (0..50).map(|i| site.url(&format!("/page/{i}"))).collect();
     site.set(
         "/sitemap.xml",
-        xml_reply(urlset(&many).into_bytes(), "application/xml"),
+        Reply::typed("application/xml", urlset(&many)),
     );
     for i in 0..50 {
         site.set(
@@ -498,15 +470,12 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
         .collect();
     site.set(
         "/sitemap.xml",
-        xml_reply(
-            format!(r#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>{}</loc></sitemap>{children}</sitemapindex>"#, site.url("/sitemap.xml")).into_bytes(),
-            "application/xml",
-        ),
+        Reply::typed("application/xml", format!(r#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>{}</loc></sitemap>{children}</sitemapindex>"#, site.url("/sitemap.xml"))),
     );
     for i in 0..20 {
         site.set(
             &format!("/sm/{i}.xml"),
-            xml_reply(urlset(&[]).into_bytes(), "application/xml"),
+            Reply::typed("application/xml", urlset(&[])),
         );
     }
     let (out, dir) = crawl(&[
@@ -546,10 +515,7 @@ async fn export(dir: &Path, fields: &str, format: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_writes_a_csv_of_the_worked_example() {
     let site = Site::start().await;
-    let seed = shop_routes(&site);
-    let config = repo_file("config/products.toml");
-    let (out, dir) = crawl(&[&seed, "--config", &config, "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let (_, dir) = crawl_worked_example(&site).await;
     let csv = export(
         dir.path(),
         "url,status,title,data.price,data.in_stock",
@@ -624,13 +590,11 @@ async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once
         "{parts:?}"
     );
     let lines = export(dir.path(), "url,status", "jsonl").await;
-    let mut seen = std::collections::HashMap::new();
-    for line in lines.lines() {
-        let r: Value = serde_json::from_str(line).unwrap();
-        *seen
-            .entry(r["url"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
+    let exported: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen = url_counts(&exported);
     assert_eq!(seen.len(), pages, "every page recorded");
     assert!(seen.values().all(|n| *n == 1), "each once: {seen:?}");
 }

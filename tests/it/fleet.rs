@@ -128,8 +128,17 @@ async fn merge(dir: &Path) -> (RunOutput, std::path::PathBuf) {
 
 /// `stats-<worker>.json` in `dir`.
 fn worker_stats(dir: &Path, worker: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join(format!("stats-{worker}.json"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+    read_json(&dir.join(format!("stats-{worker}.json")))
+}
+
+/// Waits (bounded) until the processes writing into `dir` have recorded `n` pages.
+async fn wait_for_records(dir: &Path, n: usize) {
+    wait_until(
+        &format!("{n} pages recorded"),
+        Duration::from_secs(30),
+        || fleet_records(dir).len() >= n,
+    )
+    .await;
 }
 
 async fn finish_all(children: Vec<Child>) -> Vec<RunOutput> {
@@ -202,11 +211,7 @@ async fn three_processes_record_every_page_exactly_once() {
     // All three took part, and the server saw each page once.
     assert_eq!(per_worker.len(), 3, "{per_worker:?}");
     for s in sites.iter().chain([&extra]) {
-        for p in s.paths() {
-            if p != "/robots.txt" {
-                assert_eq!(s.count(&p), 1, "{p} fetched {} times", s.count(&p));
-            }
-        }
+        assert_each_page_fetched_once(s);
     }
     // Each process's stats say what it did; the fleet's total is the whole site.
     let total: u64 = ["wa", "wb", "wc"]
@@ -365,10 +370,7 @@ async fn a_redis_restart_mid_crawl_loses_nothing() {
             spawn_args(&args)
         })
         .collect();
-    wait_until("pages recorded", Duration::from_secs(30), || {
-        fleet_records(dir.path()).len() >= 10
-    })
-    .await;
+    wait_for_records(dir.path(), 10).await;
     let before = fleet_records(dir.path()).len();
     assert!(before < 60, "the crawl is still going");
     // Down for a second, then back with its data (append-only file).
@@ -541,10 +543,7 @@ async fn a_seed_added_by_a_later_process_is_a_seed_for_every_process() {
         "wa",
         &flags,
     ));
-    wait_until("the crawl is under way", Duration::from_secs(30), || {
-        fleet_records(dir.path()).len() >= 3
-    })
-    .await;
+    wait_for_records(dir.path(), 3).await;
     let b = spawn_args(&fleet_args(
         std::slice::from_ref(&late_seed),
         &redis,
@@ -582,10 +581,7 @@ async fn a_redis_that_lost_its_data_stops_the_crawl_with_an_error() {
         "w1",
         &flags,
     ));
-    wait_until("pages recorded", Duration::from_secs(30), || {
-        fleet_records(dir.path()).len() >= 5
-    })
-    .await;
+    wait_for_records(dir.path(), 5).await;
     // As a restart without persistence would leave it.
     assert!(redis.command("FLUSHALL").starts_with("+OK"));
     let out = finish(child).await;
@@ -780,7 +776,6 @@ async fn the_compose_files_commands_run_a_fleet() {
             "0".into(),
         ]);
         children.push(spawn_args(&a));
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for out in finish_all(children).await {
         // Same settings for every worker (rate included), else the second would stop.

@@ -11,14 +11,6 @@ use crate::common::*;
 
 const T: Duration = Duration::from_secs(90);
 
-fn links(paths: &[String]) -> Reply {
-    let mut body = String::from("<html><head><title>index</title></head><body>");
-    for p in paths {
-        body.push_str(&format!("<a href=\"{p}\">{p}</a>\n"));
-    }
-    Reply::Html(body + "</body></html>")
-}
-
 fn error_of(recs: &std::collections::HashMap<String, Value>, url: &str) -> String {
     recs.get(url)
         .unwrap_or_else(|| panic!("no record for {url}"))["error"]
@@ -50,14 +42,7 @@ fn body_traps(a: &Site) {
     );
     a.set(
         "/bomb",
-        Reply::Raw {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-            ],
-            body: gzip_bomb_1g().to_vec(),
-        },
+        Reply::gzipped("text/html", gzip_bomb_1g().to_vec()),
     );
 }
 
@@ -65,10 +50,7 @@ fn body_traps(a: &Site) {
 async fn endless_huge_and_bomb_bodies_stop_at_max_body() {
     let a = Site::start().await;
     body_traps(&a);
-    a.set(
-        "/",
-        links(&["/endless".into(), "/big".into(), "/bomb".into()]),
-    );
+    a.set("/", html_page("index", &["/endless", "/big", "/bomb"]));
     let cap = 3_000_000u64;
     let (out, dir) = crawl(&[
         &a.url("/"),
@@ -183,12 +165,10 @@ async fn slow_servers_end_at_the_whole_request_deadline_without_holding_up_other
         },
     );
     tree_site_routes(&fast, 30, 3);
-    let mut paths: Vec<String> = ["/hang", "/trickle", "/stall"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    paths.push(fast.url("/"));
-    slow.set("/", links(&paths));
+    slow.set(
+        "/",
+        html_page("index", &["/hang", "/trickle", "/stall", &fast.url("/")]),
+    );
     let started = Instant::now();
     let (out, dir) = crawl(&[
         &slow.url("/"),
@@ -273,13 +253,16 @@ async fn broken_servers_give_error_records_with_a_kind() {
     });
     a.set(
         "/",
-        links(&[
-            "/reset".into(),
-            "/bad-status".into(),
-            "/not-http".into(),
-            "/truncated-chunked".into(),
-            tls_url.clone(),
-        ]),
+        html_page(
+            "index",
+            &[
+                "/reset",
+                "/bad-status",
+                "/not-http",
+                "/truncated-chunked",
+                &tls_url,
+            ],
+        ),
     );
     let (out, dir) = crawl(&[
         &a.url("/"),
@@ -336,7 +319,7 @@ async fn retry_after_as_an_http_date_delays_the_host() {
         ]),
     );
     a.set("/other", Reply::Html("<title>other</title>".into()));
-    a.set("/", links(&["/busy".into(), "/other".into()]));
+    a.set("/", html_page("index", &["/busy", "/other"]));
     let (out, dir) = crawl(&[
         &a.url("/"),
         "--per-host-rate",
@@ -382,11 +365,7 @@ async fn redirects_off_scope_or_to_private_addresses_are_refused_and_recorded() 
     );
     a.set(
         "/",
-        links(&[
-            "/to-offsite".into(),
-            "/to-private".into(),
-            "/to-metadata".into(),
-        ]),
+        html_page("index", &["/to-offsite", "/to-private", "/to-metadata"]),
     );
 
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
@@ -434,21 +413,11 @@ async fn malformed_html_still_yields_its_links_quickly() {
     a.set("/line", Reply::Html(line));
     let mut junk = b"<html><title>junk</title><div><p><b><i>\x00\xff\xfe<a href=\"/junk-link\">j</a><table><tr><td>".to_vec();
     junk.extend_from_slice(b"<a href='/unclosed' <<< <div <a href=/after-junk>k");
-    a.set(
-        "/junk",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: junk,
-        },
-    );
+    a.set("/junk", Reply::typed("text/html", junk));
     for p in ["/deep-link", "/after-deep", "/line-end", "/junk-link"] {
         a.set(p, Reply::Html("<title>found</title>".into()));
     }
-    a.set(
-        "/",
-        links(&["/deep".into(), "/line".into(), "/junk".into()]),
-    );
+    a.set("/", html_page("index", &["/deep", "/line", "/junk"]));
     let started = Instant::now();
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
     out.assert_code(0);
@@ -471,31 +440,17 @@ async fn wrong_charsets_and_disguised_binaries() {
         .encode("<meta charset=\"windows-1251\"><title>Новости дня</title>");
     a.set(
         "/lying-header",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
-            body: cp.into_owned(),
-        },
+        Reply::typed("text/html; charset=utf-8", cp.into_owned()),
     );
     a.set(
         "/utf8-as-latin1",
-        Reply::Raw {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "text/html; charset=iso-8859-1".into(),
-            )],
-            body: "<title>Ça coûte 5 €</title>".as_bytes().to_vec(),
-        },
+        Reply::typed(
+            "text/html; charset=iso-8859-1",
+            "<title>Ça coûte 5 €</title>",
+        ),
     );
     let binary = |magic: &[u8], ct: &str| {
-        let mut body = magic.to_vec();
-        body.extend_from_slice(b"<a href=\"/from-binary\">x</a>");
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), ct.into())],
-            body,
-        }
+        Reply::typed(ct, [magic, b"<a href=\"/from-binary\">x</a>"].concat())
     };
     a.set("/doc.pdf", binary(b"%PDF-1.7\n", "application/pdf"));
     a.set("/img", binary(b"\x89PNG\r\n\x1a\n", "text/html"));
@@ -507,7 +462,8 @@ async fn wrong_charsets_and_disguised_binaries() {
     );
     a.set(
         "/",
-        links(
+        html_page(
+            "index",
             &[
                 "/lying-header",
                 "/utf8-as-latin1",
@@ -515,8 +471,7 @@ async fn wrong_charsets_and_disguised_binaries() {
                 "/img",
                 "/data",
                 "/blob",
-            ]
-            .map(String::from),
+            ],
         ),
     );
     let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
@@ -561,12 +516,7 @@ async fn spider_traps_end_by_themselves_and_are_counted() {
     let long = format!("/long/{}", "x".repeat(3000));
     a.set(
         "/",
-        links(&[
-            "/cal?month=0".into(),
-            "/a/".into(),
-            "/shop/0".into(),
-            long.clone(),
-        ]),
+        html_page("index", &["/cal?month=0", "/a/", "/shop/0", &long]),
     );
     let (out, dir) = crawl(&[
         &a.url("/"),
@@ -610,7 +560,7 @@ async fn spider_traps_end_by_themselves_and_are_counted() {
             Reply::Html(format!("<a href=\"{p}/d{}\">deeper</a>", i + 1)),
         );
     }
-    b.set("/", links(&["/d0".into()]));
+    b.set("/", html_page("index", &["/d0"]));
     let (out, dir) = crawl(&[
         &b.url("/"),
         "--per-host-rate",
@@ -637,34 +587,19 @@ async fn spider_traps_end_by_themselves_and_are_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
-    let a = Site::start().await;
-    tree_site_routes(&a, 300, 5);
-    for i in 1..300 {
-        let html = tree_page_html(i, 300, 5);
-        a.set(
-            &tree_page_path(i),
-            Reply::Delay(Duration::from_millis(200), Box::new(Reply::Html(html))),
-        );
-    }
+    let a = slow_tree(300, Duration::from_millis(200)).await;
     let hang = Site::start().await;
     hang.set("/", Reply::Hang);
 
-    // SIGTERM: exit 143 with complete output.
+    // SIGTERM: exit 143 with complete output: every page fetched so far, each once.
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_crawl(
-        &a.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "8"],
-    );
-    wait_until("more than 15 requests", Duration::from_secs(10), || {
-        a.hits().len() > 15
-    })
-    .await;
-    signal(&child, "-TERM");
-    let out = finish(child).await;
+    let (out, _) = crawl_then_signal(&a, dir.path(), &[], 15, "-TERM").await;
     out.assert_code(143);
-    read_records(dir.path());
-    assert_eq!(stats(dir.path())["stopped_by"], "SIGTERM");
+    let records = assert_stopped_crawl_is_whole(&a, dir.path());
+    assert!(records.len() < 300, "the crawl stopped early");
+    let s = stats(dir.path());
+    assert_eq!(s["stopped_by"], "SIGTERM");
+    assert_eq!(s["completed"], false);
 
     // A request that never ends would hold the first stop for shutdown_grace (5 s);
     // a second signal (more than a second later: an instant repeat is one signal
@@ -812,21 +747,10 @@ User-Agent: barbot\nUser-Agent: bazbot\nDisallow: /example/page.html\n\nUser-Age
 
     // --robots-url fetches with the crawl's rules, and the crawl agrees with it.
     let a = Site::start().await;
-    a.set(
-        "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: rfc.as_bytes().to_vec(),
-        },
-    );
+    a.set("/robots.txt", Reply::robots(rfc));
     a.set(
         "/",
-        links(&[
-            "/example/a".into(),
-            "/publications/b".into(),
-            "/pic.gif".into(),
-        ]),
+        html_page("index", &["/example/a", "/publications/b", "/pic.gif"]),
     );
     a.set("/publications/b", Reply::Html("<title>b</title>".into()));
     let out = run_trawl_async(
@@ -955,9 +879,10 @@ async fn whole_trap_fixture_in_one_crawl_keeps_memory_bounded() {
         "/retry",
         "/loop",
     ];
-    let mut index: Vec<String> = traps.iter().map(|s| s.to_string()).collect();
-    index.push(format!("/long/{}", "y".repeat(3000)));
-    a.set("/", links(&index));
+    let long = format!("/long/{}", "y".repeat(3000));
+    let mut index = traps.to_vec();
+    index.push(&long);
+    a.set("/", html_page("index", &index));
     let started = Instant::now();
     let (out, dir) = crawl(&[
         &a.url("/"),

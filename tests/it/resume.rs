@@ -6,21 +6,21 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
+/// `--per-host-rate 0 --per-host-concurrency 4`: fast, with several pages in flight
+/// whenever the crawl is stopped.
+const BUSY: [&str; 4] = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
+
 /// Waits (bounded) until the site has served more than `hits` page requests.
 async fn wait_for_hits(site: &Site, hits: usize) {
-    let pages = || site.paths().iter().filter(|p| *p != "/robots.txt").count();
-    wait_until("page requests", Duration::from_secs(10), || pages() > hits).await;
+    wait_until("page requests", Duration::from_secs(10), || {
+        page_hits(site) > hits
+    })
+    .await;
 }
 
 /// URL → number of records (and every line must parse).
 fn record_counts(out: &Path) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for r in read_records(out) {
-        *counts
-            .entry(r["url"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
-    counts
+    url_counts(&read_records(out))
 }
 
 fn assert_exactly_once(site: &Site, out: &Path, pages: usize) {
@@ -41,11 +41,7 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
     let pages = 300;
     let site = slow_tree(pages, Duration::from_millis(30)).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = crawl_args(
-        &site.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
-    );
+    let args = crawl_args(&site.url("/"), dir.path(), &BUSY);
 
     // URL → fetches seen when it was first found recorded after a kill.
     let mut recorded_before_kills: HashMap<String, usize> = HashMap::new();
@@ -79,16 +75,14 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
             "{path} refetched after it was recorded"
         );
     }
-    let redone = site.paths().iter().filter(|p| *p != "/robots.txt").count() - pages;
+    let redone = page_hits(&site) - pages;
     eprintln!(
         "sigkill x3: {redone} page fetches redone, {} recorded before kills",
         recorded_before_kills.len()
     );
     // At most about a second of in-flight work per kill is redone.
     assert!(redone <= 3 * 150, "{redone} fetches redone");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats.json")).unwrap())
-            .unwrap();
+    let stats = stats(dir.path());
     assert_eq!(
         stats["pages"], pages,
         "stats.json counts the whole crawl, across runs"
@@ -101,11 +95,7 @@ async fn sigint_then_resume_finishes_without_refetching() {
     let pages = 200;
     let site = slow_tree(pages, Duration::from_millis(30)).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = crawl_args(
-        &site.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
-    );
+    let args = crawl_args(&site.url("/"), dir.path(), &BUSY);
     let child = spawn_args(&args);
     wait_for_hits(&site, 50).await;
     signal(&child, "-INT");
@@ -128,11 +118,7 @@ async fn a_torn_last_line_is_repaired_and_a_finished_crawl_is_not_rerun() {
     let pages = 120;
     let site = slow_tree(pages, Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
-    let args = crawl_args(
-        &site.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
-    );
+    let args = crawl_args(&site.url("/"), dir.path(), &BUSY);
     let mut child = spawn_args(&args);
     wait_for_hits(&site, 30).await;
     child.kill().unwrap();
@@ -297,8 +283,7 @@ async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
 async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
     let site = slow_tree(200, Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
-    let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
-    let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &base));
+    let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &BUSY));
     // Pages 33..66 link to /p/100..; once recorded (commits come every second),
     // those links are queued on disk.
     wait_for_hits(&site, 130).await;
@@ -311,7 +296,7 @@ async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
         });
 
     // Escape a "trap": everything under /p/1xx is now excluded, queued or not.
-    let mut args = base.to_vec();
+    let mut args = BUSY.to_vec();
     args.extend(["--exclude", "/p/1[0-9][0-9]$"]);
     let o = finish(spawn_args(&crawl_args(&site.url("/"), dir.path(), &args))).await;
     o.assert_code(0);
@@ -324,9 +309,7 @@ async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
             "{p} fetched after it was excluded"
         );
     }
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats.json")).unwrap())
-            .unwrap();
+    let stats = stats(dir.path());
     assert!(stats["refused"]["filter"].as_u64().unwrap() > 0);
     assert_eq!(stats["completed"], true);
 }

@@ -16,11 +16,14 @@
 //! * A real redis-server (`redis.rs`) and the worked example's shop (`shop.rs`).
 #![allow(dead_code)]
 
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::sync::watch;
 
@@ -233,6 +236,14 @@ pub fn tree_page_path(i: usize) -> String {
     }
 }
 
+/// The page number of a tree page's path: the inverse of [`tree_page_path`].
+pub fn tree_page_index(path: &str) -> Option<usize> {
+    match path {
+        "/" => Some(0),
+        _ => path.strip_prefix("/p/")?.parse().ok().filter(|&i| i > 0),
+    }
+}
+
 /// The children of tree page `i`: `i*fanout+1 ..= i*fanout+fanout`, those `< pages`.
 pub fn tree_children(i: usize, pages: usize, fanout: usize) -> Vec<usize> {
     let first = i.saturating_mul(fanout).saturating_add(1);
@@ -279,7 +290,6 @@ pub fn tree_site_routes(site: &Site, pages: usize, fanout: usize) {
 /// can be stopped or killed half-way.
 pub async fn slow_tree(pages: usize, delay: Duration) -> Site {
     let site = Site::start().await;
-    tree_site_routes(&site, pages, 4);
     for i in 0..pages {
         let html = tree_page_html(i, pages, 4);
         site.set(
@@ -287,20 +297,163 @@ pub async fn slow_tree(pages: usize, delay: Duration) -> Site {
             Reply::Delay(delay, Box::new(Reply::Html(html))),
         );
     }
+    site.set("/robots.txt", Reply::Status(404));
     site
+}
+
+/// A page titled `title` linking to each of `links` (paths or URLs), in order.
+pub fn html_page(title: &str, links: &[&str]) -> Reply {
+    let mut body = format!("<html><head><title>{title}</title></head><body>");
+    for l in links {
+        body.push_str(&format!("<a href=\"{l}\">{l}</a>\n"));
+    }
+    body.push_str("</body></html>");
+    Reply::Html(body)
+}
+
+impl Reply {
+    /// 200 with this `Content-Type` and body.
+    pub fn typed(content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
+    }
+
+    /// 200 with this `Content-Type`, `Content-Encoding: gzip` and `gzipped` as the body.
+    pub fn gzipped(content_type: &str, gzipped: Vec<u8>) -> Reply {
+        Reply::Raw {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), content_type.into()),
+                ("Content-Encoding".into(), "gzip".into()),
+            ],
+            body: gzipped,
+        }
+    }
+
+    /// A robots.txt of this text (`text/plain`).
+    pub fn robots(text: &str) -> Reply {
+        Reply::typed("text/plain", text)
+    }
+}
+
+/// `bytes` gzip-compressed.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).expect("gzip in memory");
+    gz.finish().expect("gzip in memory")
 }
 
 // ---------------------------------------------------------------------------------------
 // Waits and assertions
 // ---------------------------------------------------------------------------------------
 
-/// Polls `cond` every 10 ms until it holds; panics naming `what` after `limit`.
+/// Polls `cond` every 10 ms until it holds; panics naming `what` once `limit` has
+/// passed (however long `cond` itself takes).
 pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    for _ in 0..(limit.as_millis() / 10).max(1) {
+    let deadline = Instant::now() + limit;
+    for _ in 0..=(limit.as_millis() / 10) {
         if cond() {
             return;
+        }
+        if Instant::now() >= deadline {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Requests for pages (anything but robots.txt) the site has received.
+pub fn page_hits(site: &Site) -> usize {
+    site.paths().iter().filter(|p| *p != "/robots.txt").count()
+}
+
+/// Panics unless every page (robots.txt aside) the site was asked for was asked for once.
+pub fn assert_each_page_fetched_once(site: &Site) {
+    for p in site.paths() {
+        if p != "/robots.txt" {
+            assert_eq!(site.count(&p), 1, "{p} fetched {} times", site.count(&p));
+        }
+    }
+}
+
+/// URL → number of records with it.
+pub fn url_counts<'a>(records: impl IntoIterator<Item = &'a Value>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in records {
+        let url = r["url"].as_str().unwrap_or_else(|| panic!("no url: {r}"));
+        *counts.entry(url.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Crawls `site` into `out_dir` (`--per-host-rate 0 --per-host-concurrency 8`, then
+/// `extra`), sends `sig` (`"-INT"`, `"-TERM"`) once the site has received more than
+/// `hits` requests, and waits for trawl to exit. Returns its output and how long it took
+/// to stop.
+pub async fn crawl_then_signal(
+    site: &Site,
+    out_dir: &Path,
+    extra: &[&str],
+    hits: usize,
+    sig: &str,
+) -> (RunOutput, Duration) {
+    let mut args = vec!["--per-host-rate", "0", "--per-host-concurrency", "8"];
+    args.extend(extra);
+    let child = spawn_crawl(&site.url("/"), out_dir, &args);
+    wait_until(
+        &format!("more than {hits} requests"),
+        Duration::from_secs(10),
+        || site.hits().len() > hits,
+    )
+    .await;
+    let signalled = Instant::now();
+    signal(&child, sig);
+    let out = finish(child).await;
+    (out, signalled.elapsed())
+}
+
+/// Checks the output of a crawl of `site` (a [`tree_site_routes`] or [`slow_tree`] site)
+/// stopped by a signal: records were written, each whole (every line parses, and is a
+/// fetched page with its status and title), nothing lost (every page the site served
+/// has exactly one record, and nothing else has one) and stats.json counts them all.
+/// Returns the records.
+pub fn assert_stopped_crawl_is_whole(site: &Site, out_dir: &Path) -> Vec<Value> {
+    let records = read_records(out_dir);
+    assert!(!records.is_empty(), "no records written");
+    for r in &records {
+        let url = r["url"].as_str().unwrap_or_default();
+        let i = url
+            .strip_prefix(&site.origin())
+            .and_then(tree_page_index)
+            .unwrap_or_else(|| panic!("a record for no page of the site: {r}"));
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["error"], Value::Null, "{r}");
+        assert_eq!(r["title"], format!("Page {i}"), "{r}");
+    }
+    let counts = url_counts(&records);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "recorded more than once: {twice:?}");
+    let recorded: BTreeSet<&String> = counts.keys().collect();
+    let served: BTreeSet<String> = site
+        .paths()
+        .into_iter()
+        .filter(|p| p != "/robots.txt")
+        .map(|p| site.url(&p))
+        .collect();
+    assert_eq!(
+        recorded,
+        served.iter().collect(),
+        "records and the pages the site served"
+    );
+    assert_eq!(
+        stats(out_dir)["pages"].as_u64(),
+        Some(records.len() as u64),
+        "stats.json counts every record"
+    );
+    records
 }

@@ -225,8 +225,14 @@ pub async fn crawl(args: &[&str]) -> (RunOutput, tempfile::TempDir) {
 
 /// The stats.json a crawl wrote into `out_dir`.
 pub fn stats(out_dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out_dir.join("stats.json")).expect("stats.json written");
-    serde_json::from_str(&text).expect("stats.json is JSON")
+    read_json(&out_dir.join("stats.json"))
+}
+
+/// A JSON file trawl wrote.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON ({e})", path.display()))
 }
 
 /// Sends a signal (`"-INT"`, `"-TERM"`) to a running trawl.
