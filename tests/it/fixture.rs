@@ -1,4 +1,4 @@
-//! Self-test of the shared fixture in `tests/common`: the fixture server is exercised with
+//! Self-test of the shared fixture in `tests/it/common`: the fixture server is exercised with
 //! reqwest and raw sockets, the process helpers with `sh`.
 
 use std::time::{Duration, Instant};
@@ -48,14 +48,7 @@ async fn html_status_redirect_raw_and_404() {
     site.set("/gone", Reply::Status(410));
     site.set("/moved", Reply::Redirect(301, "/there?x=1".into()));
     site.set("/q?a=1&b=2", Reply::Html("query".into()));
-    site.set(
-        "/raw",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/x-thing".into())],
-            body: b"\x00\x01raw".to_vec(),
-        },
-    );
+    site.set("/raw", Reply::typed("application/x-thing", b"\x00\x01raw"));
     let c = client();
 
     let (status, headers, body) = get(&c, &site.url("/")).await;
@@ -136,10 +129,7 @@ async fn sequence_repeats_last_and_set_resets() {
 async fn delay_is_concurrent_and_max_in_flight_counts() {
     let site = Site::start().await;
     let delay = Duration::from_millis(400);
-    site.set(
-        "/slow",
-        Reply::Delay(delay, Box::new(Reply::Html("slow".into()))),
-    );
+    site.set("/slow", Reply::delayed(delay, Reply::Html("slow".into())));
     site.set("/fast", Reply::Html("fast".into()));
     let c = client();
 
@@ -220,6 +210,12 @@ async fn read_reply(stream: &mut TcpStream) -> String {
     panic!("read_reply: too many reads");
 }
 
+/// Sends `request` on `stream` and reads one reply framed by `Content-Length`.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
+    stream.write_all(request).await.expect("write");
+    read_reply(stream).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_and_connection_close() {
     let site = Site::start().await;
@@ -230,21 +226,14 @@ async fn keep_alive_and_connection_close() {
     // Each request is sent once the previous reply is read, as a client reusing a
     // pooled connection does: the one connection serves them all.
     for _ in 0..2 {
-        stream
-            .write_all(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
-            .await
-            .unwrap();
-        let reply = read_reply(&mut stream).await;
+        let reply = exchange(&mut stream, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n").await;
         assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
         assert!(reply.ends_with("\r\n\r\na"), "{reply}");
         assert!(!reply.contains("Connection: close"), "{reply}");
     }
     // Connection: close ends the connection after the reply.
-    stream
-        .write_all(b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let reply = read_reply(&mut stream).await;
+    let close = b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    let reply = exchange(&mut stream, close).await;
     assert!(reply.contains("\r\nConnection: close\r\n"), "{reply}");
     assert_eq!(
         read_until_closed(&mut stream, Duration::from_secs(5))
@@ -306,10 +295,7 @@ async fn hundreds_of_concurrent_connections() {
     let site = Site::start().await;
     site.set(
         "/slow",
-        Reply::Delay(
-            Duration::from_millis(1000),
-            Box::new(Reply::Html("ok".into())),
-        ),
+        Reply::delayed(Duration::from_millis(1000), Reply::Html("ok".into())),
     );
     let n = 300;
     let mut tasks = Vec::new();
@@ -484,6 +470,14 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> std::io::
     panic!("read_until_closed: too many reads");
 }
 
+/// Panics unless `stream` is closed (within 5 s) without sending another byte.
+async fn assert_closed_silently(stream: &mut TcpStream) {
+    let total = read_until_closed(stream, Duration::from_secs(5))
+        .await
+        .unwrap_or(0);
+    assert_eq!(total, 0, "bytes before the close");
+}
+
 /// Waits (bounded) until the first hit on `path` has finished, i.e. the server stopped
 /// serving it.
 async fn wait_hit_finished(site: &Site, path: &str) -> Hit {
@@ -549,10 +543,7 @@ async fn hang_sends_nothing_blocks_nothing_and_ends_with_the_site() {
 
     drop(site);
     for stream in [&mut hung, &mut hung2] {
-        let total = read_until_closed(stream, Duration::from_secs(5))
-            .await
-            .unwrap_or(0);
-        assert_eq!(total, 0);
+        assert_closed_silently(stream).await;
     }
 }
 
@@ -623,10 +614,7 @@ async fn stall_sends_a_start_then_nothing() {
     assert_eq!(site.count("/stall"), 2);
 
     drop(site);
-    let total = read_until_closed(&mut stream, Duration::from_secs(5))
-        .await
-        .unwrap_or(0);
-    assert_eq!(total, 0);
+    assert_closed_silently(&mut stream).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -918,9 +906,9 @@ async fn traps_block_nothing_and_delay_wraps_them() {
     );
     site.set(
         "/late-raw",
-        Reply::Delay(
+        Reply::delayed(
             Duration::from_millis(300),
-            Box::new(Reply::RawBytes(b"late".to_vec())),
+            Reply::RawBytes(b"late".to_vec()),
         ),
     );
     site.set("/ok", Reply::Html("ok".into()));

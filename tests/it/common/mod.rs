@@ -292,10 +292,7 @@ pub async fn slow_tree(pages: usize, delay: Duration) -> Site {
     let site = Site::start().await;
     for i in 0..pages {
         let html = tree_page_html(i, pages, 4);
-        site.set(
-            &tree_page_path(i),
-            Reply::Delay(delay, Box::new(Reply::Html(html))),
-        );
+        site.set(&tree_page_path(i), Reply::delayed(delay, Reply::Html(html)));
     }
     site.set("/robots.txt", Reply::Status(404));
     site
@@ -312,6 +309,11 @@ pub fn html_page(title: &str, links: &[&str]) -> Reply {
 }
 
 impl Reply {
+    /// `reply` after `delay` (see [`Reply::Delay`]).
+    pub fn delayed(delay: Duration, reply: Reply) -> Reply {
+        Reply::Delay(delay, Box::new(reply))
+    }
+
     /// 200 with this `Content-Type` and body.
     pub fn typed(content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
         Reply::Raw {
@@ -367,6 +369,19 @@ pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> b
     panic!("timed out after {limit:?} waiting for {what}");
 }
 
+/// Crawls `site` from "/" with `--per-host-rate 0` (no politeness wait: the fixture is
+/// local) and `extra`, and panics unless trawl exits 0 without a panic. Returns the
+/// output directory.
+pub async fn crawl_site(site: &Site, extra: &[&str]) -> tempfile::TempDir {
+    let url = site.url("/");
+    let mut args = vec![url.as_str(), "--per-host-rate=0"];
+    args.extend(extra);
+    let (out, dir) = crawl(&args).await;
+    out.assert_code(0);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    dir
+}
+
 /// Requests for pages (anything but robots.txt) the site has received.
 pub fn page_hits(site: &Site) -> usize {
     site.paths().iter().filter(|p| *p != "/robots.txt").count()
@@ -402,7 +417,7 @@ pub async fn crawl_then_signal(
     hits: usize,
     sig: &str,
 ) -> (RunOutput, Duration) {
-    let mut args = vec!["--per-host-rate", "0", "--per-host-concurrency", "8"];
+    let mut args = vec!["--per-host-rate=0", "--per-host-concurrency=8"];
     args.extend(extra);
     let child = spawn_crawl(&site.url("/"), out_dir, &args);
     wait_until(

@@ -31,6 +31,18 @@ pub struct RunOutput {
 }
 
 impl RunOutput {
+    /// Panics, showing stderr, unless it contains each of `texts`.
+    pub fn assert_stderr_has(&self, texts: &[&str]) -> &Self {
+        assert_has("stderr", &self.stderr, texts);
+        self
+    }
+
+    /// Panics, showing stdout, unless it contains each of `texts`.
+    pub fn assert_stdout_has(&self, texts: &[&str]) -> &Self {
+        assert_has("stdout", &self.stdout, texts);
+        self
+    }
+
     /// Panics, showing both outputs, unless the exit code is `code`.
     pub fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(
@@ -41,6 +53,12 @@ impl RunOutput {
             self.stderr
         );
         self
+    }
+}
+
+fn assert_has(name: &str, output: &str, texts: &[&str]) {
+    for text in texts {
+        assert!(output.contains(text), "no {text:?} in {name}:\n{output}");
     }
 }
 

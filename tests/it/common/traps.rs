@@ -156,13 +156,20 @@ pub(super) fn big_block(sent: u64, len: u64) -> Option<Bytes> {
 // Hostile pages
 // ---------------------------------------------------------------------------------------
 
+/// The doctype, head and `<body>` of a page titled `title`, in a string with room for
+/// `capacity` bytes.
+fn page_start(title: &str, capacity: usize) -> String {
+    let mut html = String::with_capacity(capacity);
+    html.push_str(&format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
+         <body>\n"
+    ));
+    html
+}
+
 /// An HTML page with `n` distinct links, `/l/0` .. `/l/{n-1}`, in that order.
 pub fn link_page(n: usize) -> String {
-    let mut html = String::with_capacity(128 + n * 40);
-    html.push_str(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Links</title></head>\n\
-         <body>\n",
-    );
+    let mut html = page_start("Links", 128 + n * 40);
     for i in 0..n {
         html.push_str(&format!("<a href=\"/l/{i}\">link {i}</a>\n"));
     }
@@ -173,11 +180,7 @@ pub fn link_page(n: usize) -> String {
 /// HTML with `depth` nested `<div>`s, a link to `/deep-link` inside the innermost one and
 /// a link to `/after-deep` after all of them are closed. Built without recursion.
 pub fn deep_nesting(depth: usize) -> String {
-    let mut html = String::with_capacity(256 + depth * 11);
-    html.push_str(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Deep</title></head>\n\
-         <body>\n",
-    );
+    let mut html = page_start("Deep", 256 + depth * 11);
     for _ in 0..depth {
         html.push_str("<div>");
     }
