@@ -98,8 +98,9 @@ async fn serve_conn(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         peer,
     };
     let mut conn = hyper::server::conn::http1::Builder::new()
-        // hyper must not give up on a request whose reply is still being made (a Delay)
-        // when the gate ends its input in front of a trap.
+        // Otherwise hyper reads on while a reply is being made (to notice a client that
+        // left), and the gate would claim the next request early and, for a trap, end
+        // hyper's input in the middle of that reply.
         .half_close(true)
         // Conventional, byte-for-byte predictable replies: the fixture's self-test
         // compares raw bytes.
@@ -279,6 +280,8 @@ enum Head {
 }
 
 impl Gate {
+    /// Reads the request head at the start of `buf` and, if it is whole, claims the
+    /// reply scripted for its target (advancing the route's sequence count).
     fn read_head(&self) -> Head {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut request = httparse::Request::new(&mut headers);
