@@ -9,15 +9,6 @@ use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 
-fn html_page(title: &str, links: &[&str]) -> Reply {
-    let mut body = format!("<html><head><title>{title}</title></head><body>");
-    for l in links {
-        body.push_str(&format!("<a href=\"{l}\">{l}</a> "));
-    }
-    body.push_str("</body></html>");
-    Reply::Html(body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_reachable_page_is_recorded_exactly_once() {
     let a = Site::start().await;
@@ -30,24 +21,12 @@ async fn every_reachable_page_is_recorded_exactly_once() {
         &format!("<a href=\"{}\">b</a></body>", b.url("/")),
     );
     a.set("/p/1", Reply::Html(p1));
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "8",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--per-host-concurrency=8"]).await;
 
     let recs = records_by_url(dir.path());
     assert_eq!(recs.len(), 150 + 60, "one record per reachable page");
     for site in [&a, &b] {
-        for p in site.paths() {
-            if p != "/robots.txt" {
-                assert_eq!(site.count(&p), 1, "{p} fetched once");
-            }
-        }
+        assert_each_page_fetched_once(site);
         assert_eq!(
             site.count("/robots.txt"),
             1,
@@ -100,14 +79,9 @@ async fn off_scope_disallowed_and_nofollow_links_are_never_requested() {
     a.set("/hidden", html_page("hidden", &[]));
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: b"User-agent: *\nDisallow: /private/\n".to_vec(),
-        },
+        Reply::robots("User-agent: *\nDisallow: /private/\n"),
     );
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--allow-private"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--allow-private"]).await;
 
     assert_eq!(other.hits().len(), 0, "off-scope host was contacted");
     let paths: HashSet<String> = a.paths().into_iter().collect();
@@ -126,16 +100,7 @@ async fn off_scope_disallowed_and_nofollow_links_are_never_requested() {
     assert_eq!(s["refused"]["nofollow"], 2);
 
     // The same crawl with --scope any does reach the other host: the test can fail.
-    let (out, _dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--allow-private",
-        "--scope",
-        "any",
-    ])
-    .await;
-    out.assert_code(0);
+    let _dir = crawl_site(&a, &["--allow-private", "--scope=any"]).await;
     assert_eq!(other.count("/"), 1);
 }
 
@@ -162,14 +127,7 @@ async fn per_host_rate_is_respected_from_the_servers_clock() {
         ),
     );
     // 5 requests/s per host: at least 200 ms between request starts on one host.
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "5",
-        "--per-host-concurrency",
-        "4",
-    ])
-    .await;
+    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate=5", "--per-host-concurrency=4"]).await;
     out.assert_code(0);
     assert_eq!(read_records(dir.path()).len(), 16);
     for site in [&a, &b] {
@@ -199,23 +157,13 @@ async fn per_host_concurrency_is_respected_and_used() {
         let p = format!("/slow/{i}");
         a.set(
             &p,
-            Reply::Delay(Duration::from_millis(150), Box::new(html_page("s", &[]))),
+            Reply::delayed(Duration::from_millis(150), html_page("s", &[])),
         );
         links.push(p);
     }
     let refs: Vec<&str> = links.iter().map(String::as_str).collect();
     a.set("/", html_page("root", &refs));
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "3",
-        "--concurrency",
-        "64",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--per-host-concurrency=3", "--concurrency=64"]).await;
     assert_eq!(read_records(dir.path()).len(), 13);
     assert_eq!(
         a.max_in_flight(),
@@ -243,8 +191,7 @@ async fn canonical_duplicates_are_fetched_once() {
         ),
     );
     a.set("/page?a=1&b=2", html_page("p", &[]));
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &[]).await;
     assert_eq!(a.count("/page?a=1&b=2"), 1);
     assert_eq!(
         a.hits().len(),
@@ -264,39 +211,17 @@ async fn charsets_are_decoded_for_titles() {
         encoding_rs::SHIFT_JIS.encode("<html><head><title>日本語のページ</title></head></html>");
     a.set(
         "/sjis",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html; charset=Shift_JIS".into())],
-            body: sjis.into_owned(),
-        },
+        Reply::typed("text/html; charset=Shift_JIS", sjis.into_owned()),
     );
     let (cp, _, _) = encoding_rs::WINDOWS_1251.encode(
         "<html><head><meta charset=\"windows-1251\"><title>Привет, мир</title></head></html>",
     );
-    a.set(
-        "/cp1251",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: cp.into_owned(),
-        },
-    );
+    a.set("/cp1251", Reply::typed("text/html", cp.into_owned()));
     let mut bom = vec![0xEF, 0xBB, 0xBF];
     bom.extend_from_slice("<title>Grüße</title>".as_bytes());
-    a.set(
-        "/bom",
-        Reply::Raw {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "text/html; charset=iso-8859-1".into(),
-            )],
-            body: bom,
-        },
-    );
+    a.set("/bom", Reply::typed("text/html; charset=iso-8859-1", bom));
     a.set("/", html_page("root", &["/sjis", "/cp1251", "/bom"]));
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &[]).await;
     let recs = records_by_url(dir.path());
     assert_eq!(recs[&a.url("/sjis")]["title"], "日本語のページ");
     assert_eq!(recs[&a.url("/cp1251")]["title"], "Привет, мир");
@@ -318,8 +243,7 @@ async fn redirects_loops_and_max_redirects() {
     }
     a.set("/chain6", html_page("end", &[]));
     a.set("/", html_page("root", &["/old", "/loop1", "/chain0"]));
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-redirects", "3"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--max-redirects=3"]).await;
     let recs = records_by_url(dir.path());
 
     let old = &recs[&a.url("/old")];
@@ -383,19 +307,15 @@ async fn retries_with_backoff_and_retry_after() {
         "/",
         html_page("root", &["/flaky", "/busy", "/dead", "/gone", "/missing"]),
     );
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "4",
-        "--retries",
-        "2",
-        "--retry-backoff",
-        "0.2",
-    ])
+    let dir = crawl_site(
+        &a,
+        &[
+            "--per-host-concurrency=4",
+            "--retries=2",
+            "--retry-backoff=0.2",
+        ],
+    )
     .await;
-    out.assert_code(0);
     let recs = records_by_url(dir.path());
     let flaky = &recs[&a.url("/flaky")];
     assert_eq!(flaky["status"], 200);
@@ -444,17 +364,12 @@ async fn max_pages_max_depth_include_and_exclude() {
     let a = Site::start().await;
     tree_site_routes(&a, 100, 3);
 
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-pages", "10"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--max-pages=10"]).await;
     assert_eq!(read_records(dir.path()).len(), 10);
-    assert_eq!(
-        a.hits().iter().filter(|h| h.path != "/robots.txt").count(),
-        10
-    );
+    assert_eq!(page_hits(&a), 10);
     assert_eq!(stats(dir.path())["completed"], true);
 
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--max-depth", "2"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--max-depth=2"]).await;
     let recs = read_records(dir.path());
     assert_eq!(
         recs.len(),
@@ -464,19 +379,11 @@ async fn max_pages_max_depth_include_and_exclude() {
     assert!(recs.iter().all(|r| r["depth"].as_u64().unwrap() <= 2));
 
     // Exclude page 1's subtree root; include only /p/ pages (the seed is always crawled).
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--include",
-        "/p/[0-9]+$",
-        "--exclude",
-        "/p/1$",
-        "--max-depth",
-        "1",
-    ])
+    let dir = crawl_site(
+        &a,
+        &["--include=/p/[0-9]+$", "--exclude=/p/1$", "--max-depth=1"],
+    )
     .await;
-    out.assert_code(0);
     let urls: HashSet<String> = read_records(dir.path())
         .iter()
         .map(|r| r["url"].as_str().unwrap().to_string())
@@ -498,8 +405,7 @@ async fn private_addresses_are_refused_unless_allowed() {
     let by_ip = "http://127.0.0.2:9/".to_string();
     let meta = "http://169.254.169.254/latest/meta-data/".to_string();
     seed.set("/", html_page("root", &[&by_name, &by_ip, &meta]));
-    let (out, dir) = crawl(&[&seed.url("/"), "--per-host-rate", "0", "--scope", "any"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&seed, &["--scope=any"]).await;
     assert_eq!(internal.hits().len(), 0);
     let recs = records_by_url(dir.path());
     for u in [&by_name, &by_ip, &meta] {
@@ -509,18 +415,11 @@ async fn private_addresses_are_refused_unless_allowed() {
     }
     assert_eq!(stats(dir.path())["refused"]["blocked"], 3);
 
-    let (out, dir) = crawl(&[
-        &seed.url("/"),
-        "--per-host-rate",
-        "0",
-        "--scope",
-        "any",
-        "--allow-private",
-        "--include",
-        "localhost",
-    ])
+    let dir = crawl_site(
+        &seed,
+        &["--scope=any", "--allow-private", "--include=localhost"],
+    )
     .await;
-    out.assert_code(0);
     assert_eq!(internal.count("/"), 1);
     assert_eq!(records_by_url(dir.path())[&by_name]["status"], 200);
 }
@@ -531,21 +430,9 @@ async fn robots_crawl_delay_slows_the_host() {
     tree_site_routes(&a, 4, 3);
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: b"User-agent: trawl\nCrawl-delay: 0.5\n".to_vec(),
-        },
+        Reply::robots("User-agent: trawl\nCrawl-delay: 0.5\n"),
     );
-    let (out, _dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "4",
-    ])
-    .await;
-    out.assert_code(0);
+    let _dir = crawl_site(&a, &["--per-host-concurrency=4"]).await;
     let mut starts: Vec<_> = a
         .hits()
         .iter()
@@ -571,15 +458,7 @@ async fn robots_server_error_means_not_yet() {
         "/robots.txt",
         Reply::Sequence(vec![Reply::Status(503), Reply::Status(404)]),
     );
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--retry-backoff",
-        "0.1",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--retry-backoff=0.1"]).await;
     assert_eq!(read_records(dir.path()).len(), 3);
     let paths = a.paths();
     assert_eq!(paths[0], "/robots.txt");
@@ -592,7 +471,7 @@ async fn robots_server_error_means_not_yet() {
     let b = Site::start().await;
     tree_site_routes(&b, 3, 2);
     b.set("/robots.txt", Reply::Status(500));
-    let (out, dir) = crawl(&[&b.url("/"), "--retries", "1", "--retry-backoff", "0.1"]).await;
+    let (out, dir) = crawl(&[&b.url("/"), "--retries=1", "--retry-backoff=0.1"]).await;
     out.assert_code(0);
     assert!(b.paths().iter().all(|p| p == "/robots.txt"));
     let recs = read_records(dir.path());
@@ -609,28 +488,15 @@ async fn user_agent_is_sent_and_matched_in_robots() {
     tree_site_routes(&a, 3, 2);
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: b"User-agent: *\nDisallow: /\n\nUser-agent: mybot\nAllow: /\n".to_vec(),
-        },
+        Reply::robots("User-agent: *\nDisallow: /\n\nUser-agent: mybot\nAllow: /\n"),
     );
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--user-agent",
-        "MyBot/1.0 (+http://example.com/bot)",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--user-agent", "MyBot/1.0 (+http://example.com/bot)"]).await;
     assert_eq!(read_records(dir.path()).len(), 3);
     assert!(a
         .hits()
         .iter()
         .all(|h| h.user_agent == "MyBot/1.0 (+http://example.com/bot)"));
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &[]).await;
     let recs = read_records(dir.path());
     assert_eq!(recs.len(), 1);
     assert!(recs[0]["error"].as_str().unwrap().starts_with("robots:"));
@@ -642,23 +508,14 @@ async fn non_html_is_recorded_but_not_parsed() {
     let a = Site::start().await;
     a.set(
         "/data.json",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: br#"{"a": "<a href='/hidden1'>x</a>"}"#.to_vec(),
-        },
+        Reply::typed("application/json", br#"{"a": "<a href='/hidden1'>x</a>"}"#),
     );
     a.set(
         "/fake.html",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: b"%PDF-1.4 <a href='/hidden2'>x</a>".to_vec(),
-        },
+        Reply::typed("text/html", b"%PDF-1.4 <a href='/hidden2'>x</a>"),
     );
     a.set("/", html_page("root", &["/data.json", "/fake.html"]));
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &[]).await;
     let recs = records_by_url(dir.path());
     assert_eq!(recs.len(), 3);
     assert_eq!(
@@ -671,33 +528,15 @@ async fn non_html_is_recorded_but_not_parsed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_bodies_are_decoded_and_ignore_robots_skips_robots_txt() {
-    use std::io::Write;
     let a = Site::start().await;
     let html = "<html><title>Zipped</title><a href=\"/private/x\">x</a></html>".repeat(20);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(html.as_bytes()).unwrap();
-    a.set(
-        "/",
-        Reply::Raw {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-            ],
-            body: gz.finish().unwrap(),
-        },
-    );
+    a.set("/", Reply::gzipped("text/html", gzip(html.as_bytes())));
     a.set("/private/x", html_page("x", &[]));
     a.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: b"User-agent: *\nDisallow: /private/\n".to_vec(),
-        },
+        Reply::robots("User-agent: *\nDisallow: /private/\n"),
     );
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0", "--ignore-robots"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--ignore-robots"]).await;
     let recs = records_by_url(dir.path());
     let root = &recs[&a.url("/")];
     assert_eq!(root["title"], "Zipped");
@@ -757,17 +596,9 @@ fn bad_inputs_exit_non_zero_with_one_clear_line() {
         T,
     );
     o.assert_code(1);
-    assert!(
-        o.stderr.contains("bad.txt:2: skipped seed 'not a url'"),
-        "{}",
-        o.stderr
-    );
-    assert!(o.stderr.contains("bad.txt:3: skipped seed"), "{}", o.stderr);
-    assert!(
-        o.stderr.contains("error: no usable seed URL"),
-        "{}",
-        o.stderr
-    );
+    o.assert_stderr_has(&["bad.txt:2: skipped seed 'not a url'"]);
+    o.assert_stderr_has(&["bad.txt:3: skipped seed"]);
+    o.assert_stderr_has(&["error: no usable seed URL"]);
 
     // Broken TOML, unknown key, negative and absurd numbers in the config.
     for (text, want) in [
@@ -864,29 +695,20 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
         &seeds.display().to_string(),
         "--out",
         &out_dir,
-        "--per-host-rate",
-        "0",
+        "--per-host-rate=0",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     let o = run_trawl_async(args.clone(), T).await;
     o.assert_code(0);
-    assert!(
-        o.stderr.contains("seeds.txt:3: skipped seed 'not-a-url'"),
-        "{}",
-        o.stderr
-    );
+    o.assert_stderr_has(&["seeds.txt:3: skipped seed 'not-a-url'"]);
     let before = std::fs::read(dir.path().join("out/pages.jsonl")).unwrap();
     assert_eq!(read_records(&dir.path().join("out")).len(), 3);
 
     let o = run_trawl_async(args.clone(), T).await;
     o.assert_code(1);
-    assert!(
-        o.stderr.contains("holds a finished crawl (3 pages)") && o.stderr.contains("--fresh"),
-        "{}",
-        o.stderr
-    );
+    o.assert_stderr_has(&["holds a finished crawl (3 pages)", "--fresh"]);
     assert_eq!(
         std::fs::read(dir.path().join("out/pages.jsonl")).unwrap(),
         before
@@ -896,10 +718,7 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
     let slow = Site::start().await;
     slow.set(
         "/",
-        Reply::Delay(
-            Duration::from_millis(1500),
-            Box::new(html_page("slow", &[])),
-        ),
+        Reply::delayed(Duration::from_millis(1500), html_page("slow", &[])),
     );
     let busy = dir.path().join("busy").display().to_string();
     let first = spawn_trawl(&["crawl", &slow.url("/"), "--out", &busy, "--ignore-robots"]);
@@ -916,11 +735,7 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
     )
     .await;
     second.assert_code(1);
-    assert!(
-        second.stderr.contains("in use by another trawl crawl"),
-        "{}",
-        second.stderr
-    );
+    second.assert_stderr_has(&["in use by another trawl crawl"]);
     let first = finish(first).await;
     first.assert_code(0);
     assert_eq!(read_records(&dir.path().join("busy")).len(), 1);
@@ -933,55 +748,22 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_stops_cleanly_with_complete_output() {
-    let a = Site::start().await;
-    tree_site_routes(&a, 400, 5);
-    for i in 1..400 {
-        let html = tree_page_html(i, 400, 5);
-        a.set(
-            &tree_page_path(i),
-            Reply::Delay(Duration::from_millis(300), Box::new(Reply::Html(html))),
-        );
-    }
+    let a = slow_tree(400, Duration::from_millis(300)).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = a.url("/");
     let cfg = dir.path().join("progress.toml");
     std::fs::write(&cfg, "progress_interval = 0.2\n").unwrap();
     let cfg = cfg.display().to_string();
-    let child = spawn_crawl(
-        &url,
-        dir.path(),
-        &[
-            "--config",
-            &cfg,
-            "--per-host-rate",
-            "0",
-            "--per-host-concurrency",
-            "8",
-        ],
-    );
-    // Wait (bounded) until some pages are done, then interrupt.
-    wait_until("more than 20 requests", Duration::from_secs(10), || {
-        a.hits().len() > 20
-    })
-    .await;
-    let started = std::time::Instant::now();
-    signal(&child, "-INT");
-    let out = finish(child).await;
+    let (out, stop) = crawl_then_signal(&a, dir.path(), &["--config", &cfg], 20, "-INT").await;
     out.assert_code(130);
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "stop took {:?}",
-        started.elapsed()
-    );
-    let recs = read_records(dir.path()); // panics on any torn line
-    assert!(!recs.is_empty() && recs.len() < 400);
+    assert!(stop < Duration::from_secs(8), "stop took {stop:?}");
+    let recs = assert_stopped_crawl_is_whole(&a, dir.path());
+    assert!(recs.len() < 400, "the crawl stopped early");
     let s = stats(dir.path());
     assert_eq!(s["completed"], false);
     assert_eq!(s["stopped_by"], "SIGINT");
-    assert_eq!(s["pages"].as_u64().unwrap() as usize, recs.len());
     // Not a terminal: progress goes to the log as periodic lines.
-    assert!(out.stderr.contains("progress: pages "), "{}", out.stderr);
-    assert!(out.stderr.contains("SIGINT received"), "{}", out.stderr);
+    out.assert_stderr_has(&["progress: pages "]);
+    out.assert_stderr_has(&["SIGINT received"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1004,20 +786,17 @@ async fn a_queued_url_found_again_closer_to_a_seed_takes_the_shorter_depth() {
     }
     a.set(
         "/slow",
-        Reply::Delay(
+        Reply::delayed(
             Duration::from_millis(400),
-            Box::new(html_page("slow", &[&b.url("/p")])),
+            html_page("slow", &[&b.url("/p")]),
         ),
     );
     a.set("/", html_page("root", &["/slow", &b.url("/q1")]));
     let (out, dir) = crawl(&[
         &a.url("/"),
-        "--per-host-rate",
-        "10",
-        "--per-host-concurrency",
-        "1",
-        "--max-depth",
-        "3",
+        "--per-host-rate=10",
+        "--per-host-concurrency=1",
+        "--max-depth=3",
     ])
     .await;
     out.assert_code(0);
@@ -1036,10 +815,6 @@ async fn bench_crawls_its_synthetic_site_offline() {
     .await;
     out.assert_code(0);
     // 300 pages, 50 missing pages (2% broken links) and one stylesheet: all recorded.
-    assert!(out.stdout.contains("pages 351 (301 ok)"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("pages/s") && out.stdout.contains("CPU-ms/page"),
-        "{}",
-        out.stdout
-    );
+    out.assert_stdout_has(&["pages 351 (301 ok)"]);
+    out.assert_stdout_has(&["pages/s", "CPU-ms/page"]);
 }

@@ -18,13 +18,20 @@ fn repo_file(path: &str) -> String {
         .to_string()
 }
 
+/// Crawls the shop on `site` with the worked example's config; returns the seed and
+/// the output directory.
+async fn crawl_worked_example(site: &Site) -> (String, tempfile::TempDir) {
+    let seed = shop_routes(site);
+    let config = repo_file("config/products.toml");
+    let (out, dir) = crawl(&[&seed, "--config", &config, "--per-host-rate=0"]).await;
+    out.assert_code(0);
+    (seed, dir)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worked_example_extracts_known_answers() {
     let site = Site::start().await;
-    let seed = shop_routes(&site);
-    let config = repo_file("config/products.toml");
-    let (out, dir) = crawl(&[&seed, "--config", &config, "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let (seed, dir) = crawl_worked_example(&site).await;
     let records = records_by_url(dir.path());
 
     for (i, b) in BOOKS.iter().enumerate() {
@@ -100,14 +107,9 @@ async fn extras_are_on_every_record_and_null_where_nothing_was_parsed() {
     );
     site.set(
         "/pic.png",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "image/png".into())],
-            body: b"\x89PNG\r\n\x1a\n....".to_vec(),
-        },
+        Reply::typed("image/png", b"\x89PNG\r\n\x1a\n...."),
     );
-    let (out, dir) = crawl(&[&site.url("/"), "--extras", "all", "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&site, &["--extras=all"]).await;
     let records = records_by_url(dir.path());
     assert_eq!(records.len(), 3);
     let home = &records[&site.url("/")];
@@ -143,11 +145,9 @@ async fn a_bad_selector_stops_the_crawl_before_any_request() {
     site.set("/", Reply::Html("<title>x</title>".into()));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
-    std::fs::write(
-        &config,
-        "[[rules]]\nname = \"shop\"\npattern = \"/\"\n[rules.fields]\nok = { selector = \"h1\" }\nprice = { selector = \"p..price\" }\n",
-    )
-    .unwrap();
+    let rules = "[[rules]]\nname = \"shop\"\npattern = \"/\"\n[rules.fields]\n\
+                 ok = { selector = \"h1\" }\nprice = { selector = \"p..price\" }\n";
+    std::fs::write(&config, rules).unwrap();
     let out_dir = dir.path().join("out");
     let args = vec![
         "crawl".to_string(),
@@ -210,37 +210,15 @@ async fn a_warc_archive_round_trips_through_warcio() {
     site.set("/b", Reply::Html(same));
     site.set("/moved", Reply::Redirect(301, "/target".into()));
     site.set("/target", Reply::Html("<title>target</title>".into()));
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, b"<title>zipped</title>").unwrap();
     site.set(
         "/gz",
-        Reply::Raw {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-            ],
-            body: gz.finish().unwrap(),
-        },
+        Reply::gzipped("text/html", gzip(b"<title>zipped</title>")),
     );
     site.set(
         "/pic.png",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "image/png".into())],
-            body: b"\x89PNG\r\n\x1a\n\x00\x01binary".to_vec(),
-        },
+        Reply::typed("image/png", b"\x89PNG\r\n\x1a\n\x00\x01binary"),
     );
-    let (out, dir) = crawl(&[
-        &site.url("/"),
-        "--warc",
-        "--warc-rotate-size",
-        "4096",
-        "--per-host-rate",
-        "0",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&site, &["--warc", "--warc-rotate-size=4096"]).await;
 
     let mut files: Vec<_> = std::fs::read_dir(dir.path().join("warc"))
         .unwrap()
@@ -301,7 +279,7 @@ async fn a_warc_archive_round_trips_through_warcio() {
     // --fresh replaces the archive with the new crawl's, never mixes the two.
     let mut again = vec!["crawl".to_string(), site.url("/"), "--out".into()];
     again.push(dir.path().display().to_string());
-    again.extend(["--warc", "--fresh", "--per-host-rate", "0"].map(String::from));
+    again.extend(["--warc", "--fresh", "--per-host-rate=0"].map(String::from));
     run_trawl_async(again, Duration::from_secs(60))
         .await
         .assert_code(0);
@@ -344,30 +322,17 @@ fn urlset(locs: &[String]) -> String {
     xml
 }
 
-fn xml_reply(body: Vec<u8>, content_type: &str) -> Reply {
-    Reply::Raw {
-        status: 200,
-        headers: vec![("Content-Type".into(), content_type.into())],
-        body,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
     let site = Site::start().await;
     site.set("/", Reply::Html("<title>home, no links</title>".into()));
     site.set(
         "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/plain".into())],
-            body: format!(
-                "User-agent: *\nDisallow: /private\nSitemap: {}\nSitemap: {}\n",
-                site.url("/maps/index.xml"),
-                site.url("/maps/list.txt")
-            )
-            .into_bytes(),
-        },
+        Reply::robots(&format!(
+            "User-agent: *\nDisallow: /private\nSitemap: {}\nSitemap: {}\n",
+            site.url("/maps/index.xml"),
+            site.url("/maps/list.txt")
+        )),
     );
     let index = format!(
         r#"<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
@@ -375,43 +340,37 @@ async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
         site.url("/maps/plain.xml"),
         site.url("/maps/zipped.xml.gz")
     );
-    site.set(
-        "/maps/index.xml",
-        xml_reply(index.into_bytes(), "application/xml"),
-    );
+    site.set("/maps/index.xml", Reply::typed("application/xml", index));
     site.set(
         "/maps/plain.xml",
-        xml_reply(
+        Reply::typed(
+            "text/xml",
             urlset(&[
                 site.url("/p1"),
                 site.url("/p2?b=2&amp;a=1"),
                 "http://elsewhere.invalid/off-site".into(),
                 site.url("/private/secret"),
-            ])
-            .into_bytes(),
-            "text/xml",
+            ]),
         ),
     );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, urlset(&[site.url("/p3")]).as_bytes()).unwrap();
+    let zipped = gzip(urlset(&[site.url("/p3")]).as_bytes());
     site.set(
         "/maps/zipped.xml.gz",
-        xml_reply(gz.finish().unwrap(), "application/x-gzip"),
+        Reply::typed("application/x-gzip", zipped),
     );
     // A plain-text sitemap, as the protocol allows: read because robots.txt names it.
     site.set(
         "/maps/list.txt",
-        xml_reply(
-            format!("{}\n\n# not a URL\n", site.url("/p4")).into_bytes(),
+        Reply::typed(
             "text/plain",
+            format!("{}\n\n# not a URL\n", site.url("/p4")),
         ),
     );
     for p in ["/p1", "/p2?a=1&b=2", "/p3", "/p4"] {
         site.set(p, Reply::Html(format!("<title>{p}</title>")));
     }
 
-    let (out, dir) = crawl(&[&site.url("/"), "--sitemaps", "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&site, &["--sitemaps"]).await;
     let records = records_by_url(dir.path());
     for p in ["/p1", "/p2?a=1&b=2", "/p3", "/p4"] {
         let r = &records[&site.url(p)];
@@ -448,8 +407,7 @@ async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
     // Without --sitemaps nothing of this is fetched.
     let site2 = Site::start().await;
     site2.set("/", Reply::Html("<title>x</title>".into()));
-    let (out, _dir) = crawl(&[&site2.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let _dir = crawl_site(&site2, &[]).await;
     assert_eq!(site2.count("/sitemap.xml"), 0);
 }
 
@@ -461,7 +419,7 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
     let many: Vec<String> = (0..50).map(|i| site.url(&format!("/page/{i}"))).collect();
     site.set(
         "/sitemap.xml",
-        xml_reply(urlset(&many).into_bytes(), "application/xml"),
+        Reply::typed("application/xml", urlset(&many)),
     );
     for i in 0..50 {
         site.set(
@@ -469,16 +427,7 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
             Reply::Html("<title>p</title>".into()),
         );
     }
-    let (out, dir) = crawl(&[
-        &site.url("/"),
-        "--sitemaps",
-        "--max-sitemap-urls",
-        "10",
-        "--per-host-rate",
-        "0",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&site, &["--sitemaps", "--max-sitemap-urls=10"]).await;
     let records = records_by_url(dir.path());
     assert_eq!(records[&site.url("/sitemap.xml")]["links"], 10);
     let pages = records.keys().filter(|u| u.contains("/page/")).count();
@@ -498,27 +447,15 @@ async fn sitemap_xml_is_tried_when_robots_lists_none_and_sitemaps_are_bounded() 
         .collect();
     site.set(
         "/sitemap.xml",
-        xml_reply(
-            format!(r#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>{}</loc></sitemap>{children}</sitemapindex>"#, site.url("/sitemap.xml")).into_bytes(),
-            "application/xml",
-        ),
+        Reply::typed("application/xml", format!(r#"<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>{}</loc></sitemap>{children}</sitemapindex>"#, site.url("/sitemap.xml"))),
     );
     for i in 0..20 {
         site.set(
             &format!("/sm/{i}.xml"),
-            xml_reply(urlset(&[]).into_bytes(), "application/xml"),
+            Reply::typed("application/xml", urlset(&[])),
         );
     }
-    let (out, dir) = crawl(&[
-        &site.url("/"),
-        "--sitemaps",
-        "--max-sitemaps-per-host",
-        "5",
-        "--per-host-rate",
-        "0",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&site, &["--sitemaps", "--max-sitemaps-per-host=5"]).await;
     let fetched = site
         .paths()
         .iter()
@@ -546,10 +483,7 @@ async fn export(dir: &Path, fields: &str, format: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_writes_a_csv_of_the_worked_example() {
     let site = Site::start().await;
-    let seed = shop_routes(&site);
-    let config = repo_file("config/products.toml");
-    let (out, dir) = crawl(&[&seed, "--config", &config, "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let (_, dir) = crawl_worked_example(&site).await;
     let csv = export(
         dir.path(),
         "url,status,title,data.price,data.in_stock",
@@ -581,14 +515,10 @@ async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once
     let site = slow_tree(pages, Duration::from_millis(20)).await;
     let dir = tempfile::tempdir().unwrap();
     let extra = [
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "4",
-        "--compress",
-        "zstd",
-        "--rotate-size",
-        "4096",
+        "--per-host-rate=0",
+        "--per-host-concurrency=4",
+        "--compress=zstd",
+        "--rotate-size=4096",
     ];
     let args = crawl_args(&site.url("/"), dir.path(), &extra);
     let mut child = spawn_args(&args);
@@ -600,11 +530,11 @@ async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once
     assert_eq!(finish(child).await.code, None);
     // Resuming with other options is refused, naming the file.
     let mut other = args.clone();
-    let at = other.iter().position(|a| a == "zstd").unwrap();
-    other[at] = "gzip".into();
+    let at = other.iter().position(|a| a == "--compress=zstd").unwrap();
+    other[at] = "--compress=gzip".into();
     let refused = run_trawl_async(other, Duration::from_secs(30)).await;
     refused.assert_code(1);
-    assert!(refused.stderr.contains("--compress"), "{}", refused.stderr);
+    refused.assert_stderr_has(&["--compress"]);
     // The same command finishes the crawl.
     run_trawl_async(args, Duration::from_secs(60))
         .await
@@ -624,13 +554,11 @@ async fn compressed_rotated_output_survives_a_kill_and_exports_every_record_once
         "{parts:?}"
     );
     let lines = export(dir.path(), "url,status", "jsonl").await;
-    let mut seen = std::collections::HashMap::new();
-    for line in lines.lines() {
-        let r: Value = serde_json::from_str(line).unwrap();
-        *seen
-            .entry(r["url"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
+    let exported: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen = url_counts(&exported);
     assert_eq!(seen.len(), pages, "every page recorded");
     assert!(seen.values().all(|n| *n == 1), "each once: {seen:?}");
 }
@@ -640,8 +568,8 @@ async fn resuming_with_other_extras_warns_that_records_will_differ() {
     let pages = 200;
     let site = slow_tree(pages, Duration::from_millis(50)).await;
     let dir = tempfile::tempdir().unwrap();
-    let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
-    let with_text = [&base[..], &["--extras", "text"]].concat();
+    let base = ["--per-host-rate=0", "--per-host-concurrency=4"];
+    let with_text = [&base[..], &["--extras=text"]].concat();
     let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &with_text));
     // Killed once records are on disk (after the frontier's first commit), with
     // pages left to crawl: a crawl to resume.
@@ -659,11 +587,7 @@ async fn resuming_with_other_extras_warns_that_records_will_differ() {
     )
     .await;
     out.assert_code(0);
-    assert!(
-        out.stderr.contains("[text]") && out.stderr.contains("mix the two"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(&["[text]", "mix the two"]);
     // The same options again: no warning.
     let site2 = slow_tree(20, Duration::from_millis(20)).await;
     let dir2 = tempfile::tempdir().unwrap();
@@ -683,8 +607,7 @@ async fn resuming_with_other_extras_warns_that_records_will_differ() {
 async fn export_survives_a_closed_stderr_and_warns_of_unknown_fields() {
     let site = Site::start().await;
     site.set("/", Reply::Html("<title>t</title>".into()));
-    let (out, dir) = crawl(&[&site.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&site, &[]).await;
     let d = dir.path().display().to_string();
     let out = run_trawl_async(
         vec![
@@ -697,13 +620,9 @@ async fn export_survives_a_closed_stderr_and_warns_of_unknown_fields() {
     )
     .await;
     out.assert_code(0);
-    assert!(
-        out.stderr.contains("no record has data.prize"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(&["no record has data.prize"]);
     // stderr closed before trawl writes to it: still a clean exit, not an abort.
-    let mut child = spawn_trawl(&["export", &d, "--fields", "url,nothing"]);
+    let mut child = spawn_trawl(&["export", &d, "--fields=url,nothing"]);
     drop(child.stderr.take());
     let out = finish(child).await;
     assert_eq!(out.code, Some(0), "{out:?}");

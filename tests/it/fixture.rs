@@ -1,4 +1,4 @@
-//! Self-test of the shared fixture in `tests/common`: the fixture server is exercised with
+//! Self-test of the shared fixture in `tests/it/common`: the fixture server is exercised with
 //! reqwest and raw sockets, the process helpers with `sh`.
 
 use std::time::{Duration, Instant};
@@ -48,14 +48,7 @@ async fn html_status_redirect_raw_and_404() {
     site.set("/gone", Reply::Status(410));
     site.set("/moved", Reply::Redirect(301, "/there?x=1".into()));
     site.set("/q?a=1&b=2", Reply::Html("query".into()));
-    site.set(
-        "/raw",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "application/x-thing".into())],
-            body: b"\x00\x01raw".to_vec(),
-        },
-    );
+    site.set("/raw", Reply::typed("application/x-thing", b"\x00\x01raw"));
     let c = client();
 
     let (status, headers, body) = get(&c, &site.url("/")).await;
@@ -136,10 +129,7 @@ async fn sequence_repeats_last_and_set_resets() {
 async fn delay_is_concurrent_and_max_in_flight_counts() {
     let site = Site::start().await;
     let delay = Duration::from_millis(400);
-    site.set(
-        "/slow",
-        Reply::Delay(delay, Box::new(Reply::Html("slow".into()))),
-    );
+    site.set("/slow", Reply::delayed(delay, Reply::Html("slow".into())));
     site.set("/fast", Reply::Html("fast".into()));
     let c = client();
 
@@ -150,8 +140,13 @@ async fn delay_is_concurrent_and_max_in_flight_counts() {
         let (c, url) = (c.clone(), site.url("/slow"));
         tasks.push(tokio::spawn(async move { get(&c, &url).await }));
     }
-    // While the slow ones sleep, a fast request is answered at once.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // While the slow ones are delayed, a fast request is answered at once.
+    wait_until(
+        "the slow requests in flight",
+        Duration::from_secs(5),
+        || site.count("/slow") == n,
+    )
+    .await;
     let t = Instant::now();
     assert_eq!(get(&c, &site.url("/fast")).await.2, "fast");
     assert!(
@@ -176,37 +171,80 @@ async fn delay_is_concurrent_and_max_in_flight_counts() {
     );
 }
 
+/// Reads one reply framed by `Content-Length` from `stream` (bounded in reads and time).
+async fn read_reply(stream: &mut TcpStream) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..10_000 {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut reply = httparse::Response::new(&mut headers);
+        if let httparse::Status::Complete(head) = reply.parse(&bytes).expect("an HTTP reply") {
+            let length = reply
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                .map(|h| {
+                    std::str::from_utf8(h.value)
+                        .unwrap()
+                        .parse::<usize>()
+                        .unwrap()
+                })
+                .expect("a Content-Length");
+            if bytes.len() >= head + length {
+                assert_eq!(bytes.len(), head + length, "more than one reply");
+                return String::from_utf8(bytes).unwrap();
+            }
+        }
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut buf))
+            .await
+            .expect("a whole reply within 5 s")
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed mid-reply: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    panic!("read_reply: too many reads");
+}
+
+/// Sends `request` on `stream` and reads one reply framed by `Content-Length`.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
+    stream.write_all(request).await.expect("write");
+    read_reply(stream).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_and_connection_close() {
     let site = Site::start().await;
     site.set("/a", Reply::Html("a".into()));
-    let c = client();
-    // The client returns a connection to its pool just after the body is read: a
-    // moment's pause between requests keeps a loaded machine from racing it.
-    let settle = || tokio::time::sleep(Duration::from_millis(50));
-    get(&c, &site.url("/a")).await;
-    settle().await;
-    get(&c, &site.url("/a")).await;
-    let hits = site.hits();
-    assert_eq!(hits[0].peer, hits[1].peer, "keep-alive: same connection");
-
-    // A request with Connection: close ends that connection; the next one opens another.
-    settle().await;
-    let resp = c
-        .get(site.url("/a"))
-        .header("connection", "close")
-        .send()
+    let mut stream = TcpStream::connect(("127.0.0.1", site.port()))
         .await
-        .unwrap();
-    assert_eq!(resp.headers()["connection"], "close");
-    resp.text().await.unwrap();
-    get(&c, &site.url("/a")).await;
-    let hits = site.hits();
-    assert_eq!(hits[2].peer, hits[1].peer);
-    assert_ne!(
-        hits[3].peer, hits[2].peer,
+        .expect("connect");
+    // Each request is sent once the previous reply is read, as a client reusing a
+    // pooled connection does: the one connection serves them all.
+    for _ in 0..2 {
+        let reply = exchange(&mut stream, b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+        assert!(reply.ends_with("\r\n\r\na"), "{reply}");
+        assert!(!reply.contains("Connection: close"), "{reply}");
+    }
+    // Connection: close ends the connection after the reply.
+    let close = b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    let reply = exchange(&mut stream, close).await;
+    assert!(reply.contains("\r\nConnection: close\r\n"), "{reply}");
+    assert_eq!(
+        read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("a clean close"),
+        0,
         "server must close after Connection: close"
     );
+    let hits = site.hits();
+    assert_eq!(hits.len(), 3);
+    assert!(hits.iter().all(|h| h.peer == hits[0].peer), "{hits:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,10 +278,10 @@ async fn raw_socket_pipelining_http10_and_framing() {
     let peers: Vec<_> = site.hits().iter().map(|h| h.peer).collect();
     assert!(peers.iter().all(|p| *p == peers[0]));
 
-    // HTTP/1.0 without keep-alive: one reply, then close.
+    // HTTP/1.0 without keep-alive: one reply, then close (`raw_exchange` reads to EOF).
     let out = raw_exchange(&site, b"GET /x HTTP/1.0\r\n\r\n").await;
-    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
-    assert!(out.contains("Connection: close\r\n"), "{out}");
+    assert!(out.starts_with("HTTP/1.0 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nxx"), "{out}");
 
     // Garbage gets 400 and a close, and is not logged.
     let out = raw_exchange(&site, b"NONSENSE\r\n\r\n").await;
@@ -257,10 +295,7 @@ async fn hundreds_of_concurrent_connections() {
     let site = Site::start().await;
     site.set(
         "/slow",
-        Reply::Delay(
-            Duration::from_millis(1000),
-            Box::new(Reply::Html("ok".into())),
-        ),
+        Reply::delayed(Duration::from_millis(1000), Reply::Html("ok".into())),
     );
     let n = 300;
     let mut tasks = Vec::new();
@@ -435,17 +470,30 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> std::io::
     panic!("read_until_closed: too many reads");
 }
 
-/// Polls (bounded) until the hit on `path` has finished, i.e. the server stopped serving.
+/// Panics unless `stream` is closed (within 5 s) without sending another byte.
+async fn assert_closed_silently(stream: &mut TcpStream) {
+    let total = read_until_closed(stream, Duration::from_secs(5))
+        .await
+        .unwrap_or(0);
+    assert_eq!(total, 0, "bytes before the close");
+}
+
+/// Waits (bounded) until the first hit on `path` has finished, i.e. the server stopped
+/// serving it.
 async fn wait_hit_finished(site: &Site, path: &str) -> Hit {
-    for _ in 0..500 {
-        if let Some(hit) = site.hits().into_iter().find(|h| h.path == path) {
-            if hit.end > hit.start {
-                return hit;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the server is still serving {path}");
+    let finished = || {
+        site.hits()
+            .into_iter()
+            .find(|h| h.path == path)
+            .filter(|h| h.end > h.start)
+    };
+    wait_until(
+        &format!("the server to finish {path}"),
+        Duration::from_secs(5),
+        || finished().is_some(),
+    )
+    .await;
+    finished().expect("finished")
 }
 
 fn quick_client(timeout: Duration) -> reqwest::Client {
@@ -495,10 +543,7 @@ async fn hang_sends_nothing_blocks_nothing_and_ends_with_the_site() {
 
     drop(site);
     for stream in [&mut hung, &mut hung2] {
-        let total = read_until_closed(stream, Duration::from_secs(5))
-            .await
-            .unwrap_or(0);
-        assert_eq!(total, 0);
+        assert_closed_silently(stream).await;
     }
 }
 
@@ -569,10 +614,7 @@ async fn stall_sends_a_start_then_nothing() {
     assert_eq!(site.count("/stall"), 2);
 
     drop(site);
-    let total = read_until_closed(&mut stream, Duration::from_secs(5))
-        .await
-        .unwrap_or(0);
-    assert_eq!(total, 0);
+    assert_closed_silently(&mut stream).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -612,7 +654,11 @@ async fn endless_streams_chunks_until_the_client_leaves() {
 
     // A client that stops reading: the server waits; dropping the Site ends it.
     let mut stream = send_get(&site, "/endless").await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut peeked = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(5), stream.peek(&mut peeked))
+        .await
+        .expect("the endless body starts")
+        .expect("peek");
     assert_eq!(site.count("/endless"), 2);
     drop(site);
     let buffered = read_until_closed(&mut stream, Duration::from_secs(10))
@@ -704,8 +750,8 @@ async fn big_has_the_right_length_and_streams() {
     assert_eq!(
         out,
         format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 10\r\n\
-             Connection: close\r\n\r\n{}",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n\
+             Content-Length: 10\r\n\r\n{}",
             &BIG_BODY_PREFIX[..10]
         )
     );
@@ -794,6 +840,46 @@ async fn reset_ends_in_a_connection_reset() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_on_a_kept_alive_connection_is_still_a_trap() {
+    let site = Site::start().await;
+    site.set("/ok", Reply::Html("ok".into()));
+    site.set("/garbage", Reply::RawBytes(b"NOT HTTP".to_vec()));
+    site.set("/reset", Reply::Reset);
+
+    // An ordinary reply, then a trap on the same connection (clients reuse them).
+    let mut stream = send_get(&site, "/ok").await;
+    assert!(read_reply(&mut stream).await.ends_with("\r\n\r\nok"));
+    stream
+        .write_all(format!("GET /reset HTTP/1.1\r\nHost: {}\r\n\r\n", site.host()).as_bytes())
+        .await
+        .unwrap();
+    let mut got = vec![0u8; RESET_PARTIAL_HEAD.len()];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut got))
+        .await
+        .expect("the partial head")
+        .expect("read");
+    assert_eq!(got, RESET_PARTIAL_HEAD);
+    let end = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(
+        end.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+
+    // Pipelined: the ordinary reply in full, then the trap's bytes, then the close.
+    let out = raw_exchange(
+        &site,
+        b"GET /ok HTTP/1.1\r\nHost: h\r\n\r\nGET /garbage HTTP/1.1\r\nHost: h\r\n\r\n",
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nokNOT HTTP"), "{out}");
+    let hits = site.hits();
+    assert_eq!(site.paths(), ["/ok", "/reset", "/ok", "/garbage"]);
+    assert_eq!(hits[0].peer, hits[1].peer);
+    assert_eq!(hits[2].peer, hits[3].peer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traps_block_nothing_and_delay_wraps_them() {
     let site = Site::start().await;
     site.set("/hang", Reply::Hang);
@@ -820,9 +906,9 @@ async fn traps_block_nothing_and_delay_wraps_them() {
     );
     site.set(
         "/late-raw",
-        Reply::Delay(
+        Reply::delayed(
             Duration::from_millis(300),
-            Box::new(Reply::RawBytes(b"late".to_vec())),
+            Reply::RawBytes(b"late".to_vec()),
         ),
     );
     site.set("/ok", Reply::Html("ok".into()));
@@ -832,7 +918,10 @@ async fn traps_block_nothing_and_delay_wraps_them() {
             open.push(send_get(&site, path).await);
         }
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_until("every trap under way", Duration::from_secs(5), || {
+        site.hits().len() == 20
+    })
+    .await;
     let started = Instant::now();
     let c = client();
     for _ in 0..10 {

@@ -72,27 +72,53 @@ fn tree_urls(site: &Site, pages: usize) -> HashSet<String> {
     (0..pages).map(|i| site.url(&tree_page_path(i))).collect()
 }
 
-/// Two processes of crawl `id` on one host of 6 slots, 3 each (so both always hold
-/// leases), with `lease_ttl`.
+/// Starts process `worker` of crawl `id` of `seed` into `dir` with `flags`.
+fn spawn_worker(
+    seed: &str,
+    redis: &Redis,
+    id: &str,
+    dir: &Path,
+    worker: &str,
+    flags: &[&str],
+) -> Child {
+    spawn_args(&fleet_args(
+        &[seed.to_string()],
+        redis,
+        id,
+        dir,
+        worker,
+        flags,
+    ))
+}
+
+/// Panics unless the processes writing into `dir` recorded each of the `pages` pages
+/// of tree `site` once, and nothing else.
+fn assert_each_page_recorded_once(dir: &Path, site: &Site, pages: usize) {
+    let records = fleet_records(dir);
+    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
+    assert_eq!(urls, tree_urls(site, pages), "every page recorded");
+    assert_eq!(records.len(), pages, "each page once");
+}
+
+/// Two processes of crawl `id` of `site` into `dir`, on its 6 slots, 3 each (so both
+/// always hold leases), with `lease_ttl`.
 fn spawn_pair(
-    seeds: &[String],
+    site: &Site,
     redis: &Redis,
     id: &str,
     dir: &Path,
     names: [&str; 2],
     lease_ttl: &str,
 ) -> [Child; 2] {
+    let seeds = [site.url("/")];
     let flags = [
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "6",
-        "--concurrency",
-        "3",
+        "--per-host-rate=0",
+        "--per-host-concurrency=6",
+        "--concurrency=3",
         "--lease-ttl",
         lease_ttl,
     ];
-    names.map(|w| spawn_args(&fleet_args(seeds, redis, id, dir, w, &flags)))
+    names.map(|w| spawn_args(&fleet_args(&seeds, redis, id, dir, w, &flags)))
 }
 
 /// Leases Redis holds for `worker` of crawl `id`, as redis-cli's reply (":N").
@@ -128,8 +154,38 @@ async fn merge(dir: &Path) -> (RunOutput, std::path::PathBuf) {
 
 /// `stats-<worker>.json` in `dir`.
 fn worker_stats(dir: &Path, worker: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join(format!("stats-{worker}.json"))).unwrap();
-    serde_json::from_str(&text).unwrap()
+    read_json(&dir.join(format!("stats-{worker}.json")))
+}
+
+/// Waits (bounded) until the processes writing into `dir` have recorded `n` pages.
+async fn wait_for_records(dir: &Path, n: usize) {
+    wait_until(
+        &format!("{n} pages recorded"),
+        Duration::from_secs(30),
+        || fleet_records(dir).len() >= n,
+    )
+    .await;
+}
+
+/// Runs processes `workers` of crawl `id` of `seed` with `flags` to the end (each must
+/// exit 0); returns their output directory.
+async fn run_fleet(
+    redis: &Redis,
+    id: &str,
+    seed: &str,
+    workers: &[&str],
+    flags: &[&str],
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = [seed.to_string()];
+    let children = workers
+        .iter()
+        .map(|w| spawn_args(&fleet_args(&seeds, redis, id, dir.path(), w, flags)))
+        .collect();
+    for out in finish_all(children).await {
+        out.assert_code(0);
+    }
+    dir
 }
 
 async fn finish_all(children: Vec<Child>) -> Vec<RunOutput> {
@@ -154,12 +210,9 @@ async fn three_processes_record_every_page_exactly_once() {
     let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
     // 4 hosts x 2 slots; each process fetches at most 2 at a time, so all take part.
     let flags = [
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "2",
-        "--concurrency",
-        "2",
+        "--per-host-rate=0",
+        "--per-host-concurrency=2",
+        "--concurrency=2",
     ];
     let mut children = Vec::new();
     for w in ["wa", "wb"] {
@@ -202,11 +255,7 @@ async fn three_processes_record_every_page_exactly_once() {
     // All three took part, and the server saw each page once.
     assert_eq!(per_worker.len(), 3, "{per_worker:?}");
     for s in sites.iter().chain([&extra]) {
-        for p in s.paths() {
-            if p != "/robots.txt" {
-                assert_eq!(s.count(&p), 1, "{p} fetched {} times", s.count(&p));
-            }
-        }
+        assert_each_page_fetched_once(s);
     }
     // Each process's stats say what it did; the fleet's total is the whole site.
     let total: u64 = ["wa", "wb", "wc"]
@@ -229,21 +278,13 @@ async fn three_processes_record_every_page_exactly_once() {
         st.stdout
     );
     for w in ["wa", "wb", "wc"] {
-        assert!(
-            st.stdout.contains(&format!("worker {w}: exited")),
-            "{}",
-            st.stdout
-        );
+        st.assert_stdout_has(&[&format!("worker {w}: exited")]);
     }
 
     // merge: one file, each URL once.
     let (m, merged) = merge(dir.path()).await;
     m.assert_code(0);
-    assert!(
-        m.stderr.contains("merged 130 records from 3 files"),
-        "{}",
-        m.stderr
-    );
+    m.assert_stderr_has(&["merged 130 records from 3 files"]);
     assert_eq!(read_records(&merged).len(), 130);
 }
 
@@ -253,16 +294,8 @@ async fn per_host_rate_and_concurrency_hold_across_processes() {
     // Rate: 5 requests/s to one host shared by 3 processes.
     let a = Site::start().await;
     tree_site_routes(&a, 13, 4);
-    let dir = tempfile::tempdir().unwrap();
-    let flags = ["--per-host-rate", "5", "--per-host-concurrency", "4"];
-    let seeds = vec![a.url("/")];
-    let children: Vec<Child> = ["r1", "r2", "r3"]
-        .iter()
-        .map(|w| spawn_args(&fleet_args(&seeds, &redis, "rate", dir.path(), w, &flags)))
-        .collect();
-    for out in finish_all(children).await {
-        out.assert_code(0);
-    }
+    let flags = ["--per-host-rate=5", "--per-host-concurrency=4"];
+    let dir = run_fleet(&redis, "rate", &a.url("/"), &["r1", "r2", "r3"], &flags).await;
     assert_eq!(fleet_records(dir.path()).len(), 13);
     let mut starts: Vec<Instant> = a.hits().iter().map(|h| h.start).collect();
     starts.sort();
@@ -278,16 +311,8 @@ async fn per_host_rate_and_concurrency_hold_across_processes() {
 
     // Concurrency: 2 at a time to one slow host, whatever 3 processes want.
     let b = slow_tree(30, Duration::from_millis(80)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let flags = ["--per-host-rate", "0", "--per-host-concurrency", "2"];
-    let seeds = vec![b.url("/")];
-    let children: Vec<Child> = ["c1", "c2", "c3"]
-        .iter()
-        .map(|w| spawn_args(&fleet_args(&seeds, &redis, "conc", dir.path(), w, &flags)))
-        .collect();
-    for out in finish_all(children).await {
-        out.assert_code(0);
-    }
+    let flags = ["--per-host-rate=0", "--per-host-concurrency=2"];
+    let dir = run_fleet(&redis, "conc", &b.url("/"), &["c1", "c2", "c3"], &flags).await;
     assert_eq!(fleet_records(dir.path()).len(), 30);
     assert_eq!(b.max_in_flight(), 2, "the limit holds and is used");
 }
@@ -297,9 +322,8 @@ async fn a_process_killed_mid_crawl_loses_nothing() {
     let redis = Redis::start();
     let site = slow_tree(60, Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
-    let seeds = vec![site.url("/")];
     let [victim, survivor] = spawn_pair(
-        &seeds,
+        &site,
         &redis,
         "kill",
         dir.path(),
@@ -333,12 +357,8 @@ async fn a_process_killed_mid_crawl_loses_nothing() {
     assert!((5..60).contains(&by_victim), "{by_victim}");
     // The survivor took the victim's leases back after lease_ttl: the victim is lost.
     let st = status(&redis, "kill").await;
-    assert!(st.stdout.contains("worker victim: lost"), "{}", st.stdout);
-    assert!(
-        st.stdout.contains("queued 0 | leased 0 | done"),
-        "{}",
-        st.stdout
-    );
+    st.assert_stdout_has(&["worker victim: lost"]);
+    st.assert_stdout_has(&["queued 0 | leased 0 | done"]);
 
     // At least once across the raw outputs; exactly once after merge.
     let (m, merged) = merge(dir.path()).await;
@@ -355,7 +375,7 @@ async fn a_redis_restart_mid_crawl_loses_nothing() {
     let mut redis = Redis::start();
     let site = slow_tree(60, Duration::from_millis(60)).await;
     let dir = tempfile::tempdir().unwrap();
-    let flags = ["--per-host-rate", "0", "--per-host-concurrency", "3", "-v"];
+    let flags = ["--per-host-rate=0", "--per-host-concurrency=3", "-v"];
     let seeds = vec![site.url("/")];
     let children: Vec<Child> = ["x1", "x2"]
         .iter()
@@ -365,10 +385,7 @@ async fn a_redis_restart_mid_crawl_loses_nothing() {
             spawn_args(&args)
         })
         .collect();
-    wait_until("pages recorded", Duration::from_secs(30), || {
-        fleet_records(dir.path()).len() >= 10
-    })
-    .await;
+    wait_for_records(dir.path(), 10).await;
     let before = fleet_records(dir.path()).len();
     assert!(before < 60, "the crawl is still going");
     // Down for a second, then back with its data (append-only file).
@@ -381,10 +398,7 @@ async fn a_redis_restart_mid_crawl_loses_nothing() {
         outs.iter().any(|o| o.stderr.contains("does not answer")),
         "the outage was noticed"
     );
-    let records = fleet_records(dir.path());
-    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
-    assert_eq!(urls, tree_urls(&site, 60));
-    assert_eq!(records.len(), 60, "each page once");
+    assert_each_page_recorded_once(dir.path(), &site, 60);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,7 +442,7 @@ async fn unreachable_redis_and_conflicting_settings_are_one_line_errors() {
         "conf",
         dir.path(),
         "one",
-        &["--per-host-rate", "0"],
+        &["--per-host-rate=0"],
     );
     run_trawl_async(first, Duration::from_secs(30))
         .await
@@ -440,7 +454,7 @@ async fn unreachable_redis_and_conflicting_settings_are_one_line_errors() {
         "conf",
         dir.path(),
         "two",
-        &["--per-host-rate", "2"],
+        &["--per-host-rate=2"],
     );
     let out = run_trawl_async(second, Duration::from_secs(30)).await;
     out.assert_code(1);
@@ -459,7 +473,7 @@ async fn unreachable_redis_and_conflicting_settings_are_one_line_errors() {
     let seeds = vec![slow.url("/")];
     let dir = tempfile::tempdir().unwrap();
     let other_out = tempfile::tempdir().unwrap();
-    let flags = ["--per-host-rate", "0", "--concurrency", "2"];
+    let flags = ["--per-host-rate=0", "--concurrency=2"];
     let first = spawn_args(&fleet_args(
         &seeds,
         &redis,
@@ -526,25 +540,12 @@ async fn a_seed_added_by_a_later_process_is_a_seed_for_every_process() {
     let late_seed = format!("http://localhost:{}/", late.port());
     let dir = tempfile::tempdir().unwrap();
     let flags = [
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "2",
-        "--concurrency",
-        "2",
+        "--per-host-rate=0",
+        "--per-host-concurrency=2",
+        "--concurrency=2",
     ];
-    let a = spawn_args(&fleet_args(
-        &[first.url("/")],
-        &redis,
-        "late",
-        dir.path(),
-        "wa",
-        &flags,
-    ));
-    wait_until("the crawl is under way", Duration::from_secs(30), || {
-        fleet_records(dir.path()).len() >= 3
-    })
-    .await;
+    let a = spawn_worker(&first.url("/"), &redis, "late", dir.path(), "wa", &flags);
+    wait_for_records(dir.path(), 3).await;
     let b = spawn_args(&fleet_args(
         std::slice::from_ref(&late_seed),
         &redis,
@@ -573,19 +574,9 @@ async fn a_redis_that_lost_its_data_stops_the_crawl_with_an_error() {
     let redis = Redis::start();
     let site = slow_tree(60, Duration::from_millis(80)).await;
     let dir = tempfile::tempdir().unwrap();
-    let flags = ["--per-host-rate", "0", "--concurrency", "2"];
-    let child = spawn_args(&fleet_args(
-        &[site.url("/")],
-        &redis,
-        "gone",
-        dir.path(),
-        "w1",
-        &flags,
-    ));
-    wait_until("pages recorded", Duration::from_secs(30), || {
-        fleet_records(dir.path()).len() >= 5
-    })
-    .await;
+    let flags = ["--per-host-rate=0", "--concurrency=2"];
+    let child = spawn_worker(&site.url("/"), &redis, "gone", dir.path(), "w1", &flags);
+    wait_for_records(dir.path(), 5).await;
     // As a restart without persistence would leave it.
     assert!(redis.command("FLUSHALL").starts_with("+OK"));
     let out = finish(child).await;
@@ -780,16 +771,12 @@ async fn the_compose_files_commands_run_a_fleet() {
             "0".into(),
         ]);
         children.push(spawn_args(&a));
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for out in finish_all(children).await {
         // Same settings for every worker (rate included), else the second would stop.
         out.assert_code(0);
     }
-    let records = fleet_records(&out_dir);
-    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
-    assert_eq!(urls, tree_urls(&site, 30));
-    assert_eq!(records.len(), 30);
+    assert_each_page_recorded_once(&out_dir, &site, 30);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -799,15 +786,8 @@ async fn ctrl_c_hands_a_processs_leases_back_at_once() {
     let dir = tempfile::tempdir().unwrap();
     // A long lease_ttl: only the stopping process's own hand-back (unstarted leases
     // at once, in-flight pages finished first) lets the other finish in time.
-    let seeds = vec![site.url("/")];
-    let [stopping, staying] = spawn_pair(
-        &seeds,
-        &redis,
-        "int",
-        dir.path(),
-        ["stopping", "staying"],
-        "600",
-    );
+    let names = ["stopping", "staying"];
+    let [stopping, staying] = spawn_pair(&site, &redis, "int", dir.path(), names, "600");
     wait_until("both hold leases", Duration::from_secs(30), || {
         leases_of(&redis, "int", "stopping") != ":0" && leases_of(&redis, "int", "staying") != ":0"
     })
@@ -818,9 +798,6 @@ async fn ctrl_c_hands_a_processs_leases_back_at_once() {
     assert_eq!(leases_of(&redis, "int", "stopping"), ":0");
     let out = finish(staying).await;
     out.assert_code(0);
-    let records = fleet_records(dir.path());
-    let urls: HashSet<String> = records.iter().map(|(_, r)| url_of(r)).collect();
-    assert_eq!(urls, tree_urls(&site, 40));
-    assert_eq!(records.len(), 40, "each page once");
+    assert_each_page_recorded_once(dir.path(), &site, 40);
     assert!(dir.path().join("stats-stopping.json").exists());
 }

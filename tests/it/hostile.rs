@@ -11,14 +11,6 @@ use crate::common::*;
 
 const T: Duration = Duration::from_secs(90);
 
-fn links(paths: &[String]) -> Reply {
-    let mut body = String::from("<html><head><title>index</title></head><body>");
-    for p in paths {
-        body.push_str(&format!("<a href=\"{p}\">{p}</a>\n"));
-    }
-    Reply::Html(body + "</body></html>")
-}
-
 fn error_of(recs: &std::collections::HashMap<String, Value>, url: &str) -> String {
     recs.get(url)
         .unwrap_or_else(|| panic!("no record for {url}"))["error"]
@@ -27,10 +19,55 @@ fn error_of(recs: &std::collections::HashMap<String, Value>, url: &str) -> Strin
         .to_string()
 }
 
+/// Panics unless the record of `url` failed with an error of `kind` ("timeout:", ...).
+fn assert_failed(recs: &std::collections::HashMap<String, Value>, url: &str, kind: &str) {
+    let e = error_of(recs, url);
+    assert!(e.starts_with(kind), "{url}: {e} ({})", recs[url]);
+}
+
 fn peak_rss_mb(dir: &Path) -> f64 {
     stats(dir)["peak_rss_mb"]
         .as_f64()
         .expect("peak_rss_mb reported on Linux")
+}
+
+/// Two spider traps: an infinite calendar (`/cal?month=0` links to the next month, for
+/// `months` months) and ever-deeper relative links (`/a/` links to `/a/a/`, and so on,
+/// `depth` deep).
+fn calendar_and_deeper(a: &Site, months: usize, depth: usize) {
+    for m in 0..months {
+        a.set(
+            &format!("/cal?month={m}"),
+            html_page("calendar", &[&format!("/cal?month={}", m + 1)]),
+        );
+    }
+    let mut p = String::from("/a/");
+    for _ in 0..depth {
+        a.set(&p, html_page("deeper", &["a/"]));
+        p.push_str("a/");
+    }
+}
+
+/// /hang (no answer), /trickle (a byte a second) and /stall (the head, then nothing).
+fn slow_replies(site: &Site) {
+    site.set("/hang", Reply::Hang);
+    site.set(
+        "/trickle",
+        Reply::Trickle {
+            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n"
+                .into(),
+            body: vec![b'x'; 100],
+            every: Duration::from_secs(1),
+        },
+    );
+    site.set(
+        "/stall",
+        Reply::Stall {
+            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n"
+                .into(),
+            first: b"<html><title>half".to_vec(),
+        },
+    );
 }
 
 /// /endless (chunked forever), /big (200 MB) and /bomb (1 GB of gzip'd zeros).
@@ -50,14 +87,7 @@ fn body_traps(a: &Site) {
     );
     a.set(
         "/bomb",
-        Reply::Raw {
-            status: 200,
-            headers: vec![
-                ("Content-Type".into(), "text/html".into()),
-                ("Content-Encoding".into(), "gzip".into()),
-            ],
-            body: gzip_bomb_1g().to_vec(),
-        },
+        Reply::gzipped("text/html", gzip_bomb_1g().to_vec()),
     );
 }
 
@@ -65,31 +95,22 @@ fn body_traps(a: &Site) {
 async fn endless_huge_and_bomb_bodies_stop_at_max_body() {
     let a = Site::start().await;
     body_traps(&a);
-    a.set(
-        "/",
-        links(&["/endless".into(), "/big".into(), "/bomb".into()]),
-    );
+    a.set("/", html_page("index", &["/endless", "/big", "/bomb"]));
     let cap = 3_000_000u64;
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "8",
-        "--concurrency",
-        "64",
-        "--max-body",
-        &cap.to_string(),
-    ])
+    let dir = crawl_site(
+        &a,
+        &[
+            "--per-host-concurrency=8",
+            "--concurrency=64",
+            "--max-body",
+            &cap.to_string(),
+        ],
+    )
     .await;
-    out.assert_code(0);
     let recs = records_by_url(dir.path());
     for p in ["/endless", "/big", "/bomb"] {
+        assert_failed(&recs, &a.url(p), "too_large:");
         let r = &recs[&a.url(p)];
-        assert!(
-            error_of(&recs, &a.url(p)).starts_with("too_large:"),
-            "{p}: {r}"
-        );
         assert_eq!(
             r["content_length"].as_u64(),
             Some(cap),
@@ -110,9 +131,9 @@ async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
     for i in 0..300 {
         a.set(
             &format!("/l/{i}"),
-            Reply::Delay(
+            Reply::delayed(
                 Duration::from_millis(300),
-                Box::new(Reply::Html("<title>x</title>".into())),
+                Reply::Html("<title>x</title>".into()),
             ),
         );
     }
@@ -122,16 +143,11 @@ async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
         &url,
         dir.path(),
         &[
-            "--per-host-rate",
-            "0",
-            "--per-host-concurrency",
-            "256",
-            "--concurrency",
-            "256",
-            "--max-pages",
-            "800",
-            "--max-pages-per-host",
-            "0",
+            "--per-host-rate=0",
+            "--per-host-concurrency=256",
+            "--concurrency=256",
+            "--max-pages=800",
+            "--max-pages-per-host=0",
         ],
     );
     let pid = child.id();
@@ -164,45 +180,18 @@ async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
 async fn slow_servers_end_at_the_whole_request_deadline_without_holding_up_others() {
     let slow = Site::start().await;
     let fast = Site::start().await;
-    slow.set("/hang", Reply::Hang);
-    slow.set(
-        "/trickle",
-        Reply::Trickle {
-            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n"
-                .into(),
-            body: vec![b'x'; 100],
-            every: Duration::from_secs(1),
-        },
-    );
-    slow.set(
-        "/stall",
-        Reply::Stall {
-            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n"
-                .into(),
-            first: b"<html><title>half".to_vec(),
-        },
-    );
+    slow_replies(&slow);
     tree_site_routes(&fast, 30, 3);
-    let mut paths: Vec<String> = ["/hang", "/trickle", "/stall"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    paths.push(fast.url("/"));
-    slow.set("/", links(&paths));
+    slow.set(
+        "/",
+        html_page("index", &["/hang", "/trickle", "/stall", &fast.url("/")]),
+    );
     let started = Instant::now();
-    let (out, dir) = crawl(&[
-        &slow.url("/"),
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "4",
-        "--timeout",
-        "2",
-        "--retries",
-        "0",
-    ])
+    let dir = crawl_site(
+        &slow,
+        &["--per-host-concurrency=4", "--timeout=2", "--retries=0"],
+    )
     .await;
-    out.assert_code(0);
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "{:?}",
@@ -210,11 +199,8 @@ async fn slow_servers_end_at_the_whole_request_deadline_without_holding_up_other
     );
     let recs = records_by_url(dir.path());
     for p in ["/hang", "/trickle", "/stall"] {
+        assert_failed(&recs, &slow.url(p), "timeout:");
         let r = &recs[&slow.url(p)];
-        assert!(
-            error_of(&recs, &slow.url(p)).starts_with("timeout:"),
-            "{p}: {r}"
-        );
         let ms = r["elapsed_ms"].as_u64().unwrap();
         assert!((1900..4000).contains(&ms), "{p} took {ms} ms");
     }
@@ -273,40 +259,28 @@ async fn broken_servers_give_error_records_with_a_kind() {
     });
     a.set(
         "/",
-        links(&[
-            "/reset".into(),
-            "/bad-status".into(),
-            "/not-http".into(),
-            "/truncated-chunked".into(),
-            tls_url.clone(),
-        ]),
+        html_page(
+            "index",
+            &[
+                "/reset",
+                "/bad-status",
+                "/not-http",
+                "/truncated-chunked",
+                &tls_url,
+            ],
+        ),
     );
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--retries",
-        "0",
-        "--timeout",
-        "5",
-    ])
-    .await;
-    out.assert_code(0);
-    assert!(!out.stderr.contains("panicked"));
+    let dir = crawl_site(&a, &["--retries=0", "--timeout=5"]).await;
     let recs = records_by_url(dir.path());
     assert_eq!(recs.len(), 6);
-    assert!(
-        error_of(&recs, &a.url("/reset")).starts_with("connect: "),
-        "a reset is a connection failure"
-    );
-    let kinds = ["protocol:"];
+    // A reset is a connection failure.
+    assert_failed(&recs, &a.url("/reset"), "connect: ");
     for p in ["/bad-status", "/not-http", "/truncated-chunked"] {
-        let e = error_of(&recs, &a.url(p));
-        assert!(kinds.iter().any(|k| e.starts_with(k)), "{p}: {e}");
+        assert_failed(&recs, &a.url(p), "protocol:");
         assert_eq!(recs[&a.url(p)]["status"], Value::Null, "{p}");
     }
-    let e = error_of(&recs, &tls_url);
-    assert!(e.starts_with("connect:"), "plain HTTP on https: {e}");
+    // Plain HTTP on https.
+    assert_failed(&recs, &tls_url, "connect:");
     plain_server.abort();
     assert!(
         stats(dir.path())["failures"]
@@ -336,16 +310,8 @@ async fn retry_after_as_an_http_date_delays_the_host() {
         ]),
     );
     a.set("/other", Reply::Html("<title>other</title>".into()));
-    a.set("/", links(&["/busy".into(), "/other".into()]));
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--per-host-concurrency",
-        "1",
-    ])
-    .await;
-    out.assert_code(0);
+    a.set("/", html_page("index", &["/busy", "/other"]));
+    let dir = crawl_site(&a, &["--per-host-concurrency=1"]).await;
     let hits = a.hits();
     let busy: Vec<Instant> = hits
         .iter()
@@ -382,15 +348,10 @@ async fn redirects_off_scope_or_to_private_addresses_are_refused_and_recorded() 
     );
     a.set(
         "/",
-        links(&[
-            "/to-offsite".into(),
-            "/to-private".into(),
-            "/to-metadata".into(),
-        ]),
+        html_page("index", &["/to-offsite", "/to-private", "/to-metadata"]),
     );
 
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &[]).await;
     let recs = records_by_url(dir.path());
     let e = error_of(&recs, &a.url("/to-offsite"));
     assert!(
@@ -400,17 +361,11 @@ async fn redirects_off_scope_or_to_private_addresses_are_refused_and_recorded() 
     assert!(error_of(&recs, &a.url("/to-private")).contains("out of scope"));
 
     // With any scope the private targets are reached by the redirect, then blocked.
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--scope",
-        "any",
-        "--include",
-        "127.0.0.1|localhost|169.254",
-    ])
+    let dir = crawl_site(
+        &a,
+        &["--scope=any", "--include=127.0.0.1|localhost|169.254"],
+    )
     .await;
-    out.assert_code(0);
     let recs = records_by_url(dir.path());
     let private = format!("http://localhost:{}/", other.port());
     assert!(
@@ -434,24 +389,13 @@ async fn malformed_html_still_yields_its_links_quickly() {
     a.set("/line", Reply::Html(line));
     let mut junk = b"<html><title>junk</title><div><p><b><i>\x00\xff\xfe<a href=\"/junk-link\">j</a><table><tr><td>".to_vec();
     junk.extend_from_slice(b"<a href='/unclosed' <<< <div <a href=/after-junk>k");
-    a.set(
-        "/junk",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html".into())],
-            body: junk,
-        },
-    );
+    a.set("/junk", Reply::typed("text/html", junk));
     for p in ["/deep-link", "/after-deep", "/line-end", "/junk-link"] {
         a.set(p, Reply::Html("<title>found</title>".into()));
     }
-    a.set(
-        "/",
-        links(&["/deep".into(), "/line".into(), "/junk".into()]),
-    );
+    a.set("/", html_page("index", &["/deep", "/line", "/junk"]));
     let started = Instant::now();
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &[]).await;
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",
@@ -471,31 +415,17 @@ async fn wrong_charsets_and_disguised_binaries() {
         .encode("<meta charset=\"windows-1251\"><title>Новости дня</title>");
     a.set(
         "/lying-header",
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
-            body: cp.into_owned(),
-        },
+        Reply::typed("text/html; charset=utf-8", cp.into_owned()),
     );
     a.set(
         "/utf8-as-latin1",
-        Reply::Raw {
-            status: 200,
-            headers: vec![(
-                "Content-Type".into(),
-                "text/html; charset=iso-8859-1".into(),
-            )],
-            body: "<title>Ça coûte 5 €</title>".as_bytes().to_vec(),
-        },
+        Reply::typed(
+            "text/html; charset=iso-8859-1",
+            "<title>Ça coûte 5 €</title>",
+        ),
     );
     let binary = |magic: &[u8], ct: &str| {
-        let mut body = magic.to_vec();
-        body.extend_from_slice(b"<a href=\"/from-binary\">x</a>");
-        Reply::Raw {
-            status: 200,
-            headers: vec![("Content-Type".into(), ct.into())],
-            body,
-        }
+        Reply::typed(ct, [magic, b"<a href=\"/from-binary\">x</a>"].concat())
     };
     a.set("/doc.pdf", binary(b"%PDF-1.7\n", "application/pdf"));
     a.set("/img", binary(b"\x89PNG\r\n\x1a\n", "text/html"));
@@ -507,7 +437,8 @@ async fn wrong_charsets_and_disguised_binaries() {
     );
     a.set(
         "/",
-        links(
+        html_page(
+            "index",
             &[
                 "/lying-header",
                 "/utf8-as-latin1",
@@ -515,12 +446,10 @@ async fn wrong_charsets_and_disguised_binaries() {
                 "/img",
                 "/data",
                 "/blob",
-            ]
-            .map(String::from),
+            ],
         ),
     );
-    let (out, dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &[]).await;
     let recs = records_by_url(dir.path());
     assert_eq!(recs[&a.url("/lying-header")]["title"], "Новости дня");
     assert_eq!(recs[&a.url("/utf8-as-latin1")]["title"], "Ça coûte 5 €");
@@ -534,19 +463,7 @@ async fn wrong_charsets_and_disguised_binaries() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spider_traps_end_by_themselves_and_are_counted() {
     let a = Site::start().await;
-    // An infinite calendar: every month links to the next.
-    for m in 0..400 {
-        a.set(
-            &format!("/cal?month={m}"),
-            Reply::Html(format!("<a href=\"/cal?month={}\">next</a>", m + 1)),
-        );
-    }
-    // Ever-deeper relative links: /a/ links to /a/a/, and so on.
-    let mut p = String::from("/a/");
-    for _ in 0..40 {
-        a.set(&p, Reply::Html("<a href=\"a/\">deeper</a>".into()));
-        p.push_str("a/");
-    }
+    calendar_and_deeper(&a, 400, 40);
     // A session id appended to every link (a new one on each visit).
     for i in 0..5 {
         a.set(
@@ -561,22 +478,9 @@ async fn spider_traps_end_by_themselves_and_are_counted() {
     let long = format!("/long/{}", "x".repeat(3000));
     a.set(
         "/",
-        links(&[
-            "/cal?month=0".into(),
-            "/a/".into(),
-            "/shop/0".into(),
-            long.clone(),
-        ]),
+        html_page("index", &["/cal?month=0", "/a/", "/shop/0", &long]),
     );
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--per-host-rate",
-        "0",
-        "--max-query-hops",
-        "50",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&a, &["--max-query-hops=50"]).await;
     let cal = a.paths().iter().filter(|p| p.starts_with("/cal")).count();
     assert_eq!(cal, 51, "calendar followed for max_query_hops");
     let deepest = a
@@ -610,61 +514,30 @@ async fn spider_traps_end_by_themselves_and_are_counted() {
             Reply::Html(format!("<a href=\"{p}/d{}\">deeper</a>", i + 1)),
         );
     }
-    b.set("/", links(&["/d0".into()]));
-    let (out, dir) = crawl(&[
-        &b.url("/"),
-        "--per-host-rate",
-        "0",
-        "--max-path-depth",
-        "10",
-    ])
-    .await;
-    out.assert_code(0);
+    b.set("/", html_page("index", &["/d0"]));
+    let dir = crawl_site(&b, &["--max-path-depth=10"]).await;
     assert_eq!(read_records(dir.path()).len(), 1 + 10);
     assert_eq!(stats(dir.path())["traps"]["path_depth"], 1);
-    let (out, dir) = crawl(&[
-        &b.url("/"),
-        "--per-host-rate",
-        "0",
-        "--max-pages-per-host",
-        "5",
-    ])
-    .await;
-    out.assert_code(0);
+    let dir = crawl_site(&b, &["--max-pages-per-host=5"]).await;
     assert_eq!(read_records(dir.path()).len(), 5);
     assert_eq!(stats(dir.path())["traps"]["host_budget"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
-    let a = Site::start().await;
-    tree_site_routes(&a, 300, 5);
-    for i in 1..300 {
-        let html = tree_page_html(i, 300, 5);
-        a.set(
-            &tree_page_path(i),
-            Reply::Delay(Duration::from_millis(200), Box::new(Reply::Html(html))),
-        );
-    }
+    let a = slow_tree(300, Duration::from_millis(200)).await;
     let hang = Site::start().await;
     hang.set("/", Reply::Hang);
 
-    // SIGTERM: exit 143 with complete output.
+    // SIGTERM: exit 143 with complete output: every page fetched so far, each once.
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_crawl(
-        &a.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "8"],
-    );
-    wait_until("more than 15 requests", Duration::from_secs(10), || {
-        a.hits().len() > 15
-    })
-    .await;
-    signal(&child, "-TERM");
-    let out = finish(child).await;
+    let (out, _) = crawl_then_signal(&a, dir.path(), &[], 15, "-TERM").await;
     out.assert_code(143);
-    read_records(dir.path());
-    assert_eq!(stats(dir.path())["stopped_by"], "SIGTERM");
+    let records = assert_stopped_crawl_is_whole(&a, dir.path());
+    assert!(records.len() < 300, "the crawl stopped early");
+    let s = stats(dir.path());
+    assert_eq!(s["stopped_by"], "SIGTERM");
+    assert_eq!(s["completed"], false);
 
     // A request that never ends would hold the first stop for shutdown_grace (5 s);
     // a second signal (more than a second later: an instant repeat is one signal
@@ -688,11 +561,7 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
         "second signal took {:?}",
         started.elapsed()
     );
-    assert!(
-        out.stderr.contains("second SIGINT: abandoning"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(&["second SIGINT: abandoning"]);
     assert_eq!(stats(dir.path())["stopped_by"], "SIGINT");
     assert_eq!(read_records(dir.path()).len(), 0);
 
@@ -701,9 +570,9 @@ async fn sigterm_stops_cleanly_and_a_second_signal_exits_at_once() {
     let slow = Site::start().await;
     slow.set(
         "/",
-        Reply::Delay(
+        Reply::delayed(
             Duration::from_millis(1500),
-            Box::new(Reply::Html("<title>slow</title>".into())),
+            Reply::Html("<title>slow</title>".into()),
         ),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -747,86 +616,65 @@ User-Agent: barbot\nUser-Agent: bazbot\nDisallow: /example/page.html\n\nUser-Age
             run_trawl_async(args, T).await
         }
     };
-    let out = run(
-        "foobot/1.0",
-        vec![
-            "/example/page.html",
-            "/example/allowed.gif",
-            "/example/disallowed.gif",
-            "/",
-        ],
-    )
-    .await;
-    out.assert_code(0);
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 4);
-    assert!(
-        lines[0].starts_with(
-            "allowed\thttp://e.com/example/page.html\tline 8: Allow: /example/page.html"
+    // (user agent, URLs, each URL's verdict and what the explanation must say)
+    let cases = [
+        (
+            "foobot/1.0",
+            vec![
+                "/example/page.html",
+                "/example/allowed.gif",
+                "/example/disallowed.gif",
+                "/",
+            ],
+            vec![
+                (
+                    "allowed",
+                    "http://e.com/example/page.html\tline 8: Allow: /example/page.html",
+                ),
+                ("allowed", "line 9"),
+                ("disallowed", "line 7: Disallow: /"),
+                ("disallowed", ""),
+            ],
         ),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[1].starts_with("allowed\t") && lines[1].contains("line 9"),
-        "{}",
-        lines[1]
-    );
-    assert!(
-        lines[2].starts_with("disallowed\t") && lines[2].contains("line 7: Disallow: /"),
-        "{}",
-        lines[2]
-    );
-    assert!(lines[3].starts_with("disallowed\t"), "{}", lines[3]);
-    let out = run("barbot", vec!["/example/page.html", "/example/"]).await;
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(
-        lines[0].starts_with("disallowed\t") && lines[0].contains("line 13"),
-        "{}",
-        lines[0]
-    );
-    assert!(lines[1].starts_with("allowed\t"), "{}", lines[1]);
-    let out = run("quxbot", vec!["/example/page.html"]).await;
-    assert!(
-        out.stdout.starts_with("allowed\t") && out.stdout.contains("no rule matches"),
-        "{}",
-        out.stdout
-    );
-    let out = run("trawl", vec!["/x/y.gif", "/publications/a", "/example/a"]).await;
-    let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(
-        lines[0].starts_with("disallowed\t") && lines[0].contains("line 2: Disallow: *.gif$"),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[1].starts_with("allowed\t") && lines[1].contains("line 4"),
-        "{}",
-        lines[1]
-    );
-    assert!(
-        lines[2].starts_with("disallowed\t") && lines[2].contains("line 3"),
-        "{}",
-        lines[2]
-    );
+        (
+            "barbot",
+            vec!["/example/page.html", "/example/"],
+            vec![("disallowed", "line 13"), ("allowed", "")],
+        ),
+        (
+            "quxbot",
+            vec!["/example/page.html"],
+            vec![("allowed", "no rule matches")],
+        ),
+        (
+            "trawl",
+            vec!["/x/y.gif", "/publications/a", "/example/a"],
+            vec![
+                ("disallowed", "line 2: Disallow: *.gif$"),
+                ("allowed", "line 4"),
+                ("disallowed", "line 3"),
+            ],
+        ),
+    ];
+    for (ua, urls, want) in cases {
+        let out = run(ua, urls).await;
+        out.assert_code(0);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), want.len(), "{ua}: {}", out.stdout);
+        for (line, (verdict, why)) in lines.iter().zip(want) {
+            assert!(
+                line.starts_with(&format!("{verdict}\t")) && line.contains(why),
+                "{ua}: {line}"
+            );
+        }
+    }
 
     // --robots-url fetches with the crawl's rules, and the crawl agrees with it.
     let a = Site::start().await;
-    a.set(
-        "/robots.txt",
-        Reply::Raw {
-            status: 200,
-            headers: vec![],
-            body: rfc.as_bytes().to_vec(),
-        },
-    );
+    a.set("/robots.txt", Reply::robots(rfc));
     a.set(
         "/",
-        links(&[
-            "/example/a".into(),
-            "/publications/b".into(),
-            "/pic.gif".into(),
-        ]),
+        html_page("index", &["/example/a", "/publications/b", "/pic.gif"]),
     );
     a.set("/publications/b", Reply::Html("<title>b</title>".into()));
     let out = run_trawl_async(
@@ -848,8 +696,7 @@ User-Agent: barbot\nUser-Agent: bazbot\nDisallow: /example/page.html\n\nUser-Age
         .map(|l| l.starts_with("allowed"))
         .collect();
     assert_eq!(verdicts, [false, true, false]);
-    let (out, _dir) = crawl(&[&a.url("/"), "--per-host-rate", "0"]).await;
-    out.assert_code(0);
+    let _dir = crawl_site(&a, &[]).await;
     assert_eq!(a.count("/example/a") + a.count("/pic.gif"), 0);
     assert_eq!(a.count("/publications/b"), 1);
 
@@ -881,24 +728,7 @@ async fn whole_trap_fixture_in_one_crawl_keeps_memory_bounded() {
     let a = Site::start().await;
     let html = |s: &str| Reply::Html(s.to_string());
     body_traps(&a);
-    a.set("/hang", Reply::Hang);
-    a.set(
-        "/trickle",
-        Reply::Trickle {
-            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100\r\n\r\n"
-                .into(),
-            body: vec![b'x'; 100],
-            every: Duration::from_secs(1),
-        },
-    );
-    a.set(
-        "/stall",
-        Reply::Stall {
-            head: "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n"
-                .into(),
-            first: b"<html>".to_vec(),
-        },
-    );
+    slow_replies(&a);
     a.set("/reset", Reply::Reset);
     a.set(
         "/bad-status",
@@ -913,17 +743,7 @@ async fn whole_trap_fixture_in_one_crawl_keeps_memory_bounded() {
             "lorem ipsum ".repeat(450_000)
         )),
     );
-    for m in 0..200 {
-        a.set(
-            &format!("/cal?month={m}"),
-            Reply::Html(format!("<a href=\"/cal?month={}\">n</a>", m + 1)),
-        );
-    }
-    let mut p = String::from("/a/");
-    for _ in 0..10 {
-        a.set(&p, html("<a href=\"a/\">deeper</a>"));
-        p.push_str("a/");
-    }
+    calendar_and_deeper(&a, 200, 10);
     a.set(
         "/s",
         html("<a href=\"/s?sid=1\">a</a><a href=\"/s;jsessionid=2\">b</a>"),
@@ -955,29 +775,23 @@ async fn whole_trap_fixture_in_one_crawl_keeps_memory_bounded() {
         "/retry",
         "/loop",
     ];
-    let mut index: Vec<String> = traps.iter().map(|s| s.to_string()).collect();
-    index.push(format!("/long/{}", "y".repeat(3000)));
-    a.set("/", links(&index));
+    let long = format!("/long/{}", "y".repeat(3000));
+    let mut index = traps.to_vec();
+    index.push(&long);
+    a.set("/", html_page("index", &index));
     let started = Instant::now();
-    let (out, dir) = crawl(&[
-        &a.url("/"),
-        "--concurrency",
-        "64",
-        "--per-host-concurrency",
-        "64",
-        "--per-host-rate",
-        "0",
-        "--timeout",
-        "3",
-        "--retries",
-        "1",
-        "--retry-backoff",
-        "0.2",
-        "--max-pages-per-host",
-        "3000",
-    ])
+    let dir = crawl_site(
+        &a,
+        &[
+            "--concurrency=64",
+            "--per-host-concurrency=64",
+            "--timeout=3",
+            "--retries=1",
+            "--retry-backoff=0.2",
+            "--max-pages-per-host=3000",
+        ],
+    )
     .await;
-    out.assert_code(0);
     let recs = records_by_url(dir.path());
     for t in traps {
         assert!(recs.contains_key(&a.url(t)), "{t} not recorded");

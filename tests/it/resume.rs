@@ -6,21 +6,30 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
+/// `--per-host-rate 0 --per-host-concurrency 4`: fast, with several pages in flight
+/// whenever the crawl is stopped.
+const BUSY: [&str; 2] = ["--per-host-rate=0", "--per-host-concurrency=4"];
+
+/// A slow tree of `pages` pages (each served after `delay`), a fresh output directory
+/// and the arguments of a [`BUSY`] crawl of the one into the other.
+async fn busy_crawl(pages: usize, delay: Duration) -> (Site, tempfile::TempDir, Vec<String>) {
+    let site = slow_tree(pages, delay).await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = crawl_args(&site.url("/"), dir.path(), &BUSY);
+    (site, dir, args)
+}
+
 /// Waits (bounded) until the site has served more than `hits` page requests.
 async fn wait_for_hits(site: &Site, hits: usize) {
-    let pages = || site.paths().iter().filter(|p| *p != "/robots.txt").count();
-    wait_until("page requests", Duration::from_secs(10), || pages() > hits).await;
+    wait_until("page requests", Duration::from_secs(10), || {
+        page_hits(site) > hits
+    })
+    .await;
 }
 
 /// URL → number of records (and every line must parse).
 fn record_counts(out: &Path) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for r in read_records(out) {
-        *counts
-            .entry(r["url"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
-    }
-    counts
+    url_counts(&read_records(out))
 }
 
 fn assert_exactly_once(site: &Site, out: &Path, pages: usize) {
@@ -39,13 +48,7 @@ fn assert_exactly_once(site: &Site, out: &Path, pages: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_several_points_then_resume_records_each_page_once() {
     let pages = 300;
-    let site = slow_tree(pages, Duration::from_millis(30)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = crawl_args(
-        &site.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
-    );
+    let (site, dir, args) = busy_crawl(pages, Duration::from_millis(30)).await;
 
     // URL → fetches seen when it was first found recorded after a kill.
     let mut recorded_before_kills: HashMap<String, usize> = HashMap::new();
@@ -68,7 +71,7 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
     }
     let out = finish(spawn_args(&args)).await;
     out.assert_code(0);
-    assert!(out.stderr.contains("resuming the crawl"), "{}", out.stderr);
+    out.assert_stderr_has(&["resuming the crawl"]);
     assert_exactly_once(&site, dir.path(), pages);
     // A page recorded before a kill was never fetched again.
     for (url, fetched) in &recorded_before_kills {
@@ -79,16 +82,14 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
             "{path} refetched after it was recorded"
         );
     }
-    let redone = site.paths().iter().filter(|p| *p != "/robots.txt").count() - pages;
+    let redone = page_hits(&site) - pages;
     eprintln!(
         "sigkill x3: {redone} page fetches redone, {} recorded before kills",
         recorded_before_kills.len()
     );
     // At most about a second of in-flight work per kill is redone.
     assert!(redone <= 3 * 150, "{redone} fetches redone");
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats.json")).unwrap())
-            .unwrap();
+    let stats = stats(dir.path());
     assert_eq!(
         stats["pages"], pages,
         "stats.json counts the whole crawl, across runs"
@@ -99,13 +100,7 @@ async fn sigkill_at_several_points_then_resume_records_each_page_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_then_resume_finishes_without_refetching() {
     let pages = 200;
-    let site = slow_tree(pages, Duration::from_millis(30)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = crawl_args(
-        &site.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
-    );
+    let (site, dir, args) = busy_crawl(pages, Duration::from_millis(30)).await;
     let child = spawn_args(&args);
     wait_for_hits(&site, 50).await;
     signal(&child, "-INT");
@@ -126,13 +121,7 @@ async fn sigint_then_resume_finishes_without_refetching() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_torn_last_line_is_repaired_and_a_finished_crawl_is_not_rerun() {
     let pages = 120;
-    let site = slow_tree(pages, Duration::from_millis(20)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = crawl_args(
-        &site.url("/"),
-        dir.path(),
-        &["--per-host-rate", "0", "--per-host-concurrency", "4"],
-    );
+    let (site, dir, args) = busy_crawl(pages, Duration::from_millis(20)).await;
     let mut child = spawn_args(&args);
     wait_for_hits(&site, 30).await;
     child.kill().unwrap();
@@ -145,20 +134,17 @@ async fn a_torn_last_line_is_repaired_and_a_finished_crawl_is_not_rerun() {
 
     let out = finish(spawn_args(&args)).await;
     out.assert_code(0);
-    assert!(out.stderr.contains("torn last line"), "{}", out.stderr);
+    out.assert_stderr_has(&["torn last line"]);
     assert_exactly_once(&site, dir.path(), pages); // every line parses
     let before = std::fs::read(&path).unwrap();
 
     // Finished: the same command refuses, and says what to do.
     let out = finish(spawn_args(&args)).await;
     out.assert_code(1);
-    assert!(
-        out.stderr
-            .contains(&format!("holds a finished crawl ({pages} pages)"))
-            && out.stderr.contains("--fresh"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(&[
+        &format!("holds a finished crawl ({pages} pages)"),
+        "--fresh",
+    ]);
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing touched");
     let mut fresh = args.clone();
     fresh.push("--fresh".into());
@@ -171,7 +157,7 @@ async fn per_host_spacing_survives_a_restart() {
     let site = slow_tree(40, Duration::ZERO).await;
     let dir = tempfile::tempdir().unwrap();
     // One request every 800 ms to the host.
-    let args = crawl_args(&site.url("/"), dir.path(), &["--per-host-rate", "1.25"]);
+    let args = crawl_args(&site.url("/"), dir.path(), &["--per-host-rate=1.25"]);
     let mut child = spawn_args(&args);
     wait_for_hits(&site, 2).await;
     child.kill().unwrap();
@@ -205,14 +191,14 @@ async fn memory_only_mode_keeps_no_state() {
     let args = crawl_args(
         &site.url("/"),
         dir.path(),
-        &["--per-host-rate", "0", "--durable=false"],
+        &["--per-host-rate=0", "--durable=false"],
     );
     finish(spawn_args(&args)).await.assert_code(0);
     assert_eq!(record_counts(dir.path()).len(), 30);
     assert!(!dir.path().join("state").exists());
     let out = finish(spawn_args(&args)).await;
     out.assert_code(1);
-    assert!(out.stderr.contains("cannot be resumed"), "{}", out.stderr);
+    out.assert_stderr_has(&["cannot be resumed"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,11 +212,7 @@ async fn state_edge_cases_are_refused_clearly() {
     std::fs::create_dir_all(&state).unwrap();
     std::fs::write(state.join("notes.txt"), "keep me").unwrap();
     let st = state.display().to_string();
-    let args = crawl_args(
-        &site.url("/"),
-        &out,
-        &["--per-host-rate", "0", "--state", &st],
-    );
+    let args = crawl_args(&site.url("/"), &out, &["--per-host-rate=0", "--state", &st]);
     finish(spawn_args(&args)).await.assert_code(0);
     let mut fresh = args.clone();
     fresh.push("--fresh".into());
@@ -249,13 +231,13 @@ async fn state_edge_cases_are_refused_clearly() {
     )))
     .await;
     o.assert_code(1);
-    assert!(o.stderr.contains("belongs to the crawl in"), "{}", o.stderr);
+    o.assert_stderr_has(&["belongs to the crawl in"]);
 
     // Records, but an empty state file: refuse rather than refetch.
     std::fs::write(state.join("frontier.redb"), b"").unwrap();
     let o = finish(spawn_args(&args)).await;
     o.assert_code(1);
-    assert!(o.stderr.contains("empty or lost"), "{}", o.stderr);
+    o.assert_stderr_has(&["empty or lost"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,18 +246,18 @@ async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("pages");
     let run = |extra: &[&str]| spawn_args(&crawl_args(&site.url("/"), &out, extra));
-    finish(run(&["--per-host-rate", "0", "--max-pages", "30"]))
+    finish(run(&["--per-host-rate=0", "--max-pages=30"]))
         .await
         .assert_code(0);
     assert_eq!(record_counts(&out).len(), 30);
-    let o = finish(run(&["--per-host-rate", "0", "--max-pages", "70"])).await;
+    let o = finish(run(&["--per-host-rate=0", "--max-pages=70"])).await;
     o.assert_code(0);
     assert_eq!(record_counts(&out).len(), 70, "{}", o.stderr);
-    finish(run(&["--per-host-rate", "0"])).await.assert_code(0);
+    finish(run(&["--per-host-rate=0"])).await.assert_code(0);
     assert_exactly_once(&site, &out, 100);
-    let o = finish(run(&["--per-host-rate", "0"])).await;
+    let o = finish(run(&["--per-host-rate=0"])).await;
     o.assert_code(1);
-    assert!(o.stderr.contains("finished crawl"), "{}", o.stderr);
+    o.assert_stderr_has(&["finished crawl"]);
 
     // A host's page budget counts what earlier runs admitted.
     let site = slow_tree(200, Duration::from_millis(20)).await;
@@ -283,7 +265,7 @@ async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
     let args = crawl_args(
         &site.url("/"),
         &out,
-        &["--per-host-rate", "0", "--max-pages-per-host", "40"],
+        &["--per-host-rate=0", "--max-pages-per-host=40"],
     );
     let mut child = spawn_args(&args);
     wait_for_hits(&site, 15).await;
@@ -297,8 +279,7 @@ async fn a_spent_page_budget_can_be_raised_and_host_budgets_survive_resume() {
 async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
     let site = slow_tree(200, Duration::from_millis(100)).await;
     let dir = tempfile::tempdir().unwrap();
-    let base = ["--per-host-rate", "0", "--per-host-concurrency", "4"];
-    let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &base));
+    let mut child = spawn_args(&crawl_args(&site.url("/"), dir.path(), &BUSY));
     // Pages 33..66 link to /p/100..; once recorded (commits come every second),
     // those links are queued on disk.
     wait_for_hits(&site, 130).await;
@@ -311,11 +292,11 @@ async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
         });
 
     // Escape a "trap": everything under /p/1xx is now excluded, queued or not.
-    let mut args = base.to_vec();
-    args.extend(["--exclude", "/p/1[0-9][0-9]$"]);
+    let mut args = BUSY.to_vec();
+    args.extend(["--exclude=/p/1[0-9][0-9]$"]);
     let o = finish(spawn_args(&crawl_args(&site.url("/"), dir.path(), &args))).await;
     o.assert_code(0);
-    assert!(o.stderr.contains("resuming the crawl"), "{}", o.stderr);
+    o.assert_stderr_has(&["resuming the crawl"]);
     for i in 100..200 {
         let p = tree_page_path(i);
         assert_eq!(
@@ -324,9 +305,7 @@ async fn a_new_exclude_on_resume_applies_to_urls_already_queued() {
             "{p} fetched after it was excluded"
         );
     }
-    let stats: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stats.json")).unwrap())
-            .unwrap();
+    let stats = stats(dir.path());
     assert!(stats["refused"]["filter"].as_u64().unwrap() > 0);
     assert_eq!(stats["completed"], true);
 }

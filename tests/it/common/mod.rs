@@ -1,45 +1,43 @@
-//! Shared fixture for `trawl`'s integration tests (each test file does `mod common;`).
+//! Shared fixture for `trawl`'s integration tests: every helper more than one test file
+//! uses lives here, once.
 //!
-//! * [`Site`]: a tiny hand-written HTTP/1.1 server on `127.0.0.1:0`. One `Site` is one
-//!   host; start several for several hosts. Every request is logged as a [`Hit`], and the
-//!   reply for each exact request target is scripted with [`Reply`]. The server speaks
-//!   keep-alive (one connection serves many requests, pipelining included), honours
-//!   `Connection: close`, always frames replies with `Content-Length` (unless a
-//!   [`Reply::Raw`] says otherwise) and serves hundreds of connections at once.
+//! * [`Site`]: a fixture HTTP/1.1 server on `127.0.0.1:0`, built on hyper (`server.rs`).
+//!   One `Site` is one host; start several for several hosts. Every request is logged as a
+//!   [`Hit`], and the reply for each exact request target is scripted with [`Reply`]. The
+//!   server speaks keep-alive (pipelining included), honours `Connection: close` and
+//!   serves hundreds of connections at once.
 //! * Traps (`traps.rs`): replies that hang, trickle, stall, never end, are huge, are not
 //!   HTTP or end in a TCP RST ([`Reply::Hang`] .. [`Reply::Reset`]), plus page generators
 //!   ([`link_page`], [`deep_nesting`]) and gzip bombs ([`gzip_bomb`]).
-//! * [`run_trawl`] and friends: run the real `trawl` binary with a hard timeout.
-//! * [`read_records`] / [`records_by_url`]: read the crawler's `pages.jsonl`.
-//!
-//! Running the binary blocks the calling thread. The `Site` servers are tasks on the tokio
-//! runtime of the test, so from inside a test use
-//! `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` and call
-//! [`run_trawl_async`] (which uses `spawn_blocking`), or call the blocking functions only
-//! from a plain thread. Calling [`run_trawl`] directly on a runtime thread can starve (on a
-//! `current_thread` runtime: deadlock) the very servers the crawler is talking to.
+//! * Running the binary and reading its output (`run.rs`): [`run_trawl`], [`crawl`],
+//!   [`spawn_crawl`], [`finish`], [`read_records`], [`records_by_url`], [`stats`].
+//! * Site builders ([`tree_site_routes`], [`slow_tree`], [`html_page`], ...), waits
+//!   ([`wait_until`]) and assertions shared by several test files.
+//! * A real redis-server (`redis.rs`) and the worked example's shop (`shop.rs`).
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-use std::io::Read;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use serde_json::Value;
+use tokio::net::TcpSocket;
 use tokio::sync::watch;
 
 pub mod redis;
+mod run;
+mod server;
 mod shop;
 mod traps;
+// Not every test file uses every helper, and `common` is private to the test binary.
+#[allow(unused_imports)]
+pub use run::*;
+use server::{accept_loop, Route, Shared};
 #[allow(unused_imports)]
 pub use shop::*;
-use traps::Trap;
-// Not every test crate uses the traps, and `common` is private to each one.
 #[allow(unused_imports)]
 pub use traps::*;
 
@@ -56,9 +54,10 @@ pub enum Reply {
     Status(u16),
     /// Status plus a `Location` header whose value is sent verbatim.
     Redirect(u16, String),
-    /// Exactly these headers and body (in this order). The server adds `Content-Length`
-    /// unless a `Content-Length` or `Transfer-Encoding` header is given, and closes the
-    /// connection after the reply if the headers include `Connection: close`.
+    /// These headers (in this order) and this body. hyper frames the body: it adds
+    /// `Content-Length` unless the headers give one (which it trusts) or ask for
+    /// `Transfer-Encoding: chunked`, and closes the connection after the reply if the
+    /// headers include `Connection: close`.
     Raw {
         status: u16,
         headers: Vec<(String, String)>,
@@ -70,9 +69,11 @@ pub enum Reply {
     /// reply; the last one repeats. Nested sequences are indexed by the same count.
     Sequence(Vec<Reply>),
 
-    // Traps for a crawler's robustness (served by `traps.rs`). Each is logged as a hit,
-    // blocks no other connection and stops when the `Site` is dropped. A hit whose reply
-    // never completes (`Hang`, `Stall`) keeps `end == start` and stays counted in flight.
+    // Traps for a crawler's robustness. `Endless` and `Big` are valid HTTP, which hyper
+    // writes; the others break HTTP and are written on the raw socket by `traps.rs`. Each
+    // is logged as a hit, blocks no other connection and stops when the `Site` is
+    // dropped. A hit whose reply never completes (`Hang`, `Stall`) keeps `end == start`
+    // and stays counted in flight.
     /// Read the request, then never answer: write nothing and keep the socket open until
     /// the `Site` is dropped (input the client still sends is read and discarded).
     Hang,
@@ -119,22 +120,9 @@ pub struct Hit {
     pub peer: SocketAddr,
     /// When the request head had been read.
     pub start: Instant,
-    /// When the reply had been fully written (or the write failed). Equal to `start` while
-    /// the request is still being served.
+    /// When the last bytes of the reply had been handed to the socket (or the connection
+    /// was gone). Equal to `start` while the request is still being served.
     pub end: Instant,
-}
-
-struct Route {
-    reply: Reply,
-    served: usize,
-}
-
-#[derive(Default)]
-struct Shared {
-    routes: Mutex<HashMap<String, Route>>,
-    hits: Mutex<Vec<Hit>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
 }
 
 /// Locks ignoring poisoning: a panicking test thread must not cascade into the server.
@@ -236,468 +224,6 @@ impl Site {
 }
 
 // ---------------------------------------------------------------------------------------
-// The server
-// ---------------------------------------------------------------------------------------
-
-/// Largest request head accepted (request line plus headers).
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Largest request body skipped (GET bodies are unexpected; they are read and ignored).
-const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
-/// An idle keep-alive connection (or a stalled client) is closed after this long.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Hard cap on requests served by one connection.
-const MAX_REQUESTS_PER_CONN: usize = 1_000_000;
-
-async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<()>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => return,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let shared = Arc::clone(&shared);
-                let mut stop = shutdown.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = stop.changed() => {}
-                        _ = serve_conn(stream, peer, shared) => {}
-                    }
-                });
-            }
-            // E.g. out of file descriptors: back off briefly instead of spinning.
-            Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
-}
-
-struct RequestHead {
-    target: String,
-    /// HTTP/1.0 (no keep-alive by default) vs 1.1.
-    http10: bool,
-    headers: Vec<(String, String)>,
-}
-
-impl RequestHead {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn has_token(&self, name: &str, token: &str) -> bool {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .flat_map(|(_, v)| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    }
-
-    fn wants_close(&self) -> bool {
-        if self.has_token("connection", "close") {
-            return true;
-        }
-        self.http10 && !self.has_token("connection", "keep-alive")
-    }
-}
-
-enum HeadError {
-    /// Clean EOF between requests, idle timeout or I/O error: just close.
-    Closed,
-    TooLarge,
-    Malformed,
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Reads one request head from `stream`, keeping any bytes after it in `buf`.
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<RequestHead, HeadError> {
-    // Each iteration reads at least one byte or returns, and `buf` is bounded: bounded loop.
-    loop {
-        // RFC 9112 §2.2: ignore empty lines received before the request line.
-        let blank = buf
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
-        buf.drain(..blank);
-        if let Some(pos) = find(buf, b"\r\n\r\n") {
-            let head: Vec<u8> = buf.drain(..pos + 4).collect();
-            return parse_head(&head[..pos]).ok_or(HeadError::Malformed);
-        }
-        if buf.len() > MAX_HEAD_BYTES {
-            return Err(HeadError::TooLarge);
-        }
-        match tokio::time::timeout(IDLE_TIMEOUT, stream.read_buf(buf)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return Err(HeadError::Closed),
-        }
-    }
-}
-
-fn parse_head(head: &[u8]) -> Option<RequestHead> {
-    let text = std::str::from_utf8(head).ok()?;
-    let mut lines = text.split("\r\n");
-    let mut parts = lines.next()?.split(' ');
-    let (_method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || target.is_empty() {
-        return None;
-    }
-    let http10 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        _ => return None,
-    };
-    let mut headers = Vec::new();
-    for line in lines {
-        let (name, value) = line.split_once(':')?;
-        if name.is_empty() || name.contains([' ', '\t']) {
-            return None;
-        }
-        headers.push((name.to_string(), value.trim().to_string()));
-    }
-    Some(RequestHead {
-        target: target.to_string(),
-        http10,
-        headers,
-    })
-}
-
-/// Reads `len` body bytes (some may already be in `buf`) and throws them away.
-async fn skip_body(stream: &mut TcpStream, buf: &mut Vec<u8>, len: usize) -> bool {
-    while buf.len() < len {
-        match tokio::time::timeout(IDLE_TIMEOUT, stream.read_buf(buf)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return false,
-        }
-    }
-    buf.drain(..len);
-    true
-}
-
-/// Decrements the in-flight counter even if the connection task is cancelled.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-async fn serve_conn(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    for _ in 0..MAX_REQUESTS_PER_CONN {
-        let head = match read_head(&mut stream, &mut buf).await {
-            Ok(head) => head,
-            Err(HeadError::Closed) => return,
-            Err(HeadError::TooLarge) => {
-                let reply = Response::plain(431, "request head too large\n");
-                return close_with(stream, &reply).await;
-            }
-            Err(HeadError::Malformed) => {
-                let reply = Response::plain(400, "malformed request head\n");
-                return close_with(stream, &reply).await;
-            }
-        };
-        let start = Instant::now();
-
-        // GET only, but never let a request body be parsed as the next request.
-        let mut must_close = head.wants_close();
-        if head.header("transfer-encoding").is_some() {
-            must_close = true;
-        } else if let Some(len) = head.header("content-length") {
-            match len.parse::<usize>() {
-                Ok(len) if len <= MAX_BODY_BYTES => {
-                    if !skip_body(&mut stream, &mut buf, len).await {
-                        return;
-                    }
-                }
-                _ => {
-                    let reply = Response::plain(400, "bad or too large Content-Length\n");
-                    return close_with(stream, &reply).await;
-                }
-            }
-        }
-
-        let index = {
-            let mut hits = lock(&shared.hits);
-            hits.push(Hit {
-                path: head.target.clone(),
-                host: head.header("host").unwrap_or("").to_string(),
-                user_agent: head.header("user-agent").unwrap_or("").to_string(),
-                peer,
-                start,
-                end: start,
-            });
-            hits.len() - 1
-        };
-        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let guard = InFlight(&shared.in_flight);
-
-        let (delay, action) = plan(&shared, &head.target);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let after = match action {
-            Action::Respond(reply) => {
-                must_close |= reply.close;
-                let bytes = reply.to_bytes(must_close);
-                if stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok() {
-                    if must_close {
-                        After::Close
-                    } else {
-                        After::KeepAlive
-                    }
-                } else {
-                    After::Drop
-                }
-            }
-            Action::Trap(trap) => traps::serve_trap(&mut stream, trap, must_close).await,
-        };
-
-        lock(&shared.hits)[index].end = Instant::now();
-        drop(guard);
-
-        match after {
-            After::KeepAlive => {}
-            After::Close => return close_gracefully(stream).await,
-            After::Drop => return,
-            After::Reset => {
-                // SO_LINGER 0: closing sends RST instead of FIN. (`set_zero_linger` is
-                // tokio's non-deprecated spelling of `set_linger(Some(Duration::ZERO))`.)
-                let _ = stream.set_zero_linger();
-                drop(stream);
-                return;
-            }
-        }
-    }
-}
-
-/// What a connection does after serving one request.
-enum After {
-    /// Read the next request.
-    KeepAlive,
-    /// Send FIN and drain ([`close_gracefully`]).
-    Close,
-    /// Just drop the socket (the client is gone or the write failed).
-    Drop,
-    /// Close with a TCP RST.
-    Reset,
-}
-
-/// Writes `reply` with `Connection: close` and closes the connection.
-async fn close_with(mut stream: TcpStream, reply: &Response) {
-    if stream.write_all(&reply.to_bytes(true)).await.is_ok() {
-        close_gracefully(stream).await;
-    }
-}
-
-/// Sends FIN, then drains (bounded) what the client still sends, so unread input does not
-/// turn the close into a RST that could destroy the reply before the client reads it.
-async fn close_gracefully(mut stream: TcpStream) {
-    let _ = stream.shutdown().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    let mut sink = [0u8; 4096];
-    for _ in 0..1024 {
-        match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Responses
-// ---------------------------------------------------------------------------------------
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    /// Close the connection after this reply (a `Raw` reply asked for it).
-    close: bool,
-}
-
-fn has_header(headers: &[(String, String)], name: &str) -> bool {
-    headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
-}
-
-impl Response {
-    fn new(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
-        let close = headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("connection")
-                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
-        });
-        Response {
-            status,
-            headers,
-            body,
-            close,
-        }
-    }
-
-    fn plain(status: u16, body: &str) -> Response {
-        Response::new(
-            status,
-            vec![(
-                "Content-Type".to_string(),
-                "text/plain; charset=utf-8".to_string(),
-            )],
-            body.as_bytes().to_vec(),
-        )
-    }
-
-    fn to_bytes(&self, close: bool) -> Vec<u8> {
-        let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        for (k, v) in &self.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        // 1xx and 204 must not carry Content-Length (RFC 9110 §8.6).
-        let bodiless = self.status < 200 || self.status == 204;
-        if !bodiless
-            && !has_header(&self.headers, "content-length")
-            && !has_header(&self.headers, "transfer-encoding")
-        {
-            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
-        }
-        if close && !self.close {
-            head.push_str("Connection: close\r\n");
-        }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(&self.body);
-        bytes
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        206 => "Partial Content",
-        300 => "Multiple Choices",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        410 => "Gone",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        418 => "I'm a teapot",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        451 => "Unavailable For Legal Reasons",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
-}
-
-/// What to do for one request: an ordinary framed response, or one of the traps.
-enum Action {
-    Respond(Response),
-    Trap(Trap),
-}
-
-/// Picks the reply for one request to `target` and advances its sequence count.
-fn plan(shared: &Shared, target: &str) -> (Duration, Action) {
-    let mut routes = lock(&shared.routes);
-    match routes.get_mut(target) {
-        Some(route) => {
-            let n = route.served;
-            route.served += 1;
-            resolve(&route.reply, n)
-        }
-        None => (Duration::ZERO, Action::Respond(Response::plain(404, ""))),
-    }
-}
-
-fn resolve(reply: &Reply, n: usize) -> (Duration, Action) {
-    let now = |action| (Duration::ZERO, action);
-    match reply {
-        Reply::Html(html) => now(Action::Respond(Response::new(
-            200,
-            vec![(
-                "Content-Type".to_string(),
-                "text/html; charset=utf-8".to_string(),
-            )],
-            html.as_bytes().to_vec(),
-        ))),
-        Reply::Status(status) => now(Action::Respond(Response::plain(*status, ""))),
-        Reply::Redirect(status, location) => {
-            let mut response = Response::plain(*status, "");
-            response
-                .headers
-                .insert(0, ("Location".to_string(), location.clone()));
-            now(Action::Respond(response))
-        }
-        Reply::Raw {
-            status,
-            headers,
-            body,
-        } => now(Action::Respond(Response::new(
-            *status,
-            headers.clone(),
-            body.clone(),
-        ))),
-        Reply::Delay(delay, inner) => {
-            let (more, action) = resolve(inner, n);
-            (*delay + more, action)
-        }
-        Reply::Sequence(replies) => match replies.get(n.min(replies.len().saturating_sub(1))) {
-            Some(reply) => resolve(reply, n),
-            None => now(Action::Respond(Response::plain(
-                500,
-                "fixture: empty Reply::Sequence\n",
-            ))),
-        },
-        Reply::Hang => now(Action::Trap(Trap::Hang)),
-        Reply::Trickle { head, body, every } => now(Action::Trap(Trap::Trickle {
-            head: head.clone(),
-            body: body.clone(),
-            every: *every,
-        })),
-        Reply::Stall { head, first } => now(Action::Trap(Trap::Stall {
-            head: head.clone(),
-            first: first.clone(),
-        })),
-        Reply::Endless { content_type } => now(Action::Trap(Trap::Endless {
-            content_type: content_type.clone(),
-        })),
-        Reply::Big { len, content_type } => now(Action::Trap(Trap::Big {
-            len: *len,
-            content_type: content_type.clone(),
-        })),
-        Reply::RawBytes(bytes) => now(Action::Trap(Trap::RawBytes(bytes.clone()))),
-        Reply::Reset => now(Action::Trap(Trap::Reset)),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // A deterministic tree-shaped site
 // ---------------------------------------------------------------------------------------
 
@@ -707,6 +233,14 @@ pub fn tree_page_path(i: usize) -> String {
         "/".to_string()
     } else {
         format!("/p/{i}")
+    }
+}
+
+/// The page number of a tree page's path: the inverse of [`tree_page_path`].
+pub fn tree_page_index(path: &str) -> Option<usize> {
+    match path {
+        "/" => Some(0),
+        _ => path.strip_prefix("/p/")?.parse().ok().filter(|&i| i > 0),
     }
 }
 
@@ -756,275 +290,185 @@ pub fn tree_site_routes(site: &Site, pages: usize, fanout: usize) {
 /// can be stopped or killed half-way.
 pub async fn slow_tree(pages: usize, delay: Duration) -> Site {
     let site = Site::start().await;
-    tree_site_routes(&site, pages, 4);
     for i in 0..pages {
         let html = tree_page_html(i, pages, 4);
-        site.set(
-            &tree_page_path(i),
-            Reply::Delay(delay, Box::new(Reply::Html(html))),
-        );
+        site.set(&tree_page_path(i), Reply::delayed(delay, Reply::Html(html)));
     }
+    site.set("/robots.txt", Reply::Status(404));
     site
 }
 
-// ---------------------------------------------------------------------------------------
-// Running the binary
-// ---------------------------------------------------------------------------------------
-
-/// The `trawl` binary cargo built for these tests.
-pub fn trawl_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_trawl"))
-}
-
-/// What a finished run printed and returned.
-#[derive(Clone, Debug)]
-pub struct RunOutput {
-    /// Exit code; `None` if killed by a signal.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl RunOutput {
-    /// Panics, showing both outputs, unless the exit code is `code`.
-    pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "unexpected exit code\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
+/// A page titled `title` linking to each of `links` (paths or URLs), in order.
+pub fn html_page(title: &str, links: &[&str]) -> Reply {
+    let mut body = format!("<html><head><title>{title}</title></head><body>");
+    for l in links {
+        body.push_str(&format!("<a href=\"{l}\">{l}</a>\n"));
     }
+    body.push_str("</body></html>");
+    Reply::Html(body)
 }
 
-/// Proxy variables are removed so the crawler always talks to 127.0.0.1 directly.
-const PROXY_VARS: [&str; 8] = [
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-];
-
-/// Starts `trawl` with `args`: stdin null, stdout and stderr piped, `RUST_LOG` and proxy
-/// variables removed. Blocking-safe (does not wait).
-pub fn spawn_trawl(args: &[&str]) -> Child {
-    let bin = trawl_bin();
-    let mut cmd = Command::new(&bin);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("RUST_LOG");
-    for var in PROXY_VARS {
-        cmd.env_remove(var);
+impl Reply {
+    /// `reply` after `delay` (see [`Reply::Delay`]).
+    pub fn delayed(delay: Duration, reply: Reply) -> Reply {
+        Reply::Delay(delay, Box::new(reply))
     }
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("failed to spawn {} {args:?}: {e}", bin.display()))
-}
 
-/// Runs `trawl` with `args` to completion. BLOCKS: see the module docs; from async tests
-/// use [`run_trawl_async`]. Kills the child and panics if it runs longer than `timeout`.
-pub fn run_trawl(args: &[&str], timeout: Duration) -> RunOutput {
-    wait_with_timeout(spawn_trawl(args), timeout)
-}
-
-/// [`run_trawl`] on tokio's blocking pool, so the fixture servers keep running. Use from
-/// `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`.
-pub async fn run_trawl_async(args: Vec<String>, timeout: Duration) -> RunOutput {
-    let task = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_trawl(&args, timeout)
-    });
-    match task.await {
-        Ok(output) => output,
-        Err(e) => match e.try_into_panic() {
-            Ok(panic) => std::panic::resume_unwind(panic),
-            Err(e) => panic!("run_trawl_async: blocking task failed: {e}"),
-        },
-    }
-}
-
-fn spawn_reader(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send(bytes);
-    });
-    rx
-}
-
-fn collect(rx: Option<mpsc::Receiver<Vec<u8>>>) -> String {
-    match rx {
-        None => String::new(),
-        Some(rx) => match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => "<fixture: output pipe still open 5s after exit>".to_string(),
-        },
-    }
-}
-
-/// Waits for `child` (stdout/stderr, if piped, are read concurrently so it never blocks on
-/// a full pipe). BLOCKS. Kills the child and panics with its output so far if it runs
-/// longer than `timeout`.
-pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> RunOutput {
-    let stdout = child.stdout.take().map(spawn_reader);
-    let stderr = child.stderr.take().map(spawn_reader);
-    let poll = Duration::from_millis(10);
-    let deadline = Instant::now() + timeout;
-    let max_polls = timeout.as_millis() / poll.as_millis() + 2;
-    let mut status = None;
-    for _ in 0..max_polls {
-        match child.try_wait() {
-            Ok(Some(s)) => {
-                status = Some(s);
-                break;
-            }
-            Ok(None) => {}
-            Err(e) => panic!("wait_with_timeout: try_wait failed: {e}"),
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        std::thread::sleep(poll.min(deadline - now));
-    }
-    match status {
-        Some(status) => RunOutput {
-            code: status.code(),
-            stdout: collect(stdout),
-            stderr: collect(stderr),
-        },
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "process {} did not exit within {timeout:?}; killed it\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                child.id(),
-                collect(stdout),
-                collect(stderr)
-            );
+    /// 200 with this `Content-Type` and body.
+    pub fn typed(content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply::Raw {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
         }
     }
+
+    /// 200 with this `Content-Type`, `Content-Encoding: gzip` and `gzipped` as the body.
+    pub fn gzipped(content_type: &str, gzipped: Vec<u8>) -> Reply {
+        Reply::Raw {
+            status: 200,
+            headers: vec![
+                ("Content-Type".into(), content_type.into()),
+                ("Content-Encoding".into(), "gzip".into()),
+            ],
+            body: gzipped,
+        }
+    }
+
+    /// A robots.txt of this text (`text/plain`).
+    pub fn robots(text: &str) -> Reply {
+        Reply::typed("text/plain", text)
+    }
+}
+
+/// `bytes` gzip-compressed.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).expect("gzip in memory");
+    gz.finish().expect("gzip in memory")
 }
 
 // ---------------------------------------------------------------------------------------
-// Output records
+// Waits and assertions
 // ---------------------------------------------------------------------------------------
 
-/// Parses `out_dir/pages.jsonl`: one JSON object per line. Panics naming the line number
-/// on a bad (or blank) line.
-pub fn read_records(out_dir: &Path) -> Vec<serde_json::Value> {
-    let path = out_dir.join("pages.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
-                panic!(
-                    "{}:{}: not valid JSON ({e}): {line:?}",
-                    path.display(),
-                    i + 1
-                )
-            });
-            assert!(
-                value.is_object(),
-                "{}:{}: not a JSON object: {line:?}",
-                path.display(),
-                i + 1
-            );
-            value
-        })
-        .collect()
-}
-
-/// [`read_records`] keyed by each record's `"url"` string. Panics if a record has no
-/// string `url` or a url appears twice.
-pub fn records_by_url(out_dir: &Path) -> HashMap<String, serde_json::Value> {
-    let mut map = HashMap::new();
-    for (i, record) in read_records(out_dir).into_iter().enumerate() {
-        let url = match record.get("url").and_then(|u| u.as_str()) {
-            Some(url) => url.to_string(),
-            None => panic!(
-                "pages.jsonl:{}: record has no string \"url\": {record}",
-                i + 1
-            ),
-        };
-        if let Some(previous) = map.insert(url.clone(), record) {
-            panic!(
-                "pages.jsonl:{}: url {url} appears twice (first: {previous})",
-                i + 1
-            );
-        }
-    }
-    map
-}
-
-/// Runs `trawl crawl --out <fresh temp dir> ARGS...` (from an async test, with a
-/// 90 s bound); returns the output and the directory.
-pub async fn crawl(args: &[&str]) -> (RunOutput, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut all: Vec<String> = vec!["crawl".into(), "--out".into()];
-    all.push(dir.path().display().to_string());
-    all.extend(args.iter().map(|s| s.to_string()));
-    let out = run_trawl_async(all, Duration::from_secs(90)).await;
-    (out, dir)
-}
-
-/// The stats.json a crawl wrote into `out_dir`.
-pub fn stats(out_dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(out_dir.join("stats.json")).expect("stats.json written");
-    serde_json::from_str(&text).expect("stats.json is JSON")
-}
-
-/// Polls `cond` every 10 ms until it holds; panics naming `what` after `limit`.
+/// Polls `cond` every 10 ms until it holds; panics naming `what` once `limit` has
+/// passed (however long `cond` itself takes).
 pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    for _ in 0..(limit.as_millis() / 10).max(1) {
+    let deadline = Instant::now() + limit;
+    for _ in 0..=(limit.as_millis() / 10) {
         if cond() {
             return;
+        }
+        if Instant::now() >= deadline {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out after {limit:?} waiting for {what}");
 }
 
-/// Sends a signal (`"-INT"`, `"-TERM"`) to a running trawl.
-pub fn signal(child: &Child, sig: &str) {
-    Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
+/// Crawls `site` from "/" with `--per-host-rate 0` (no politeness wait: the fixture is
+/// local) and `extra`, and panics unless trawl exits 0 without a panic. Returns the
+/// output directory.
+pub async fn crawl_site(site: &Site, extra: &[&str]) -> tempfile::TempDir {
+    let url = site.url("/");
+    let mut args = vec![url.as_str(), "--per-host-rate=0"];
+    args.extend(extra);
+    let (out, dir) = crawl(&args).await;
+    out.assert_code(0);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    dir
 }
 
-/// Waits, off the runtime, for a spawned trawl to exit (90 s bound).
-pub async fn finish(child: Child) -> RunOutput {
-    tokio::task::spawn_blocking(move || wait_with_timeout(child, Duration::from_secs(90)))
-        .await
-        .expect("the waiting thread finished")
+/// Requests for pages (anything but robots.txt) the site has received.
+pub fn page_hits(site: &Site) -> usize {
+    site.paths().iter().filter(|p| *p != "/robots.txt").count()
 }
 
-/// `crawl URL --out OUT EXTRA...` as owned arguments (to run the same crawl again).
-pub fn crawl_args(url: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["crawl".into(), url.into(), "--out".into()];
-    args.push(out.display().to_string());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
+/// Panics unless every page (robots.txt aside) the site was asked for was asked for once.
+pub fn assert_each_page_fetched_once(site: &Site) {
+    for p in site.paths() {
+        if p != "/robots.txt" {
+            assert_eq!(site.count(&p), 1, "{p} fetched {} times", site.count(&p));
+        }
+    }
 }
 
-/// Starts trawl with owned arguments (see [`crawl_args`]).
-pub fn spawn_args(args: &[String]) -> Child {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    spawn_trawl(&refs)
+/// URL → number of records with it.
+pub fn url_counts<'a>(records: impl IntoIterator<Item = &'a Value>) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in records {
+        let url = r["url"].as_str().unwrap_or_else(|| panic!("no url: {r}"));
+        *counts.entry(url.to_string()).or_insert(0) += 1;
+    }
+    counts
 }
 
-/// Starts `trawl crawl URL --out OUT EXTRA...` without waiting for it.
-pub fn spawn_crawl(url: &str, out: &Path, extra: &[&str]) -> Child {
-    spawn_args(&crawl_args(url, out, extra))
+/// Crawls `site` into `out_dir` (`--per-host-rate 0 --per-host-concurrency 8`, then
+/// `extra`), sends `sig` (`"-INT"`, `"-TERM"`) once the site has received more than
+/// `hits` requests, and waits for trawl to exit. Returns its output and how long it took
+/// to stop.
+pub async fn crawl_then_signal(
+    site: &Site,
+    out_dir: &Path,
+    extra: &[&str],
+    hits: usize,
+    sig: &str,
+) -> (RunOutput, Duration) {
+    let mut args = vec!["--per-host-rate=0", "--per-host-concurrency=8"];
+    args.extend(extra);
+    let child = spawn_crawl(&site.url("/"), out_dir, &args);
+    wait_until(
+        &format!("more than {hits} requests"),
+        Duration::from_secs(10),
+        || site.hits().len() > hits,
+    )
+    .await;
+    let signalled = Instant::now();
+    signal(&child, sig);
+    let out = finish(child).await;
+    (out, signalled.elapsed())
+}
+
+/// Checks the output of a crawl of `site` (a [`tree_site_routes`] or [`slow_tree`] site)
+/// stopped by a signal: records were written, each whole (every line parses, and is a
+/// fetched page with its status and title), nothing lost (every page the site served
+/// has exactly one record, and nothing else has one) and stats.json counts them all.
+/// Returns the records.
+pub fn assert_stopped_crawl_is_whole(site: &Site, out_dir: &Path) -> Vec<Value> {
+    let records = read_records(out_dir);
+    assert!(!records.is_empty(), "no records written");
+    for r in &records {
+        let url = r["url"].as_str().unwrap_or_default();
+        let i = url
+            .strip_prefix(&site.origin())
+            .and_then(tree_page_index)
+            .unwrap_or_else(|| panic!("a record for no page of the site: {r}"));
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["error"], Value::Null, "{r}");
+        assert_eq!(r["title"], format!("Page {i}"), "{r}");
+    }
+    let counts = url_counts(&records);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "recorded more than once: {twice:?}");
+    let recorded: BTreeSet<&String> = counts.keys().collect();
+    let served: BTreeSet<String> = site
+        .paths()
+        .into_iter()
+        .filter(|p| p != "/robots.txt")
+        .map(|p| site.url(&p))
+        .collect();
+    assert_eq!(
+        recorded,
+        served.iter().collect(),
+        "records and the pages the site served"
+    );
+    assert_eq!(
+        stats(out_dir)["pages"].as_u64(),
+        Some(records.len() as u64),
+        "stats.json counts every record"
+    );
+    records
 }

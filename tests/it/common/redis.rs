@@ -119,23 +119,48 @@ impl Redis {
         self.launch();
     }
 
-    /// Runs one command through redis-cli's protocol (inline form) and returns the
-    /// raw reply text.
+    /// Runs one command (inline form) and returns the raw reply text, read up to the end
+    /// of the reply (at most 5 s).
     pub fn command(&self, line: &str) -> String {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_millis(300))).ok();
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
         s.write_all(format!("{line}\r\n").as_bytes())
             .expect("write");
         let mut out = Vec::new();
         let mut buf = [0u8; 65536];
         for _ in 0..1000 {
+            if reply_len(&out).is_some() {
+                break;
+            }
             match s.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => out.extend_from_slice(&buf[..n]),
             }
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// The length of the whole RESP2 reply at the start of `bytes`, if it has all arrived.
+fn reply_len(bytes: &[u8]) -> Option<usize> {
+    let line_end = bytes.windows(2).position(|w| w == b"\r\n")?;
+    let after = line_end + 2;
+    let count = || -> Option<i64> { std::str::from_utf8(&bytes[1..line_end]).ok()?.parse().ok() };
+    match bytes[0] {
+        b'+' | b'-' | b':' => Some(after),
+        b'$' => match usize::try_from(count()?) {
+            Ok(len) => Some(after + len + 2).filter(|&end| bytes.len() >= end),
+            Err(_) => Some(after),
+        },
+        b'*' => {
+            let mut at = after;
+            for _ in 0..count()?.max(0) {
+                at += reply_len(&bytes[at..])?;
+            }
+            Some(at)
+        }
+        _ => None,
     }
 }
 

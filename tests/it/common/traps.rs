@@ -1,5 +1,7 @@
-//! Hostile replies for the fixture server ([`Reply::Hang`](super::Reply::Hang) ..
-//! [`Reply::Reset`](super::Reply::Reset)), hostile pages ([`link_page`],
+//! Hostile replies for the fixture server: the traps that break HTTP, served on the
+//! raw socket ([`Reply::Hang`](super::Reply::Hang), `Trickle`, `Stall`, `RawBytes`,
+//! [`Reply::Reset`](super::Reply::Reset)), the generated bodies of the valid but hostile
+//! `Big` and `Endless` replies (which hyper writes), hostile pages ([`link_page`],
 //! [`deep_nesting`]) and gzip bombs ([`gzip_bomb`], [`gzip_bomb_1g`]).
 //!
 //! Every trap runs inside its connection's task, so it blocks no other connection, and is
@@ -8,11 +10,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use bytes::Bytes;
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-use super::After;
 
 /// What [`Reply::Reset`](super::Reply::Reset) writes before the RST.
 pub const RESET_PARTIAL_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Ty";
@@ -36,7 +37,7 @@ const BIG_BLOCK: usize = 64 * 1024;
 /// Bound on the reads of a hung connection's discarded input (4 KiB each: 4 TiB).
 const MAX_DISCARD_READS: u64 = 1 << 30;
 
-/// A trap the connection serves instead of an ordinary framed response.
+/// A trap that breaks HTTP, so the connection serves it instead of hyper.
 pub(super) enum Trap {
     Hang,
     Trickle {
@@ -48,20 +49,23 @@ pub(super) enum Trap {
         head: String,
         first: Vec<u8>,
     },
-    Endless {
-        content_type: String,
-    },
-    Big {
-        len: u64,
-        content_type: String,
-    },
     RawBytes(Vec<u8>),
     Reset,
 }
 
-/// Serves one trap on `stream` (whose request head has been read) and says what the
-/// connection does next. `must_close`: the request asked for `Connection: close`.
-pub(super) async fn serve_trap(stream: &mut TcpStream, trap: Trap, must_close: bool) -> After {
+/// What a connection does after its trap.
+pub(super) enum After {
+    /// Send FIN and drain.
+    Close,
+    /// Just drop the socket (the client is gone or the write failed).
+    Drop,
+    /// Close with a TCP RST.
+    Reset,
+}
+
+/// Serves one trap on `stream` (whose request head has been read) and says how the
+/// connection ends.
+pub(super) async fn serve_trap(stream: &mut TcpStream, trap: Trap) -> After {
     match trap {
         Trap::Hang => hold_open(stream).await,
         Trap::Trickle { head, body, every } => {
@@ -69,6 +73,7 @@ pub(super) async fn serve_trap(stream: &mut TcpStream, trap: Trap, must_close: b
                 return After::Drop;
             }
             for byte in body {
+                // The pacing is the trap: one byte per `every`.
                 tokio::time::sleep(every).await;
                 if write_flush(stream, &[byte]).await.is_err() {
                     return After::Drop;
@@ -83,16 +88,6 @@ pub(super) async fn serve_trap(stream: &mut TcpStream, trap: Trap, must_close: b
                 return After::Drop;
             }
             hold_open(stream).await
-        }
-        Trap::Endless { content_type } => endless(stream, &content_type).await,
-        Trap::Big { len, content_type } => {
-            if big(stream, len, &content_type, must_close).await.is_err() {
-                After::Drop
-            } else if must_close {
-                After::Close
-            } else {
-                After::KeepAlive
-            }
         }
         Trap::RawBytes(bytes) => match write_flush(stream, &bytes).await {
             Ok(()) => After::Close,
@@ -124,74 +119,57 @@ async fn hold_open(stream: &mut TcpStream) -> After {
     std::future::pending().await
 }
 
-/// `Endless`: a chunked body that never ends. Returns (with `Drop`) once a write fails,
-/// i.e. the client went away.
-async fn endless(stream: &mut TcpStream, content_type: &str) -> After {
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    if write_flush(stream, head.as_bytes()).await.is_err() {
-        return After::Drop;
+/// Chunk `i` (from 0) of an `Endless` body: a link to `/endless/i` and filler, after
+/// [`ENDLESS_BODY_PREFIX`] in chunk 0.
+pub(super) fn endless_chunk(i: u64) -> Bytes {
+    static FILLER: OnceLock<String> = OnceLock::new();
+    let filler = FILLER.get_or_init(|| PARAGRAPH.repeat(ENDLESS_CHUNK / PARAGRAPH.len()));
+    let mut data = String::with_capacity(filler.len() + ENDLESS_BODY_PREFIX.len() + 64);
+    if i == 0 {
+        data.push_str(ENDLESS_BODY_PREFIX);
     }
-    let filler = PARAGRAPH.repeat(ENDLESS_CHUNK / PARAGRAPH.len());
-    // u64::MAX chunks of 16 KiB: "forever", yet a bounded loop.
-    for i in 0..u64::MAX {
-        let mut data = String::with_capacity(ENDLESS_CHUNK + ENDLESS_BODY_PREFIX.len() + 64);
-        if i == 0 {
-            data.push_str(ENDLESS_BODY_PREFIX);
-        }
-        data.push_str(&format!("<p><a href=\"/endless/{i}\">more {i}</a></p>\n"));
-        data.push_str(&filler);
-        let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
-        chunk.extend_from_slice(data.as_bytes());
-        chunk.extend_from_slice(b"\r\n");
-        if stream.write_all(&chunk).await.is_err() {
-            return After::Drop;
-        }
-    }
-    After::Drop
+    data.push_str(&format!("<p><a href=\"/endless/{i}\">more {i}</a></p>\n"));
+    data.push_str(filler);
+    Bytes::from(data)
 }
 
-/// `Big`: `Content-Length: len` and `len` generated bytes, streamed.
-async fn big(
-    stream: &mut TcpStream,
-    len: u64,
-    content_type: &str,
-    must_close: bool,
-) -> std::io::Result<()> {
-    let mut head =
-        format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\n");
-    if must_close {
-        head.push_str("Connection: close\r\n");
+/// The next piece of a `Big` body of `len` bytes of which `sent` are sent: the prefix,
+/// then blocks of whole paragraphs (so blocks join seamlessly), all cut at `len`.
+/// `None` once `len` bytes are sent.
+pub(super) fn big_block(sent: u64, len: u64) -> Option<Bytes> {
+    static BLOCK: OnceLock<Bytes> = OnceLock::new();
+    if sent >= len {
+        return None;
     }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
+    let left = usize::try_from(len - sent).unwrap_or(usize::MAX);
     let prefix = BIG_BODY_PREFIX.as_bytes();
-    let first = prefix.len().min(usize::try_from(len).unwrap_or(usize::MAX));
-    stream.write_all(&prefix[..first]).await?;
-    let mut remaining = len - first as u64;
-    let block = PARAGRAPH.repeat(BIG_BLOCK / PARAGRAPH.len()).into_bytes();
-    for _ in 0..remaining.div_ceil(block.len() as u64) {
-        let n = block
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        stream.write_all(&block[..n]).await?;
-        remaining -= n as u64;
+    let at = usize::try_from(sent).unwrap_or(usize::MAX);
+    if at < prefix.len() {
+        let piece = &prefix[at..];
+        return Some(Bytes::from_static(&piece[..piece.len().min(left)]));
     }
-    stream.flush().await
+    let block = BLOCK.get_or_init(|| Bytes::from(PARAGRAPH.repeat(BIG_BLOCK / PARAGRAPH.len())));
+    Some(block.slice(..block.len().min(left)))
 }
 
 // ---------------------------------------------------------------------------------------
 // Hostile pages
 // ---------------------------------------------------------------------------------------
 
+/// The doctype, head and `<body>` of a page titled `title`, in a string with room for
+/// `capacity` bytes.
+fn page_start(title: &str, capacity: usize) -> String {
+    let mut html = String::with_capacity(capacity);
+    html.push_str(&format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
+         <body>\n"
+    ));
+    html
+}
+
 /// An HTML page with `n` distinct links, `/l/0` .. `/l/{n-1}`, in that order.
 pub fn link_page(n: usize) -> String {
-    let mut html = String::with_capacity(128 + n * 40);
-    html.push_str(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Links</title></head>\n\
-         <body>\n",
-    );
+    let mut html = page_start("Links", 128 + n * 40);
     for i in 0..n {
         html.push_str(&format!("<a href=\"/l/{i}\">link {i}</a>\n"));
     }
@@ -202,11 +180,7 @@ pub fn link_page(n: usize) -> String {
 /// HTML with `depth` nested `<div>`s, a link to `/deep-link` inside the innermost one and
 /// a link to `/after-deep` after all of them are closed. Built without recursion.
 pub fn deep_nesting(depth: usize) -> String {
-    let mut html = String::with_capacity(256 + depth * 11);
-    html.push_str(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Deep</title></head>\n\
-         <body>\n",
-    );
+    let mut html = page_start("Deep", 256 + depth * 11);
     for _ in 0..depth {
         html.push_str("<div>");
     }
