@@ -52,6 +52,14 @@ fn options(
     }
 }
 
+/// Another process joining the crawl `crawl` in `r` as `worker`.
+async fn join(r: &Redis, crawl: &str, worker: &str, limits: Limits, ttl: Duration) -> Frontier {
+    let opts = options(r.url(), crawl, worker.to_string(), limits, ttl);
+    Frontier::shared(opts, &serde_json::Map::new())
+        .await
+        .expect("join")
+}
+
 /// The Redis backend of a frontier, for the Redis-only tests of what only it has
 /// (heartbeats, lease expiry, adoption).
 fn redis_backend(f: &Frontier) -> &Shared {
@@ -71,18 +79,7 @@ impl Harness {
         let crawl = "suite".to_string();
         let first = match &redis {
             None => Frontier::embedded(8, limits, None),
-            Some(r) => Frontier::shared(
-                options(
-                    r.url(),
-                    &crawl,
-                    "w0".into(),
-                    limits,
-                    Duration::from_secs(30),
-                ),
-                &serde_json::Map::new(),
-            )
-            .await
-            .expect("join"),
+            Some(r) => join(r, &crawl, "w0", limits, Duration::from_secs(30)).await,
         };
         Harness {
             backend,
@@ -110,18 +107,8 @@ impl Harness {
         let n = self.joined.fetch_add(1, Ordering::SeqCst) + 1;
         match (&self.redis, self.backend) {
             (Some(r), Backend::Redis) => {
-                let f = Frontier::shared(
-                    options(
-                        r.url(),
-                        &self.crawl,
-                        format!("w{n}"),
-                        self.limits,
-                        Duration::from_secs(30),
-                    ),
-                    &serde_json::Map::new(),
-                )
-                .await
-                .expect("join");
+                let w = format!("w{n}");
+                let f = join(r, &self.crawl, &w, self.limits, Duration::from_secs(30)).await;
                 (Arc::new(f), 0)
             }
             _ => (self.first.clone(), n * 3 + 1),
@@ -458,15 +445,8 @@ suite!(
 async fn redis_leases_of_a_silent_process_go_back_after_the_ttl() {
     let r = Redis::start();
     let ttl = Duration::from_millis(1000);
-    let settings = serde_json::Map::new();
-    let join = |w: &str| {
-        Frontier::shared(
-            options(r.url(), "ttl", w.to_string(), limits(2, 0.0, 0), ttl),
-            &settings,
-        )
-    };
-    let dead = join("dead").await.unwrap();
-    let live = join("live").await.unwrap();
+    let dead = join(&r, "ttl", "dead", limits(2, 0.0, 0), ttl).await;
+    let live = join(&r, "ttl", "live", limits(2, 0.0, 0), ttl).await;
     dead.push(entry("http://a.com/1")).await.unwrap();
     let shared_dead = redis_backend(&dead);
     shared_dead.beat("{}").await;
@@ -507,15 +487,14 @@ async fn redis_leases_of_a_silent_process_go_back_after_the_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
     let r = Redis::start();
-    let settings = serde_json::Map::new();
-    let opts = options(
-        r.url(),
+    let f = join(
+        &r,
         "adopt",
-        "w1".into(),
+        "w1",
         limits(4, 0.0, 0),
         Duration::from_secs(30),
-    );
-    let f = Frontier::shared(opts, &settings).await.unwrap();
+    )
+    .await;
     f.push(entry("http://a.com/1")).await.unwrap();
     // The same `take` the process sends, run on its behalf; the reply is dropped.
     let client = ::redis::Client::open(r.url()).unwrap();
@@ -547,20 +526,9 @@ async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_an_outage_longer_than_the_ttl_reaps_no_live_process() {
     let r = Redis::start();
-    let settings = serde_json::Map::new();
     let ttl = Duration::from_secs(2);
-    let a = Frontier::shared(
-        options(r.url(), "outage", "a".into(), limits(2, 0.0, 0), ttl),
-        &settings,
-    )
-    .await
-    .unwrap();
-    let b = Frontier::shared(
-        options(r.url(), "outage", "b".into(), limits(2, 0.0, 0), ttl),
-        &settings,
-    )
-    .await
-    .unwrap();
+    let a = join(&r, "outage", "a", limits(2, 0.0, 0), ttl).await;
+    let b = join(&r, "outage", "b", limits(2, 0.0, 0), ttl).await;
     a.push(entry("http://a.com/1")).await.unwrap();
     let (sa, sb) = (redis_backend(&a), redis_backend(&b));
     sa.beat("{}").await;
@@ -586,15 +554,7 @@ async fn redis_an_outage_longer_than_the_ttl_reaps_no_live_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_heartbeats_racing_completions_lease_each_url_once() {
     let r = Redis::start();
-    let settings = serde_json::Map::new();
-    let opts = options(
-        r.url(),
-        "race",
-        "w1".into(),
-        limits(8, 0.0, 0),
-        Duration::from_secs(30),
-    );
-    let f = Arc::new(Frontier::shared(opts, &settings).await.unwrap());
+    let f = Arc::new(join(&r, "race", "w1", limits(8, 0.0, 0), Duration::from_secs(30)).await);
     let mut batch = Vec::new();
     for i in 0..2000 {
         batch.push(entry(&format!("http://h{}.com/{i}", i % 20)));
