@@ -9,7 +9,9 @@
 //! its page discovered are committed to the store.
 //!
 //! # Why it holds
-//! A page goes through four steps, each guarded by a type of this module:
+//! A page goes through four steps, guarded by two types ([`Ticket`] and [`Pending`],
+//! defined beside the store whose commits and keys they name, and re-exported here)
+//! and by the journal's two writer-side methods:
 //! 1. **Leased.** The frontier hands out a lease; the URL's pending entry stays in
 //!    the store (its key is the lease's [`Pending`]).
 //! 2. **Discoveries admitted.** The page's links are pushed to the frontier, which
@@ -39,49 +41,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::canon::HostKey;
-use crate::frontier::embedded::host_hash;
 use crate::frontier::store::Op;
-use crate::frontier::{Frontier, Lease, Recorded, Store, StoreError};
+pub use crate::frontier::store::{Pending, Ticket};
+use crate::frontier::{Frontier, Recorded, Store, StoreError};
 use crate::sink::jsonl::{recover, RecordedPage};
 
 /// Longest a record waits for the store to commit its page's discoveries.
 const TICKET_WAIT: Duration = Duration::from_secs(120);
-
-/// The store commit that makes a page's discoveries durable; its record waits for
-/// it. `Ticket::NONE` when nothing is waited for (memory mode, nothing new).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Ticket(u64);
-
-impl Ticket {
-    pub const NONE: Ticket = Ticket(0);
-
-    /// The store's own ticket number (from `Store::send`).
-    pub fn of_store(n: u64) -> Ticket {
-        Ticket(n)
-    }
-
-    /// The later of two tickets: waiting for it waits for both.
-    pub fn and(self, other: Ticket) -> Ticket {
-        self.max(other)
-    }
-}
-
-/// The store key of a leased URL's pending entry, deleted once its record is synced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pending {
-    host: u64,
-    seq: u64,
-}
-
-impl Pending {
-    /// The lease's pending entry, if the store holds one (durable mode).
-    pub fn of(lease: &Lease) -> Option<Pending> {
-        (lease.entry.seq > 0).then(|| Pending {
-            host: host_hash(&lease.host),
-            seq: lease.entry.seq,
-        })
-    }
-}
 
 /// Why a crawl directory cannot be resumed or its state saved.
 #[derive(Debug, thiserror::Error)]
@@ -307,7 +273,9 @@ impl Journal {
     /// committing (the record must then not be written).
     pub fn wait(&self, ticket: Ticket) -> bool {
         match &self.store {
-            Some(store) if ticket > Ticket::NONE => store.wait_committed(ticket.0, TICKET_WAIT),
+            Some(store) if ticket > Ticket::NONE => {
+                store.wait_committed(ticket.number(), TICKET_WAIT)
+            }
             _ => true,
         }
     }
@@ -316,7 +284,7 @@ impl Journal {
     pub fn forget(&self, synced: &mut Vec<Pending>) -> Result<(), StoreError> {
         if let Some(store) = &self.store {
             if !synced.is_empty() {
-                let ops = synced.drain(..).map(|p| Op::Delete(p.host, p.seq));
+                let ops = synced.drain(..).map(|p| Op::Delete(p.host(), p.seq()));
                 store.send(ops.collect())?;
             }
         }

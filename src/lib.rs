@@ -1,19 +1,21 @@
 //! trawl: a fast, polite, hard-to-break parallel web crawler.
 //!
 //! Module map (each module uses only those listed above it):
-//! - layer 0: [`config`] (what the user asked for), [`canon`] (the one URL
+//! - layer 0: [`config`] (what the user asked for, by section), [`canon`] (the one URL
 //!   canonicaliser, host keys, fingerprints), [`stats`] (counters and their names);
 //! - layer 1: [`fetch`] (one safe HTTP GET), [`frontier`] (queues, politeness,
 //!   visited set), [`scope`] (which URLs are wanted), [`traps`] (spider-trap
 //!   guards), [`seeds`] (seed lists);
 //! - layer 2: [`robots`] (robots.txt), [`extract`] (title and links);
-//! - layer 3: [`sink`] (records to disk);
+//! - layer 3: [`sink`] (records to disk), [`journal`] (exactly once: the order in
+//!   which a page moves from leased to recorded, and resume);
 //! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display);
 //! - beside: [`bench`] (the synthetic site behind `trawl bench`), [`sitemap`]
 //!   (sitemap bodies to URLs: pure parsing, uses no other module), [`export`]
 //!   (flat tables from a crawl's pages files; uses only [`sink`]).
 //!
 //! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
+//! `docs/architecture.md` says where each rule lives.
 
 pub mod bench;
 pub mod canon;

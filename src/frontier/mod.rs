@@ -28,12 +28,11 @@ use tokio::sync::Notify;
 use url::Url;
 
 use crate::canon::HostKey;
-use crate::journal::Ticket;
 use crate::stats::ErrorKind;
 pub use embedded::{Admitted, Embedded};
 pub use redis::{Shared, SharedError, SharedOptions};
 pub use schedule::Entry;
-pub use store::{Store, StoreError};
+pub use store::{Pending, Store, StoreError, Ticket};
 
 /// How long a process leaving a shared crawl waits for Redis to take its leases back.
 const LEAVE_WAIT: Duration = Duration::from_secs(10);

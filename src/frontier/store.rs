@@ -59,6 +59,54 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
+/// The store commit that makes a page's discoveries durable (the journal's step 2); its record waits for
+/// it. `Ticket::NONE` when nothing is waited for (memory mode, nothing new).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
+impl Ticket {
+    pub const NONE: Ticket = Ticket(0);
+
+    /// The store's own ticket number (from `Store::send`).
+    pub fn of_store(n: u64) -> Ticket {
+        Ticket(n)
+    }
+
+    pub fn number(self) -> u64 {
+        self.0
+    }
+
+    /// The later of two tickets: waiting for it waits for both.
+    pub fn and(self, other: Ticket) -> Ticket {
+        self.max(other)
+    }
+}
+
+/// The store key of a leased URL's pending entry, deleted once its record is synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    host: u64,
+    seq: u64,
+}
+
+impl Pending {
+    /// The lease's pending entry, if the store holds one (durable mode).
+    pub fn of(lease: &super::Lease) -> Option<Pending> {
+        (lease.entry.seq > 0).then(|| Pending {
+            host: super::embedded::host_hash(&lease.host),
+            seq: lease.entry.seq,
+        })
+    }
+
+    pub fn host(self) -> u64 {
+        self.host
+    }
+
+    pub fn seq(self) -> u64 {
+        self.seq
+    }
+}
+
 /// One change to the store.
 #[derive(Debug)]
 pub enum Op {
