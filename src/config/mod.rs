@@ -18,15 +18,16 @@ mod values;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use thiserror::Error;
 
 pub use sections::*;
 pub use values::*;
 
-/// Everything a crawl can be told, by section.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+/// Everything a crawl can be told, by section. Serialised flat (one key per
+/// setting, as in the file); read only through [`Config::from_toml`], which checks
+/// for unknown keys and keeps the line of an error.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Config {
     #[serde(flatten)]
     pub output: OutputSettings,
