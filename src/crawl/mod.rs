@@ -68,7 +68,7 @@ pub async fn run(
     seeds: Vec<Url>,
     stop: watch::Receiver<StopRequest>,
 ) -> Result<Summary, CrawlError> {
-    // Start: nothing is written, and no shared crawl joined, unless all of it can be.
+    // Start: every start-up problem stops the crawl here, before the first request.
     let (mut started, ctx) = start::Started::open(config, &seeds).await?;
     let ctx = Arc::new(ctx);
     // Admit the seeds: this process joins the crawl first (a shared crawl's scope
