@@ -129,10 +129,11 @@ impl Config {
         let table: toml::Table = toml::from_str(text).map_err(error)?;
         let known = Config::keys();
         if let Some(key) = table.keys().find(|k| !known.contains(k)) {
+            let all: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
             return Err(ConfigError::Parse {
                 path: path.to_path_buf(),
                 line: line_of(text, key),
-                message: format!("unknown field `{key}`"),
+                message: format!("unknown field `{key}`, expected one of {}", all.join(", ")),
             });
         }
         // Each section reads its own keys from the whole (flat) file: an error
@@ -150,12 +151,25 @@ impl Config {
         })
     }
 
-    /// Every key a config file may hold (every setting, flat).
+    /// Every key a config file may hold (every setting, flat), section by section.
     pub fn keys() -> Vec<String> {
-        match serde_json::to_value(Config::default()) {
-            Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
-            _ => Vec::new(),
+        use clap::Args as _;
+        // The flags list the keys in declaration order; the file-only keys follow.
+        let cmd = Config::augment_args(clap::Command::new("crawl"));
+        let mut keys: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.get_long().is_some())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        if let Ok(serde_json::Value::Object(all)) = serde_json::to_value(Config::default()) {
+            keys.extend(
+                all.keys()
+                    .filter(|k| !keys.contains(k))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
         }
+        keys
     }
 
     /// Overwrites the settings whose flags were given on the command line.

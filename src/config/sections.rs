@@ -5,7 +5,8 @@
 //!
 //! Flags are parsed into these very structs (`clap::Args`), and only the flags
 //! given on the command line overwrite a field: that is why every flag is
-//! `required = false` without a clap default (the default lives in `Default`).
+//! `required = false` without a clap default (the default lives in `Default`), and
+//! no section is an argument group (`group(skip)`): none is required as a whole.
 
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ use super::values::{default_user_agent, Backend, Compression, Extra, RuleSet, Sc
 /// Where the records go, and in what form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Output")]
 pub struct OutputSettings {
     /// Output directory for pages.jsonl and stats.json [default: ./crawl-out].
@@ -56,6 +58,7 @@ impl Default for OutputSettings {
 /// Where the frontier lives, and how this process takes part in a shared crawl.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Frontier")]
 pub struct FrontierSettings {
     /// Keep the frontier on disk so that rerunning the same command resumes an interrupted crawl;
@@ -109,6 +112,7 @@ impl Default for FrontierSettings {
 /// How hard hosts are hit, and what their owners ask for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Politeness")]
 pub struct PolitenessSettings {
     /// Total requests in flight across all hosts [default: 64].
@@ -147,6 +151,7 @@ impl Default for PolitenessSettings {
 /// One request: who we say we are, how long we wait, how much we take.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Fetch")]
 pub struct FetchSettings {
     /// User-Agent header; its first token is matched against robots.txt groups
@@ -190,6 +195,7 @@ impl Default for FetchSettings {
 /// Which URLs the crawl wants, and when two spellings are one URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Scope")]
 pub struct ScopeSettings {
     /// Which links to follow: the seeds' hosts, their registrable domains, or any [default: host].
@@ -236,6 +242,7 @@ impl Default for ScopeSettings {
 /// Spider-trap guards: 0 turns one off.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Spider traps")]
 pub struct TrapSettings {
     /// Trap guard: longest canonical URL admitted, in bytes; 0 = no limit [default: 2048].
@@ -270,6 +277,7 @@ impl Default for TrapSettings {
 /// What a record carries beyond the fetch: extras and extraction rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Extraction")]
 pub struct ExtractSettings {
     /// Built-in extras added to HTML pages' records, comma-separated: description,
@@ -297,6 +305,7 @@ impl Default for ExtractSettings {
 /// Sitemap discovery and its limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Sitemaps")]
 pub struct SitemapSettings {
     /// Discover sitemaps (robots.txt Sitemap: lines, else /sitemap.xml) and crawl what they list.
@@ -327,6 +336,7 @@ impl Default for SitemapSettings {
 /// The process: its input, what it shows, how it stops.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
 #[serde(default)]
+#[group(skip)]
 #[command(next_help_heading = "Process")]
 pub struct RunSettings {
     /// Seed list file: one URL per line; blank lines and `#` comments ignored.

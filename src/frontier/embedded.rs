@@ -198,14 +198,16 @@ impl Embedded {
         };
         for entry in entries {
             // The host's budget first: a host over it admits nothing more. A URL
-            // it refuses is still told apart from one seen before (as far as the
-            // in-memory visited set knows), as the shared frontier does.
+            // it refuses is still told apart from one seen before (in memory, or
+            // in the store once it knows more than memory), as the shared frontier
+            // does.
             let key = HostKey::of(&entry.url);
             let fp = fingerprint(&entry.url);
             if !self.reserve_host(&key) {
-                admissions.push(match self.visited.depth(fp) {
-                    Some(_) => Admission::Seen,
-                    None => Admission::HostBudget,
+                let seen = self.visited.depth(fp).is_some() || lookup(fp)?.is_some();
+                admissions.push(match seen {
+                    true => Admission::Seen,
+                    false => Admission::HostBudget,
                 });
                 continue;
             }

@@ -597,3 +597,36 @@ async fn redis_heartbeats_racing_completions_lease_each_url_once() {
     assert!(done);
     assert_eq!(seen.len(), 2000);
 }
+
+/// Embedded only (the shared frontier keeps everything in Redis): a resumed durable
+/// frontier still tells a URL seen before from a new one once a host's URL budget
+/// is spent, though its memory no longer holds the earlier run's URLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_resumed_frontier_tells_seen_from_over_budget() {
+    use trawl::frontier::{Recorded, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frontier.redb");
+    let budget = Limits {
+        max_pages_per_host: 2,
+        ..limits(2, 0.0, 0)
+    };
+    {
+        let store = Arc::new(Store::open(&path).unwrap());
+        let f = Frontier::embedded(2, budget, Some(store.clone()));
+        let (got, _) = f
+            .push_many(vec![entry("http://a.com/1"), entry("http://a.com/2")])
+            .await
+            .unwrap();
+        assert_eq!(got, [Admission::New; 2]);
+        store.flush().unwrap();
+        store.close().unwrap();
+    }
+    let store = Arc::new(Store::open(&path).unwrap());
+    let f = Frontier::embedded(2, budget, Some(store));
+    assert_eq!(f.resume(&Recorded::default()).unwrap(), (2, 0));
+    let (got, _) = f
+        .push_many(vec![entry("http://a.com/1"), entry("http://a.com/3")])
+        .await
+        .unwrap();
+    assert_eq!(got, [Admission::Seen, Admission::HostBudget]);
+}
