@@ -69,8 +69,10 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Making the pages files whole (cutting a torn tail) or reading them back
+    /// failed; worded as before the journal existed, since users script against it.
     #[error("cannot write {path}: {source}")]
-    Read {
+    Recover {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -143,7 +145,7 @@ impl Journal {
                 *per_host.entry(HostKey::of(&url)).or_insert(0u64) += 1;
             }
         })
-        .map_err(|source| JournalError::Read {
+        .map_err(|source| JournalError::Recover {
             path: self.out.join("pages.jsonl"),
             source,
         })?;

@@ -1,6 +1,7 @@
 //! Starting a crawl: every part is built, and every start-up problem found, before
-//! the first request. The order matters: the metrics port is taken first (a port in
-//! use stops the process before it joins a shared crawl or writes anything), then
+//! the first request. The order matters: the out dir is locked (and, with
+//! `--fresh`, cleared), then the metrics port is taken (a port in use stops the
+//! process before it joins a shared crawl or opens any output), then
 //! the shared frontier is joined (conflicting settings, or no Redis, stop here with
 //! one line), then the journal is opened and an earlier crawl read back, and only
 //! then are the output files opened.
