@@ -32,10 +32,13 @@ pub enum ErrorKind {
     Protocol,
     /// Anything else.
     Other,
+    /// Not fetched: the host was declared unreachable after connection-level
+    /// failures in a row (the message names the last one).
+    Unreachable,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Dns,
@@ -45,6 +48,7 @@ impl ErrorKind {
         ErrorKind::Redirect,
         ErrorKind::Protocol,
         ErrorKind::Other,
+        ErrorKind::Unreachable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,7 +62,14 @@ impl ErrorKind {
             ErrorKind::Redirect => "redirect",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Other => "other",
+            ErrorKind::Unreachable => "host_unreachable",
         }
+    }
+
+    /// Whether an error of this kind says the host could not be reached at all
+    /// (no response): these count toward declaring a host unreachable.
+    pub fn is_connection_level(self) -> bool {
+        matches!(self, ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Dns)
     }
 
     fn index(self) -> usize {
@@ -135,7 +146,7 @@ pub struct Stats {
     pub ok: AtomicU64,
     pub bytes: AtomicU64,
     pub retries: AtomicU64,
-    errors: [AtomicU64; 9],
+    errors: [AtomicU64; 10],
     statuses: StatusCounts,
     refused_scope: AtomicU64,
     refused_depth: AtomicU64,
@@ -149,6 +160,10 @@ pub struct Stats {
     pub sitemaps: AtomicU64,
     pub sitemap_urls: AtomicU64,
     pub sitemaps_cut: AtomicU64,
+    /// Links dropped beyond `max_links_per_page`.
+    pub links_cut: AtomicU64,
+    /// Hosts declared unreachable (see `unreachable_after`).
+    pub hosts_unreachable: AtomicU64,
     /// Pages each extraction rule set filled `data` for.
     rule_pages: dashmap::DashMap<String, u64>,
 }
@@ -289,6 +304,8 @@ impl Stats {
             sitemaps: self.sitemaps.load(Relaxed),
             sitemap_urls: self.sitemap_urls.load(Relaxed),
             sitemaps_cut: self.sitemaps_cut.load(Relaxed),
+            links_cut: self.links_cut.load(Relaxed),
+            hosts_unreachable: self.hosts_unreachable.load(Relaxed),
             rules: self
                 .rule_pages
                 .iter()
@@ -383,6 +400,11 @@ pub struct Summary {
     pub sitemaps: u64,
     pub sitemap_urls: u64,
     pub sitemaps_cut: u64,
+    /// Links found on pages beyond `max_links_per_page`, dropped unread.
+    pub links_cut: u64,
+    /// Hosts this process declared unreachable (connection failures in a row);
+    /// their URLs are recorded as `host_unreachable` without a fetch.
+    pub hosts_unreachable: u64,
     /// Pages whose `data` each rule set filled, by rule set name.
     pub rules: BTreeMap<String, u64>,
     /// Peak resident memory of the crawling process, in MiB (null where unknown).

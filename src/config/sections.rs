@@ -176,6 +176,15 @@ pub struct FetchSettings {
     /// First retry backoff in seconds; doubles each retry, with jitter [default: 1.0].
     #[arg(long, required = false, value_name = "SECS")]
     pub retry_backoff: f64,
+    /// Connection-level failures in a row (DNS, refused, reset, TLS, timeout; robots.txt
+    /// fetches included) after which a host is declared unreachable: its queued and later
+    /// URLs are recorded as host_unreachable without a fetch; 0 = never [default: 3].
+    #[arg(long, required = false, value_name = "N")]
+    pub unreachable_after: u32,
+    /// Seconds within which those failures must fall: an older failure is forgotten, so a
+    /// host failing now and then is never declared unreachable [default: 120].
+    #[arg(long, required = false, value_name = "SECS")]
+    pub unreachable_window: f64,
 }
 
 impl Default for FetchSettings {
@@ -188,6 +197,8 @@ impl Default for FetchSettings {
             allow_private: false,
             retries: 2,
             retry_backoff: 1.0,
+            unreachable_after: 3,
+            unreachable_window: 120.0,
         }
     }
 }
@@ -260,6 +271,10 @@ pub struct TrapSettings {
     /// Trap guard: most URLs admitted per host; 0 = no limit [default: 100000].
     #[arg(long, required = false, value_name = "N")]
     pub max_pages_per_host: u64,
+    /// Most links taken from one page (the first N in document order); the rest are
+    /// dropped and counted as links_cut in stats.json; 0 = no limit [default: 10000].
+    #[arg(long, required = false, value_name = "N")]
+    pub max_links_per_page: usize,
 }
 
 impl Default for TrapSettings {
@@ -270,6 +285,7 @@ impl Default for TrapSettings {
             max_repeated_segments: 3,
             max_query_hops: 100,
             max_pages_per_host: 100_000,
+            max_links_per_page: 10_000,
         }
     }
 }

@@ -9,13 +9,21 @@ use super::record::{self, Outcome};
 use super::{admit, content, fleet, sitemaps};
 use crate::canon::fingerprint;
 use crate::fetch::{self, Response};
-use crate::frontier::Lease;
+use crate::frontier::{Contact, Lease};
 use crate::robots::Verdict;
 use crate::stats::{ErrorKind, Refusal};
 
 /// Fetches and records one leased URL. Always ends the lease.
 pub(super) async fn process(ctx: &Ctx, lease: Lease) {
     let started = Instant::now();
+    if let Some(cause) = &lease.unreachable {
+        let why = format!(
+            "host declared unreachable after {} connection failures in a row; last: {cause}",
+            ctx.config.fetch.unreachable_after
+        );
+        return record::finish(ctx, lease, Outcome::error(ErrorKind::Unreachable, why), started)
+            .await;
+    }
     fleet::learn_scope(ctx, &lease.entry).await;
     if let Err(why) = still_wanted(ctx, &lease) {
         ctx.stats.refuse(why);
@@ -45,7 +53,8 @@ pub(super) async fn process(ctx: &Ctx, lease: Lease) {
         Err(e) => {
             if e.is_retryable() && attempt < ctx.config.fetch.retries {
                 let delay = record::backoff(ctx, attempt);
-                return record::retry(ctx, lease, delay, e.kind.name()).await;
+                let contact = record::contact_of(None, Some(&(e.kind, e.message)));
+                return record::retry(ctx, lease, delay, contact).await;
             }
             let o = Outcome::error(e.kind, e.message);
             return record::finish(ctx, lease, o, started).await;
@@ -57,7 +66,7 @@ pub(super) async fn process(ctx: &Ctx, lease: Lease) {
             Some(d) => d.min(max),
             None => record::backoff(ctx, attempt),
         };
-        return record::retry(ctx, lease, delay, "retryable status").await;
+        return record::retry(ctx, lease, delay, Contact::Reached).await;
     }
     let outcome = respond(ctx, &lease, resp, named_sitemap).await;
     record::finish(ctx, lease, outcome, started).await
@@ -112,21 +121,35 @@ async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease>
             let attempt = lease.entry.attempt;
             if attempt < ctx.config.fetch.retries {
                 let delay = retry_in.max(record::backoff(ctx, attempt));
-                record::retry(ctx, lease, delay, "robots.txt unavailable").await;
+                let contact = robots_contact(decision.fetched, cause.as_ref());
+                record::retry(ctx, lease, delay, contact).await;
                 return None;
             }
+            let contact = robots_contact(decision.fetched, cause.as_ref());
             // A network failure is reported as what it is; a 5xx as robots.
-            match cause {
+            let mut o = match cause {
                 Some(e) => Outcome::error(e.kind, format!("{} (fetching robots.txt)", e.message)),
                 None => Outcome::error(
                     ErrorKind::Robots,
                     format!("robots.txt unavailable ({reason})"),
                 ),
-            }
+            };
+            o.contact = Some(contact);
+            o
         }
     };
     record::finish(ctx, lease, outcome, started).await;
     None
+}
+
+/// What a robots.txt failure says of the host: only the call that fetched it
+/// made an attempt (the others read the cached failure); a 5xx is an answer.
+fn robots_contact(fetched: bool, cause: Option<&crate::fetch::FetchError>) -> Contact {
+    match cause {
+        _ if !fetched => Contact::Unknown,
+        Some(e) => record::contact_of(None, Some(&(e.kind, e.message.clone()))),
+        None => Contact::Reached,
+    }
 }
 
 /// What a final response is: a redirect to follow, a body cut at the cap, a

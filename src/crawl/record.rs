@@ -8,7 +8,8 @@ use url::Url;
 
 use super::ctx::Ctx;
 use crate::fetch::Response;
-use crate::frontier::Lease;
+use crate::canon::HostKey;
+use crate::frontier::{Contact, Lease};
 use crate::journal::{Pending, Ticket};
 use crate::sink::{Exchange, Output, PageRecord};
 use crate::stats::ErrorKind;
@@ -32,6 +33,9 @@ pub(super) struct Outcome {
     pub fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// The exchange, for the archive.
     pub exchange: Option<Exchange>,
+    /// What this attempt learned of its host, when the status and error do not
+    /// say it (a failure read from a cache was not a new attempt).
+    pub contact: Option<Contact>,
 }
 
 impl Outcome {
@@ -65,6 +69,7 @@ impl Outcome {
             ticket: Ticket::NONE,
             fields: None,
             exchange: None,
+            contact: None,
         }
     }
 
@@ -77,6 +82,10 @@ impl Outcome {
 /// Writes the record, counts it, and ends the lease (links were pushed already).
 pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant) {
     let kind = o.error.as_ref().map(|(k, _)| *k);
+    let contact = match o.contact {
+        Some(c) => c,
+        None => contact_of(o.status, o.error.as_ref()),
+    };
     let record = PageRecord {
         url: lease.entry.url.to_string(),
         final_url: o.final_url.as_ref().unwrap_or(&lease.entry.url).to_string(),
@@ -107,17 +116,57 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
             ctx.fail_output(&e.to_string());
         }
     }
-    ctx.frontier.complete(lease, kind).await;
+    let host = lease.host.clone();
+    if ctx.frontier.complete(lease, kind, &contact).await {
+        declared_unreachable(ctx, &host, &contact);
+    }
 }
 
-/// Hands the lease back to be tried again after `delay`.
-pub(super) async fn retry(ctx: &Ctx, mut lease: Lease, delay: Duration, why: &str) {
+/// Hands the lease back to be tried again after `delay`; `contact` is what this
+/// attempt learned of the host.
+pub(super) async fn retry(ctx: &Ctx, mut lease: Lease, delay: Duration, contact: Contact) {
+    let why = match &contact {
+        Contact::Failed(cause) => cause.as_str(),
+        _ => "retryable answer",
+    };
     tracing::debug!(url = %lease.entry.url, attempt = lease.entry.attempt + 1, ?delay, why, "retrying");
     lease.entry.attempt += 1;
     ctx.stats
         .retries
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    ctx.frontier.retry(lease, delay).await;
+    let host = lease.host.clone();
+    if ctx.frontier.retry(lease, delay, &contact).await {
+        declared_unreachable(ctx, &host, &contact);
+    }
+}
+
+/// What an attempt's end says of its host, for the unreachable-host rule: a
+/// response reached it; a connection-level error (DNS, refused, TLS, timeout)
+/// failed to; anything else (a blocked address, a URL never fetched) says nothing.
+pub(super) fn contact_of(status: Option<u16>, error: Option<&(ErrorKind, String)>) -> Contact {
+    match (status, error) {
+        (Some(_), _) => Contact::Reached,
+        (None, Some((kind, message))) if kind.is_connection_level() => {
+            Contact::Failed(format!("{}: {message}", kind.name()))
+        }
+        _ => Contact::Unknown,
+    }
+}
+
+/// This process's attempt tipped the host over: say so once.
+fn declared_unreachable(ctx: &Ctx, host: &HostKey, contact: &Contact) {
+    ctx.stats
+        .hosts_unreachable
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cause = match contact {
+        Contact::Failed(cause) => cause.as_str(),
+        _ => "",
+    };
+    tracing::warn!(
+        host = %host,
+        "host unreachable after {} connection failures in a row ({cause}): its URLs are recorded without a fetch",
+        ctx.config.fetch.unreachable_after
+    );
 }
 
 /// `retry_backoff` doubled per attempt (to 5 minutes), with ±25% jitter so that

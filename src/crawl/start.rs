@@ -156,6 +156,8 @@ fn limits(config: &Config) -> Limits {
         max_pages: config.scope.max_pages,
         max_pages_per_host: config.traps.max_pages_per_host,
         max_crawl_delay: Duration::from_secs_f64(config.politeness.max_crawl_delay),
+        unreachable_after: config.fetch.unreachable_after,
+        unreachable_window: Duration::from_secs_f64(config.fetch.unreachable_window),
     }
 }
 

@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 use super::schedule::{Entry, Poll, Schedule};
 use super::store::{Op, Store, StoreError};
 use super::visited::{Seen, Visited};
-use super::{Admission, Lease, Limits, Next, Recorded};
+use super::{Contact, Admission, Lease, Limits, Next, Recorded};
 use crate::canon::{fingerprint, HostKey};
 
 /// URLs per host kept in memory in durable mode (at least twice what may be in
@@ -80,7 +80,8 @@ impl Embedded {
         let conc = limits.per_host_concurrency;
         let shards = (0..shards.max(1))
             .map(|_| {
-                let s = Schedule::new(MonotonicClock, conc, limits.per_host_rate);
+                let s = Schedule::new(MonotonicClock, conc, limits.per_host_rate)
+                    .with_unreachable(limits.unreachable_after, limits.unreachable_window);
                 let head = MEM_PER_HOST.max(2 * conc);
                 Mutex::new(if durable {
                     s.with_mem_per_host(head)
@@ -322,6 +323,7 @@ impl Embedded {
                         return Next::Lease(Lease {
                             shard,
                             id: 0,
+                            unreachable: sched.unreachable(&host),
                             host,
                             entry,
                         });
@@ -362,12 +364,18 @@ impl Embedded {
         self.pending.load(SeqCst) == 0 || (self.budget_spent() && self.active.load(SeqCst) == 0)
     }
 
-    /// The leased URL is recorded. Push its links before calling this.
-    pub fn complete(&self, lease: Lease) {
-        self.shard(lease.shard).complete(&lease.host);
+    /// The leased URL is recorded. Push its links before calling this. Returns true
+    /// when `contact` made its host unreachable.
+    pub fn complete(&self, lease: Lease, contact: &Contact) -> bool {
+        let dead = {
+            let mut sched = self.shard(lease.shard);
+            sched.complete(&lease.host);
+            sched.contact(&lease.host, contact)
+        };
         self.active.fetch_sub(1, SeqCst);
         self.pending.fetch_sub(1, SeqCst);
         self.notify.notify_waiters();
+        dead
     }
 
     /// The leased URL is no longer wanted (the resumed crawl's filters refuse it):
@@ -376,15 +384,20 @@ impl Embedded {
         if let (Some(store), true) = (&self.store, lease.entry.seq > 0) {
             let _ = store.send(vec![Op::Delete(host_hash(&lease.host), lease.entry.seq)]);
         }
-        self.complete(lease);
+        self.complete(lease, &Contact::Unknown);
     }
 
     /// The leased URL failed transiently: back to its host's queue front, host paused.
-    pub fn retry(&self, lease: Lease, delay: Duration) {
+    /// Returns true when `contact` made its host unreachable.
+    pub fn retry(&self, lease: Lease, delay: Duration, contact: &Contact) -> bool {
         // A retry stays "active" (it must finish even when the budget is spent).
-        self.shard(lease.shard)
-            .retry(&lease.host, lease.entry, delay);
+        let dead = {
+            let mut sched = self.shard(lease.shard);
+            sched.retry(&lease.host, lease.entry, delay);
+            sched.contact(&lease.host, contact)
+        };
         self.notify.notify_waiters();
+        dead
     }
 
     /// The leased URL was not processed (shutdown): back to the queue, unchanged.

@@ -22,6 +22,7 @@ pub mod store;
 mod visited;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
@@ -50,6 +51,10 @@ pub struct Limits {
     pub max_pages_per_host: u64,
     /// Longest robots.txt Crawl-delay honoured.
     pub max_crawl_delay: Duration,
+    /// Connection-level failures in a row that make a host unreachable (0 = never).
+    pub unreachable_after: u32,
+    /// The window those failures must fall within.
+    pub unreachable_window: Duration,
 }
 
 impl Default for Limits {
@@ -60,6 +65,8 @@ impl Default for Limits {
             max_pages: 0,
             max_pages_per_host: 0,
             max_crawl_delay: Duration::from_secs(30),
+            unreachable_after: 3,
+            unreachable_window: Duration::from_secs(120),
         }
     }
 }
@@ -73,6 +80,21 @@ pub struct Lease {
     pub id: u64,
     pub host: HostKey,
     pub entry: Entry,
+    /// Set when the host was declared unreachable (the failure that decided it):
+    /// the URL is to be recorded as `host_unreachable` without a fetch.
+    pub unreachable: Option<Arc<str>>,
+}
+
+/// What one attempt learned about whether its host can be reached. Every backend
+/// counts failures the same way (see [`Limits::unreachable_after`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contact {
+    /// The host answered: any HTTP response.
+    Reached,
+    /// No answer at all (DNS, refused, reset, TLS, timeout): the cause, as recorded.
+    Failed(String),
+    /// Nothing learned (no attempt, a blocked address, an error on our side).
+    Unknown,
 }
 
 /// What a worker should do next.
@@ -179,7 +201,9 @@ impl Frontier {
     pub async fn discard(&self, lease: Lease) {
         match self {
             Frontier::Embedded(f) => f.discard(lease),
-            Frontier::Redis(f) => f.complete(lease, true, None).await,
+            Frontier::Redis(f) => {
+                f.complete(lease, true, None, &Contact::Unknown).await;
+            }
         }
     }
 
@@ -187,7 +211,9 @@ impl Frontier {
     pub async fn requeue(&self, lease: Lease, delay: Duration) {
         match self {
             Frontier::Embedded(f) => f.requeue(lease, delay),
-            Frontier::Redis(f) => f.back(lease, None, delay).await,
+            Frontier::Redis(f) => {
+                f.back(lease, None, delay, &Contact::Unknown).await;
+            }
         }
     }
 
@@ -208,21 +234,27 @@ impl Frontier {
         }
     }
 
-    /// The URL was attempted and recorded, with an error of this kind or none.
-    pub async fn complete(&self, lease: Lease, error: Option<ErrorKind>) {
+    /// The URL was attempted and recorded, with an error of this kind or none;
+    /// `contact` is what the attempt learned of its host. Returns true when this
+    /// attempt made the host unreachable (once per host, in one process).
+    pub async fn complete(&self, lease: Lease, error: Option<ErrorKind>, contact: &Contact) -> bool {
         match self {
-            Frontier::Embedded(f) => f.complete(lease),
-            Frontier::Redis(f) => f.complete(lease, false, error.map(ErrorKind::name)).await,
+            Frontier::Embedded(f) => f.complete(lease, contact),
+            Frontier::Redis(f) => {
+                f.complete(lease, false, error.map(ErrorKind::name), contact)
+                    .await
+            }
         }
     }
 
-    /// Again later: the lease's entry carries its new attempt count.
-    pub async fn retry(&self, lease: Lease, delay: Duration) {
+    /// Again later: the lease's entry carries its new attempt count. Returns true
+    /// when `contact` made the host unreachable (its URLs then go at once).
+    pub async fn retry(&self, lease: Lease, delay: Duration, contact: &Contact) -> bool {
         match self {
-            Frontier::Embedded(f) => f.retry(lease, delay),
+            Frontier::Embedded(f) => f.retry(lease, delay, contact),
             Frontier::Redis(f) => {
                 let entry = lease.entry.clone();
-                f.back(lease, Some(&entry), delay).await
+                f.back(lease, Some(&entry), delay, contact).await
             }
         }
     }
@@ -231,7 +263,10 @@ impl Frontier {
     pub async fn release(&self, lease: Lease) {
         match self {
             Frontier::Embedded(f) => f.release(lease),
-            Frontier::Redis(f) => f.back(lease, None, Duration::ZERO).await,
+            Frontier::Redis(f) => {
+                f.back(lease, None, Duration::ZERO, &Contact::Unknown)
+                    .await;
+            }
         }
     }
 

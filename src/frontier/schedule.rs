@@ -25,6 +25,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, MonotonicClock, Reference};
@@ -33,6 +34,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use url::Url;
 
+use super::Contact;
 use crate::canon::HostKey;
 
 /// One URL waiting in (or leased from) the frontier.
@@ -153,6 +155,12 @@ struct Host<C: Clock> {
     wants_refill: bool,
     /// Spacing set by robots.txt Crawl-delay, when slower than the configured rate.
     interval: Option<Duration>,
+    /// Connection-level failures in a row, and when the first of them came.
+    failures: u32,
+    first_failure: Option<C::Instant>,
+    /// Set once the host is declared unreachable (the last failure): its URLs then
+    /// go at once, without politeness, to be recorded without a fetch.
+    unreachable: Option<Arc<str>>,
 }
 
 pub struct Schedule<C: Clock + Clone = MonotonicClock> {
@@ -178,6 +186,10 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     /// After a restart, no host may be asked before this (its last request before
     /// the restart may have been moments ago).
     start_block: Option<C::Instant>,
+    /// Failures in a row that make a host unreachable (0 = never), and the window
+    /// they must fall within.
+    unreachable_after: u32,
+    unreachable_window: Duration,
 }
 
 fn limiter<C: Clock + Clone>(interval: Option<Duration>, clock: &C) -> Option<Limiter<C>> {
@@ -203,7 +215,17 @@ impl<C: Clock + Clone> Schedule<C> {
             spilled_total: 0,
             refills: Vec::new(),
             start_block: None,
+            unreachable_after: 0,
+            unreachable_window: Duration::ZERO,
         }
+    }
+
+    /// Declares a host unreachable after `after` connection-level failures in a row
+    /// within `window` (0 = never).
+    pub fn with_unreachable(mut self, after: u32, window: Duration) -> Self {
+        self.unreachable_after = after;
+        self.unreachable_window = window;
+        self
     }
 
     /// Holds every host, present or yet to come, for one request interval from now:
@@ -256,6 +278,9 @@ impl<C: Clock + Clone> Schedule<C> {
             cursor: 0,
             wants_refill: false,
             interval: None,
+            failures: 0,
+            first_failure: None,
+            unreachable: None,
         })
     }
 
@@ -349,11 +374,12 @@ impl<C: Clock + Clone> Schedule<C> {
         let Some(host) = self.hosts.get_mut(key) else {
             return;
         };
-        if host.in_ready || host.queue.is_empty() || host.in_flight >= cap {
+        let dead = host.unreachable.is_some();
+        if host.in_ready || host.queue.is_empty() || (host.in_flight >= cap && !dead) {
             return;
         }
         let at = match host.blocked_until {
-            Some(b) if b > at => b,
+            Some(b) if b > at && !dead => b,
             _ => at,
         };
         host.in_ready = true;
@@ -396,10 +422,12 @@ impl<C: Clock + Clone> Schedule<C> {
                 continue;
             };
             host.in_ready = false;
-            if host.queue.is_empty() || host.in_flight >= cap {
+            // An unreachable host's URLs are only recorded: no politeness to keep.
+            let dead = host.unreachable.is_some();
+            if host.queue.is_empty() || (host.in_flight >= cap && !dead) {
                 continue;
             }
-            if let Some(b) = host.blocked_until {
+            if let (Some(b), false) = (host.blocked_until, dead) {
                 if b > now {
                     self.wake(&key, b);
                     continue;
@@ -410,7 +438,7 @@ impl<C: Clock + Clone> Schedule<C> {
                 parked.push(key);
                 continue;
             }
-            if let Some(lim) = &host.limiter {
+            if let (Some(lim), false) = (&host.limiter, dead) {
                 if let Err(not_until) = lim.check() {
                     let at = not_until.earliest_possible();
                     self.wake(&key, at);
@@ -433,6 +461,48 @@ impl<C: Clock + Clone> Schedule<C> {
             return Poll::Ready(key, entry);
         }
         Poll::Idle
+    }
+
+    /// Why a host was declared unreachable, once it was.
+    pub fn unreachable(&self, key: &HostKey) -> Option<Arc<str>> {
+        self.hosts.get(key)?.unreachable.clone()
+    }
+
+    /// What an attempt learned of its host: a response resets the failure count; a
+    /// connection-level failure adds to it (a failure older than the window starts
+    /// the count again). Returns true when this failure made the host unreachable.
+    pub fn contact(&mut self, key: &HostKey, contact: &Contact) -> bool {
+        let (after, window, now) = (self.unreachable_after, self.unreachable_window, self.clock.now());
+        let Some(host) = self.hosts.get_mut(key) else {
+            return false;
+        };
+        match contact {
+            Contact::Unknown => return false,
+            Contact::Reached => {
+                host.failures = 0;
+                host.first_failure = None;
+                return false;
+            }
+            Contact::Failed(_) if after == 0 || host.unreachable.is_some() => return false,
+            Contact::Failed(cause) => {
+                let fresh = host
+                    .first_failure
+                    .is_none_or(|first| Duration::from(now.duration_since(first)) > window);
+                if fresh {
+                    host.failures = 0;
+                    host.first_failure = Some(now);
+                }
+                host.failures += 1;
+                if host.failures < after {
+                    return false;
+                }
+                host.unreachable = Some(Arc::from(cause.as_str()));
+                // It may wait in the heap for a later time: queue it again for now.
+                host.in_ready = false;
+            }
+        }
+        self.wake(key, now);
+        true
     }
 
     /// A leased URL is finished (recorded); its host slot is free again.

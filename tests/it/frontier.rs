@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use trawl::frontier::{Admission, Entry, Frontier, Lease, Limits, Next, Shared, SharedOptions};
+use trawl::frontier::{
+    Admission, Contact, Entry, Frontier, Lease, Limits, Next, Shared, SharedOptions,
+};
 use trawl::stats::ErrorKind;
 use url::Url;
 
@@ -157,13 +159,13 @@ async fn admits_once_and_finishes_when_nothing_is_left(b: Backend) {
     nothing_now(f, 0).await;
     // Links pushed before completion keep the crawl alive.
     assert!(f.push(entry("http://b.com/")).await.unwrap());
-    f.complete(l, None).await;
+    f.complete(l, None, &Contact::Unknown).await;
     let (other, w) = h.another().await;
     // The other worker sees the URL as seen too.
     assert!(!other.push(entry("http://b.com/")).await.unwrap());
     let l = lease(&other, w).await;
     assert_eq!(l.entry.url.as_str(), "http://b.com/");
-    other.complete(l, Some(ErrorKind::Timeout)).await;
+    other.complete(l, Some(ErrorKind::Timeout), &Contact::Unknown).await;
     assert!(matches!(f.next(0, 1).await, Next::Done));
     assert!(matches!(other.next(w, 1).await, Next::Done));
 }
@@ -199,12 +201,12 @@ async fn page_budget_stops_fresh_leases_but_lets_retries_finish(b: Backend) {
     let a = lease(f, 0).await;
     let mut b2 = lease(f, 0).await;
     nothing_now(f, 0).await;
-    f.complete(a, None).await;
+    f.complete(a, None, &Contact::Unknown).await;
     b2.entry.attempt = 1;
-    f.retry(b2, Duration::ZERO).await;
+    f.retry(b2, Duration::ZERO, &Contact::Unknown).await;
     let b2 = lease(f, 0).await;
     assert_eq!(b2.entry.attempt, 1);
-    f.complete(b2, None).await;
+    f.complete(b2, None, &Contact::Unknown).await;
     assert!(matches!(f.next(0, 1).await, Next::Done));
     assert_eq!(h.queued().await, 3);
 }
@@ -222,7 +224,7 @@ async fn a_spent_budget_never_strands_a_retry(b: Backend) {
     f.push(entry("http://b.com/1")).await.unwrap();
     let retried_url = first.entry.url.clone();
     first.entry.attempt = 1;
-    f.retry(first, Duration::ZERO).await;
+    f.retry(first, Duration::ZERO, &Contact::Unknown).await;
     f.release(second).await;
     let mut saw_retry = false;
     let mut done = false;
@@ -230,7 +232,7 @@ async fn a_spent_budget_never_strands_a_retry(b: Backend) {
         match f.next(0, 1).await {
             Next::Lease(l) => {
                 saw_retry |= l.entry.url == retried_url && l.entry.attempt == 1;
-                f.complete(l, None).await;
+                f.complete(l, None, &Contact::Unknown).await;
             }
             Next::Done => {
                 done = true;
@@ -253,7 +255,7 @@ async fn released_leases_come_back(b: Backend) {
     let (other, w) = h.another().await;
     let l = lease(&other, w).await;
     assert_eq!(l.entry.url.as_str(), "http://a.com/x");
-    other.complete(l, None).await;
+    other.complete(l, None, &Contact::Unknown).await;
     assert!(matches!(h.f().next(0, 1).await, Next::Done));
 }
 
@@ -275,9 +277,9 @@ async fn per_host_concurrency_is_a_limit_across_workers(b: Backend) {
     } else {
         (second, first)
     };
-    f.complete(b_lease, None).await;
+    f.complete(b_lease, None, &Contact::Unknown).await;
     nothing_now(&other, w).await;
-    f.complete(a, None).await;
+    f.complete(a, None, &Contact::Unknown).await;
     let third = lease(&other, w).await;
     assert_eq!(third.entry.url.as_str(), "http://a.com/2");
 }
@@ -297,7 +299,7 @@ async fn per_host_rate_spaces_a_hosts_leases(b: Backend) {
         let (f, w) = if i % 2 == 0 { (h.f(), 0) } else { (&*other, w) };
         let l = lease_within(f, w, Duration::from_secs(2)).await;
         times.push(Instant::now());
-        f.complete(l, None).await;
+        f.complete(l, None, &Contact::Unknown).await;
     }
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
@@ -315,7 +317,7 @@ async fn a_retry_pauses_the_host(b: Backend) {
     let mut l = lease(f, 0).await;
     l.entry.attempt = 1;
     let at = Instant::now();
-    f.retry(l, Duration::from_millis(300)).await;
+    f.retry(l, Duration::from_millis(300), &Contact::Unknown).await;
     nothing_now(f, 0).await;
     let l = lease_within(f, 0, Duration::from_secs(3)).await;
     assert!(
@@ -335,7 +337,7 @@ async fn crawl_delay_slows_a_host(b: Backend) {
     let l = lease(f, 0).await;
     f.set_crawl_delay(&l.host, Duration::from_millis(200)).await;
     assert_eq!(f.host_interval(&l.host), Some(Duration::from_millis(200)));
-    f.complete(l, None).await;
+    f.complete(l, None, &Contact::Unknown).await;
     let mut last = Instant::now();
     for _ in 0..2 {
         let l = lease_within(f, 0, Duration::from_secs(3)).await;
@@ -345,7 +347,7 @@ async fn crawl_delay_slows_a_host(b: Backend) {
             "only {gap:?} after the previous"
         );
         last = Instant::now();
-        f.complete(l, None).await;
+        f.complete(l, None, &Contact::Unknown).await;
     }
 }
 
@@ -403,6 +405,103 @@ async fn a_crawl_delay_is_clamped_to_max_crawl_delay(b: Backend) {
     assert_eq!(f.host_interval(&l.host), Some(Duration::from_millis(150)));
 }
 
+fn failed(cause: &str) -> Contact {
+    Contact::Failed(cause.to_string())
+}
+
+/// Connection failures in a row make a host unreachable: from then on its URLs
+/// (queued, retried, or admitted later) go at once, past politeness, each marked
+/// with the cause; another host is untouched. A response resets the count.
+async fn a_host_failing_in_a_row_is_declared_unreachable(b: Backend) {
+    // One request at a time, and the last failure pauses the host for an hour:
+    // were politeness kept, the 51 URLs would take days.
+    let h = Harness::with(
+        b,
+        Limits {
+            unreachable_after: 3,
+            ..limits(1, 0.0, 0)
+        },
+    )
+    .await;
+    let f = h.f();
+    for i in 0..50 {
+        f.push(entry(&format!("http://dead.test/{i}"))).await.unwrap();
+    }
+    f.push(entry("http://live.test/")).await.unwrap();
+    let mut dead = None;
+    let mut live = None;
+    for _ in 0..2 {
+        let l = lease_within(f, 0, Duration::from_secs(5)).await;
+        assert!(l.unreachable.is_none());
+        match l.host.as_str() {
+            h if h.contains("dead.test") => dead = Some(l),
+            _ => live = Some(l),
+        }
+    }
+    let (dead, live) = (dead.expect("dead.test leased"), live.expect("live.test leased"));
+    assert!(!f.complete(live, None, &Contact::Reached).await);
+    // Two failures, then an answer: the count starts again.
+    assert!(!f.retry(dead, Duration::ZERO, &failed("connect: refused")).await);
+    let again = lease_within(f, 0, Duration::from_secs(5)).await;
+    assert!(!f.retry(again, Duration::ZERO, &failed("connect: refused")).await);
+    let again = lease_within(f, 0, Duration::from_secs(5)).await;
+    assert!(!f.retry(again, Duration::ZERO, &Contact::Reached).await);
+    let mut tipped = false;
+    for n in 0..3 {
+        let l = lease_within(f, 0, Duration::from_secs(5)).await;
+        assert!(l.unreachable.is_none(), "declared after {n} failures only");
+        // The last failure pauses the host for an hour.
+        let pause = Duration::from_secs(if n == 2 { 3600 } else { 0 });
+        tipped = f.retry(l, pause, &failed("connect: refused")).await;
+    }
+    assert!(tipped, "the third failure in a row declares the host");
+    // All of them now go at once, all leased together past the concurrency of 1,
+    // each marked, and a URL admitted later too.
+    f.push(entry("http://dead.test/late")).await.unwrap();
+    let start = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..51 {
+        let l = lease_within(f, 0, Duration::from_secs(5)).await;
+        assert_eq!(l.unreachable.as_deref(), Some("connect: refused"));
+        held.push(l);
+    }
+    assert!(start.elapsed() < Duration::from_secs(5));
+    for l in held {
+        assert!(!f.complete(l, Some(ErrorKind::Unreachable), &Contact::Unknown).await);
+    }
+    match f.next(0, 1).await {
+        Next::Done => {}
+        other => panic!("expected the crawl to be done, got {other:?}"),
+    }
+}
+
+/// Failures spread wider than the window never add up to an unreachable host.
+async fn failures_outside_the_window_are_forgotten(b: Backend) {
+    let h = Harness::with(
+        b,
+        Limits {
+            unreachable_after: 2,
+            unreachable_window: Duration::from_millis(300),
+            ..limits(1, 0.0, 0)
+        },
+    )
+    .await;
+    let f = h.f();
+    f.push(entry("http://flaky.test/")).await.unwrap();
+    for _ in 0..3 {
+        let l = lease_within(f, 0, Duration::from_secs(5)).await;
+        assert!(l.unreachable.is_none());
+        assert!(!f.retry(l, Duration::ZERO, &failed("timeout: deadline")).await);
+        tokio::time::sleep(Duration::from_millis(450)).await;
+    }
+    let l = lease_within(f, 0, Duration::from_secs(5)).await;
+    assert!(l.unreachable.is_none());
+    // Two inside the window do.
+    assert!(!f.retry(l, Duration::ZERO, &failed("timeout: deadline")).await);
+    let l = lease_within(f, 0, Duration::from_secs(5)).await;
+    assert!(f.retry(l, Duration::ZERO, &failed("timeout: deadline")).await);
+}
+
 /// Each suite test, once per backend.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -437,6 +536,8 @@ suite!(
     crawl_delay_slows_a_host,
     a_hosts_url_budget_holds_across_workers,
     a_crawl_delay_is_clamped_to_max_crawl_delay,
+    a_host_failing_in_a_row_is_declared_unreachable,
+    failures_outside_the_window_are_forgotten,
 );
 
 /// Redis only: a process that stops sending heartbeats loses its leases to the
@@ -473,9 +574,9 @@ async fn redis_leases_of_a_silent_process_go_back_after_the_ttl() {
     );
     let l = lease(&live, 0).await;
     assert_eq!(l.entry.url.as_str(), "http://a.com/1");
-    live.complete(l, None).await;
+    live.complete(l, None, &Contact::Unknown).await;
     // The dead process's late completion changes nothing.
-    dead.complete(_taken, None).await;
+    dead.complete(_taken, None, &Contact::Unknown).await;
     assert!(matches!(live.next(0, 1).await, Next::Done));
     let fleet = shared_live.beat("{}").await;
     assert_eq!((fleet.queued, fleet.leased, fleet.done), (0, 0, 1));
@@ -516,7 +617,7 @@ async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
     assert_eq!((fleet.leased, fleet.mine), (1, 1));
     let l = lease(&f, 0).await;
     assert_eq!(l.entry.url.as_str(), "http://a.com/1");
-    f.complete(l, None).await;
+    f.complete(l, None, &Contact::Unknown).await;
     assert!(matches!(f.next(0, 1).await, Next::Done));
 }
 
@@ -582,7 +683,7 @@ async fn redis_heartbeats_racing_completions_lease_each_url_once() {
                     "{} leased twice",
                     l.entry.url
                 );
-                f.complete(l, None).await;
+                f.complete(l, None, &Contact::Unknown).await;
             }
             Next::Done => {
                 done = true;

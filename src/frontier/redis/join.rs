@@ -60,6 +60,8 @@ impl Shared {
             max_pages: limits.max_pages,
             max_per_host: limits.max_pages_per_host,
             max_crawl_delay: limits.max_crawl_delay,
+            unreachable_after: limits.unreachable_after,
+            unreachable_window_ms: limits.unreachable_window.as_millis() as u64,
             ttl: opts.lease_ttl,
             buffer: Mutex::new(VecDeque::new()),
             notify: Notify::new(),

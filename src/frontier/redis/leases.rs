@@ -3,6 +3,7 @@
 //! back to the queue). A lease whose reply was lost is found and adopted.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use ::redis::Value;
 use super::wire::{item, parse_item, text};
 use super::{Shared, IDLE_POLL, TAKE_BATCH};
 use crate::canon::{fingerprint, HostKey};
-use crate::frontier::{Admission, Entry, Lease, Next};
+use crate::frontier::{Admission, Contact, Entry, Lease, Next};
 
 impl Shared {
     /// Admits URLs once per crawl, across every process, within each host's budget.
@@ -83,11 +84,12 @@ impl Shared {
             _ => {}
         }
         let mut taken = VecDeque::new();
-        for t in items.chunks(3) {
-            let [Value::Int(id), host, raw] = t else {
+        for t in items.chunks(4) {
+            let [Value::Int(id), host, raw, dead] = t else {
                 continue;
             };
-            if let Some(lease) = self.own(*id as u64, host, raw).await {
+            let dead = text(dead).filter(|d| !d.is_empty()).map(Arc::from);
+            if let Some(lease) = self.own(*id as u64, host, raw, dead).await {
                 taken.push_back(lease);
             }
         }
@@ -105,15 +107,28 @@ impl Shared {
 
     /// Makes a lease Redis handed out this process's: once (a lease adopted after a
     /// lost reply may also come back in the reply), and readable.
-    pub(super) async fn own(&self, id: u64, host: &Value, raw: &Value) -> Option<Lease> {
+    /// `dead` is why the host was declared unreachable, if it was.
+    pub(super) async fn own(
+        &self,
+        id: u64,
+        host: &Value,
+        raw: &Value,
+        dead: Option<Arc<str>>,
+    ) -> Option<Lease> {
         if !self.held.lock().ok()?.insert(id) {
             return None;
         }
-        self.lease_from(id, host, raw).await
+        self.lease_from(id, host, raw, dead).await
     }
 
     /// A reserved lease id (in `held`) made a lease; an unreadable one is dropped.
-    pub(super) async fn lease_from(&self, id: u64, host: &Value, raw: &Value) -> Option<Lease> {
+    pub(super) async fn lease_from(
+        &self,
+        id: u64,
+        host: &Value,
+        raw: &Value,
+        unreachable: Option<Arc<str>>,
+    ) -> Option<Lease> {
         self.in_flight.fetch_add(1, Relaxed);
         let host = text(host).and_then(|h| HostKey::parse(&h));
         let raw = text(raw).unwrap_or_default();
@@ -123,6 +138,7 @@ impl Shared {
                 id,
                 host,
                 entry,
+                unreachable,
             }),
             _ => {
                 // Not ours to read (a newer trawl?): drop the lease, keep going.
@@ -134,15 +150,32 @@ impl Shared {
         }
     }
 
-    /// Runs `done` or `back` for a lease and forgets it.
-    pub(super) async fn finish_lease(&self, id: u64, op: &str, args: &[String]) {
-        self.run(op, args).await;
+    /// Runs `done` or `back` for a lease and forgets it. True when Redis says
+    /// this call made the lease's host unreachable.
+    pub(super) async fn finish_lease(&self, id: u64, op: &str, args: &[String]) -> bool {
+        let reply = self.run(op, args).await;
         if let Ok(mut held) = self.held.lock() {
             if held.remove(&id) {
                 self.in_flight.fetch_sub(1, Relaxed);
             }
         }
         self.notify.notify_waiters();
+        matches!(reply, Value::Int(2))
+    }
+
+    /// The `contact` arguments of `done` and `back`: news ("" none, "ok", or "f"
+    /// and the cause), the failures in a row that kill a host, and their window.
+    fn contact_args(&self, contact: &Contact) -> [String; 3] {
+        let news = match contact {
+            Contact::Unknown => String::new(),
+            Contact::Reached => "ok".into(),
+            Contact::Failed(cause) => format!("f{cause}"),
+        };
+        [
+            news,
+            self.unreachable_after.to_string(),
+            self.unreachable_window_ms.to_string(),
+        ]
     }
 
     /// Takes in leases Redis holds for this process that it does not know of (a
@@ -186,7 +219,8 @@ impl Shared {
             }
             let host = Value::BulkString(host.into_bytes());
             let item = Value::BulkString(item.into_bytes());
-            if let Some(lease) = self.lease_from(id, &host, &item).await {
+            // Fetched as usual: a dead host fails again and is recorded so.
+            if let Some(lease) = self.lease_from(id, &host, &item, None).await {
                 adopted.push(lease);
             }
         }
@@ -206,25 +240,44 @@ impl Shared {
         self.buffer.lock().ok()?.pop_front()
     }
 
-    /// Finishes a lease: recorded (`discarded`: no record) with an error kind or none.
-    pub async fn complete(&self, lease: Lease, discarded: bool, error: Option<&str>) {
+    /// Finishes a lease: recorded (`discarded`: no record) with an error kind or
+    /// none. True when `contact` made the host unreachable.
+    pub async fn complete(
+        &self,
+        lease: Lease,
+        discarded: bool,
+        error: Option<&str>,
+        contact: &Contact,
+    ) -> bool {
         let counter = if discarded { "discarded" } else { "done" };
+        let [news, after, window] = self.contact_args(contact);
         let a = args![
             self.worker,
             lease.id,
             self.conc,
             counter,
-            error.unwrap_or("")
+            error.unwrap_or(""),
+            news,
+            after,
+            window
         ];
-        self.finish_lease(lease.id, "done", &a).await;
+        self.finish_lease(lease.id, "done", &a).await
     }
 
     /// Hands a lease back: `retry` with its new attempt count, or untouched
     /// (`None`) after a robots.txt fetch or at shutdown; the host waits `delay`.
-    pub async fn back(&self, lease: Lease, retry: Option<&Entry>, delay: Duration) {
+    /// True when `contact` made the host unreachable.
+    pub async fn back(
+        &self,
+        lease: Lease,
+        retry: Option<&Entry>,
+        delay: Duration,
+        contact: &Contact,
+    ) -> bool {
         let new_item = retry.map(item).unwrap_or_default();
         let ms = delay.as_millis() as u64;
-        let a = args![self.worker, lease.id, self.conc, ms, new_item];
-        self.finish_lease(lease.id, "back", &a).await;
+        let [news, after, window] = self.contact_args(contact);
+        let a = args![self.worker, lease.id, self.conc, ms, new_item, news, after, window];
+        self.finish_lease(lease.id, "back", &a).await
     }
 }

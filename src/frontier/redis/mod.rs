@@ -133,6 +133,9 @@ pub struct Shared {
     max_pages: u64,
     max_per_host: u64,
     max_crawl_delay: Duration,
+    /// Failures in a row that make a host unreachable (0 = never), and their window.
+    unreachable_after: u32,
+    unreachable_window_ms: u64,
     ttl: Duration,
     /// Leases taken in a batch and not yet handed to a task.
     buffer: Mutex<VecDeque<Lease>>,

@@ -12,7 +12,9 @@
 --   P.."r:"..H      list: host H's URLs to try again ("R" + JSON), taken before q:H,
 --                   so a spent page budget never strands a retry behind fresh URLs
 --   P.."h:"..H      hash: host H's inflight, next (ms: not before), iv (ms between
---                   requests, when robots.txt Crawl-delay slows it), admitted
+--                   requests, when robots.txt Crawl-delay slows it), admitted,
+--                   fails and fail0 (connection failures in a row, the first's ms),
+--                   dead (why it was declared unreachable)
 --   P.."ready"      zset: hosts with queued URLs and a free slot, by next (ms)
 --   P.."l:"..W      hash: worker W's leases, id -> H.."\n"..item
 --   P.."w"          zset: live workers by last heartbeat (ms)
@@ -40,12 +42,43 @@ local function queued(h)
   return redis.call('LLEN', P .. 'q:' .. h) + redis.call('LLEN', P .. 'r:' .. h)
 end
 
--- Puts host h in the ready set if it has queued URLs and a free slot.
+-- Puts host h in the ready set if it has queued URLs and a free slot; an
+-- unreachable host's URLs go at once (they are recorded, not fetched).
 local function wake(h, conc)
   local hk = P .. 'h:' .. h
-  if num(redis.call('HGET', hk, 'inflight')) < conc and queued(h) > 0 then
+  if queued(h) == 0 then return end
+  if redis.call('HEXISTS', hk, 'dead') == 1 then
+    redis.call('ZADD', P .. 'ready', 0, h)
+  elseif num(redis.call('HGET', hk, 'inflight')) < conc then
     redis.call('ZADD', P .. 'ready', 'NX', num(redis.call('HGET', hk, 'next')), h)
   end
+end
+
+-- What an attempt learned of host h: news is "" (nothing), "ok" (it answered) or
+-- "f" and the failure. A response resets the count of connection-level failures
+-- in a row; `after` of them within `window` ms declare the host unreachable.
+-- Returns 2 when this call did, 1 otherwise.
+local function contact(h, news, after, window, conc)
+  if news == nil or news == '' then return 1 end
+  local hk = P .. 'h:' .. h
+  if news == 'ok' then
+    redis.call('HDEL', hk, 'fails', 'fail0')
+    return 1
+  end
+  after = tonumber(after) or 0
+  if after <= 0 or redis.call('HEXISTS', hk, 'dead') == 1 then return 1 end
+  local now = now_ms()
+  local first = num(redis.call('HGET', hk, 'fail0'))
+  local fails = 1
+  if first == 0 or now - first > (tonumber(window) or 0) then
+    redis.call('HSET', hk, 'fail0', now, 'fails', 1)
+  else
+    fails = redis.call('HINCRBY', hk, 'fails', 1)
+  end
+  if fails < after then return 1 end
+  redis.call('HSET', hk, 'dead', string.sub(news, 2))
+  wake(h, conc)
+  return 2
 end
 
 -- The list an item goes back to: retries to r:H, fresh URLs to q:H.
@@ -115,7 +148,8 @@ if op == 'admit' then
 
 elseif op == 'take' then
   -- ARGV: P, op, worker, n, conc, default interval ms, max_pages.
-  -- Returns (id, host, item) triples, or {"done"}, {"wait", ms} or {"idle"}.
+  -- Returns (id, host, item, unreachable cause or "") quadruples, or {"done"},
+  -- {"wait", ms} or {"idle"}.
   local w, n, conc = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
   local dflt, maxp = tonumber(ARGV[6]), tonumber(ARGV[7])
   local now = now_ms()
@@ -124,15 +158,19 @@ elseif op == 'take' then
   for _, h in ipairs(hosts) do
     local hk, qk, rk = P .. 'h:' .. h, P .. 'q:' .. h, P .. 'r:' .. h
     local nxt = num(redis.call('HGET', hk, 'next'))
-    if nxt > now then
+    -- An unreachable host keeps no politeness: its URLs are recorded, not fetched.
+    local dead = redis.call('HGET', hk, 'dead')
+    if nxt > now and not dead then
       -- Paused since it was queued (retry, Crawl-delay): wait for its time.
       redis.call('ZADD', P .. 'ready', nxt, h)
     else
       local iv = tonumber(redis.call('HGET', hk, 'iv') or dflt)
+      local cap = conc
+      if dead then iv = 0; cap = math.huge end
       local inflight = num(redis.call('HGET', hk, 'inflight'))
       local keep = true
-      while #out < 3 * n do
-        if inflight >= conc then keep = false; break end
+      while #out < 4 * n do
+        if inflight >= cap then keep = false; break end
         local from = rk
         local item = redis.call('LINDEX', rk, 0)
         if not item then
@@ -157,16 +195,17 @@ elseif op == 'take' then
         out[#out + 1] = id
         out[#out + 1] = h
         out[#out + 1] = item
+        out[#out + 1] = dead or ''
         -- A rate-limited host gives one URL per interval, whoever asks.
         if iv > 0 then break end
       end
-      if keep and inflight < conc and queued(h) > 0 then
+      if keep and inflight < cap and queued(h) > 0 then
         redis.call('ZADD', P .. 'ready', now + iv, h)
       else
         redis.call('ZREM', P .. 'ready', h)
       end
     end
-    if #out >= 3 * n then break end
+    if #out >= 4 * n then break end
   end
   if #out > 0 then return out end
   -- The crawl's state is gone (Redis restarted without persistence, flushed,
@@ -182,7 +221,8 @@ elseif op == 'take' then
   return { 'idle' }
 
 elseif op == 'done' then
-  -- ARGV: P, op, worker, id, conc, counter ("done" or "discarded"), error kind or "".
+  -- ARGV: P, op, worker, id, conc, counter ("done" or "discarded"), error kind or "",
+  -- then the contact news, failures that kill a host and their window (see contact).
   -- A lease already handed back (its process was taken for dead) changes nothing.
   local lk, id, conc = P .. 'l:' .. ARGV[3], ARGV[4], tonumber(ARGV[5])
   local stored = redis.call('HGET', lk, id)
@@ -198,10 +238,11 @@ elseif op == 'done' then
     redis.call('HINCRBY', C, 'e:' .. ARGV[7], 1)
   end
   wake(h, conc)
-  return 1
+  return contact(h, ARGV[8], ARGV[9], ARGV[10], conc)
 
 elseif op == 'back' then
-  -- ARGV: P, op, worker, id, conc, delay ms, new item ("" = hand back as taken).
+  -- ARGV: P, op, worker, id, conc, delay ms, new item ("" = hand back as taken),
+  -- then the contact arguments as for 'done'.
   -- The host waits `delay` (retry backoff, Retry-After, a robots.txt fetch's slot).
   local lk, id, conc = P .. 'l:' .. ARGV[3], ARGV[4], tonumber(ARGV[5])
   local stored = redis.call('HGET', lk, id)
@@ -217,8 +258,13 @@ elseif op == 'back' then
   local restart = item == ''
   if restart then item = taken end
   unlease(h, item, conc, restart)
-  redis.call('ZADD', P .. 'ready', num(redis.call('HGET', hk, 'next')), h)
-  return 1
+  local res = contact(h, ARGV[8], ARGV[9], ARGV[10], conc)
+  if redis.call('HEXISTS', hk, 'dead') == 1 then
+    redis.call('ZADD', P .. 'ready', 0, h)
+  else
+    redis.call('ZADD', P .. 'ready', num(redis.call('HGET', hk, 'next')), h)
+  end
+  return res
 
 elseif op == 'delay' then
   -- ARGV: P, op, host, interval ms: robots.txt Crawl-delay slows the host for everyone.

@@ -91,6 +91,37 @@ pub fn spawn_trawl(args: &[&str]) -> Child {
         .unwrap_or_else(|e| panic!("failed to spawn {} {args:?}: {e}", bin.display()))
 }
 
+/// Runs `trawl` with `args` to completion inside a private network namespace
+/// (`unshare -n`: only a loopback interface, and that one down), for tests whose
+/// URLs name anything but our own loopback servers: whatever the code under test
+/// does, no packet can leave (a DNS query fails at once). Never skipped: a machine
+/// that cannot make a namespace fails the test. BLOCKS, like [`run_trawl`].
+pub fn run_trawl_isolated(args: &[&str], timeout: Duration) -> RunOutput {
+    let bin = trawl_bin();
+    let mut cmd = Command::new("unshare");
+    cmd.arg("-n")
+        .arg(&bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("RUST_LOG");
+    for var in PROXY_VARS {
+        cmd.env_remove(var);
+    }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to spawn unshare -n {}: {e}", bin.display()));
+    let out = wait_with_timeout(child, timeout);
+    assert!(
+        !out.stderr.contains("unshare failed") && !out.stderr.contains("unshare: "),
+        "cannot make a private network namespace (run the tests as root or with \
+         user namespaces): {}",
+        out.stderr
+    );
+    out
+}
+
 /// Runs `trawl` with `args` to completion. BLOCKS: see the module docs; from async tests
 /// use [`run_trawl_async`]. Kills the child and panics if it runs longer than `timeout`.
 pub fn run_trawl(args: &[&str], timeout: Duration) -> RunOutput {
