@@ -10,6 +10,7 @@ mod cli;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
@@ -153,11 +154,15 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
         .thread_name("trawl")
         .build()
         .context("cannot start the async runtime")?;
-    let summary = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(StopRequest::Run);
         tokio::spawn(watch_signals(tx));
         crawl::run(config, urls, rx).await
-    })?;
+    });
+    // Everything was flushed by now. A page still being parsed off the reactor
+    // (abandoned at a stop) must not hold the exit past the grace period.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    let summary = result?;
 
     if !quiet {
         let errors: u64 = summary.failures.values().sum();

@@ -178,6 +178,10 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
         return outcome;
     } else if ok && content::is_parseable(&resp) {
         let (page, resp) = content::parse(ctx, &entry.url, resp).await;
+        if page.links_cut > 0 {
+            let cut = page.links_cut as u64;
+            ctx.stats.links_cut.fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
+        }
         outcome.title = page.title;
         outcome.links = page.links.len();
         if let Some(serde_json::Value::String(rule)) = page.fields.get("rule") {

@@ -15,6 +15,11 @@ pub(super) struct Found {
     pub(super) title_state: u8,
     pub(super) base: Option<String>,
     pub(super) hrefs: Vec<(String, bool)>,
+    /// Most hrefs kept (0 = no limit): room for duplicates beyond the page's link
+    /// cap, so a page of a million links never holds a million strings.
+    pub(super) max_hrefs: usize,
+    /// Hrefs seen past `max_hrefs`, not kept.
+    pub(super) hrefs_cut: usize,
     pub(super) nofollow_page: bool,
     pub(super) description: Option<String>,
     pub(super) canonical: Option<String>,
@@ -41,6 +46,14 @@ pub(super) fn meta_value(s: &str) -> String {
 }
 
 impl Found {
+    fn push_href(&mut self, href: &str, nofollow: bool) {
+        if self.max_hrefs > 0 && self.hrefs.len() >= self.max_hrefs {
+            self.hrefs_cut += usize::from(wanted(href));
+            return;
+        }
+        self.hrefs.push((href.to_string(), nofollow));
+    }
+
     pub(super) fn start_tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
         if let Some(t) = &mut self.text {
             t.start(tag);
@@ -52,17 +65,17 @@ impl Found {
                         r.split_ascii_whitespace()
                             .any(|t| t.eq_ignore_ascii_case("nofollow"))
                     });
-                    self.hrefs.push((href.to_string(), nofollow));
+                    self.push_href(href, nofollow);
                 }
             }
             "frame" => {
                 if let Some(src) = attr(tag, "src") {
-                    self.hrefs.push((src.to_string(), false));
+                    self.push_href(src, false);
                 }
             }
             "iframe" => {
                 if let Some(src) = attr(tag, "src") {
-                    self.hrefs.push((src.to_string(), false));
+                    self.push_href(src, false);
                 }
                 return TokenSinkResult::RawData(RawKind::Rawtext);
             }

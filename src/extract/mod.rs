@@ -83,6 +83,8 @@ pub struct Page {
     pub follow_links: bool,
     /// Record fields from extras and rules, in record order (empty when none are asked).
     pub fields: Map<String, Value>,
+    /// Links found beyond `max_links_per_page` (before de-duplication), dropped.
+    pub links_cut: usize,
 }
 
 /// Whether a Content-Type names a document we parse for links.
@@ -92,6 +94,16 @@ pub fn is_html(content_type: Option<&str>) -> bool {
     };
     let media = ct.split(';').next().unwrap_or("").trim();
     media.eq_ignore_ascii_case("text/html") || media.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
+/// Raw hrefs kept per link of the cap: room for the duplicates and relative
+/// spellings a page repeats, while a page of a million links stays bounded.
+const HREFS_PER_LINK: usize = 4;
+
+/// An href that names a link at all (not empty, not a fragment of this page).
+fn wanted(href: &str) -> bool {
+    let href = href.trim();
+    !href.is_empty() && !href.starts_with('#')
 }
 
 /// Collapses runs of whitespace and trims: titles are one line.
@@ -112,6 +124,9 @@ pub struct Extractor {
     canon: canon::Rules,
     extras: Vec<Extra>,
     max_text_chars: usize,
+    /// Most links taken from one page (0 = no limit): a page of 600,000 links
+    /// would otherwise cost hundreds of MB at once.
+    max_links: usize,
     rules: Rules,
 }
 
@@ -123,6 +138,7 @@ impl Extractor {
             canon: config.canon_rules(),
             extras: config.extras_enabled(),
             max_text_chars: config.extract.max_text_chars,
+            max_links: config.traps.max_links_per_page,
             rules: Rules::compile(&config.extract.rules)?,
         })
     }
@@ -133,6 +149,7 @@ impl Extractor {
             canon,
             extras: Vec::new(),
             max_text_chars: 0,
+            max_links: 0,
             rules: Rules::default(),
         })
     }
@@ -206,6 +223,7 @@ impl Extractor {
                 .then(|| text::Readable::new(self.max_text_chars)),
             keep_meta: self.wants(Extra::Meta),
             keep_json_ld: self.wants(Extra::JsonLd),
+            max_hrefs: self.max_links.saturating_mul(HREFS_PER_LINK),
             ..Found::default()
         };
         let tokenizer = Tokenizer::new(
@@ -231,14 +249,19 @@ impl Extractor {
     }
 
     /// The page from what a pass found.
-    /// The page's links, resolved against its base, canonical and each once.
-    fn links(&self, found: &Found, base: &Url) -> Vec<Link> {
+    /// The page's links, resolved against its base, canonical and each once, up to
+    /// `max_links`; and how many candidates were left over past that.
+    fn links(&self, found: &Found, base: &Url) -> (Vec<Link>, usize) {
         let mut seen = HashSet::new();
         let mut links = Vec::new();
-        for (href, nofollow) in &found.hrefs {
-            let href = href.trim();
-            if href.is_empty() || href.starts_with('#') {
+        for (i, (href, nofollow)) in found.hrefs.iter().enumerate() {
+            if !wanted(href) {
                 continue;
+            }
+            let href = href.trim();
+            if self.max_links > 0 && links.len() >= self.max_links {
+                let rest = found.hrefs[i..].iter().filter(|(h, _)| wanted(h)).count();
+                return (links, rest + found.hrefs_cut);
             }
             if let Ok(url) = canon::parse(href, Some(base), self.canon) {
                 if seen.insert(canon::fingerprint(&url)) {
@@ -249,7 +272,7 @@ impl Extractor {
                 }
             }
         }
-        links
+        (links, found.hrefs_cut)
     }
 
     fn assemble(
@@ -265,7 +288,7 @@ impl Extractor {
             .as_deref()
             .and_then(|h| page_url.join(h.trim()).ok());
         let base = base.as_ref().unwrap_or(page_url);
-        let links = self.links(&found, base);
+        let (links, links_cut) = self.links(&found, base);
         let mut fields = Map::new();
         for e in &self.extras {
             let value = extra(*e, &found, base);
@@ -298,6 +321,7 @@ impl Extractor {
             links,
             follow_links: !found.nofollow_page,
             fields,
+            links_cut,
         }
     }
 }

@@ -167,13 +167,112 @@ async fn a_page_with_100k_links_and_high_concurrency_stay_bounded() {
     out.assert_code(0);
     let recs = records_by_url(dir.path());
     assert_eq!(recs.len(), 800);
-    assert_eq!(recs[&url]["links"], 100_000);
+    // The page's links are capped at max_links_per_page (10,000 by default).
+    assert_eq!(recs[&url]["links"], 10_000);
+    assert_eq!(stats(dir.path())["links_cut"], 90_000);
     assert!(max_fds > 50, "concurrency was not used: {max_fds} fds");
     assert!(max_fds <= 256 + 100, "{max_fds} open file descriptors");
     assert!(a.max_in_flight() <= 256);
     let rss = peak_rss_mb(dir.path());
     assert!(rss < 250.0, "peak RSS {rss} MiB");
-    assert_eq!(stats(dir.path())["queued"], 100_000 - 799);
+    assert_eq!(stats(dir.path())["queued"], 10_000 - 799);
+}
+
+/// A page of `n` distinct relative links in about 14 bytes each.
+fn short_links_page(n: usize) -> String {
+    let mut html = String::with_capacity(64 + n * 14);
+    html.push_str("<!doctype html><title>links</title>\n");
+    for i in 0..n {
+        html.push_str(&format!("<a href={i}>x\n"));
+    }
+    html
+}
+
+/// A page of 600,000 links (9.5 MB) cost 209 MB at once, and many in flight cost
+/// gigabytes: links per page are capped (the rest counted), and what a page holds
+/// while it is parsed is bounded by the cap, not by the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_600k_links_are_capped_and_stay_bounded_in_flight() {
+    let a = Site::start().await;
+    let big = short_links_page(600_000);
+    assert!(big.len() > 8_000_000, "{} bytes", big.len());
+    let copies: Vec<String> = (0..16).map(|i| format!("/big{i}")).collect();
+    let refs: Vec<&str> = copies.iter().map(String::as_str).collect();
+    a.set("/", html_page("index", &refs));
+    for c in &copies {
+        a.set(c, Reply::Html(big.clone()));
+    }
+    drop(big);
+    let dir = crawl_site(
+        &a,
+        &[
+            "--per-host-concurrency=16",
+            "--max-links-per-page=1000",
+            "--max-depth=1",
+            "--max-pages-per-host=0",
+        ],
+    )
+    .await;
+    let recs = records_by_url(dir.path());
+    for c in &copies {
+        assert_eq!(recs[&a.url(c)]["links"], 1000, "{c}");
+    }
+    let s = stats(dir.path());
+    assert_eq!(s["links_cut"], 16 * (600_000 - 1000), "{s}");
+    // Sixteen 9.5 MB bodies in flight are 150 MB of bodies and text alone;
+    // without the cap the links took over 3 GB.
+    let rss = peak_rss_mb(dir.path());
+    assert!(rss < 900.0, "peak RSS {rss} MiB");
+}
+
+/// SIGINT while pages are being parsed off the reactor: the crawl still exits
+/// within its grace period, not when the last parse ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_exits_within_the_grace_period_while_pages_are_parsed() {
+    let a = Site::start().await;
+    // Big pages, each a few hundred ms of parsing with every extra on: 48 of
+    // them in flight are many seconds of work for two cores.
+    let big = short_links_page(400_000);
+    let copies: Vec<String> = (0..48).map(|i| format!("/big{i}")).collect();
+    let refs: Vec<&str> = copies.iter().map(String::as_str).collect();
+    a.set("/", html_page("index", &refs));
+    for c in &copies {
+        a.set(
+            c,
+            Reply::delayed(Duration::from_millis(300), Reply::Html(big.clone())),
+        );
+    }
+    drop(big);
+    let dir = tempfile::tempdir().unwrap();
+    let child = spawn_crawl(
+        &a.url("/"),
+        dir.path(),
+        &[
+            "--per-host-concurrency=48",
+            "--per-host-rate=0",
+            "--concurrency=48",
+            "--extras=all",
+            "--max-links-per-page=0",
+            "--shutdown-grace=1",
+        ],
+    );
+    wait_until("the big pages to be served", Duration::from_secs(30), || {
+        a.hits().iter().filter(|h| h.path.starts_with("/big")).count() >= 40
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = Instant::now();
+    signal(&child, "-INT");
+    let out = finish(child).await;
+    out.assert_code(130);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "exit took {took:?} after SIGINT");
+    let s = stats(dir.path());
+    assert_eq!(s["stopped_by"], "SIGINT");
+    assert!(
+        (s["pages"].as_u64().unwrap()) < 49,
+        "pages were still being parsed at the signal: {s}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
