@@ -49,6 +49,7 @@ mod page;
 mod record;
 mod sitemaps;
 mod start;
+mod unwind;
 mod workers;
 
 use std::sync::Arc;

@@ -6,15 +6,32 @@ use std::time::{Duration, Instant};
 
 use super::ctx::Ctx;
 use super::record::{self, Outcome};
-use super::{admit, content, fleet, sitemaps};
+use super::{admit, content, fleet, sitemaps, unwind};
 use crate::canon::fingerprint;
 use crate::fetch::{self, Response};
 use crate::frontier::{Contact, Lease};
 use crate::robots::Verdict;
 use crate::stats::{ErrorKind, Refusal};
 
-/// Fetches and records one leased URL. Always ends the lease.
-pub(super) async fn process(ctx: &Ctx, lease: Lease) {
+/// Fetches and records one leased URL. Always ends the lease, even when its work
+/// panics (the page is then recorded with an internal error).
+pub(super) async fn run(ctx: &Ctx, lease: Lease) {
+    let started = Instant::now();
+    let copy = Lease {
+        shard: lease.shard,
+        id: lease.id,
+        host: lease.host.clone(),
+        entry: lease.entry.clone(),
+        unreachable: lease.unreachable.clone(),
+    };
+    if let Err(message) = unwind::guarded(process(ctx, lease)).await {
+        tracing::error!(url = %copy.entry.url, "internal error on this page: {message}");
+        let why = format!("internal error while processing this page: {message}");
+        record::finish(ctx, copy, Outcome::error(ErrorKind::Other, why), started).await;
+    }
+}
+
+async fn process(ctx: &Ctx, lease: Lease) {
     let started = Instant::now();
     if let Some(cause) = &lease.unreachable {
         let why = format!(
@@ -28,6 +45,7 @@ pub(super) async fn process(ctx: &Ctx, lease: Lease) {
     if let Err(why) = still_wanted(ctx, &lease) {
         ctx.stats.refuse(why);
         ctx.frontier.discard(lease).await;
+        unwind::lease_ended();
         return;
     }
     let Some(lease) = robots_gate(ctx, lease, started).await else {
@@ -106,6 +124,7 @@ async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease>
         Verdict::Allowed if decision.fetched => match ctx.frontier.host_interval(&lease.host) {
             Some(gap) => {
                 ctx.frontier.requeue(lease, gap).await;
+                unwind::lease_ended();
                 return None;
             }
             None => return Some(lease),

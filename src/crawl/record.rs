@@ -117,7 +117,9 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
         }
     }
     let host = lease.host.clone();
-    if ctx.frontier.complete(lease, kind, &contact).await {
+    let dead = ctx.frontier.complete(lease, kind, &contact).await;
+    super::unwind::lease_ended();
+    if dead {
         declared_unreachable(ctx, &host, &contact);
     }
 }
@@ -135,7 +137,9 @@ pub(super) async fn retry(ctx: &Ctx, mut lease: Lease, delay: Duration, contact:
         .retries
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let host = lease.host.clone();
-    if ctx.frontier.retry(lease, delay, &contact).await {
+    let dead = ctx.frontier.retry(lease, delay, &contact).await;
+    super::unwind::lease_ended();
+    if dead {
         declared_unreachable(ctx, &host, &contact);
     }
 }

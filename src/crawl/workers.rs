@@ -142,7 +142,7 @@ async fn worker(ctx: Arc<Ctx>, id: usize) {
                 let c = ctx.clone();
                 tasks.spawn(
                     async move {
-                        super::page::process(&c, lease).await;
+                        super::page::run(&c, lease).await;
                         drop(permit);
                     }
                     .in_current_span(),
