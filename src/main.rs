@@ -322,9 +322,7 @@ fn robots_command(args: RobotsArgs) -> anyhow::Result<ExitCode> {
             let robots_url = canon::parse(robots_url, None, config.canon_rules())
                 .with_context(|| format!("'{robots_url}' is not an http(s) URL"))?;
             let guard = Arc::new(AddressGuard::new(false));
-            if let Some(h) = robots_url.host_str() {
-                guard.exempt(h);
-            }
+            guard.exempt_seed(&robots_url);
             let fetcher = Fetcher::new(&config, guard)?;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -31,8 +31,6 @@ pub(super) enum Level {
 
 pub(super) struct Ctx {
     pub config: Config,
-    /// Private-address guard (seed hosts are exempt, the fleet's too).
-    pub guard: Arc<AddressGuard>,
     pub frontier: Arc<Frontier>,
     pub fetcher: Fetcher,
     pub robots: RobotsCache,
@@ -71,11 +69,9 @@ impl Ctx {
     ) -> Result<Ctx, CrawlError> {
         let guard = Arc::new(AddressGuard::new(config.fetch.allow_private));
         for s in seeds {
-            if let Some(h) = s.host_str() {
-                guard.exempt(h);
-            }
+            guard.exempt_seed(s);
         }
-        let fetcher = Fetcher::new(&config, guard.clone()).map_err(CrawlError::Client)?;
+        let fetcher = Fetcher::new(&config, guard).map_err(CrawlError::Client)?;
         Ok(Ctx {
             scope: Scope::new(&config, seeds)?,
             traps: Traps::new(&config.traps),
@@ -87,7 +83,6 @@ impl Ctx {
             permits: Arc::new(Semaphore::new(config.politeness.concurrency)),
             fetcher,
             frontier,
-            guard,
             stats,
             sinks,
             empty_fields: extractor.empty_fields(),

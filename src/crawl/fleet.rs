@@ -55,14 +55,12 @@ async fn heartbeat(ctx: Arc<Ctx>) {
     }
 }
 
-/// Seeds another process was given count as ours: their hosts are in scope and
-/// exempt from the private-address guard.
+/// Seeds another process was given: their hosts are in scope. They are not
+/// exempt from the private-address guard: that is never decided on data read
+/// back from Redis (anyone who can write there could plant a "seed").
 fn learn_seeds(ctx: &Ctx, seeds: Vec<String>) {
     for s in seeds {
         if let Ok(u) = Url::parse(&s) {
-            if let Some(h) = u.host_str() {
-                ctx.guard.exempt(h);
-            }
             ctx.scope.add_seed(&u);
         }
     }
@@ -70,8 +68,8 @@ fn learn_seeds(ctx: &Ctx, seeds: Vec<String>) {
 
 /// A leased URL was admitted by a process whose scope held it: if ours does not
 /// hold its host yet, that process had seeds (or a seed's redirect) we have not
-/// heard of. Seeds make their hosts ours in full (scope and the private-address
-/// guard); a host the crawl admitted otherwise joins our scope.
+/// heard of: their hosts join our scope (the private-address guard still applies:
+/// only this process's own seeds are exempt), as does any host the crawl admitted.
 pub(super) async fn learn_scope(ctx: &Ctx, entry: &Entry) {
     if entry.seed {
         learn_seeds(ctx, vec![entry.url.to_string()]);

@@ -86,6 +86,9 @@ pub fn is_retryable_status(status: u16) -> bool {
 
 pub struct Fetcher {
     client: reqwest::Client,
+    /// For seed origins only: its resolver lets a seed host reach the non-public
+    /// addresses it first resolved to (see `guard`).
+    seed_client: reqwest::Client,
     guard: Arc<AddressGuard>,
     timeout: Duration,
     max_body: u64,
@@ -96,11 +99,33 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(config: &Config, guard: Arc<AddressGuard>) -> Result<Fetcher, FetchError> {
+        let client = Self::client(config, &guard, false)?;
+        let seed_client = Self::client(config, &guard, true)?;
+        Ok(Fetcher {
+            client,
+            seed_client,
+            guard,
+            timeout: config.timeout(),
+            max_body: config.fetch.max_body,
+            user_agent: config.fetch.user_agent.clone(),
+            keep_wire: config.output.warc,
+        })
+    }
+
+    fn client(
+        config: &Config,
+        guard: &Arc<AddressGuard>,
+        seed: bool,
+    ) -> Result<reqwest::Client, FetchError> {
         let timeout = config.timeout();
-        let client = reqwest::Client::builder()
+        let resolver = GuardedResolver {
+            guard: guard.clone(),
+            seed,
+        };
+        reqwest::Client::builder()
             .user_agent(config.fetch.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver(guard.clone())))
+            .dns_resolver(Arc::new(resolver))
             .no_proxy()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
@@ -110,15 +135,7 @@ impl Fetcher {
             .pool_max_idle_per_host(config.politeness.per_host_concurrency)
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| FetchError::new(ErrorKind::Other, format!("HTTP client: {e}")))?;
-        Ok(Fetcher {
-            client,
-            guard,
-            timeout,
-            max_body: config.fetch.max_body,
-            user_agent: config.fetch.user_agent.clone(),
-            keep_wire: config.output.warc,
-        })
+            .map_err(|e| FetchError::new(ErrorKind::Other, format!("HTTP client: {e}")))
     }
 
     /// GETs `url` within the whole-request deadline, reading at most `max_body` bytes.
@@ -128,11 +145,9 @@ impl Fetcher {
 
     /// Like [`get`](Self::get) with a different body cap (robots.txt has its own).
     pub async fn get_capped(&self, url: &Url, cap: u64) -> Result<Response, FetchError> {
-        if let Some(host) = url.host_str() {
-            self.guard
-                .check_literal(host)
-                .map_err(|e| FetchError::new(ErrorKind::Blocked, e.to_string()))?;
-        }
+        self.guard
+            .check_literal(url)
+            .map_err(|e| FetchError::new(ErrorKind::Blocked, e.to_string()))?;
         match tokio::time::timeout(self.timeout, self.get_inner(url, cap)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::new(
@@ -143,8 +158,11 @@ impl Fetcher {
     }
 
     async fn get_inner(&self, url: &Url, cap: u64) -> Result<Response, FetchError> {
-        let mut resp = self
-            .client
+        let client = match self.guard.is_exempt(url) {
+            true => &self.seed_client,
+            false => &self.client,
+        };
+        let mut resp = client
             .get(url.as_str())
             .send()
             .await
@@ -292,9 +310,9 @@ mod tests {
             }
         });
         let guard = Arc::new(AddressGuard::new(false));
-        guard.exempt("127.0.0.1");
-        let fetcher = Fetcher::new(&Config::default(), guard).unwrap();
         let url = Url::parse(&format!("http://{addr}/")).unwrap();
+        guard.exempt_seed(&url);
+        let fetcher = Fetcher::new(&Config::default(), guard).unwrap();
         let e = tokio::time::timeout(Duration::from_secs(10), fetcher.get(&url))
             .await
             .expect("the fetch ends")

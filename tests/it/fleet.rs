@@ -209,10 +209,13 @@ async fn three_processes_record_every_page_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
     // 4 hosts x 2 slots; each process fetches at most 2 at a time, so all take part.
+    // The sites are other ports of 127.0.0.1: only each process's own seeds are
+    // exempt from the private-address guard, so the fleet allows private ones.
     let flags = [
         "--per-host-rate=0",
         "--per-host-concurrency=2",
         "--concurrency=2",
+        "--allow-private",
     ];
     let mut children = Vec::new();
     for w in ["wa", "wb"] {
@@ -531,18 +534,19 @@ async fn unreachable_redis_and_conflicting_settings_are_one_line_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_seed_added_by_a_later_process_is_a_seed_for_every_process() {
+async fn a_seed_added_by_a_later_process_is_in_scope_for_every_process() {
     let redis = Redis::start();
     let first = slow_tree(40, Duration::from_millis(60)).await;
     let late = slow_tree(20, Duration::from_millis(20)).await;
-    // "localhost" is a private address only a seed's host may use: every process
-    // that fetches the late seed must treat it as one.
+    // Another host name: out of the first process's scope until it learns the seed
+    // (the guard is off: a seed from another process is never exempt from it).
     let late_seed = format!("http://localhost:{}/", late.port());
     let dir = tempfile::tempdir().unwrap();
     let flags = [
         "--per-host-rate=0",
         "--per-host-concurrency=2",
         "--concurrency=2",
+        "--allow-private",
     ];
     let a = spawn_worker(&first.url("/"), &redis, "late", dir.path(), "wa", &flags);
     wait_for_records(dir.path(), 3).await;
@@ -567,6 +571,45 @@ async fn a_seed_added_by_a_later_process_is_a_seed_for_every_process() {
         assert_eq!(r["status"], 200, "{r}");
     }
     assert_eq!(records.len(), 60);
+}
+
+/// Anyone who can write to Redis can push a queue item marked as a seed: that
+/// must not open the private-address guard. A URL on 127.0.0.2 (loopback, not
+/// the seed's address) planted as a "seed" is refused, never connected to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_planted_in_redis_does_not_open_the_private_address_guard() {
+    let redis = Redis::start();
+    let site = slow_tree(30, Duration::from_millis(50)).await;
+    let trap = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    trap.set_nonblocking(true).unwrap();
+    let target = format!("http://127.0.0.2:{}/admin", trap.local_addr().unwrap().port());
+    let host = format!("http://127.0.0.2:{}", trap.local_addr().unwrap().port());
+    let dir = tempfile::tempdir().unwrap();
+    let a = spawn_worker(&site.url("/"), &redis, "plant", dir.path(), "wa", &[]);
+    wait_for_records(dir.path(), 2).await;
+    let p = "trawl:{plant}:";
+    let item = format!(r#"'F{{"url":"{target}","depth":0,"seed":true}}'"#);
+    for line in [
+        format!("SADD {p}seeds {target}"),
+        format!("RPUSH {p}q:{host} {item}"),
+        format!("HINCRBY {p}c queued 1"),
+        format!("ZADD {p}ready 0 {host}"),
+    ] {
+        let reply = redis.command(&line);
+        assert!(!reply.starts_with('-'), "{line}: {reply}");
+    }
+    finish(a).await.assert_code(0);
+    let records = fleet_records(dir.path());
+    let planted: Vec<&serde_json::Value> = records
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| url_of(r) == target)
+        .collect();
+    assert_eq!(planted.len(), 1, "the planted URL is recorded: {records:?}");
+    let error = planted[0]["error"].as_str().unwrap_or("");
+    assert!(error.starts_with("blocked: "), "{}", planted[0]);
+    assert!(trap.accept().is_err(), "nothing connected to 127.0.0.2");
+    assert_eq!(records.len(), 31);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

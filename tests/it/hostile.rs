@@ -288,7 +288,13 @@ async fn slow_servers_end_at_the_whole_request_deadline_without_holding_up_other
     let started = Instant::now();
     let dir = crawl_site(
         &slow,
-        &["--per-host-concurrency=4", "--timeout=2", "--retries=0"],
+        // `fast` is another port of 127.0.0.1: private addresses allowed.
+        &[
+            "--per-host-concurrency=4",
+            "--timeout=2",
+            "--retries=0",
+            "--allow-private",
+        ],
     )
     .await;
     assert!(
@@ -369,7 +375,8 @@ async fn broken_servers_give_error_records_with_a_kind() {
             ],
         ),
     );
-    let dir = crawl_site(&a, &["--retries=0", "--timeout=5"]).await;
+    // The broken servers are other ports of 127.0.0.1: private addresses allowed.
+    let dir = crawl_site(&a, &["--retries=0", "--timeout=5", "--allow-private"]).await;
     let recs = records_by_url(dir.path());
     assert_eq!(recs.len(), 6);
     // A reset is a connection failure.
