@@ -7,5 +7,6 @@ mod datasets;
 mod fixture;
 mod fleet;
 mod frontier;
+mod hardening;
 mod hostile;
 mod resume;
