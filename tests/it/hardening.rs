@@ -259,3 +259,113 @@ async fn exported_formulas_are_neutralised_unless_raw_cells_is_asked() {
         raw.stdout
     );
 }
+
+/// Every file under `dir` (bounded walk), for a search of its bytes.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    for _ in 0..1000 {
+        let Some(d) = todo.pop() else { break };
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_password_is_never_printed_logged_or_stored() {
+    use crate::common::redis::Redis;
+    let password = "pw4Redact7x9q";
+    let mut redis = Redis::start_with_password(Some(password));
+    let url = redis.url();
+    assert!(url.contains(password));
+    let site = small_site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "crawl".to_string(),
+        site.url("/"),
+        "--out".into(),
+        dir.path().display().to_string(),
+        "--frontier".into(),
+        url.clone(),
+        "--crawl-id".into(),
+        "redact".into(),
+        "--worker-id".into(),
+        "w1".into(),
+        "--per-host-rate=0".into(),
+    ];
+    // Not quiet: the info log lines are searched too.
+    let crawl = run_trawl_async(args.to_vec(), Duration::from_secs(60)).await;
+    crawl.assert_code(0);
+    let status = |extra: &[&str]| {
+        let mut a = vec![
+            "status".to_string(),
+            "--frontier".into(),
+            url.clone(),
+            "--crawl-id".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        run_trawl_async(a, Duration::from_secs(30))
+    };
+    let plain = status(&["redact"]).await;
+    plain.assert_code(0);
+    let json = status(&["redact", "--json"]).await;
+    json.assert_code(0);
+    let missing = status(&["no-such-crawl"]).await;
+    assert_ne!(missing.code, Some(0));
+    assert!(missing.stderr.contains("***"), "{}", missing.stderr);
+    // A wrong password and an unreachable Redis: one-line errors, no password.
+    let wrong = url.replace(password, "wrongPassw0rdZ");
+    let refused = run_trawl_async(
+        vec![
+            "status".into(),
+            "--frontier".into(),
+            wrong,
+            "--crawl-id".into(),
+            "redact".into(),
+        ],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        !refused.stderr.contains("wrongPassw0rdZ"),
+        "{}",
+        refused.stderr
+    );
+    redis.stop();
+    let down = status(&["redact"]).await;
+    assert_ne!(down.code, Some(0));
+    for out in [&crawl, &plain, &json, &missing, &down] {
+        assert!(
+            !out.stdout.contains(password) && !out.stderr.contains(password),
+            "password shown:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    // Nor in any file the crawl wrote, nor in anything Redis stored (its
+    // append-only files hold every write, flushed by the clean stop above).
+    let mut searched = 0;
+    for f in files_under(dir.path())
+        .into_iter()
+        .chain(files_under(redis.data_dir()))
+    {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        searched += bytes.len();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "password in {}",
+            f.display()
+        );
+    }
+    assert!(searched > 1000, "nothing searched ({searched} bytes)");
+}
