@@ -1,8 +1,17 @@
 # trawl — multi-stage build: compile with the Rust toolchain, ship a slim runtime.
 # Build:  docker build -t trawl .
 # Run:    docker run --rm -v "$PWD/out:/data" trawl crawl https://example.com/ --out /data/crawl-out
-# Fleet:  docker compose up --scale worker=4   (docker-compose.yml: Redis + workers)
-FROM rust:1-slim-bookworm AS build
+# Fleet:  cp redis.env.example .env (set its password), then
+#         docker compose up --scale worker=4   (docker-compose.yml: Redis + workers)
+#
+# Base images are pinned by digest: a tag can be moved to a different image, a digest
+# cannot. To update one, look up the tag's current digest and paste it after the tag:
+#   docker buildx imagetools inspect rust:1.95-slim-bookworm      (the "Digest:" line)
+# or: docker pull rust:1.95-slim-bookworm && \
+#     docker inspect --format '{{index .RepoDigests 0}}' rust:1.95-slim-bookworm
+# (the same for debian:bookworm-slim). The builder's Rust must be at least
+# Cargo.toml's rust-version (1.90).
+FROM rust:1.95-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS build
 WORKDIR /src
 # Dependencies first, so source edits do not refetch crates.
 COPY Cargo.toml Cargo.lock ./
@@ -11,7 +20,7 @@ COPY benches ./benches
 RUN cargo build --release --locked --bin trawl \
  && strip target/release/trawl
 
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim@sha256:7b140f374b289a7c2befc338f42ebe6441b7ea838a042bbd5acbfca6ec875818
 # TLS roots are compiled into the binary (webpki-roots): no ca-certificates needed.
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin trawl \
  && mkdir -p /data /etc/trawl \

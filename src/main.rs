@@ -367,20 +367,19 @@ fn export_command(args: ExportArgs) -> anyhow::Result<ExitCode> {
     if !args.dir.is_dir() {
         anyhow::bail!("{} is not a crawl's output directory", args.dir.display());
     }
+    let cells = if args.raw_cells {
+        trawl::export::Cells::Raw
+    } else {
+        trawl::export::Cells::Neutralised
+    };
     let summary = match &args.output {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            let s = trawl::export::export(&args.dir, args.format, &args.fields, &mut w)?;
-            std::io::Write::flush(&mut w)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            s
+            trawl::export::export_to_file(&args.dir, args.format, &args.fields, cells, path)?
         }
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
-            let done = trawl::export::export(&args.dir, args.format, &args.fields, &mut w)
+            let done = trawl::export::export(&args.dir, args.format, &args.fields, cells, &mut w)
                 .map_err(anyhow::Error::from)
                 .and_then(|s| {
                     std::io::Write::flush(&mut w).context("cannot write standard output")?;

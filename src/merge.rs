@@ -100,9 +100,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeError> {
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(write_err)?;
     }
-    let tmp = out.with_extension("jsonl.merging");
-    let file = std::fs::File::create(&tmp).map_err(write_err)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    // Written under a temporary name created new (never through a planted link),
+    // renamed into place only when whole.
+    let mut staged = crate::outfile::Staged::new(out).map_err(write_err)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, staged.file().map_err(write_err)?);
     let mut seen: HashSet<u64> = HashSet::new();
     let mut sum = MergeSummary::default();
     for d in dirs {
@@ -122,9 +123,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeError> {
         sum.files += read.parts;
         sum.torn_bytes += read.torn_bytes;
     }
-    let file = w.into_inner().map_err(|e| write_err(e.into_error()))?;
-    file.sync_all().map_err(write_err)?;
-    std::fs::rename(&tmp, out).map_err(write_err)?;
+    w.flush().map_err(write_err)?;
+    drop(w);
+    staged.commit().map_err(write_err)?;
     Ok(sum)
 }
 

@@ -34,12 +34,8 @@ pub(super) fn lock(out: &Path, worker: Option<&str>) -> Result<OutLock, CrawlErr
         Some(w) => out.join(format!(".lock-{w}")),
         None => out.join(".lock"),
     };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| CrawlError::Write {
+    let file =
+        crate::outfile::open_or_create(&path, false).map_err(|source| CrawlError::Write {
             path: path.clone(),
             source,
         })?;
@@ -108,21 +104,17 @@ fn is_our_warc(path: &Path) -> bool {
     name.starts_with("trawl-") && (name.ends_with(".warc.gz") || name.ends_with(".warc.gz.open"))
 }
 
-/// Writes `out/name` whole or not at all (a temporary file, then a rename).
+/// Writes `out/name` whole or not at all (an unpredictable temporary file created
+/// new, then a rename: a link planted in the directory is never written through).
 pub(super) fn write_stats(out: &Path, name: &str, summary: &Summary) -> Result<(), CrawlError> {
     let path = out.join(name);
-    let tmp = out.join(format!("{name}.tmp"));
     let write = || -> std::io::Result<()> {
         let mut text = serde_json::to_vec_pretty(summary).map_err(std::io::Error::other)?;
         text.push(b'\n');
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &path)
+        crate::outfile::write_atomic(&path, &text)
     };
-    write().map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        CrawlError::Write {
-            path: path.clone(),
-            source,
-        }
+    write().map_err(|source| CrawlError::Write {
+        path: path.clone(),
+        source,
     })
 }

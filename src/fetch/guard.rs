@@ -148,33 +148,11 @@ impl AddressGuard {
     }
 }
 
-/// Loopback, private, CGNAT, link-local (incl. 169.254.169.254), unique-local,
-/// unspecified, broadcast and multicast addresses; IPv4-mapped IPv6 is unwrapped.
+/// True for every address that is not globally reachable: the IANA special-purpose
+/// table in [`super::special`], with translation prefixes (IPv4-mapped, NAT64, 6to4,
+/// Teredo) judged by the IPv4 address they carry.
 pub fn is_non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1]))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_non_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-        }
-    }
+    super::special::is_non_public(ip)
 }
 
 /// reqwest DNS hook: resolves with the system resolver, then drops non-public

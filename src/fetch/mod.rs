@@ -10,6 +10,7 @@
 
 pub mod charset;
 pub mod guard;
+pub mod special;
 
 use std::sync::Arc;
 use std::time::Duration;

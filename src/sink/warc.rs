@@ -302,10 +302,7 @@ impl Writer {
         let name = format!("{PREFIX}{stamp}-{:05}{SUFFIX}", self.serial);
         self.serial += 1;
         let path = self.opts.dir.join(format!("{name}.open"));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let mut file = crate::outfile::create_new(&path)?;
         let warcinfo_id = Uuid::new_v4();
         let member = gzip_member(&self.warcinfo(&name, warcinfo_id, now)?)?;
         if let Err(e) = file.write_all(&member) {
@@ -430,10 +427,7 @@ fn serial_of(name: &str) -> Option<u64> {
 /// Cuts a file back to the end of its last complete gzip member (decoded, CRC
 /// checked); returns (kept length, original length).
 fn repair_file(path: &Path) -> std::io::Result<(u64, u64)> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)?;
+    let file = crate::outfile::open_existing(path)?;
     let len = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut whole = 0;

@@ -759,15 +759,51 @@ async fn the_compose_files_commands_run_a_fleet() {
         serde_json::from_str(list)
             .unwrap_or_else(|e| panic!("command of {service} is not a one-line list ({e}): {list}"))
     };
-    let redis_cmd = command("redis");
+    // Compose fills `${REDIS_PASSWORD:?message}` from .env, and stops when it is
+    // unset or empty (`:?`): here, a test password.
+    let password = "s3cretTestPassw0rd";
+    let interpolate = |a: &String| -> String {
+        let mut out = a.clone();
+        for _ in 0..8 {
+            let Some(at) = out.find("${REDIS_PASSWORD:?") else {
+                break;
+            };
+            let end = at + out[at..].find('}').expect("a closed ${...}");
+            out.replace_range(at..=end, password);
+        }
+        out
+    };
+    let raw_redis = command("redis");
+    assert!(
+        raw_redis
+            .iter()
+            .any(|a| a.starts_with("${REDIS_PASSWORD:?")),
+        "Redis's password comes from .env and is required: {raw_redis:?}"
+    );
+    let redis_cmd: Vec<String> = raw_redis.iter().map(interpolate).collect();
     assert_eq!(redis_cmd[0], "redis-server");
     assert!(
         redis_cmd.iter().any(|a| a == "--appendonly"),
         "{redis_cmd:?}"
     );
+    let at = redis_cmd.iter().position(|a| a == "--requirepass");
+    assert_eq!(
+        at.and_then(|i| redis_cmd.get(i + 1)).map(String::as_str),
+        Some(password),
+        "{redis_cmd:?}"
+    );
+    // Redis's port is not published on the host.
+    let redis_service =
+        &compose[compose.find("\n  redis:").unwrap()..compose.find("\n  worker:").unwrap()];
+    assert!(
+        !redis_service
+            .lines()
+            .any(|l| l.trim_start().starts_with("ports:")),
+        "{redis_service}"
+    );
     // The same redis-server flags work on the installed redis-server.
-    let redis = Redis::start();
-    let worker = command("worker");
+    let redis = Redis::start_with_password(Some(password));
+    let worker: Vec<String> = command("worker").iter().map(interpolate).collect();
     assert_eq!(
         worker[0], "crawl",
         "ENTRYPOINT is trawl: the command starts with its subcommand"
@@ -781,8 +817,8 @@ async fn the_compose_files_commands_run_a_fleet() {
     // Container paths and the redis service's name become local ones.
     let localise = |a: &String| -> String {
         a.replace(
-            "redis://redis:6379",
-            &format!("redis://127.0.0.1:{}", redis.port()),
+            &format!("redis://:{password}@redis:6379"),
+            &format!("redis://:{password}@127.0.0.1:{}", redis.port()),
         )
         .replace(
             "/etc/trawl/seeds/example.txt",
@@ -792,8 +828,9 @@ async fn the_compose_files_commands_run_a_fleet() {
     };
     let args: Vec<String> = worker.iter().map(localise).collect();
     assert!(
-        args.iter().any(|a| a.starts_with("redis://127.0.0.1:")),
-        "{args:?}"
+        args.iter()
+            .any(|a| a.starts_with(&format!("redis://:{password}@127.0.0.1:"))),
+        "the workers' frontier URL carries the password: {args:?}"
     );
     assert!(
         args.iter().any(|a| a == "0.0.0.0:9090"),
@@ -818,6 +855,11 @@ async fn the_compose_files_commands_run_a_fleet() {
     for out in finish_all(children).await {
         // Same settings for every worker (rate included), else the second would stop.
         out.assert_code(0);
+        assert!(
+            !out.stderr.contains(password) && !out.stdout.contains(password),
+            "{}",
+            out.stderr
+        );
     }
     assert_each_page_recorded_once(&out_dir, &site, 30);
 }

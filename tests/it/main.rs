@@ -7,6 +7,7 @@ mod datasets;
 mod fixture;
 mod fleet;
 mod frontier;
+mod hardening;
 mod hostile;
 mod resume;
 mod unreachable;

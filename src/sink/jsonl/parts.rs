@@ -204,19 +204,13 @@ pub(super) fn open_parts(
 ) -> std::io::Result<(File, impl FnMut() -> std::io::Result<File>)> {
     let (first, mut next_number) = first_part(dir, stem, opts)?;
     let stem = stem.to_string();
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&first)?;
+    let file = crate::outfile::open_or_create(&first, true)?;
     let dir = dir.to_path_buf();
     let next_part = move || -> std::io::Result<File> {
         let path = dir.join(part_name(&stem, Some(next_number), opts.compress));
         next_number += 1;
         // create_new: a part is only ever started empty, never mixed into.
-        let file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)?;
+        let file = crate::outfile::create_new(&path)?;
         sync_dir(&dir)?;
         Ok(file)
     };

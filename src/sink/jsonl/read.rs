@@ -259,7 +259,7 @@ pub fn recover(dir: &Path, mut each: impl FnMut(&RecordedPage)) -> std::io::Resu
         let (whole, len) = whole_len(last)?;
         if whole < len {
             out.torn_bytes = len - whole;
-            let file = std::fs::OpenOptions::new().write(true).open(&last.path)?;
+            let file = crate::outfile::open_existing(&last.path)?;
             file.set_len(whole)?;
             file.sync_all()?;
         }

@@ -14,6 +14,8 @@ pub struct Redis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `--requirepass`, if the server was started with one.
+    password: Option<String>,
 }
 
 fn binary() -> PathBuf {
@@ -26,6 +28,11 @@ impl Redis {
     /// Starts a server with append-only persistence (fsync every second, and on a
     /// clean shutdown), as trawl's README asks of a shared crawl's Redis.
     pub fn start() -> Redis {
+        Redis::start_with_password(None)
+    }
+
+    /// [`Redis::start`] with `--requirepass PASSWORD` (as the compose file runs it).
+    pub fn start_with_password(password: Option<&str>) -> Redis {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -34,9 +41,23 @@ impl Redis {
             port,
             dir: tempfile::tempdir().expect("temp dir"),
             child: None,
+            password: password.map(str::to_string),
         };
         r.launch();
         r
+    }
+
+    /// The server's data directory (its append-only files).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `AUTH PASSWORD\r\n` when the server has one (sent before each command).
+    fn auth_line(&self) -> String {
+        self.password
+            .as_ref()
+            .map(|p| format!("AUTH {p}\r\n"))
+            .unwrap_or_default()
     }
 
     fn launch(&mut self) {
@@ -45,6 +66,11 @@ impl Redis {
             .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
             .args(["--appendonly", "yes", "--save", ""])
             .args(["--loglevel", "warning", "--daemonize", "no"])
+            .args(
+                self.password
+                    .iter()
+                    .flat_map(|p| ["--requirepass".to_string(), p.clone()]),
+            )
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -80,15 +106,24 @@ impl Redis {
             return false;
         };
         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        if s.write_all(b"PING\r\n").is_err() {
+        let auth = self.auth_line();
+        if s.write_all(format!("{auth}PING\r\n").as_bytes()).is_err() {
             return false;
         }
-        let mut buf = [0u8; 7];
-        s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+        let expect: &[u8] = if auth.is_empty() {
+            b"+PONG\r\n"
+        } else {
+            b"+OK\r\n+PONG\r\n"
+        };
+        let mut buf = vec![0u8; expect.len()];
+        s.read_exact(&mut buf).is_ok() && buf == expect
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match &self.password {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -125,9 +160,16 @@ impl Redis {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        s.write_all(format!("{line}\r\n").as_bytes())
+        let auth = self.auth_line();
+        s.write_all(format!("{auth}{line}\r\n").as_bytes())
             .expect("write");
         let mut out = Vec::new();
+        if !auth.is_empty() {
+            // The +OK of AUTH comes first: read past it.
+            let mut ok = [0u8; 5];
+            s.read_exact(&mut ok).expect("AUTH answered");
+            assert_eq!(&ok, b"+OK\r\n", "AUTH refused");
+        }
         let mut buf = [0u8; 65536];
         for _ in 0..1000 {
             if reply_len(&out).is_some() {

