@@ -91,8 +91,9 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
         return outcome.fail(ErrorKind::Redirect, why);
     }
     if let Err(why) = ctx.scope.check_target(&target) {
-        // A seed that redirects (http→https, bare→www) extends the scope, as a seed would.
-        if entry.depth == 0 && why == Refusal::Scope {
+        // A seed that redirects (http→https, bare→www) extends the scope, as a seed
+        // would. Only a seed: a sitemap (also at depth 0) is a URL like any other.
+        if entry.seed && why == Refusal::Scope {
             ctx.scope.add_seed(&target);
         } else {
             ctx.stats.refuse(why);
@@ -107,8 +108,10 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
     }
     let mut via = entry.via.clone();
     via.push(here);
+    // A seed's redirect target stands for the seed (a chain http→https→www).
     let next = Entry {
         via,
+        seed: entry.seed,
         ..Entry::new(target, entry.depth)
     };
     outcome.ticket = all(ctx, vec![next]).await;

@@ -323,6 +323,49 @@ fn urlset(locs: &[String]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_that_redirects_to_another_host_does_not_widen_the_scope() {
+    let site = Site::start().await;
+    let other = Site::start().await;
+    // Another host name for the other server: out of the seed host's scope.
+    let elsewhere = format!("http://localhost:{}", other.port());
+    site.set("/", Reply::Html("<title>home, no links</title>".into()));
+    site.set(
+        "/robots.txt",
+        Reply::robots(&format!("User-agent: *\nSitemap: {}\n", site.url("/sitemap.xml"))),
+    );
+    site.set(
+        "/sitemap.xml",
+        Reply::Redirect(301, format!("{elsewhere}/sitemap.xml")),
+    );
+    other.set(
+        "/sitemap.xml",
+        Reply::typed("application/xml", urlset(&[format!("{elsewhere}/p1")])),
+    );
+    other.set("/p1", Reply::Html("<title>p1</title>".into()));
+    // Private addresses allowed: the scope alone must refuse the other host.
+    let dir = crawl_site(&site, &["--sitemaps", "--allow-private"]).await;
+    let recs = records_by_url(dir.path());
+    let map = &recs[&site.url("/sitemap.xml")];
+    let error = map["error"].as_str().unwrap_or("");
+    assert!(
+        error.starts_with("redirect: ") && error.contains("out of scope"),
+        "{map}"
+    );
+    assert!(other.hits().is_empty(), "the other host was asked: {:?}", other.paths());
+    assert_eq!(recs.len(), 2, "{recs:?}");
+
+    // A seed that redirects to another host (through a chain) still brings that
+    // host into scope, as a seed would.
+    site.set("/go", Reply::Redirect(301, format!("{elsewhere}/start")));
+    other.set("/start", Reply::Redirect(301, format!("{elsewhere}/home")));
+    other.set("/home", html_page("home", &["/p1"]));
+    let (out, dir) = crawl(&[&site.url("/go"), "--allow-private", "-q"]).await;
+    out.assert_code(0);
+    let recs = records_by_url(dir.path());
+    assert_eq!(recs[&format!("{elsewhere}/p1")]["status"], 200, "{recs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sitemaps_from_robots_txt_index_plain_and_gzip() {
     let site = Site::start().await;
     site.set("/", Reply::Html("<title>home, no links</title>".into()));
