@@ -15,7 +15,8 @@
 //!   query parameters `jsessionid`, `phpsessid`, `sid`, `sessionid`, `session_id`,
 //!   `sessid`, `aspsessionid*`, `cfid`, `cftoken` — one page must not become a new
 //!   URL on every visit (a classic spider trap);
-//! - path case is kept: servers may treat `/A` and `/a` as different pages.
+//! - path case is kept: servers may treat `/A` and `/a` as different pages;
+//! - user info (`user:pass@`) is removed: see `fetch::logins`.
 //!
 //! This module never does I/O.
 
@@ -184,6 +185,12 @@ pub fn canonicalize(mut url: Url, rules: Rules) -> Result<Url, CanonError> {
         return Err(CanonError::NoHost);
     }
     url.set_fragment(None);
+    // Credentials are never part of a URL's identity, and must never be written
+    // or logged: a seed's login is kept aside (`fetch::logins`), a link's dropped.
+    if !url.username().is_empty() || url.password().is_some() {
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
 
     let mut path = normalize_escapes(url.path());
     if rules.strip_session_ids {

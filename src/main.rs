@@ -121,7 +121,7 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
     config.validate()?;
     init_logging(&config);
 
-    let seeds = seeds::load(
+    let mut seeds = seeds::load(
         &args.urls,
         config.run.seeds.as_deref(),
         config.canon_rules(),
@@ -147,6 +147,7 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
         tracing::warn!("cannot raise the open-file limit: {e}");
     }
 
+    let logins = std::mem::take(&mut seeds.logins);
     let urls = seeds.into_urls()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -157,7 +158,7 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
     let result = runtime.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(StopRequest::Run);
         tokio::spawn(watch_signals(tx));
-        crawl::run(config, urls, rx).await
+        crawl::run(config, urls, logins, rx).await
     });
     // Everything was flushed by now. A page still being parsed off the reactor
     // (abandoned at a stop) must not hold the exit past the grace period.
@@ -453,7 +454,7 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
             .context("cannot start the async runtime")?;
         let cpu_before = trawl::bench::cpu_ms().unwrap_or(0.0);
         let (_tx, rx) = tokio::sync::watch::channel(StopRequest::Run);
-        let summary = runtime.block_on(crawl::run(config, vec![seed], rx))?;
+        let summary = runtime.block_on(crawl::run(config, vec![seed], Default::default(), rx))?;
         let cpu = trawl::bench::cpu_ms().unwrap_or(0.0) - cpu_before;
         out!(
             "pages {} ({} ok) in {:.2}s: {:.0} pages/s, {:.3} CPU-ms/page, peak RSS {} MiB",

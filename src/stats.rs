@@ -69,7 +69,10 @@ impl ErrorKind {
     /// Whether an error of this kind says the host could not be reached at all
     /// (no response): these count toward declaring a host unreachable.
     pub fn is_connection_level(self) -> bool {
-        matches!(self, ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Dns)
+        matches!(
+            self,
+            ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Dns
+        )
     }
 
     fn index(self) -> usize {

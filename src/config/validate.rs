@@ -120,7 +120,12 @@ impl FetchSettings {
             return bad("retries", "must be at most 100");
         }
         secs("retry_backoff", self.retry_backoff, 0.0, 3600.0)?;
-        secs("unreachable_window", self.unreachable_window, 0.001, 86_400.0)?;
+        secs(
+            "unreachable_window",
+            self.unreachable_window,
+            0.001,
+            86_400.0,
+        )?;
         if self.unreachable_after > 1000 {
             return bad("unreachable_after", "must be at most 1000");
         }

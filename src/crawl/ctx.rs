@@ -11,6 +11,7 @@ use super::CrawlError;
 use crate::canon::HostKey;
 use crate::config::Config;
 use crate::extract::Extractor;
+use crate::fetch::logins::Logins;
 use crate::fetch::{AddressGuard, Fetcher};
 use crate::frontier::Frontier;
 use crate::robots::RobotsCache;
@@ -61,6 +62,7 @@ impl Ctx {
     pub fn new(
         config: Config,
         seeds: &[Url],
+        logins: Logins,
         frontier: Arc<Frontier>,
         sinks: Vec<Sink>,
         extractor: Arc<Extractor>,
@@ -71,7 +73,9 @@ impl Ctx {
         for s in seeds {
             guard.exempt_seed(s);
         }
-        let fetcher = Fetcher::new(&config, guard).map_err(CrawlError::Client)?;
+        let fetcher = Fetcher::new(&config, guard)
+            .map_err(CrawlError::Client)?
+            .with_logins(logins);
         Ok(Ctx {
             scope: Scope::new(&config, seeds)?,
             traps: Traps::new(&config.traps),

@@ -58,19 +58,22 @@ use tokio::sync::watch;
 use url::Url;
 
 use crate::config::Config;
+use crate::fetch::logins::Logins;
 use crate::stats::Summary;
 pub use error::CrawlError;
 pub use workers::{Stop, StopRequest};
 
 /// Runs a crawl to completion or until a stop is requested on `stop`; returns the
-/// summary also written to `out/stats.json`.
+/// summary also written to `out/stats.json`. `logins` are the seeds' credentials
+/// (see `fetch::logins`).
 pub async fn run(
     config: Config,
     seeds: Vec<Url>,
+    logins: Logins,
     stop: watch::Receiver<StopRequest>,
 ) -> Result<Summary, CrawlError> {
     // Start: every start-up problem stops the crawl here, before the first request.
-    let (mut started, ctx) = start::Started::open(config, &seeds).await?;
+    let (mut started, ctx) = start::Started::open(config, &seeds, logins).await?;
     let ctx = Arc::new(ctx);
     // Admit the seeds: this process joins the crawl first (a shared crawl's scope
     // holds every process's seeds).

@@ -38,8 +38,13 @@ async fn process(ctx: &Ctx, lease: Lease) {
             "host declared unreachable after {} connection failures in a row; last: {cause}",
             ctx.config.fetch.unreachable_after
         );
-        return record::finish(ctx, lease, Outcome::error(ErrorKind::Unreachable, why), started)
-            .await;
+        return record::finish(
+            ctx,
+            lease,
+            Outcome::error(ErrorKind::Unreachable, why),
+            started,
+        )
+        .await;
     }
     fleet::learn_scope(ctx, &lease.entry).await;
     if let Err(why) = still_wanted(ctx, &lease) {
@@ -199,7 +204,9 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
         let (page, resp) = content::parse(ctx, &entry.url, resp).await;
         if page.links_cut > 0 {
             let cut = page.links_cut as u64;
-            ctx.stats.links_cut.fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
+            ctx.stats
+                .links_cut
+                .fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
         }
         outcome.title = page.title;
         outcome.links = page.links.len();

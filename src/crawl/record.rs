@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 use url::Url;
 
 use super::ctx::Ctx;
-use crate::fetch::Response;
 use crate::canon::HostKey;
+use crate::fetch::Response;
 use crate::frontier::{Contact, Lease};
 use crate::journal::{Pending, Ticket};
 use crate::sink::{Exchange, Output, PageRecord};

@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::fetch::logins::Logins;
+
 use super::ctx::Ctx;
 use super::outdir::{self, OutLock};
 use super::CrawlError;
@@ -54,7 +56,11 @@ impl Watchers {
 impl Started {
     /// Validates, locks the out dir, joins or opens the frontier and the journal,
     /// reads back an earlier run, and opens the sinks: the crawl's shared state.
-    pub async fn open(config: Config, seeds: &[Url]) -> Result<(Started, Ctx), CrawlError> {
+    pub async fn open(
+        config: Config,
+        seeds: &[Url],
+        logins: Logins,
+    ) -> Result<(Started, Ctx), CrawlError> {
         config.validate()?;
         let extractor = Arc::new(Extractor::new(&config)?);
         let out = config.output.out.clone();
@@ -110,6 +116,7 @@ impl Started {
         let ctx = Ctx::new(
             config,
             seeds,
+            logins,
             frontier,
             sinks,
             extractor,

@@ -47,11 +47,16 @@ pub struct AddressGuard {
     pinned: RwLock<HashMap<String, Vec<IpAddr>>>,
 }
 
-/// `scheme://host:port`, the default port spelled out: the unit of exemption.
-fn origin_of(url: &Url) -> Option<String> {
+/// `scheme://host:port`, the default port spelled out: the unit of exemption (and
+/// of a seed's login).
+pub(crate) fn origin_of(url: &Url) -> Option<String> {
     let host = url.host_str()?;
     let port = url.port_or_known_default()?;
-    Some(format!("{}://{}:{port}", url.scheme(), host.to_ascii_lowercase()))
+    Some(format!(
+        "{}://{}:{port}",
+        url.scheme(),
+        host.to_ascii_lowercase()
+    ))
 }
 
 fn bare(host: &str) -> &str {
@@ -231,9 +236,13 @@ mod tests {
         assert!(g.check_literal(&url("http://[::1]/")).is_err());
         assert!(g.check_literal(&url("http://example.com/")).is_ok());
         g.exempt_seed(&url("http://127.0.0.1:18080/"));
-        assert!(g.check_literal(&url("http://127.0.0.1:18080/admin")).is_ok());
+        assert!(g
+            .check_literal(&url("http://127.0.0.1:18080/admin"))
+            .is_ok());
         // Another port, another scheme, another loopback address: refused.
-        assert!(g.check_literal(&url("http://127.0.0.1:18081/admin")).is_err());
+        assert!(g
+            .check_literal(&url("http://127.0.0.1:18081/admin"))
+            .is_err());
         assert!(g.check_literal(&url("https://127.0.0.1:18080/")).is_err());
         assert!(g.check_literal(&url("http://127.0.0.2:18080/")).is_err());
         // The default port is the same origin spelled two ways.
@@ -256,9 +265,15 @@ mod tests {
         assert_eq!(first, vec![sock("10.1.2.3")]);
         assert!(g.admit("intranet", vec![sock("10.1.2.3")], true).is_ok());
         // Rebinding to another private address later is refused; public is fine.
-        assert!(g.admit("intranet", vec![sock("169.254.169.254")], true).is_err());
+        assert!(g
+            .admit("intranet", vec![sock("169.254.169.254")], true)
+            .is_err());
         let mixed = g
-            .admit("intranet", vec![sock("10.9.9.9"), sock("93.184.216.34")], true)
+            .admit(
+                "intranet",
+                vec![sock("10.9.9.9"), sock("93.184.216.34")],
+                true,
+            )
             .unwrap();
         assert_eq!(mixed, vec![sock("93.184.216.34")]);
         // Not through the seed resolver (not a seed origin): no exemption at all.

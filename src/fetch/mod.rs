@@ -10,6 +10,7 @@
 
 pub mod charset;
 pub mod guard;
+pub mod logins;
 pub mod special;
 
 use std::sync::Arc;
@@ -96,6 +97,8 @@ pub struct Fetcher {
     user_agent: String,
     /// Keep [`Wire`] details (WARC output is on).
     keep_wire: bool,
+    /// Seeds' credentials, sent to their own origins only.
+    logins: logins::Logins,
 }
 
 impl Fetcher {
@@ -110,7 +113,14 @@ impl Fetcher {
             max_body: config.fetch.max_body,
             user_agent: config.fetch.user_agent.clone(),
             keep_wire: config.output.warc,
+            logins: logins::Logins::default(),
         })
+    }
+
+    /// Sends each seed's credentials (HTTP Basic) to that seed's origin.
+    pub fn with_logins(mut self, logins: logins::Logins) -> Fetcher {
+        self.logins = logins;
+        self
     }
 
     fn client(
@@ -163,11 +173,11 @@ impl Fetcher {
             true => &self.seed_client,
             false => &self.client,
         };
-        let mut resp = client
-            .get(url.as_str())
-            .send()
-            .await
-            .map_err(classify)?;
+        let mut request = client.get(url.as_str());
+        if let Some(login) = self.logins.for_url(url) {
+            request = request.basic_auth(&login.user, login.password.as_ref());
+        }
+        let mut resp = request.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let headers = resp.headers();
         let content_type = header_str(headers, CONTENT_TYPE);

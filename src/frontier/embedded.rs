@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 use super::schedule::{Entry, Poll, Schedule};
 use super::store::{Op, Store, StoreError};
 use super::visited::{Seen, Visited};
-use super::{Contact, Admission, Lease, Limits, Next, Recorded};
+use super::{Admission, Contact, Lease, Limits, Next, Recorded};
 use crate::canon::{fingerprint, HostKey};
 
 /// URLs per host kept in memory in durable mode (at least twice what may be in

@@ -237,7 +237,12 @@ impl Frontier {
     /// The URL was attempted and recorded, with an error of this kind or none;
     /// `contact` is what the attempt learned of its host. Returns true when this
     /// attempt made the host unreachable (once per host, in one process).
-    pub async fn complete(&self, lease: Lease, error: Option<ErrorKind>, contact: &Contact) -> bool {
+    pub async fn complete(
+        &self,
+        lease: Lease,
+        error: Option<ErrorKind>,
+        contact: &Contact,
+    ) -> bool {
         match self {
             Frontier::Embedded(f) => f.complete(lease, contact),
             Frontier::Redis(f) => {
@@ -264,8 +269,7 @@ impl Frontier {
         match self {
             Frontier::Embedded(f) => f.release(lease),
             Frontier::Redis(f) => {
-                f.back(lease, None, Duration::ZERO, &Contact::Unknown)
-                    .await;
+                f.back(lease, None, Duration::ZERO, &Contact::Unknown).await;
             }
         }
     }

@@ -472,7 +472,11 @@ impl<C: Clock + Clone> Schedule<C> {
     /// connection-level failure adds to it (a failure older than the window starts
     /// the count again). Returns true when this failure made the host unreachable.
     pub fn contact(&mut self, key: &HostKey, contact: &Contact) -> bool {
-        let (after, window, now) = (self.unreachable_after, self.unreachable_window, self.clock.now());
+        let (after, window, now) = (
+            self.unreachable_after,
+            self.unreachable_window,
+            self.clock.now(),
+        );
         let Some(host) = self.hosts.get_mut(key) else {
             return false;
         };

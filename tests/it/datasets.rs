@@ -331,7 +331,10 @@ async fn a_sitemap_that_redirects_to_another_host_does_not_widen_the_scope() {
     site.set("/", Reply::Html("<title>home, no links</title>".into()));
     site.set(
         "/robots.txt",
-        Reply::robots(&format!("User-agent: *\nSitemap: {}\n", site.url("/sitemap.xml"))),
+        Reply::robots(&format!(
+            "User-agent: *\nSitemap: {}\n",
+            site.url("/sitemap.xml")
+        )),
     );
     site.set(
         "/sitemap.xml",
@@ -351,7 +354,11 @@ async fn a_sitemap_that_redirects_to_another_host_does_not_widen_the_scope() {
         error.starts_with("redirect: ") && error.contains("out of scope"),
         "{map}"
     );
-    assert!(other.hits().is_empty(), "the other host was asked: {:?}", other.paths());
+    assert!(
+        other.hits().is_empty(),
+        "the other host was asked: {:?}",
+        other.paths()
+    );
     assert_eq!(recs.len(), 2, "{recs:?}");
 
     // A seed that redirects to another host (through a chain) still brings that

@@ -582,7 +582,10 @@ async fn a_seed_planted_in_redis_does_not_open_the_private_address_guard() {
     let site = slow_tree(30, Duration::from_millis(50)).await;
     let trap = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
     trap.set_nonblocking(true).unwrap();
-    let target = format!("http://127.0.0.2:{}/admin", trap.local_addr().unwrap().port());
+    let target = format!(
+        "http://127.0.0.2:{}/admin",
+        trap.local_addr().unwrap().port()
+    );
     let host = format!("http://127.0.0.2:{}", trap.local_addr().unwrap().port());
     let dir = tempfile::tempdir().unwrap();
     let a = spawn_worker(&site.url("/"), &redis, "plant", dir.path(), "wa", &[]);

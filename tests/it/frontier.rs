@@ -165,7 +165,9 @@ async fn admits_once_and_finishes_when_nothing_is_left(b: Backend) {
     assert!(!other.push(entry("http://b.com/")).await.unwrap());
     let l = lease(&other, w).await;
     assert_eq!(l.entry.url.as_str(), "http://b.com/");
-    other.complete(l, Some(ErrorKind::Timeout), &Contact::Unknown).await;
+    other
+        .complete(l, Some(ErrorKind::Timeout), &Contact::Unknown)
+        .await;
     assert!(matches!(f.next(0, 1).await, Next::Done));
     assert!(matches!(other.next(w, 1).await, Next::Done));
 }
@@ -317,7 +319,8 @@ async fn a_retry_pauses_the_host(b: Backend) {
     let mut l = lease(f, 0).await;
     l.entry.attempt = 1;
     let at = Instant::now();
-    f.retry(l, Duration::from_millis(300), &Contact::Unknown).await;
+    f.retry(l, Duration::from_millis(300), &Contact::Unknown)
+        .await;
     nothing_now(f, 0).await;
     let l = lease_within(f, 0, Duration::from_secs(3)).await;
     assert!(
@@ -425,7 +428,9 @@ async fn a_host_failing_in_a_row_is_declared_unreachable(b: Backend) {
     .await;
     let f = h.f();
     for i in 0..50 {
-        f.push(entry(&format!("http://dead.test/{i}"))).await.unwrap();
+        f.push(entry(&format!("http://dead.test/{i}")))
+            .await
+            .unwrap();
     }
     f.push(entry("http://live.test/")).await.unwrap();
     let mut dead = None;
@@ -438,12 +443,21 @@ async fn a_host_failing_in_a_row_is_declared_unreachable(b: Backend) {
             _ => live = Some(l),
         }
     }
-    let (dead, live) = (dead.expect("dead.test leased"), live.expect("live.test leased"));
+    let (dead, live) = (
+        dead.expect("dead.test leased"),
+        live.expect("live.test leased"),
+    );
     assert!(!f.complete(live, None, &Contact::Reached).await);
     // Two failures, then an answer: the count starts again.
-    assert!(!f.retry(dead, Duration::ZERO, &failed("connect: refused")).await);
+    assert!(
+        !f.retry(dead, Duration::ZERO, &failed("connect: refused"))
+            .await
+    );
     let again = lease_within(f, 0, Duration::from_secs(5)).await;
-    assert!(!f.retry(again, Duration::ZERO, &failed("connect: refused")).await);
+    assert!(
+        !f.retry(again, Duration::ZERO, &failed("connect: refused"))
+            .await
+    );
     let again = lease_within(f, 0, Duration::from_secs(5)).await;
     assert!(!f.retry(again, Duration::ZERO, &Contact::Reached).await);
     let mut tipped = false;
@@ -467,7 +481,10 @@ async fn a_host_failing_in_a_row_is_declared_unreachable(b: Backend) {
     }
     assert!(start.elapsed() < Duration::from_secs(5));
     for l in held {
-        assert!(!f.complete(l, Some(ErrorKind::Unreachable), &Contact::Unknown).await);
+        assert!(
+            !f.complete(l, Some(ErrorKind::Unreachable), &Contact::Unknown)
+                .await
+        );
     }
     match f.next(0, 1).await {
         Next::Done => {}
@@ -491,15 +508,24 @@ async fn failures_outside_the_window_are_forgotten(b: Backend) {
     for _ in 0..3 {
         let l = lease_within(f, 0, Duration::from_secs(5)).await;
         assert!(l.unreachable.is_none());
-        assert!(!f.retry(l, Duration::ZERO, &failed("timeout: deadline")).await);
+        assert!(
+            !f.retry(l, Duration::ZERO, &failed("timeout: deadline"))
+                .await
+        );
         tokio::time::sleep(Duration::from_millis(450)).await;
     }
     let l = lease_within(f, 0, Duration::from_secs(5)).await;
     assert!(l.unreachable.is_none());
     // Two inside the window do.
-    assert!(!f.retry(l, Duration::ZERO, &failed("timeout: deadline")).await);
+    assert!(
+        !f.retry(l, Duration::ZERO, &failed("timeout: deadline"))
+            .await
+    );
     let l = lease_within(f, 0, Duration::from_secs(5)).await;
-    assert!(f.retry(l, Duration::ZERO, &failed("timeout: deadline")).await);
+    assert!(
+        f.retry(l, Duration::ZERO, &failed("timeout: deadline"))
+            .await
+    );
 }
 
 /// Each suite test, once per backend.

@@ -369,3 +369,79 @@ async fn the_redis_password_is_never_printed_logged_or_stored() {
     }
     assert!(searched > 1000, "nothing searched ({searched} bytes)");
 }
+
+/// Every file under `dir` as text (gzip members decompressed), for leak checks.
+fn all_text_under(dir: &Path) -> String {
+    let mut text = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    for _ in 0..10_000 {
+        let Some(d) = stack.pop() else { break };
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut out = Vec::new();
+                let _ = flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out);
+                out
+            } else {
+                bytes
+            };
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}
+
+/// `http://user:pass@host/` as a seed: the credentials go to that origin only
+/// (robots.txt included: same origin), never to a link on another origin, and
+/// appear in no record, archive, stats or log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeds_credentials_go_to_its_origin_only_and_are_never_written() {
+    let a = Site::start().await;
+    let b = Site::start().await;
+    b.set("/b", html_page("b", &[]));
+    a.set("/", html_page("home", &["/page", &b.url("/b")]));
+    a.set(
+        "/page",
+        html_page(
+            "page",
+            &[&format!("http://mallory:stolen@127.0.0.1:{}/x", b.port())],
+        ),
+    );
+    b.set("/x", html_page("x", &[]));
+    let seed = format!("http://ann:s3cret@127.0.0.1:{}/", a.port());
+    let (out, dir) = crawl(&[&seed, "--allow-private", "--warc", "--verbose"]).await;
+    out.assert_code(0);
+    let expected = "Basic YW5uOnMzY3JldA=="; // base64("ann:s3cret")
+    let a_hits = a.hits();
+    assert!(a_hits.len() >= 3, "{:?}", a.paths());
+    for h in &a_hits {
+        assert_eq!(h.authorization, expected, "{} on the seed's origin", h.path);
+    }
+    let b_hits = b.hits();
+    assert!(!b_hits.is_empty());
+    for h in &b_hits {
+        assert_eq!(h.authorization, "", "{} on another origin", h.path);
+    }
+    let written = all_text_under(dir.path());
+    for secret in ["s3cret", "ann:", "ann@"] {
+        assert!(!written.contains(secret), "{secret} written to the output");
+    }
+    // A link's user info is dropped (the archive still holds the page as sent).
+    let pages = std::fs::read_to_string(dir.path().join("pages.jsonl")).unwrap();
+    for secret in ["s3cret", "ann:", "ann@", "mallory", "stolen"] {
+        assert!(!pages.contains(secret), "{secret} in a record");
+        assert!(
+            !out.stderr.contains(secret),
+            "{secret} logged: {}",
+            out.stderr
+        );
+    }
+    let records = records_by_url(dir.path());
+    assert!(records.contains_key(&a.url("/")), "{records:?}");
+    assert!(records.contains_key(&b.url("/x")), "{records:?}");
+}

@@ -256,9 +256,17 @@ async fn sigint_exits_within_the_grace_period_while_pages_are_parsed() {
             "--shutdown-grace=1",
         ],
     );
-    wait_until("the big pages to be served", Duration::from_secs(30), || {
-        a.hits().iter().filter(|h| h.path.starts_with("/big")).count() >= 40
-    })
+    wait_until(
+        "the big pages to be served",
+        Duration::from_secs(30),
+        || {
+            a.hits()
+                .iter()
+                .filter(|h| h.path.starts_with("/big"))
+                .count()
+                >= 40
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let started = Instant::now();
@@ -266,7 +274,10 @@ async fn sigint_exits_within_the_grace_period_while_pages_are_parsed() {
     let out = finish(child).await;
     out.assert_code(130);
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(4), "exit took {took:?} after SIGINT");
+    assert!(
+        took < Duration::from_secs(4),
+        "exit took {took:?} after SIGINT"
+    );
     let s = stats(dir.path());
     assert_eq!(s["stopped_by"], "SIGINT");
     assert!(

@@ -58,7 +58,11 @@ fn assert_dead_host_recorded(dir: &Path, dead: &str, cause: &str) {
         .iter()
         .filter(|r| r["url"].as_str().unwrap().starts_with(dead))
         .collect();
-    assert_eq!(dead_records.len(), 50, "one record per dead URL: {counts:?}");
+    assert_eq!(
+        dead_records.len(),
+        50,
+        "one record per dead URL: {counts:?}"
+    );
     assert!(counts.values().all(|n| *n == 1), "no URL twice: {counts:?}");
     let unreachable: Vec<&str> = dead_records
         .iter()
@@ -78,7 +82,11 @@ fn assert_dead_host_recorded(dir: &Path, dead: &str, cause: &str) {
     );
     let stats = stats_of(dir);
     assert_eq!(stats["hosts_unreachable"], 1, "{stats}");
-    assert_eq!(stats["failures"]["host_unreachable"], unreachable.len(), "{stats}");
+    assert_eq!(
+        stats["failures"]["host_unreachable"],
+        unreachable.len(),
+        "{stats}"
+    );
     assert_eq!(stats["completed"], true, "{stats}");
 }
 
@@ -116,7 +124,14 @@ async fn a_refused_port_is_declared_unreachable_on_the_redis_frontier_too() {
     live_site_linking_to(&site, &dead);
     let dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec!["crawl".into(), site.url("/")];
-    for a in ["--frontier", &redis.url(), "--crawl-id", "dead", "--worker-id", "w1"] {
+    for a in [
+        "--frontier",
+        &redis.url(),
+        "--crawl-id",
+        "dead",
+        "--worker-id",
+        "w1",
+    ] {
         args.push(a.into());
     }
     args.extend(["--out".into(), dir.path().display().to_string()]);

@@ -3,8 +3,8 @@
 //! back to the queue). A lease whose reply was lost is found and adopted.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::Value;
@@ -277,7 +277,16 @@ impl Shared {
         let new_item = retry.map(item).unwrap_or_default();
         let ms = delay.as_millis() as u64;
         let [news, after, window] = self.contact_args(contact);
-        let a = args![self.worker, lease.id, self.conc, ms, new_item, news, after, window];
+        let a = args![
+            self.worker,
+            lease.id,
+            self.conc,
+            ms,
+            new_item,
+            news,
+            after,
+            window
+        ];
         self.finish_lease(lease.id, "back", &a).await
     }
 }

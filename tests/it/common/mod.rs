@@ -116,6 +116,8 @@ pub struct Hit {
     pub host: String,
     /// The `User-Agent` header ("" if absent).
     pub user_agent: String,
+    /// The `Authorization` header ("" if absent).
+    pub authorization: String,
     /// The client's address: distinguishes connections.
     pub peer: SocketAddr,
     /// When the request head had been read.

@@ -230,6 +230,7 @@ struct Claim {
     target: String,
     host: String,
     user_agent: String,
+    authorization: String,
     delay: Duration,
     action: Action,
     /// When its head had been read.
@@ -243,6 +244,7 @@ impl Claim {
             path: self.target,
             host: self.host,
             user_agent: self.user_agent,
+            authorization: self.authorization,
             peer,
             start: self.start,
             end: self.start,
@@ -317,6 +319,7 @@ impl Gate {
                 target: target.to_string(),
                 host: header("host").unwrap_or_default(),
                 user_agent: header("user-agent").unwrap_or_default(),
+                authorization: header("authorization").unwrap_or_default(),
                 delay,
                 action,
                 start: Instant::now(),
