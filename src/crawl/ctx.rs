@@ -58,17 +58,31 @@ pub(super) struct Ctx {
     pub output_failed: AtomicBool,
 }
 
+/// What the start step opened for the crawl, handed to [`Ctx::new`].
+pub(super) struct Parts {
+    pub frontier: Arc<Frontier>,
+    pub sinks: Vec<Sink>,
+    pub extractor: Arc<Extractor>,
+    pub stats: Arc<Stats>,
+    pub resumed: bool,
+}
+
 impl Ctx {
+    /// `seeds` are exempt from the private-address guard (their origins) and make
+    /// the scope; `logins` are their credentials.
     pub fn new(
         config: Config,
         seeds: &[Url],
         logins: Logins,
-        frontier: Arc<Frontier>,
-        sinks: Vec<Sink>,
-        extractor: Arc<Extractor>,
-        stats: Arc<Stats>,
-        resumed: bool,
+        parts: Parts,
     ) -> Result<Ctx, CrawlError> {
+        let Parts {
+            frontier,
+            sinks,
+            extractor,
+            stats,
+            resumed,
+        } = parts;
         let guard = Arc::new(AddressGuard::new(config.fetch.allow_private));
         for s in seeds {
             guard.exempt_seed(s);

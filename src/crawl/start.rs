@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::fetch::logins::Logins;
 
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Parts};
 use super::outdir::{self, OutLock};
 use super::CrawlError;
 use crate::config::{Config, ConfigError};
@@ -113,16 +113,14 @@ impl Started {
             .collect::<Vec<_>>()
             .join(",");
         journal.begin(&shape, resumed)?;
-        let ctx = Ctx::new(
-            config,
-            seeds,
-            logins,
+        let parts = Parts {
             frontier,
             sinks,
             extractor,
-            stats.clone(),
+            stats: stats.clone(),
             resumed,
-        )?;
+        };
+        let ctx = Ctx::new(config, seeds, logins, parts)?;
         let started = Started {
             out,
             worker,

@@ -180,7 +180,7 @@ async fn an_unresolvable_name_is_declared_unreachable() {
     let seed_file = dir.path().join("seeds.txt");
     std::fs::write(&seed_file, seeds).unwrap();
     let out_dir = dir.path().join("out");
-    let args = vec![
+    let args = [
         "crawl".to_string(),
         "--seeds".into(),
         seed_file.display().to_string(),

@@ -273,7 +273,7 @@ enum Head {
     /// A whole request head: the request takes `len` bytes (head plus body).
     Request {
         len: usize,
-        claim: Claim,
+        claim: Box<Claim>,
     },
     /// Not a request head hyper would read as one, or one whose end cannot be
     /// found: hyper answers it (and is given everything after it).
@@ -315,7 +315,7 @@ impl Gate {
         let (delay, action) = plan(&self.shared, target);
         Head::Request {
             len: head_len.saturating_add(body_len),
-            claim: Claim {
+            claim: Box::new(Claim {
                 target: target.to_string(),
                 host: header("host").unwrap_or_default(),
                 user_agent: header("user-agent").unwrap_or_default(),
@@ -323,7 +323,7 @@ impl Gate {
                 delay,
                 action,
                 start: Instant::now(),
-            },
+            }),
         }
     }
 }
@@ -353,9 +353,9 @@ impl AsyncRead for Gate {
                     Head::Request { len, claim } => {
                         if matches!(claim.action, Action::Raw(_)) {
                             this.buf.drain(..len.min(this.buf.len()));
-                            this.trap = Some(claim);
+                            this.trap = Some(*claim);
                         } else {
-                            lock(&this.claims).push_back(claim);
+                            lock(&this.claims).push_back(*claim);
                             this.pass = len;
                         }
                         continue;
