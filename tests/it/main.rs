@@ -9,3 +9,4 @@ mod fleet;
 mod frontier;
 mod hostile;
 mod resume;
+mod robots;
