@@ -193,6 +193,10 @@ pub fn pattern_matches(pattern: &str, path: &str) -> bool {
     let (body, last) = (&pattern[..last_star], &pattern[last_star + 1..]);
     let mut parts = body.split('*');
     let first = parts.next().unwrap_or("");
+    // An anchored pattern's end is checked first: it rejects most paths at once.
+    if anchored && !path.ends_with(last) {
+        return false;
+    }
     let Some(mut rest) = path.strip_prefix(first) else {
         return false;
     };
