@@ -133,6 +133,9 @@ pub struct PolitenessSettings {
     /// Longest Retry-After honoured, in seconds; longer values are clamped to this [default: 300].
     #[arg(long, required = false, value_name = "SECS")]
     pub max_retry_after: f64,
+    /// Memory for parsed robots.txt files, in bytes; least recently used hosts are dropped (and fetch robots.txt again when next needed) [default: 67108864].
+    #[arg(long, required = false, value_name = "BYTES")]
+    pub robots_cache_bytes: u64,
 }
 
 impl Default for PolitenessSettings {
@@ -144,6 +147,7 @@ impl Default for PolitenessSettings {
             ignore_robots: false,
             max_crawl_delay: 30.0,
             max_retry_after: 300.0,
+            robots_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -74,6 +74,9 @@ impl PolitenessSettings {
             );
         }
         secs("max_retry_after", self.max_retry_after, 0.0, 86_400.0)?;
+        if !(1 << 20..=1 << 40).contains(&self.robots_cache_bytes) {
+            return bad("robots_cache_bytes", "must be between 1 MiB and 1 TiB");
+        }
         secs("max_crawl_delay", self.max_crawl_delay, 0.0, 86_400.0)
     }
 }

@@ -97,6 +97,7 @@ impl Ctx {
             robots: RobotsCache::new(
                 &config.robots_agent(),
                 Duration::from_secs_f64(config.fetch.retry_backoff),
+                usize::try_from(config.politeness.robots_cache_bytes).unwrap_or(usize::MAX),
             ),
             permits: Arc::new(Semaphore::new(config.politeness.concurrency)),
             fetcher,

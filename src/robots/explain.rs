@@ -1,26 +1,21 @@
 //! Which line of a robots.txt decides a URL: the explanation behind `trawl robots`.
 //!
-//! The crawl's verdicts come from `texting_robots` (see the parent module); this
-//! module re-traces the same steps that crate takes — pick the group naming our agent
-//! exactly (else `*`), percent-encode patterns, longest pattern wins, Allow wins a
-//! tie, an empty `Disallow:` allows everything — and keeps line numbers so it can say
-//! *which* rule matched. The debugger always prints the crawl's own verdict; it shows
-//! a rule only when this re-trace agrees with it, so it can never contradict the
-//! crawl. A test checks the two agree on the RFC 9309 examples and more.
+//! The crawl's own reader and matcher (see the parent module) name the deciding
+//! rule and its line; this module only adds the pattern as it is written in the
+//! file, so the debugger can never contradict the crawl. It never decides anything
+//! itself.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
-use regex::Regex;
-use url::{Position, Url};
+use url::Url;
 
-/// The same escaping texting_robots applies to patterns.
-const PATTERN_ESCAPES: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`');
+use super::parse::{statements, Key, Robots};
 
 /// One Allow/Disallow rule as written, with its 1-based line number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub line: usize,
     pub allow: bool,
-    /// The pattern as written in the file.
+    /// The pattern as written in the file (`/` for an empty `Disallow:`, which
+    /// allows everything).
     pub pattern: String,
 }
 
@@ -40,136 +35,37 @@ pub struct Explanation {
     pub group: String,
 }
 
-enum Line {
-    Agent(String),
-    Rule(Rule),
-    Other,
-}
-
-fn parse_lines(txt: &[u8]) -> Vec<Line> {
-    let text = String::from_utf8_lossy(txt).replace('\0', "\n");
-    let mut out = Vec::new();
-    for (i, raw) in text.split('\n').enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        let (key, value) = match line.split_once(':') {
-            Some((k, v)) => (k.trim(), v.trim()),
-            None => match line.split_once(char::is_whitespace) {
-                Some((k, v)) => (k.trim(), v.trim()),
-                None => continue,
-            },
-        };
-        match key.to_ascii_lowercase().as_str() {
-            "user-agent" => out.push(Line::Agent(value.to_ascii_lowercase())),
-            "allow" => out.push(Line::Rule(Rule {
-                line: i + 1,
-                allow: true,
-                pattern: value.to_string(),
-            })),
-            // An empty Disallow allows everything.
-            "disallow" if value.is_empty() => out.push(Line::Rule(Rule {
-                line: i + 1,
-                allow: true,
-                pattern: "/".into(),
-            })),
-            "disallow" => out.push(Line::Rule(Rule {
-                line: i + 1,
-                allow: false,
-                pattern: value.to_string(),
-            })),
-            "crawl-delay" => out.push(Line::Other),
-            _ => {}
-        }
-    }
-    out
-}
-
-fn pattern_matches(pattern: &str, path: &str) -> bool {
-    if pattern.contains('$') {
-        let collapsed = Regex::new(r"\*+").map(|r| r.replace_all(pattern, "*").into_owned());
-        let p = collapsed.unwrap_or_else(|_| pattern.to_string());
-        let re = format!(
-            "^{}",
-            regex::escape(&p).replace("\\*", ".*").replace("\\$", "$")
-        );
-        return Regex::new(&re).is_ok_and(|r| r.is_match(path));
-    }
-    if pattern.contains('*') {
-        let mut at = 0;
-        for (i, part) in pattern.split('*').enumerate() {
-            if i == 0 {
-                if !path.starts_with(part) {
-                    return false;
-                }
-                at = part.len();
-                continue;
-            }
-            match path[at..].find(part) {
-                Some(j) => at += j + part.len(),
-                None => return false,
-            }
-        }
-        return true;
-    }
-    path.starts_with(pattern)
-}
-
 /// Traces how `agent` is judged on `url` by the robots.txt `txt`.
 pub fn explain(agent: &str, txt: &[u8], url: &Url) -> Explanation {
-    let agent = agent.to_ascii_lowercase();
-    let lines = parse_lines(txt);
-    let named = lines
-        .iter()
-        .any(|l| matches!(l, Line::Agent(a) if *a == agent));
-    let group = if named { agent } else { "*".to_string() };
-    let path = &url[Position::BeforePath..];
-    if path == "/robots.txt" {
-        return Explanation {
-            allowed: true,
-            rule: None,
-            group,
-        };
-    }
+    explain_parsed(&Robots::parse(agent, txt), txt, url)
+}
 
-    let mut capturing = !lines.iter().any(|l| matches!(l, Line::Agent(_)));
-    let mut in_agent_block = false;
-    let mut best: Option<(usize, &Rule)> = None;
-    for line in &lines {
-        match line {
-            Line::Agent(a) => {
-                if !in_agent_block {
-                    capturing = false;
-                }
-                in_agent_block = true;
-                if *a == group {
-                    capturing = true;
-                }
-            }
-            Line::Rule(rule) => {
-                in_agent_block = false;
-                if !capturing {
-                    continue;
-                }
-                let pattern = utf8_percent_encode(&rule.pattern, PATTERN_ESCAPES).to_string();
-                if !pattern_matches(&pattern, path) {
-                    continue;
-                }
-                let better = match best {
-                    None => true,
-                    Some((len, b)) => {
-                        pattern.len() > len || (pattern.len() == len && rule.allow && !b.allow)
-                    }
-                };
-                if better {
-                    best = Some((pattern.len(), rule));
-                }
-            }
-            Line::Other => in_agent_block = false,
-        }
-    }
+/// [`explain`] with `txt` already read for the agent.
+pub fn explain_parsed(robots: &Robots, txt: &[u8], url: &Url) -> Explanation {
+    let path = super::rule_path(url);
+    let deciding = match path == "/robots.txt" {
+        true => None,
+        false => robots.rules.decide(path),
+    };
+    let rule = deciding.map(|d| Rule {
+        line: d.line,
+        allow: d.allow,
+        pattern: written_at(txt, d.line).unwrap_or_else(|| d.pattern.to_string()),
+    });
     Explanation {
-        allowed: best.is_none_or(|(_, r)| r.allow),
-        rule: best.map(|(_, r)| r.clone()),
-        group,
+        allowed: rule.as_ref().is_none_or(|r| r.allow),
+        rule,
+        group: robots.group.clone(),
+    }
+}
+
+/// The Allow/Disallow pattern on `line` as written (lossy UTF-8).
+fn written_at(txt: &[u8], line: usize) -> Option<String> {
+    let s = statements(txt).find(|s| s.line == line)?;
+    match (s.key, s.value.is_empty()) {
+        (Key::Disallow, true) => Some("/".into()),
+        (Key::Allow | Key::Disallow, _) => Some(String::from_utf8_lossy(s.value).into_owned()),
+        _ => None,
     }
 }
 

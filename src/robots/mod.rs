@@ -1,9 +1,9 @@
 //! robots.txt: fetched once per host, cached, and asked before every page fetch.
 //!
-//! Parsing and matching (user-agent groups, Allow/Disallow with longest-match
-//! precedence, `*` and `$` wildcards, Crawl-delay) are done by the `texting_robots`
-//! crate, which is tested against Google's robots.txt suite; this module adds the
-//! RFC 9309 fetch rules:
+//! Reading (`parse.rs`: user-agent groups, Allow/Disallow, Crawl-delay, Sitemap)
+//! and matching (`matcher.rs`: longest match wins, `*` and `$` wildcards) are our
+//! own, linear in the file and with memory proportional to it; `cache.rs` keeps
+//! the parsed files within a byte budget. This module adds the RFC 9309 fetch rules:
 //! - 2xx: parse (first 500 KiB); up to 5 redirects are followed;
 //! - 4xx (incl. 404, 401, 403): no restrictions;
 //! - 5xx or a network error: the host is "unavailable": nothing is crawled there
@@ -12,23 +12,26 @@
 //!
 //! Concurrent requests for one host wait for a single robots.txt fetch. This module
 //! never schedules: it answers "may I?" and says how long a host asked us to wait.
+//! Every number read from robots.txt is range-checked before it becomes a duration.
 
+mod cache;
 pub mod explain;
+pub mod matcher;
+pub mod parse;
 
-use std::sync::Arc;
+use std::sync::{Mutex as StdMutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
-use texting_robots::Robot;
 use tokio::sync::Mutex;
-use url::Url;
+use url::{Position, Url};
 
 use crate::canon::HostKey;
 use crate::fetch::{FetchError, Fetcher};
 use crate::stats::ErrorKind;
 
-/// RFC 9309 asks crawlers to parse at least 500 KiB.
-const ROBOTS_MAX_BYTES: u64 = 500 * 1024;
+pub use matcher::Rules;
+pub use parse::{Robots, ROBOTS_MAX_BYTES};
+
 const ROBOTS_MAX_REDIRECTS: usize = 5;
 
 /// The answer for one URL.
@@ -63,7 +66,7 @@ pub struct Decision {
 }
 
 enum Entry {
-    Rules(Box<Robot>),
+    Rules(Rules),
     /// Not cached: asked again for the next URL of the host.
     Unreachable(FetchError),
     AllowAll,
@@ -75,29 +78,50 @@ enum Entry {
     },
 }
 
+impl Entry {
+    /// Heap bytes beyond the slot itself, for the cache's budget.
+    fn heap_bytes(&self) -> usize {
+        let error = |e: &FetchError| e.message.len();
+        match self {
+            Entry::Rules(rules) => rules.heap_bytes(),
+            Entry::Unreachable(e) => error(e),
+            Entry::AllowAll => 0,
+            Entry::Unavailable { reason, cause, .. } => {
+                reason.len() + cause.as_ref().map_or(0, error)
+            }
+        }
+    }
+}
+
+type Slot = Mutex<Option<Entry>>;
+
 pub struct RobotsCache {
     agent: String,
     retry_base: Duration,
-    hosts: DashMap<HostKey, Arc<Mutex<Option<Entry>>>>,
+    hosts: StdMutex<cache::Lru<HostKey, Slot>>,
 }
 
 impl RobotsCache {
-    /// `agent` is the product token matched against `User-agent:` lines.
-    pub fn new(agent: &str, retry_base: Duration) -> RobotsCache {
+    /// `agent` is the product token matched against `User-agent:` lines; parsed
+    /// files are kept up to about `budget_bytes`, least recently used out first.
+    pub fn new(agent: &str, retry_base: Duration, budget_bytes: usize) -> RobotsCache {
         RobotsCache {
             agent: agent.to_string(),
             retry_base: retry_base.max(Duration::from_millis(50)),
-            hosts: DashMap::new(),
+            hosts: StdMutex::new(cache::Lru::new(budget_bytes)),
         }
     }
 
-    /// Whether `url` may be fetched; fetches the host's robots.txt on first use.
+    fn hosts(&self) -> std::sync::MutexGuard<'_, cache::Lru<HostKey, Slot>> {
+        // The lock guards no invariant a panic could break half-way.
+        self.hosts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `url` may be fetched; fetches the host's robots.txt on first use
+    /// (or again, after the host's entry was evicted).
     pub async fn check(&self, fetcher: &Fetcher, url: &Url) -> Decision {
-        let slot = self
-            .hosts
-            .entry(HostKey::of(url))
-            .or_insert_with(|| Arc::new(Mutex::new(None)))
-            .clone();
+        let key = HostKey::of(url);
+        let slot = self.hosts().slot(&key, || Mutex::new(None));
         let mut entry = slot.lock().await;
         let mut new_crawl_delay = None;
         let mut sitemaps = None;
@@ -112,27 +136,29 @@ impl RobotsCache {
                 Some(Entry::Unavailable { failures, .. }) => *failures,
                 _ => 0,
             };
-            let fetched = self.fetch(fetcher, url, failures).await;
-            if let Entry::Rules(robot) = &fetched {
-                new_crawl_delay = robot
-                    .delay
-                    .filter(|d| d.is_finite() && *d > 0.0)
-                    .map(|d| Duration::from_secs_f64(f64::from(d)));
-                sitemaps = Some(robot.sitemaps.clone());
-            }
-            if let Entry::AllowAll = &fetched {
-                sitemaps = Some(Vec::new());
-            }
+            let fetched = match fetch_robots(fetcher, url).await {
+                RobotsFile::Found { body, .. } => {
+                    let robots = Robots::parse(&self.agent, &body);
+                    new_crawl_delay = robots.crawl_delay;
+                    sitemaps = Some(robots.sitemaps);
+                    Entry::Rules(robots.rules)
+                }
+                RobotsFile::NoRestrictions(_) => {
+                    sitemaps = Some(Vec::new());
+                    Entry::AllowAll
+                }
+                RobotsFile::Unavailable(reason, cause) => self.unavailable(failures, reason, cause),
+                RobotsFile::Unreachable(e) => Entry::Unreachable(e),
+            };
+            let bytes = key.as_str().len() + fetched.heap_bytes();
             *entry = Some(fetched);
+            self.hosts().resize(&key, &slot, bytes);
         }
         let verdict = match &*entry {
-            Some(Entry::Rules(robot)) => {
-                if robot.allowed(url.as_str()) {
-                    Verdict::Allowed
-                } else {
-                    Verdict::Disallowed
-                }
-            }
+            Some(Entry::Rules(rules)) => match allowed(rules, url) {
+                true => Verdict::Allowed,
+                false => Verdict::Disallowed,
+            },
             Some(Entry::Unavailable {
                 until,
                 reason,
@@ -154,30 +180,29 @@ impl RobotsCache {
         }
     }
 
-    async fn fetch(&self, fetcher: &Fetcher, page: &Url, failures: u32) -> Entry {
-        match fetch_robots(fetcher, page).await {
-            RobotsFile::Found { url, body } => match Robot::new(&self.agent, &body) {
-                Ok(robot) => Entry::Rules(Box::new(robot)),
-                Err(e) => {
-                    tracing::debug!(%url, "unparseable robots.txt, allowing all: {e}");
-                    Entry::AllowAll
-                }
-            },
-            RobotsFile::NoRestrictions(_) => Entry::AllowAll,
-            RobotsFile::Unavailable(reason, cause) => self.unavailable(failures, reason, cause),
-            RobotsFile::Unreachable(e) => Entry::Unreachable(e),
-        }
-    }
-
     fn unavailable(&self, failures: u32, reason: String, cause: Option<FetchError>) -> Entry {
-        let backoff = self.retry_base * 2u32.saturating_pow(failures.min(10));
+        let backoff = self
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(failures.min(10)))
+            .min(Duration::from_secs(600));
         Entry::Unavailable {
-            until: Instant::now() + backoff.min(Duration::from_secs(600)),
-            failures: failures + 1,
+            until: Instant::now() + backoff,
+            failures: failures.saturating_add(1),
             reason,
             cause,
         }
     }
+}
+
+/// The part of `url` rules are matched against: path and query.
+pub fn rule_path(url: &Url) -> &str {
+    &url[Position::BeforePath..]
+}
+
+/// Whether `rules` let `url` be fetched; /robots.txt itself always may be.
+pub fn allowed(rules: &Rules, url: &Url) -> bool {
+    let path = rule_path(url);
+    path == "/robots.txt" || rules.allowed(path)
 }
 
 /// One line of `trawl robots` output: the crawl's verdict on a URL and why.
@@ -199,29 +224,20 @@ impl std::fmt::Display for Judgement {
     }
 }
 
-/// Judges `urls` against robots.txt text exactly as the crawl would (same parser,
-/// same agent token), naming the deciding rule where it can be traced.
+/// Judges `urls` against robots.txt text exactly as the crawl would (same reader,
+/// same matcher, same agent token), naming the deciding rule.
 pub fn judge(agent: &str, txt: &[u8], urls: &[Url]) -> Vec<Judgement> {
-    let robot = Robot::new(agent, txt).ok();
+    let robots = Robots::parse(agent, txt);
     urls.iter()
         .map(|url| {
-            let Some(robot) = &robot else {
-                return Judgement {
-                    url: url.to_string(),
-                    allowed: true,
-                    why: "robots.txt could not be parsed: no restrictions".into(),
-                };
-            };
-            let allowed = robot.allowed(url.as_str());
-            let e = explain::explain(agent, txt, url);
-            let why = match (&e.rule, e.allowed == allowed) {
-                (Some(rule), true) => format!("{rule} (group: {})", e.group),
-                (None, true) => format!("no rule matches (group: {})", e.group),
-                (_, false) => "deciding rule not identified".into(),
+            let e = explain::explain_parsed(&robots, txt, url);
+            let why = match &e.rule {
+                Some(rule) => format!("{rule} (group: {})", e.group),
+                None => format!("no rule matches (group: {})", e.group),
             };
             Judgement {
                 url: url.to_string(),
-                allowed,
+                allowed: e.allowed,
                 why,
             }
         })
@@ -259,7 +275,7 @@ pub async fn fetch_robots(fetcher: &Fetcher, page: &Url) -> RobotsFile {
         Err(e) => return RobotsFile::NoRestrictions(format!("no robots.txt URL: {e}")),
     };
     for _ in 0..=ROBOTS_MAX_REDIRECTS {
-        let resp = match fetcher.get_capped(&target, ROBOTS_MAX_BYTES).await {
+        let resp = match fetcher.get_capped(&target, ROBOTS_MAX_BYTES as u64).await {
             Ok(r) => r,
             Err(e) if matches!(e.kind, ErrorKind::Blocked | ErrorKind::Dns) => {
                 return RobotsFile::Unreachable(e)
@@ -295,55 +311,4 @@ pub async fn fetch_robots(fetcher: &Fetcher, page: &Url) -> RobotsFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use texting_robots::Robot;
-
-    /// The matching examples of RFC 9309 (section 2.2.2 and 5), checked against
-    /// the parser we rely on, so a parser upgrade cannot silently change them.
-    #[test]
-    fn rfc9309_examples() {
-        let txt =
-            b"User-Agent: *\nDisallow: *.gif$\nDisallow: /example/\nAllow: /publications/\n\n\
-User-Agent: foobot\nDisallow:/\nAllow:/example/page.html\nAllow:/example/allowed.gif\n\n\
-User-Agent: barbot\nUser-Agent: bazbot\nDisallow: /example/page.html\n\n\
-User-Agent: quxbot\n";
-        let foo = Robot::new("foobot", txt).unwrap();
-        assert!(foo.allowed("/example/page.html"));
-        assert!(foo.allowed("/example/allowed.gif"));
-        assert!(!foo.allowed("/example/disallowed.gif"));
-        assert!(!foo.allowed("/"));
-        let bar = Robot::new("barbot", txt).unwrap();
-        assert!(!bar.allowed("/example/page.html"));
-        assert!(bar.allowed("/example/"));
-        let baz = Robot::new("BazBot", txt).unwrap();
-        assert!(!baz.allowed("/example/page.html"));
-        let qux = Robot::new("quxbot", txt).unwrap();
-        assert!(qux.allowed("/example/page.html"));
-        let other = Robot::new("trawl", txt).unwrap();
-        assert!(!other.allowed("/x/y.gif"));
-        assert!(other.allowed("/x/y.gif?z"));
-        assert!(!other.allowed("/example/a"));
-        assert!(other.allowed("/publications/a"));
-
-        // Longest match wins; on a tie, Allow wins.
-        let r = Robot::new("trawl", b"User-agent: *\nAllow: /p\nDisallow: /\n").unwrap();
-        assert!(r.allowed("/page"));
-        assert!(!r.allowed("/other"));
-        let r = Robot::new(
-            "trawl",
-            b"User-agent: *\nAllow: /folder\nDisallow: /folder\n",
-        )
-        .unwrap();
-        assert!(r.allowed("/folder/page"));
-        let r = Robot::new("trawl", b"User-agent: *\nAllow: /page\nDisallow: /*.html\n").unwrap();
-        assert!(!r.allowed("/page.html"));
-        assert!(r.allowed("/page"));
-        // Crawl-delay is read for the matching group.
-        let r = Robot::new(
-            "trawl",
-            b"User-agent: trawl\nCrawl-delay: 2.5\nDisallow: /x\n",
-        )
-        .unwrap();
-        assert_eq!(r.delay, Some(2.5));
-    }
-}
+mod tests;

@@ -10,4 +10,5 @@ mod frontier;
 mod hardening;
 mod hostile;
 mod resume;
+mod robots;
 mod unreachable;
