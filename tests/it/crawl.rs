@@ -440,13 +440,7 @@ async fn robots_crawl_delay_slows_the_host() {
         Reply::robots("User-agent: trawl\nCrawl-delay: 0.5\n"),
     );
     let _dir = crawl_site(&a, &["--per-host-concurrency=4"]).await;
-    let mut starts: Vec<_> = a
-        .hits()
-        .iter()
-        .filter(|h| h.path != "/robots.txt")
-        .map(|h| h.start)
-        .collect();
-    starts.sort();
+    let starts = a.page_starts();
     assert_eq!(starts.len(), 4);
     for w in starts.windows(2) {
         assert!(

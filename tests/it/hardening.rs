@@ -134,6 +134,17 @@ fn is_link(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// `small_site`, crawled into a fresh directory.
+async fn crawled_small_site() -> (Site, tempfile::TempDir) {
+    let site = small_site().await;
+    let out = tempfile::tempdir().unwrap();
+    let args = crawl_args(&site.url("/"), out.path(), &["--per-host-rate=0", "-q"]);
+    run_trawl_async(args, Duration::from_secs(60))
+        .await
+        .assert_code(0);
+    (site, out)
+}
+
 async fn small_site() -> Site {
     let site = Site::start().await;
     site.set(
@@ -168,12 +179,7 @@ async fn a_link_planted_at_the_stats_temporary_file_is_never_written_through() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_and_export_never_write_through_a_planted_link() {
-    let site = small_site().await;
-    let out = tempfile::tempdir().unwrap();
-    let args = crawl_args(&site.url("/"), out.path(), &["--per-host-rate=0", "-q"]);
-    run_trawl_async(args, Duration::from_secs(60))
-        .await
-        .assert_code(0);
+    let (_site, out) = crawled_small_site().await;
     let (_keep, target) = victim();
     let dest = tempfile::tempdir().unwrap();
 
@@ -221,12 +227,7 @@ async fn merge_and_export_never_write_through_a_planted_link() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exported_formulas_are_neutralised_unless_raw_cells_is_asked() {
-    let site = small_site().await;
-    let out = tempfile::tempdir().unwrap();
-    let args = crawl_args(&site.url("/"), out.path(), &["--per-host-rate=0", "-q"]);
-    run_trawl_async(args, Duration::from_secs(60))
-        .await
-        .assert_code(0);
+    let (_site, out) = crawled_small_site().await;
     let export = |extra: &[&str]| {
         let mut a = vec![
             "export".to_string(),

@@ -7,18 +7,6 @@ use crate::common::*;
 
 const T: Duration = Duration::from_secs(60);
 
-/// Page fetch start times on `site` (robots.txt aside), sorted.
-fn page_starts(site: &Site) -> Vec<std::time::Instant> {
-    let mut starts: Vec<_> = site
-        .hits()
-        .iter()
-        .filter(|h| h.path != "/robots.txt")
-        .map(|h| h.start)
-        .collect();
-    starts.sort();
-    starts
-}
-
 /// `Crawl-delay` values no duration can hold. Each site is a 3-page tree; one crawl
 /// of all five must end by itself with every page recorded. Delays too large to be
 /// durations are clamped (to `--max-crawl-delay`, here 0.2 s); NaN and negative
@@ -61,7 +49,7 @@ async fn crawl_delays_no_duration_can_hold_end_with_every_page_recorded() {
             let url = site.url(&tree_page_path(i));
             assert_eq!(recs[&url]["status"], 200, "Crawl-delay {delay}: {url}");
         }
-        let starts = page_starts(site);
+        let starts = site.page_starts();
         assert_eq!(starts.len(), 3, "Crawl-delay {delay}");
         if *clamped {
             for w in starts.windows(2) {

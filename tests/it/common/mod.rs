@@ -220,6 +220,18 @@ impl Site {
     }
 
     /// Peak number of requests being served at once (head read, reply not yet written).
+    /// When each request but robots.txt's started, in order.
+    pub fn page_starts(&self) -> Vec<Instant> {
+        let mut starts: Vec<Instant> = self
+            .hits()
+            .iter()
+            .filter(|h| h.path != "/robots.txt")
+            .map(|h| h.start)
+            .collect();
+        starts.sort();
+        starts
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }

@@ -78,7 +78,14 @@ const PROXY_VARS: [&str; 8] = [
 /// variables removed. Blocking-safe (does not wait).
 pub fn spawn_trawl(args: &[&str]) -> Child {
     let bin = trawl_bin();
-    let mut cmd = Command::new(&bin);
+    trawl_command(Command::new(&bin), args)
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to spawn {} {args:?}: {e}", bin.display()))
+}
+
+/// `cmd` (trawl, or a wrapper given trawl's path) with `args`, piped output and
+/// no proxy or log settings from the environment.
+fn trawl_command(mut cmd: Command, args: &[&str]) -> Command {
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -87,8 +94,7 @@ pub fn spawn_trawl(args: &[&str]) -> Child {
     for var in PROXY_VARS {
         cmd.env_remove(var);
     }
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("failed to spawn {} {args:?}: {e}", bin.display()))
+    cmd
 }
 
 /// Runs `trawl` with `args` to completion inside a private network namespace
@@ -98,18 +104,9 @@ pub fn spawn_trawl(args: &[&str]) -> Child {
 /// that cannot make a namespace fails the test. BLOCKS, like [`run_trawl`].
 pub fn run_trawl_isolated(args: &[&str], timeout: Duration) -> RunOutput {
     let bin = trawl_bin();
-    let mut cmd = Command::new("unshare");
-    cmd.arg("-n")
-        .arg(&bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("RUST_LOG");
-    for var in PROXY_VARS {
-        cmd.env_remove(var);
-    }
-    let child = cmd
+    let mut unshare = Command::new("unshare");
+    unshare.arg("-n").arg(&bin);
+    let child = trawl_command(unshare, args)
         .spawn()
         .unwrap_or_else(|e| panic!("failed to spawn unshare -n {}: {e}", bin.display()));
     let out = wait_with_timeout(child, timeout);
