@@ -214,11 +214,13 @@ impl Extractor {
                 tree,
                 depth: Cell::new(0),
                 too_deep: Cell::new(false),
+                merged: Cell::new(0),
             },
             TokenizerOpts::default(),
         );
         let input = BufferQueue::default();
-        input.push_back(StrTendril::from_slice(html));
+        // html5ever compares each attribute with every earlier one of its tag.
+        input.push_back(StrTendril::from_slice(&scan::cap_attributes(html)));
         // The tokenizer pauses to let scripts run and to report `<meta charset>`
         // (the page is decoded already): carry on until the input is used up.
         while !matches!(tokenizer.feed(&input), TokenizerResult::Done) {}
@@ -348,6 +350,8 @@ struct Tee {
     depth: Cell<u32>,
     /// The page went deeper than [`MAX_DOM_DEPTH`]: the tree builder is no longer fed.
     too_deep: Cell<bool>,
+    /// Attributes of `<html>` and `<body>` start tags fed to the tree builder.
+    merged: Cell<usize>,
 }
 
 impl Tee {
@@ -373,13 +377,32 @@ impl Tee {
     }
 }
 
+impl Tee {
+    /// Every later `<html>` or `<body>` start tag adds its new attributes to the
+    /// first one's element, and scraper inserts each into a sorted list: a page of
+    /// such tags, each under the per-tag cap, would still cost time quadratic in
+    /// the page. Past [`scan::MAX_ATTRS`] in all, their attributes are dropped.
+    fn bound_merges(&self, mut token: Token) -> Token {
+        if let Token::TagToken(tag) = &mut token {
+            if tag.kind == TagKind::StartTag && matches!(&*tag.name, "html" | "body") {
+                let left = scan::MAX_ATTRS.saturating_sub(self.merged.get());
+                tag.attrs.truncate(left);
+                self.merged.set(self.merged.get() + tag.attrs.len());
+            }
+        }
+        token
+    }
+}
+
 impl TokenSink for Tee {
     type Handle = Node;
 
     fn process_token(&self, token: Token, line: u64) -> TokenSinkResult<Self::Handle> {
         let own = self.found.borrow_mut().see(&token);
         match &self.tree {
-            Some(tree) if self.feeds_tree(&token) => tree.process_token(token, line),
+            Some(tree) if self.feeds_tree(&token) => {
+                tree.process_token(self.bound_merges(token), line)
+            }
             _ => match own {
                 TokenSinkResult::RawData(kind) => TokenSinkResult::RawData(kind),
                 TokenSinkResult::Plaintext => TokenSinkResult::Plaintext,
