@@ -515,20 +515,16 @@ mod props {
         #[test]
         fn any_string_is_a_canonical_url_or_an_error(s in any::<String>(), rules in rules()) {
             let base = Url::parse("http://e.com/d/p?q=1").unwrap();
-            for result in [parse(&s, None, rules), parse(&s, Some(&base), rules)] {
-                if let Ok(u) = result {
-                    check_canonical(&u, rules)?;
-                }
+            for u in [parse(&s, None, rules), parse(&s, Some(&base), rules)].iter().flatten() {
+                check_canonical(u, rules)?;
             }
         }
 
         #[test]
         fn url_like_strings_canonicalise_to_fixed_points(s in urlish(), rules in rules()) {
             let base = Url::parse("https://e.com/d/p").unwrap();
-            for result in [parse(&s, None, rules), parse(&s, Some(&base), rules)] {
-                if let Ok(u) = result {
-                    check_canonical(&u, rules)?;
-                }
+            for u in [parse(&s, None, rules), parse(&s, Some(&base), rules)].iter().flatten() {
+                check_canonical(u, rules)?;
             }
         }
 

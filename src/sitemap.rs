@@ -1124,11 +1124,15 @@ mod props {
     }
 
     fn as_text(urls: &[String], style: u8) -> String {
-        let end = if style % 2 == 0 { "\n" } else { "\r\n" };
+        let end = if style.is_multiple_of(2) {
+            "\n"
+        } else {
+            "\r\n"
+        };
         let mut text = String::new();
         for u in urls {
             text.push_str(&format!("  {u} {end}"));
-            if style % 3 == 0 {
+            if style.is_multiple_of(3) {
                 text.push_str(end);
             }
         }
