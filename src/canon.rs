@@ -203,13 +203,15 @@ pub fn canonicalize(mut url: Url, rules: Rules) -> Result<Url, CanonError> {
     }
 
     if let Some(query) = url.query() {
+        // Escapes first: `s%69d` is `sid`, and must go as `sid` goes, or the
+        // canonical form of `?s%69d=1` (`?sid=1`) would canonicalise to another.
         let mut pairs: Vec<String> = query
             .split('&')
             .filter(|p| !p.is_empty())
+            .map(normalize_escapes)
             .filter(|p| {
                 !(rules.strip_session_ids && is_session_key(p.split('=').next().unwrap_or("")))
             })
-            .map(normalize_escapes)
             .collect();
         if rules.sort_query {
             // Sort by key first so that repeated keys keep their relative order.
@@ -319,6 +321,7 @@ mod tests {
                 "http://example.com/",
             ),
             ("http://example.com/?side=1", "http://example.com/?side=1"),
+            ("http://example.com/?s%69d=1&a=2", "http://example.com/?a=2"),
             (
                 "http://example.com/?a=1&&b=2&",
                 "http://example.com/?a=1&b=2",
@@ -378,5 +381,214 @@ mod tests {
             fingerprint(&a),
             xxhash_rust::xxh3::xxh3_64(b"http://e.com/x")
         );
+    }
+}
+
+/// Property tests: arbitrary strings, URL-ish strings from a small grammar, and
+/// many spellings of one URL.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 256,
+            // CI runs on a clean clone: nothing is written next to the sources.
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn one_of(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop::sample::select(items).prop_map(str::to_string)
+    }
+
+    fn rules() -> impl Strategy<Value = Rules> {
+        (any::<bool>(), any::<bool>()).prop_map(|(sort_query, strip_session_ids)| Rules {
+            sort_query,
+            strip_session_ids,
+        })
+    }
+
+    /// Pieces of paths and queries, plain and hostile.
+    fn part() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[a-zA-Z0-9._~-]{1,6}",
+            2 => one_of(&[
+                "%41", "%7e", "%7E", "%2f", "%2F", "%2e", "%2E%2E", "%25", "%", "%z", "%e2%82%ac",
+                ".", "..", ";jsessionid=AB", ";JSESSIONID=1", "a b", "é", "\\", "//", "?", "#",
+                "&", "=", "&&", "+", "%00", "\t", "s%69d", "%53ID",
+            ]),
+            1 => any::<char>().prop_map(String::from),
+        ]
+    }
+
+    fn urlish() -> impl Strategy<Value = String> {
+        let scheme = one_of(&[
+            "http://",
+            "HTTP://",
+            "https://",
+            "hTTpS://",
+            "ftp://",
+            "mailto:",
+            "javascript:",
+            "http:",
+            "http:///",
+            "",
+            "//",
+        ]);
+        let host = one_of(&[
+            "example.com",
+            "EXAMPLE.com",
+            "bücher.example",
+            "xn--bcher-kva.example",
+            "127.0.0.1",
+            "[::1]",
+            "0x7f.1",
+            "a..b",
+            "",
+            "user:pw@e.com",
+            "e.com.",
+            "%65.com",
+        ]);
+        let port = one_of(&["", ":80", ":443", ":8080", ":0", ":65535", ":99999", ":"]);
+        let path = prop::collection::vec(part(), 0..5).prop_map(|p| p.join("/"));
+        let key = one_of(&[
+            "a",
+            "b",
+            "B",
+            "sid",
+            "SID",
+            "PHPSESSID",
+            "jsessionid",
+            "aspsessionidxy",
+            "cfid",
+            "side",
+            "",
+            "s%69d",
+        ]);
+        let pair = (key, prop::option::of(part()))
+            .prop_map(|(k, v)| v.map_or(k.clone(), |v| format!("{k}={v}")));
+        let query = prop::option::of(prop::collection::vec(pair, 0..5).prop_map(|q| q.join("&")));
+        let fragment = prop::option::of(part());
+        (scheme, host, port, path, query, fragment).prop_map(|(s, h, p, path, q, f)| {
+            let mut url = format!("{s}{h}{p}/{path}");
+            if let Some(q) = q {
+                url.push('?');
+                url.push_str(&q);
+            }
+            if let Some(f) = f {
+                url.push('#');
+                url.push_str(&f);
+            }
+            url
+        })
+    }
+
+    /// What every canonical URL must be, and that canonicalising it again changes
+    /// nothing (the visited set keys on it: two spellings must never survive).
+    fn check_canonical(u: &Url, rules: Rules) -> Result<(), TestCaseError> {
+        prop_assert!(u.scheme() == "http" || u.scheme() == "https", "{u}");
+        prop_assert!(u.host_str().is_some_and(|h| !h.is_empty()), "{u}");
+        prop_assert!(u.fragment().is_none(), "{u}");
+        prop_assert_eq!(&parse(u.as_str(), None, rules), &Ok(u.clone()), "reparsed");
+        prop_assert_eq!(&canonicalize(u.clone(), rules), &Ok(u.clone()), "again");
+        prop_assert_eq!(fingerprint(u), fingerprint_str(u.as_str()));
+        let key = HostKey::of(u);
+        prop_assert_eq!(HostKey::parse(key.as_str()), Some(key));
+        if rules.strip_session_ids {
+            let path = u.path().to_ascii_lowercase();
+            prop_assert!(!path.contains(";jsessionid="), "{u}");
+            for pair in u.query().unwrap_or("").split('&') {
+                prop_assert!(!is_session_key(pair.split('=').next().unwrap_or("")), "{u}");
+            }
+        }
+        if rules.sort_query {
+            let keys: Vec<&str> = u
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .map(|p| p.split('=').next().unwrap_or(""))
+                .collect();
+            prop_assert!(keys.is_sorted(), "{u}");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_string_is_a_canonical_url_or_an_error(s in any::<String>(), rules in rules()) {
+            let base = Url::parse("http://e.com/d/p?q=1").unwrap();
+            for u in [parse(&s, None, rules), parse(&s, Some(&base), rules)].iter().flatten() {
+                check_canonical(u, rules)?;
+            }
+        }
+
+        #[test]
+        fn url_like_strings_canonicalise_to_fixed_points(s in urlish(), rules in rules()) {
+            let base = Url::parse("https://e.com/d/p").unwrap();
+            for u in [parse(&s, None, rules), parse(&s, Some(&base), rules)].iter().flatten() {
+                check_canonical(u, rules)?;
+            }
+        }
+
+        #[test]
+        fn spellings_of_one_url_are_one_url(
+            host in "[a-z]{1,8}\\.(com|org)",
+            segments in prop::collection::vec("[a-zA-Z0-9._~-]{1,5}", 0..4),
+            keys in prop::collection::btree_set("[a-z]{1,3}", 0..4),
+            upper in any::<bool>(),
+            port in any::<bool>(),
+            escape in prop::collection::vec(any::<bool>(), 64),
+            hash in prop::option::of("[a-z]{0,4}"),
+        ) {
+            // Session-id keys are stripped; the rest, sorted, is the canonical form.
+            let keys: Vec<String> = keys.into_iter().filter(|k| !is_session_key(k)).collect();
+            let path: Vec<&str> = segments
+                .iter()
+                .map(String::as_str)
+                .filter(|s| *s != "." && *s != "..")
+                .collect();
+            let plain = format!("http://{host}/{}", path.join("/"));
+            let query: Vec<String> = keys.iter().map(|k| format!("{k}=1")).collect();
+            let want = match query.is_empty() {
+                true => plain.clone(),
+                false => format!("{plain}?{}", query.join("&")),
+            };
+            // Another spelling: case, default port, escaped unreserved characters,
+            // reversed and padded query, a fragment.
+            let mut other = format!(
+                "{}://{}{}/",
+                if upper { "HTTP" } else { "http" },
+                if upper { host.to_uppercase() } else { host.clone() },
+                if port { ":80" } else { "" },
+            );
+            let mut n = 0;
+            for (i, seg) in path.iter().enumerate() {
+                if i > 0 {
+                    other.push('/');
+                }
+                for c in seg.chars() {
+                    n += 1;
+                    match escape[n % escape.len()] {
+                        true => other.push_str(&format!("%{:02x}", c as u32)),
+                        false => other.push(c),
+                    }
+                }
+            }
+            if !query.is_empty() {
+                let reversed: Vec<&str> = query.iter().rev().map(String::as_str).collect();
+                other.push_str(&format!("?&{}&&sid=9", reversed.join("&")));
+            }
+            if let Some(h) = hash {
+                other.push('#');
+                other.push_str(&h);
+            }
+            let got = parse(&other, None, Rules::default()).map(String::from);
+            prop_assert_eq!(got, Ok(want.clone()), "{}", other);
+        }
     }
 }

@@ -1016,3 +1016,167 @@ mod tests {
         }
     }
 }
+
+/// Property tests: arbitrary bytes, XML-ish documents from a small grammar, and
+/// one list of URLs written as an XML urlset, as text, and gzipped.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    const BIG: Limits = Limits {
+        max_bytes: 1 << 20,
+        max_urls: 1000,
+    };
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 256,
+            // CI runs on a clean clone: nothing is written next to the sources.
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn one_of(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop::sample::select(items).prop_map(str::to_string)
+    }
+
+    fn limits() -> impl Strategy<Value = Limits> {
+        (0u64..2048, 0usize..5).prop_map(|(max_bytes, max_urls)| Limits {
+            max_bytes,
+            max_urls,
+        })
+    }
+
+    /// What any answer must be: within its limits, every loc trimmed and non-empty.
+    fn check(result: &Result<Sitemap, SitemapError>, limits: &Limits) -> Result<(), TestCaseError> {
+        if let Ok(s) = result {
+            prop_assert!(s.locs.len() <= limits.max_urls);
+            for loc in &s.locs {
+                prop_assert!(!loc.is_empty() && loc.trim() == loc, "{loc:?}");
+                prop_assert!(loc.len() <= MAX_LOC_BYTES);
+            }
+        }
+        Ok(())
+    }
+
+    fn xmlish() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            4 => one_of(&[
+                "<urlset>", "</urlset>", "<url>", "</url>", "<loc>", "</loc>", "<sitemapindex>",
+                "<sitemap>", "</sitemap>", "<s:urlset xmlns:s=\"x\">", "<s:url>", "<s:loc>",
+                "</s:loc>", "<image:loc>", "</image:loc>", "<loc/>", "<url/>", "<urlset/>",
+                "<![CDATA[", "]]>", "&amp;", "&#x41;", "&#0;", "&bogus;", "&", "<!-- c -->",
+                "<!--", "<?xml version=\"1.0\"?>", "<!DOCTYPE u [<!ENTITY a \"b\">]>", "&a;",
+                "<lastmod>2024</lastmod>", "\u{feff}", " ", "\n", "<", ">", "</",
+            ]),
+            3 => "https?://[a-z]{1,6}\\.example/[a-z0-9?=&]{0,8}",
+            1 => "[ -~]{0,12}",
+        ];
+        prop::collection::vec(piece, 0..30).prop_map(|v| v.concat().into_bytes())
+    }
+
+    /// A list of URLs as sitemaps write them, unescaped.
+    fn urls() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(
+            "https?://[a-z]{1,8}\\.example(/[a-zA-Z0-9._~%?=&-]{0,12})?",
+            0..12,
+        )
+    }
+
+    /// `urls` as an XML urlset, spelled one of several ways.
+    fn as_xml(urls: &[String], style: u8) -> String {
+        let (open, close, p) = match style % 3 {
+            0 => (
+                "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+                "</urlset>",
+                "",
+            ),
+            1 => (
+                "<s:urlset xmlns:s=\"http://www.sitemaps.org/schemas/sitemap/0.9\">",
+                "</s:urlset>",
+                "s:",
+            ),
+            _ => ("<!-- gen --><urlset>", "</urlset>", ""),
+        };
+        let mut xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{open}\n");
+        for (i, u) in urls.iter().enumerate() {
+            let loc = match (i + style as usize) % 3 {
+                0 => u.replace('&', "&amp;"),
+                1 => format!("\n    {}  ", u.replace('&', "&#38;")),
+                _ => format!("<![CDATA[{u}]]>"),
+            };
+            xml.push_str(&format!(
+                "  <{p}url><{p}loc>{loc}</{p}loc><image:image><image:loc>http://i.example/x.png</image:loc></image:image><{p}lastmod>2024-01-01</{p}lastmod></{p}url>\n"
+            ));
+        }
+        xml + close
+    }
+
+    fn as_text(urls: &[String], style: u8) -> String {
+        let end = if style.is_multiple_of(2) {
+            "\n"
+        } else {
+            "\r\n"
+        };
+        let mut text = String::new();
+        for u in urls {
+            text.push_str(&format!("  {u} {end}"));
+            if style.is_multiple_of(3) {
+                text.push_str(end);
+            }
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_bytes_give_a_bounded_answer(body in prop::collection::vec(any::<u8>(), 0..512), limits in limits()) {
+            for body in [body.clone(), gzip(&body)] {
+                check(&parse(&body, &BIG), &BIG)?;
+                check(&parse(&body, &limits), &limits)?;
+            }
+        }
+
+        #[test]
+        fn xml_like_documents_read_alike_plain_and_gzipped(body in xmlish(), limits in limits()) {
+            for limits in [BIG, limits] {
+                let plain = parse(&body, &limits);
+                check(&plain, &limits)?;
+                prop_assert_eq!(&parse(&gzip(&body), &limits), &plain);
+            }
+        }
+
+        #[test]
+        fn one_list_reads_alike_as_xml_text_and_gzip(urls in urls(), style in any::<u8>(), max_urls in 0usize..16) {
+            let limits = Limits { max_bytes: 1 << 20, max_urls };
+            let xml = as_xml(&urls, style);
+            let text = as_text(&urls, style);
+            let want = Sitemap {
+                kind: Kind::UrlSet,
+                locs: urls.iter().take(max_urls).cloned().collect(),
+                truncated: urls.len() > max_urls,
+                malformed: false,
+            };
+            prop_assert_eq!(&parse(xml.as_bytes(), &limits), &Ok(want.clone()), "{}", xml);
+            prop_assert_eq!(&parse(&gzip(xml.as_bytes()), &limits), &Ok(want.clone()));
+            if !urls.is_empty() {
+                // A text sitemap needs a URL to be one; the XML form does not.
+                prop_assert_eq!(&parse(text.as_bytes(), &limits), &Ok(want.clone()), "{}", text);
+                prop_assert_eq!(&parse(&gzip(text.as_bytes()), &limits), &Ok(want));
+            }
+        }
+    }
+}

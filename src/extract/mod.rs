@@ -154,6 +154,11 @@ impl Extractor {
         })
     }
 
+    /// Raw hrefs either pass keeps from one page (0 = all).
+    fn max_hrefs(&self) -> usize {
+        self.max_links.saturating_mul(HREFS_PER_LINK)
+    }
+
     fn wants(&self, e: Extra) -> bool {
         self.extras.contains(&e)
     }
@@ -182,7 +187,7 @@ impl Extractor {
     /// rules) goes through the byte scanner when it can take it (see `scan`).
     fn page_with(&self, html: &str, page_url: &Url, fast: bool) -> Page {
         let scanned = (fast && self.extras.is_empty() && self.rules.is_empty())
-            .then(|| scan::scan(html))
+            .then(|| scan::scan_capped(html, self.max_hrefs()))
             .flatten();
         let (found, dom, too_deep, set) = match scanned {
             Some(s) => {
@@ -190,6 +195,7 @@ impl Extractor {
                     title: s.title,
                     base: s.base,
                     hrefs: s.hrefs,
+                    hrefs_cut: s.hrefs_cut,
                     nofollow_page: s.nofollow_page,
                     ..Found::default()
                 };
@@ -223,7 +229,7 @@ impl Extractor {
                 .then(|| text::Readable::new(self.max_text_chars)),
             keep_meta: self.wants(Extra::Meta),
             keep_json_ld: self.wants(Extra::JsonLd),
-            max_hrefs: self.max_links.saturating_mul(HREFS_PER_LINK),
+            max_hrefs: self.max_hrefs(),
             ..Found::default()
         };
         let tokenizer = Tokenizer::new(
@@ -232,11 +238,13 @@ impl Extractor {
                 tree,
                 depth: Cell::new(0),
                 too_deep: Cell::new(false),
+                merged: Cell::new(0),
             },
             TokenizerOpts::default(),
         );
         let input = BufferQueue::default();
-        input.push_back(StrTendril::from_slice(html));
+        // html5ever compares each attribute with every earlier one of its tag.
+        input.push_back(StrTendril::from_slice(&scan::cap_attributes(html)));
         // The tokenizer pauses to let scripts run and to report `<meta charset>`
         // (the page is decoded already): carry on until the input is used up.
         while !matches!(tokenizer.feed(&input), TokenizerResult::Done) {}
@@ -372,6 +380,8 @@ struct Tee {
     depth: Cell<u32>,
     /// The page went deeper than [`MAX_DOM_DEPTH`]: the tree builder is no longer fed.
     too_deep: Cell<bool>,
+    /// Attributes of `<html>` and `<body>` start tags fed to the tree builder.
+    merged: Cell<usize>,
 }
 
 impl Tee {
@@ -397,13 +407,32 @@ impl Tee {
     }
 }
 
+impl Tee {
+    /// Every later `<html>` or `<body>` start tag adds its new attributes to the
+    /// first one's element, and scraper inserts each into a sorted list: a page of
+    /// such tags, each under the per-tag cap, would still cost time quadratic in
+    /// the page. Past [`scan::MAX_ATTRS`] in all, their attributes are dropped.
+    fn bound_merges(&self, mut token: Token) -> Token {
+        if let Token::TagToken(tag) = &mut token {
+            if tag.kind == TagKind::StartTag && matches!(&*tag.name, "html" | "body") {
+                let left = scan::MAX_ATTRS.saturating_sub(self.merged.get());
+                tag.attrs.truncate(left);
+                self.merged.set(self.merged.get() + tag.attrs.len());
+            }
+        }
+        token
+    }
+}
+
 impl TokenSink for Tee {
     type Handle = Node;
 
     fn process_token(&self, token: Token, line: u64) -> TokenSinkResult<Self::Handle> {
         let own = self.found.borrow_mut().see(&token);
         match &self.tree {
-            Some(tree) if self.feeds_tree(&token) => tree.process_token(token, line),
+            Some(tree) if self.feeds_tree(&token) => {
+                tree.process_token(self.bound_merges(token), line)
+            }
             _ => match own {
                 TokenSinkResult::RawData(kind) => TokenSinkResult::RawData(kind),
                 TokenSinkResult::Plaintext => TokenSinkResult::Plaintext,

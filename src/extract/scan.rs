@@ -13,6 +13,16 @@
 //! named reference outside its small table, a NUL, a script that enters the
 //! "double escaped" state) makes it return `None`, and the caller runs html5ever's
 //! tokenizer instead. A test compares both passes on thousands of generated pages.
+//!
+//! It must never take more than linear time, whatever the page: every byte is
+//! searched a bounded number of times (the comment terminators are remembered,
+//! not searched for again at each comment) and no attribute is compared with the
+//! earlier ones of its tag. The same walk over the tags also makes html5ever's
+//! input safe: [`cap_attributes`] drops the attributes past [`MAX_ATTRS`] in a tag,
+//! where html5ever's own duplicate check is quadratic. Tests time each
+//! adversarial shape at two sizes on every path.
+
+use std::borrow::Cow;
 
 /// What the link pass needs from a page.
 #[derive(Debug, Default, PartialEq)]
@@ -21,6 +31,10 @@ pub struct Scanned {
     pub base: Option<String>,
     pub hrefs: Vec<(String, bool)>,
     pub nofollow_page: bool,
+    /// Hrefs past the cap given to [`scan_capped`]: counted (those naming a link at
+    /// all), not kept.
+    pub hrefs_cut: usize,
+    max_hrefs: usize,
 }
 
 /// Title bytes kept before the caller cuts it (as the token pass keeps).
@@ -56,14 +70,17 @@ fn is_space(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | b'\x0c' | b' ' | b'\r')
 }
 
+/// The first `needle` at or after `from` (the needle is never empty).
 fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    if from >= hay.len() {
-        return None;
+    let (&first, _) = needle.split_first()?;
+    let mut i = from;
+    while let Some(p) = find_byte(hay, i, first) {
+        if hay[p..].starts_with(needle) {
+            return Some(p);
+        }
+        i = p + 1;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    None
 }
 
 fn find_byte(hay: &[u8], from: usize, b: u8) -> Option<usize> {
@@ -71,6 +88,35 @@ fn find_byte(hay: &[u8], from: usize, b: u8) -> Option<usize> {
         .iter()
         .position(|&c| c == b)
         .map(|p| p + from)
+}
+
+/// Where `needle` next occurs, for a cursor that only moves forward. A comment
+/// ends at the first `-->` or `--!>`, whichever comes first: searching afresh for
+/// both at every `<!--` costs a search to the end of the page per comment when
+/// one of them never occurs (a page of `<!-- -->` took a minute per 1.6 MB).
+/// Remembering the last answer makes every byte searched once.
+struct Next {
+    needle: &'static [u8],
+    /// The last answer (`Some(None)`: none after a cursor at or before this one).
+    last: Option<Option<usize>>,
+}
+
+impl Next {
+    fn new(needle: &'static [u8]) -> Next {
+        Next { needle, last: None }
+    }
+
+    /// The first `needle` at or after `from`; `from` never goes back between calls.
+    fn at(&mut self, hay: &[u8], from: usize) -> Option<usize> {
+        match self.last {
+            Some(Some(p)) if p >= from => return Some(p),
+            Some(None) => return None,
+            _ => {}
+        }
+        let found = find(hay, from, self.needle);
+        self.last = Some(found);
+        found
+    }
 }
 
 /// Decodes character references in `s` (an attribute value, or title text when
@@ -161,36 +207,90 @@ fn decode(s: &str, attr: bool) -> Option<String> {
     Some(out)
 }
 
-/// One parsed tag: its lower-case name and attributes (first of each name kept).
+/// Attributes one tag may have before html5ever sees it: html5ever drops a repeated
+/// attribute by comparing it with every earlier one, so a tag with 80,000 of them
+/// took seconds. No real page comes near this; [`cap_attributes`] drops the rest,
+/// and the scanner ignores them too so that both passes still agree.
+pub const MAX_ATTRS: usize = 1000;
+
+/// The attributes the link pass reads; the others are skipped, not stored.
+const READ: [&str; 5] = ["href", "rel", "src", "name", "content"];
+
+/// One parsed tag: its lower-case name and the attributes in [`READ`] (the first
+/// of each name wins, as in html5ever).
 struct Tag<'a> {
     name: String,
-    attrs: Vec<(String, &'a str)>,
+    attrs: [Option<&'a str>; READ.len()],
+    /// Where attribute number `MAX_ATTRS + 1` starts, if the tag has that many.
+    cut: Option<usize>,
+    /// Where the tag's `>` is (`None`: the input ends inside the tag, which the
+    /// tokenizer then drops), and whether a `/` right before it makes the tag
+    /// self-closing (a `/` ending an unquoted value does not).
+    gt: Option<usize>,
+    self_closing: bool,
 }
 
 impl Tag<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        let k = READ.iter().position(|n| *n == name)?;
+        self.attrs[k]
     }
 }
 
-/// Parses a tag whose name starts at `at`; returns it and the index after its `>`,
-/// or `None` when the input ends inside it (the tag is dropped).
-fn tag(s: &str, at: usize) -> Option<(Tag<'_>, usize)> {
+/// Parses one attribute value after its `=` (and any spaces) at `i`: the value and
+/// the index after it, or `None` when the input ends first.
+fn attr_value(s: &str, mut i: usize) -> Option<(&str, usize)> {
+    let b = s.as_bytes();
+    match b.get(i) {
+        None => None,
+        Some(&q @ (b'"' | b'\'')) => {
+            let end = find_byte(b, i + 1, q)?;
+            Some((&s[i + 1..end], end + 1))
+        }
+        Some(b'>') => Some(("", i)),
+        Some(_) => {
+            let start = i;
+            while i < b.len() && !is_space(b[i]) && b[i] != b'>' {
+                i += 1;
+            }
+            Some((&s[start..i], i))
+        }
+    }
+}
+
+/// Parses a tag whose name starts at `at`. Linear in the tag: no attribute is
+/// compared with earlier ones, only with the few [`READ`] names.
+fn tag(s: &str, at: usize) -> Tag<'_> {
     let b = s.as_bytes();
     let mut i = at;
     while i < b.len() && !is_space(b[i]) && b[i] != b'/' && b[i] != b'>' {
         i += 1;
     }
-    let name = s[at..i].to_ascii_lowercase();
-    let mut attrs: Vec<(String, &str)> = Vec::new();
+    let mut t = Tag {
+        name: s[at..i].to_ascii_lowercase(),
+        attrs: [None; READ.len()],
+        cut: None,
+        gt: None,
+        self_closing: false,
+    };
+    let mut count = 0;
     loop {
+        let mut slash = false;
         while i < b.len() && (is_space(b[i]) || b[i] == b'/') {
+            slash = b[i] == b'/';
             i += 1;
         }
         match b.get(i) {
-            None => return None,
-            Some(b'>') => return Some((Tag { name, attrs }, i + 1)),
+            None => return t,
+            Some(b'>') => {
+                (t.gt, t.self_closing) = (Some(i), slash);
+                return t;
+            }
             _ => {}
+        }
+        count += 1;
+        if count == MAX_ATTRS + 1 {
+            t.cut = Some(i);
         }
         // An attribute name: '=' may start one (a parse error, but a name char).
         let start = i;
@@ -198,7 +298,7 @@ fn tag(s: &str, at: usize) -> Option<(Tag<'_>, usize)> {
         while i < b.len() && !is_space(b[i]) && b[i] != b'/' && b[i] != b'>' && b[i] != b'=' {
             i += 1;
         }
-        let aname = s[start..i].to_ascii_lowercase();
+        let aname = &s[start..i];
         while i < b.len() && is_space(b[i]) {
             i += 1;
         }
@@ -208,25 +308,15 @@ fn tag(s: &str, at: usize) -> Option<(Tag<'_>, usize)> {
             while i < b.len() && is_space(b[i]) {
                 i += 1;
             }
-            match b.get(i) {
-                None => return None,
-                Some(&q @ (b'"' | b'\'')) => {
-                    let end = find_byte(b, i + 1, q)?;
-                    value = &s[i + 1..end];
-                    i = end + 1;
-                }
-                Some(b'>') => {}
-                Some(_) => {
-                    let start = i;
-                    while i < b.len() && !is_space(b[i]) && b[i] != b'>' {
-                        i += 1;
-                    }
-                    value = &s[start..i];
-                }
+            match attr_value(s, i) {
+                Some(v) => (value, i) = v,
+                None => return t,
             }
         }
-        if !attrs.iter().any(|(n, _)| *n == aname) {
-            attrs.push((aname, value));
+        if t.cut.is_none() {
+            if let Some(k) = READ.iter().position(|n| aname.eq_ignore_ascii_case(n)) {
+                t.attrs[k].get_or_insert(value);
+            }
         }
     }
 }
@@ -249,148 +339,254 @@ fn raw_end(b: &[u8], from: usize, name: &str) -> usize {
     b.len()
 }
 
+/// Elements whose content is raw text (no tags) in the tokenizer states we follow.
+fn is_raw_text(name: &str) -> bool {
+    matches!(
+        name,
+        "script" | "style" | "xmp" | "iframe" | "noembed" | "noframes" | "textarea" | "title"
+    )
+}
+
+/// What [`Walker::next`] found.
+enum Markup<'a> {
+    Start(Tag<'a>),
+    End(Tag<'a>),
+    /// A start or end tag the input ends inside: the last thing there is.
+    Cut(Tag<'a>),
+}
+
+/// Walks the tags of a page as the tokenizer sees them, skipping text, comments,
+/// doctypes, bogus comments and processing instructions. Raw text after a start
+/// tag is the caller's to skip (it knows which element it opened).
+struct Walker<'a> {
+    html: &'a str,
+    i: usize,
+    dash: Next,
+    bang: Next,
+}
+
+impl<'a> Walker<'a> {
+    fn new(html: &'a str) -> Walker<'a> {
+        Walker {
+            html,
+            i: 0,
+            dash: Next::new(b"-->"),
+            bang: Next::new(b"--!>"),
+        }
+    }
+
+    /// The next tag; `None` at the end of the input, or where the input ends
+    /// inside a comment (dropped, as the tokenizer drops it).
+    fn next(&mut self) -> Option<Markup<'a>> {
+        let b = self.html.as_bytes();
+        while let Some(lt) = find_byte(b, self.i, b'<') {
+            let j = lt + 1;
+            self.i = match b.get(j)? {
+                b'!' if b[j..].starts_with(b"!--") => self.comment_end(j + 3)?,
+                // Doctype, CDATA outside foreign content, bogus comment: to '>'.
+                b'!' | b'?' => find_byte(b, j, b'>')? + 1,
+                b'/' => match b.get(j + 1)? {
+                    c if c.is_ascii_alphabetic() => return Some(self.tag(j + 1, Markup::End)),
+                    b'>' => j + 2,
+                    _ => find_byte(b, j, b'>')? + 1,
+                },
+                c if c.is_ascii_alphabetic() => return Some(self.tag(j, Markup::Start)),
+                // A '<' that starts no tag is text.
+                _ => j,
+            };
+        }
+        None
+    }
+
+    fn tag(&mut self, at: usize, kind: fn(Tag<'a>) -> Markup<'a>) -> Markup<'a> {
+        let t = tag(self.html, at);
+        match t.gt {
+            Some(gt) => {
+                self.i = gt + 1;
+                kind(t)
+            }
+            None => {
+                self.i = self.html.len();
+                Markup::Cut(t)
+            }
+        }
+    }
+
+    /// The index after the comment whose text starts at `k` (after `<!--`).
+    fn comment_end(&mut self, k: usize) -> Option<usize> {
+        let b = self.html.as_bytes();
+        if b[k..].starts_with(b">") {
+            return Some(k + 1);
+        }
+        if b[k..].starts_with(b"->") {
+            return Some(k + 2);
+        }
+        let a = self.dash.at(b, k).map(|p| p + 3);
+        let c = self.bang.at(b, k).map(|p| p + 4);
+        match (a, c) {
+            (Some(a), Some(c)) => Some(a.min(c)),
+            (x, y) => x.or(y),
+        }
+    }
+
+    /// Moves past the raw text of the element `name` just opened; false for
+    /// `<plaintext>`, whose text runs to the end of the input.
+    fn skip_raw_text(&mut self, name: &str) -> bool {
+        if name == "plaintext" {
+            self.i = self.html.len();
+            return false;
+        }
+        if is_raw_text(name) {
+            self.i = raw_end(self.html.as_bytes(), self.i, name);
+        }
+        true
+    }
+}
+
+/// `html` with the attributes past the first [`MAX_ATTRS`] of every tag dropped,
+/// for html5ever (see [`MAX_ATTRS`]); borrowed unchanged when no tag has that many,
+/// which is every real page. One linear pass, following the same states as the
+/// scanner; where it differs from html5ever (a script html5ever reads as double
+/// escaped), the worst it does is trim a run of more than a thousand attributes.
+pub fn cap_attributes(html: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut kept = 0;
+    let mut walker = Walker::new(html);
+    while let Some(markup) = walker.next() {
+        let (t, gt) = match markup {
+            Markup::Start(t) => {
+                walker.skip_raw_text(&t.name);
+                let gt = t.gt;
+                (t, gt)
+            }
+            Markup::End(t) => {
+                let gt = t.gt;
+                (t, gt)
+            }
+            // html5ever drops a tag the input ends inside, attributes and all, but
+            // it still compares them: cut those too.
+            Markup::Cut(t) => (t, Some(html.len())),
+        };
+        let (Some(cut), Some(gt)) = (t.cut, gt) else {
+            continue;
+        };
+        out.push_str(&html[kept..cut]);
+        // A space keeps a '/' before the cut from making the tag self-closing.
+        out.push_str(if t.self_closing { " /" } else { " " });
+        kept = gt;
+    }
+    if out.is_empty() {
+        return Cow::Borrowed(html);
+    }
+    out.push_str(&html[kept..]);
+    Cow::Owned(out)
+}
+
 /// Scans `html`; `None` means "use the full tokenizer for this page".
-// One function on purpose (about 140 lines): it is a single pass over the bytes
-// whose cursor and "give up" exits every branch shares; cut into pieces, each piece
-// would carry the cursor state back and forth, and this is the hottest loop of a
-// crawl (the differential test against html5ever pins its behaviour).
+#[cfg(test)]
 pub fn scan(html: &str) -> Option<Scanned> {
-    let b = html.as_bytes();
-    if b.contains(&0) {
+    scan_capped(html, 0)
+}
+
+/// [`scan`], keeping at most `max_hrefs` hrefs (0 = all): a page of a million
+/// links never holds a million strings.
+pub fn scan_capped(html: &str, max_hrefs: usize) -> Option<Scanned> {
+    if html.as_bytes().contains(&0) {
         return None;
     }
-    let mut out = Scanned::default();
+    let mut out = Scanned {
+        max_hrefs,
+        ..Scanned::default()
+    };
     let mut title_seen = false;
-    let mut i = 0;
-    while let Some(lt) = find_byte(b, i, b'<') {
-        let j = lt + 1;
-        match b.get(j) {
-            Some(b'!') => {
-                if b[j..].starts_with(b"!--") {
-                    let k = j + 3;
-                    if b[k..].starts_with(b">") {
-                        i = k + 1;
-                    } else if b[k..].starts_with(b"->") {
-                        i = k + 2;
-                    } else {
-                        let a = find(b, k, b"-->").map(|p| p + 3);
-                        let c = find(b, k, b"--!>").map(|p| p + 4);
-                        i = match (a, c) {
-                            (Some(a), Some(c)) => a.min(c),
-                            (Some(x), None) | (None, Some(x)) => x,
-                            (None, None) => return Some(out),
-                        };
-                    }
-                } else {
-                    // Doctype, CDATA outside foreign content, bogus comment: to '>'.
-                    match find_byte(b, j, b'>') {
-                        Some(gt) => i = gt + 1,
-                        None => return Some(out),
+    let mut walker = Walker::new(html);
+    while let Some(markup) = walker.next() {
+        let t = match markup {
+            Markup::Start(t) => t,
+            Markup::End(_) => continue,
+            Markup::Cut(_) => break,
+        };
+        take(&t, &mut out)?;
+        let start = walker.i;
+        if !walker.skip_raw_text(&t.name) {
+            break;
+        }
+        let raw = &html[start..walker.i];
+        match t.name.as_str() {
+            // "<!--" then "<script" inside a script: the double-escaped states,
+            // where "</script>" may not end it. Leave it to html5ever.
+            "script" => {
+                if let Some(open) = find(raw.as_bytes(), 0, b"<!--") {
+                    if raw.as_bytes()[open..]
+                        .windows(7)
+                        .any(|w| w.eq_ignore_ascii_case(b"<script"))
+                    {
+                        return None;
                     }
                 }
             }
-            Some(b'?') => match find_byte(b, j, b'>') {
-                Some(gt) => i = gt + 1,
-                None => return Some(out),
-            },
-            Some(b'/') => match b.get(j + 1) {
-                Some(c) if c.is_ascii_alphabetic() => match tag(html, j + 1) {
-                    Some((_, next)) => i = next,
-                    None => return Some(out),
-                },
-                Some(b'>') => i = j + 2,
-                None => return Some(out),
-                Some(_) => match find_byte(b, j, b'>') {
-                    Some(gt) => i = gt + 1,
-                    None => return Some(out),
-                },
-            },
-            Some(c) if c.is_ascii_alphabetic() => {
-                let Some((t, next)) = tag(html, j) else {
-                    return Some(out);
-                };
-                i = next;
-                match t.name.as_str() {
-                    "a" | "area" => {
-                        if let Some(href) = t.get("href") {
-                            let nofollow = t.get("rel").is_some_and(|r| {
-                                r.split_ascii_whitespace()
-                                    .any(|x| x.eq_ignore_ascii_case("nofollow"))
-                            });
-                            out.hrefs.push((decode(href, true)?, nofollow));
-                        }
-                    }
-                    "frame" | "iframe" => {
-                        if let Some(src) = t.get("src") {
-                            out.hrefs.push((decode(src, true)?, false));
-                        }
-                    }
-                    "base" if out.base.is_none() => {
-                        if let Some(h) = t.get("href") {
-                            out.base = Some(decode(h, true)?);
-                        }
-                    }
-                    "meta" => {
-                        let robots = match t.get("name") {
-                            Some(n) => decode(n, true)?.eq_ignore_ascii_case("robots"),
-                            None => false,
-                        };
-                        let content = match robots {
-                            true => decode(t.get("content").unwrap_or(""), true)?,
-                            false => String::new(),
-                        };
-                        if content
-                            .to_ascii_lowercase()
-                            .split([',', ' '])
-                            .any(|d| d.trim() == "nofollow" || d.trim() == "none")
-                        {
-                            out.nofollow_page = true;
-                        }
-                    }
-                    _ => {}
+            "title" if !title_seen => {
+                title_seen = true;
+                // The token pass keeps about this much; the caller cuts it.
+                if raw.len() > TITLE_CAP {
+                    return None;
                 }
-                // Elements whose content is raw text: skip to their end tag.
-                match t.name.as_str() {
-                    "script" => {
-                        let end = raw_end(b, i, "script");
-                        let body = &b[i..end];
-                        // "<!--" then "<script" inside a script: the double-escaped
-                        // states, where "</script>" may not end it. Leave it to html5ever.
-                        if let Some(open) = find(body, 0, b"<!--") {
-                            if body[open..]
-                                .windows(7)
-                                .any(|w| w.eq_ignore_ascii_case(b"<script"))
-                            {
-                                return None;
-                            }
-                        }
-                        i = end;
-                    }
-                    "style" | "xmp" | "iframe" | "noembed" | "noframes" | "textarea" => {
-                        i = raw_end(b, i, &t.name);
-                    }
-                    "title" => {
-                        let end = raw_end(b, i, "title");
-                        if !title_seen {
-                            title_seen = true;
-                            let raw = &html[i..end];
-                            // The token pass keeps about this much; the caller cuts it.
-                            if raw.len() > TITLE_CAP {
-                                return None;
-                            }
-                            out.title = decode(raw, false)?;
-                        }
-                        i = end;
-                    }
-                    "plaintext" => return Some(out),
-                    _ => {}
-                }
+                out.title = decode(raw, false)?;
             }
-            // A '<' that starts no tag is text.
-            _ => i = j,
+            _ => {}
         }
     }
     Some(out)
+}
+
+/// Takes what the link pass wants from one start tag; `None` when a value needs
+/// decoding beyond this module.
+fn take(t: &Tag<'_>, out: &mut Scanned) -> Option<()> {
+    let full = out.max_hrefs > 0 && out.hrefs.len() >= out.max_hrefs;
+    match t.name.as_str() {
+        "a" | "area" | "frame" | "iframe" if full => {
+            let value = t.get("href").or_else(|| t.get("src")).unwrap_or("");
+            out.hrefs_cut += usize::from(super::wanted(value));
+        }
+        "a" | "area" => {
+            if let Some(href) = t.get("href") {
+                let nofollow = t.get("rel").is_some_and(|r| {
+                    r.split_ascii_whitespace()
+                        .any(|x| x.eq_ignore_ascii_case("nofollow"))
+                });
+                out.hrefs.push((decode(href, true)?, nofollow));
+            }
+        }
+        "frame" | "iframe" => {
+            if let Some(src) = t.get("src") {
+                out.hrefs.push((decode(src, true)?, false));
+            }
+        }
+        "base" if out.base.is_none() => {
+            if let Some(h) = t.get("href") {
+                out.base = Some(decode(h, true)?);
+            }
+        }
+        "meta" => {
+            let robots = match t.get("name") {
+                Some(n) => decode(n, true)?.eq_ignore_ascii_case("robots"),
+                None => false,
+            };
+            let content = match robots {
+                true => decode(t.get("content").unwrap_or(""), true)?,
+                false => String::new(),
+            };
+            if content
+                .to_ascii_lowercase()
+                .split([',', ' '])
+                .any(|d| d.trim() == "nofollow" || d.trim() == "none")
+            {
+                out.nofollow_page = true;
+            }
+        }
+        _ => {}
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -527,5 +723,438 @@ mod tests {
             assert!(s.hrefs.len() >= 20, "{}", s.hrefs.len());
             assert!(!s.title.is_empty());
         }
+    }
+}
+
+/// Adversarial shapes, timed at two sizes on every parsing path: the scanner, the
+/// token pass, the DOM a rule set gets and the readable-text extra.
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::extract::Extractor;
+    use std::time::Duration;
+    use url::Url;
+
+    type Run = Box<dyn Fn(&str)>;
+    /// A named adversarial page, made at a given size.
+    type Shape = (&'static str, fn(usize) -> String);
+
+    fn url() -> Url {
+        Url::parse("http://e.com/").unwrap()
+    }
+
+    fn extractor(toml: &str) -> Extractor {
+        let config =
+            crate::config::Config::from_toml(toml, std::path::Path::new("t.toml")).unwrap();
+        Extractor::new(&config).unwrap()
+    }
+
+    /// Every path a page can take, by name.
+    fn paths() -> Vec<(&'static str, Run)> {
+        let tokens = Extractor::links_only(crate::canon::Rules::default());
+        let dom = extractor(
+            "[[rules]]\nname = \"r\"\npattern = \"\"\nfields = { h = { selector = \"h1\" } }\n",
+        );
+        let text = extractor("extras = [\"text\"]");
+        vec![
+            (
+                "scanner",
+                Box::new(|h: &str| {
+                    std::hint::black_box(scan(h));
+                }),
+            ),
+            (
+                "tokens",
+                Box::new(move |h: &str| {
+                    std::hint::black_box(tokens.page_with(h, &url(), false));
+                }),
+            ),
+            (
+                "dom",
+                Box::new(move |h: &str| {
+                    std::hint::black_box(dom.page(h, &url()));
+                }),
+            ),
+            (
+                "text",
+                Box::new(move |h: &str| {
+                    std::hint::black_box(text.page(h, &url()));
+                }),
+            ),
+        ]
+    }
+
+    /// CPU time of this thread: other work on a loaded machine stretches the wall
+    /// clock of the large run more than that of the small one, not this.
+    #[cfg(unix)]
+    fn cpu_now() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec through a valid pointer.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[cfg(not(unix))]
+    fn cpu_now() -> Duration {
+        use std::sync::OnceLock;
+        use std::time::Instant;
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed()
+    }
+
+    fn best_of_3(run: &dyn Fn(&str), html: &str) -> Duration {
+        (0..3)
+            .map(|_| {
+                let t = cpu_now();
+                run(html);
+                cpu_now().saturating_sub(t)
+            })
+            .min()
+            .unwrap_or_default()
+    }
+
+    /// `count` distinct attribute names of one width, in falling order (each new
+    /// one sorts before all earlier ones: the worst order for a sorted insert).
+    fn names(count: usize, from: usize) -> String {
+        (0..count)
+            .map(|k| format!(" a{:07}", from + count - k))
+            .collect()
+    }
+
+    fn comments(n: usize) -> String {
+        "<!-- c -->".repeat(n) + "<a href=/end>"
+    }
+
+    fn bang_comments(n: usize) -> String {
+        "<!-- c --!>".repeat(n) + "<a href=/end>"
+    }
+
+    fn attributes(n: usize) -> String {
+        format!("<a{} href=/x>", names(n, 0))
+    }
+
+    fn end_tag_attributes(n: usize) -> String {
+        format!("<a href=/x></a{}><a href=/y>", names(n, 0))
+    }
+
+    fn unterminated_tag_attributes(n: usize) -> String {
+        format!("<a href=/x><a{}", names(n, 0))
+    }
+
+    /// Later `<html>` and `<body>` tags, each under the per-tag cap, whose new
+    /// attributes the tree builder adds to the first ones.
+    fn merged_root_attributes(n: usize) -> String {
+        let mut s = String::from("<html><body>");
+        for k in 0..n / 500 {
+            let tag = if k % 2 == 0 { "html" } else { "body" };
+            s.push_str(&format!("<{tag}{}>", names(500, n - k * 500)));
+        }
+        s
+    }
+
+    /// Time at `n` and `8n` on the named paths (all when empty): 8 times the
+    /// input must take less than 24 times as long (best of 3 in CPU time; the
+    /// slack absorbs cache effects, a quadratic path takes about 64 times as long).
+    fn assert_linear(shape: &str, make: fn(usize) -> String, n: usize, only: &[&str]) {
+        let (small, large) = (make(n), make(8 * n));
+        for (path, run) in paths() {
+            if !only.is_empty() && !only.contains(&path) {
+                continue;
+            }
+            let ts = best_of_3(&*run, &small);
+            let tl = best_of_3(&*run, &large);
+            eprintln!(
+                "{shape}: {path} {ts:?} at {} bytes, {tl:?} at {}",
+                small.len(),
+                large.len()
+            );
+            assert!(
+                tl < ts * 24 + Duration::from_millis(2),
+                "{shape} on the {path} path: {ts:?} at {} bytes but {tl:?} at {}",
+                small.len(),
+                large.len()
+            );
+        }
+    }
+
+    const ALL: &[&str] = &[];
+
+    #[test]
+    fn comments_cost_linear_time_on_every_path() {
+        assert_linear("closed comments", comments, 12_500, ALL);
+        // The html5ever paths read both endings alike; the scanner searched for each.
+        assert_linear(
+            "bang-closed comments",
+            bang_comments,
+            12_500,
+            &["scanner", "tokens"],
+        );
+    }
+
+    #[test]
+    fn attributes_cost_linear_time_on_every_path() {
+        assert_linear("attributes", attributes, 16_000, ALL);
+        assert_linear("end tag attributes", end_tag_attributes, 16_000, ALL);
+        assert_linear("unterminated tag", unterminated_tag_attributes, 16_000, ALL);
+    }
+
+    #[test]
+    fn merged_root_attributes_cost_linear_time_in_the_dom() {
+        // Only the tree builder merges them; the other paths see ordinary tags.
+        let paths = &["scanner", "dom"];
+        assert_linear(
+            "merged root attributes",
+            merged_root_attributes,
+            10_000,
+            paths,
+        );
+    }
+
+    #[test]
+    fn other_hostile_shapes_cost_linear_time() {
+        let shapes: [Shape; 6] = [
+            ("unclosed quote", |n| {
+                format!("<a href=\"{}", "x".repeat(8 * n))
+            }),
+            ("unclosed script", |n| {
+                format!("<script>{}", "</scrip>".repeat(n))
+            }),
+            ("raw-text end tags", |n| "<title></titl></title>".repeat(n)),
+            ("ampersands", |n| {
+                format!("<a href=\"{}\">", "&".repeat(8 * n))
+            }),
+            ("bogus markup", |n| "<!x><?y></ ></>".repeat(n)),
+            ("unclosed comments", |n| "<!--".repeat(2 * n)),
+        ];
+        for (shape, make) in shapes {
+            assert_linear(shape, make, 5_000, &["scanner", "tokens"]);
+        }
+    }
+
+    #[test]
+    fn capped_pages_still_agree_and_keep_their_links() {
+        // Past the cap, an attribute is gone on both paths alike.
+        let late_href = format!("<a{} href=/late>t</a><a href=/next>", names(MAX_ATTRS, 0));
+        let early = format!("<a href=/early{}>t</a>", names(5 * MAX_ATTRS, 0));
+        let self_closing = format!("<svg><a{} /><a href=/in-svg>", names(MAX_ATTRS + 1, 0));
+        let slash_cut = format!("<a{}/b href=/no>", names(MAX_ATTRS, 0));
+        let links = Extractor::links_only(crate::canon::Rules::default());
+        for (html, want) in [
+            (&late_href, vec!["http://e.com/next"]),
+            (&early, vec!["http://e.com/early"]),
+            (&self_closing, vec!["http://e.com/in-svg"]),
+            (&slash_cut, vec![]),
+        ] {
+            let fast = links.page_with(html, &url(), true);
+            let slow = links.page_with(html, &url(), false);
+            assert_eq!(fast.links, slow.links);
+            let got: Vec<&str> = slow.links.iter().map(|l| l.url.as_str()).collect();
+            assert_eq!(got, want);
+        }
+        assert!(matches!(cap_attributes(&early), Cow::Owned(_)));
+        let capped = cap_attributes(&self_closing);
+        assert!(
+            capped.contains("a0000002  /><a href=/in-svg>"),
+            "{capped:.80}"
+        );
+        // A real page goes through untouched, and is not copied.
+        let page = crate::bench::page(3, 20_000, "http://127.0.0.1:1");
+        assert!(matches!(cap_attributes(&page), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    #[ignore = "prints figures: SHAPE=comments N=160000 cargo test --release --lib hostile::figures -- --ignored --nocapture"]
+    fn figures() {
+        let n: usize = std::env::var("N")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10_000);
+        let only = std::env::var("SHAPE").unwrap_or_default();
+        let shapes: [Shape; 3] = [
+            ("comments", comments),
+            ("attributes", attributes),
+            ("merged", merged_root_attributes),
+        ];
+        for (shape, make) in shapes {
+            if !shape.contains(&only) {
+                continue;
+            }
+            let html = make(n);
+            for (path, run) in paths() {
+                let t = best_of_3(&*run, &html);
+                println!("{shape} n={n} ({} bytes) {path}: {t:?}", html.len());
+            }
+        }
+    }
+}
+
+/// Property tests: generated HTML-ish pages from a grammar of tags, attributes,
+/// comments and references, and arbitrary strings.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::extract::Extractor;
+    use proptest::prelude::*;
+    use std::sync::{Arc, LazyLock};
+    use url::Url;
+
+    static LINKS: LazyLock<Arc<Extractor>> =
+        LazyLock::new(|| Extractor::links_only(crate::canon::Rules::default()));
+    static URL: LazyLock<Url> = LazyLock::new(|| Url::parse("http://e.com/d/p.html").unwrap());
+
+    fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            // CI runs on a clean clone: nothing is written next to the sources.
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    fn one_of(items: &'static [&'static str]) -> impl Strategy<Value = String> {
+        prop::sample::select(items).prop_map(str::to_string)
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            4 => "/[a-z0-9]{1,4}(\\?[a-z]=[0-9])?",
+            2 => "[a-z0-9/?=#.]{1,6}",
+            3 => one_of(&[
+                "&amp;", "&#65;", "&#x42;", "&copy", "&copy;", "&eacute;", "&#x80;", "&#0;",
+                "&", "&#", "<", ">", "\"", "'", " ", "=", "/", "é", "nofollow", "robots",
+                "none", "--!>", "-->", "</script>", "\n", "&b=2", "&copy=1",
+            ]),
+        ];
+        prop::collection::vec(part, 1..4).prop_map(|v| v.concat())
+    }
+
+    fn attribute(names: &'static [&'static str]) -> impl Strategy<Value = String> {
+        (one_of(names), 0..6u8, value()).prop_map(|(n, quoting, v)| match quoting {
+            0 => n,
+            1 => format!("{n}={}", v.replace([' ', '>', '\n'], "")),
+            2 | 5 => format!("{n}=\"{}\"", v.replace('"', "")),
+            3 => format!("{n}='{}'", v.replace('\'', "")),
+            _ => format!("{n} = \"{}\"", v.replace('"', "")),
+        })
+    }
+
+    /// A start or end tag named from `names`, with attributes named from `attrs`.
+    fn tag(
+        names: &'static [&'static str],
+        attrs: &'static [&'static str],
+    ) -> impl Strategy<Value = String> {
+        let sep = one_of(&[" ", " ", "\n", "/", " / "]);
+        let list = prop::collection::vec((sep, attribute(attrs)), 0..4);
+        (0..8u8, one_of(names), list, 0..8u8).prop_map(|(end, name, list, close)| {
+            let mut s = format!("<{}{name}", if end == 0 { "/" } else { "" });
+            for (sep, a) in list {
+                s.push_str(&sep);
+                s.push_str(&a);
+            }
+            // Now and then the tag runs into whatever comes next.
+            s.push_str(match close {
+                0 => "",
+                1 => "/>",
+                _ => ">",
+            });
+            s
+        })
+    }
+
+    const LINK_TAGS: &[&str] = &["a", "A", "area", "iframe", "frame", "base", "meta"];
+    const LINK_ATTRS: &[&str] = &[
+        "href", "href", "HREF", "rel", "src", "name", "content", "Name", "class", "=x",
+    ];
+    const OTHER_TAGS: &[&str] = &[
+        "div", "p", "svg", "math", "img", "table", "template", "select", "noscript", "scrip",
+        "titlex", "b", "br",
+    ];
+    const OTHER_ATTRS: &[&str] = &["class", "x", "h\"r", "href", "src"];
+    const RAW_TAGS: &[&str] = &[
+        "title", "TITLE", "script", "style", "textarea", "xmp", "noembed", "noframes", "iframe",
+    ];
+
+    /// Raw-text elements with their end tag, holding text or markup that is not.
+    fn raw_element() -> impl Strategy<Value = String> {
+        let inner = prop_oneof![
+            "[a-z &;<>/-]{0,8}",
+            tag(LINK_TAGS, LINK_ATTRS),
+            one_of(&["<!--", "-->", "<script>", "</scrip>", "&amp;", "&eacute;", "&#65;"]),
+        ];
+        let body = prop::collection::vec(inner, 0..4).prop_map(|v| v.concat());
+        (one_of(RAW_TAGS), body, one_of(&[">", " >", "/>", " x>"]))
+            .prop_map(|(name, body, close)| format!("<{name}>{body}</{name}{close}"))
+    }
+
+    fn page() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            8 => tag(LINK_TAGS, LINK_ATTRS),
+            3 => tag(OTHER_TAGS, OTHER_ATTRS),
+            3 => raw_element(),
+            4 => "[a-zA-Z <>&;#/!?=-]{0,8}",
+            3 => one_of(&[
+                "<!--", "-->", "--!>", "<!-->", "<!--->", "<!-- c -->", "<!doctype html>",
+                "<![CDATA[", "]]>", "<?x ?>", "</", "</>", "</ x>", "<!x>", "&amp;", "&lt;",
+                "&copy", "&#65;", "\r\n", "é", "<", "<!-- <a href=/c> -->",
+            ]),
+            // What sends the scanner to html5ever, or ends the page's markup.
+            1 => one_of(&[
+                "\u{0}", "&eacute;", "<script><!--<script>", "<plaintext>", "<script>",
+                "<title>", "<textarea>", "<style>",
+            ]),
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|v| v.concat())
+    }
+
+    fn agree(html: &str) -> Result<(), TestCaseError> {
+        let fast = LINKS.page_with(html, &URL, true);
+        let slow = LINKS.page_with(html, &URL, false);
+        prop_assert_eq!(fast.title, slow.title, "title");
+        prop_assert_eq!(fast.links, slow.links, "links");
+        prop_assert_eq!(fast.follow_links, slow.follow_links, "meta robots");
+        // No real tag has a thousand attributes: the cap leaves the page alone.
+        prop_assert!(matches!(cap_attributes(html), Cow::Borrowed(_)));
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        #[test]
+        fn the_scanner_agrees_with_html5ever_on_generated_pages(html in page()) {
+            agree(&html)?;
+        }
+
+        #[test]
+        fn the_scanner_agrees_with_html5ever_on_any_string(html in any::<String>()) {
+            agree(&html)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(24))]
+
+        /// Around the cap, an attribute counts or not on both paths alike.
+        #[test]
+        fn both_paths_cap_attributes_alike(
+            before in (MAX_ATTRS - 3)..(MAX_ATTRS + 3),
+            tail in "( [a-z]{1,3}(=[a-z/]{0,3})?){0,3}",
+            close in one_of(&[">", "/>", " />", ""]),
+        ) {
+            let names: String = (0..before).map(|k| format!(" n{k}")).collect();
+            let html = format!("<a{names} href=/h{tail}{close}<a href=/after>");
+            agree_capped(&html)?;
+        }
+    }
+
+    fn agree_capped(html: &str) -> Result<(), TestCaseError> {
+        let fast = LINKS.page_with(html, &URL, true);
+        let slow = LINKS.page_with(html, &URL, false);
+        prop_assert_eq!(fast.links, slow.links);
+        Ok(())
     }
 }
