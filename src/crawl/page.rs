@@ -24,7 +24,7 @@ pub(super) async fn run(ctx: &Ctx, lease: Lease) {
         entry: lease.entry.clone(),
         unreachable: lease.unreachable.clone(),
     };
-    if let Err(message) = unwind::guarded(process(ctx, lease)).await {
+    if let Err(message) = unwind::Guarded::new(process(ctx, lease)).await {
         tracing::error!(url = %copy.entry.url, "internal error on this page: {message}");
         let why = format!("internal error while processing this page: {message}");
         record::finish(ctx, copy, Outcome::error(ErrorKind::Other, why), started).await;

@@ -5,51 +5,61 @@
 //! what the range checks and the parsers' own guards miss. It must never swallow a
 //! panic silently: the page is recorded as `other: internal error ...` and the
 //! panic is logged.
+//!
+//! The page's future is wrapped where it is made, never boxed or moved again: it
+//! is large, and this is the hot path.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-tokio::task_local! {
-    /// Set by whatever ends the page's lease (record, retry, requeue, discard), so
-    /// that a panic after that point does not end it twice.
-    static ENDED: Arc<AtomicBool>;
+thread_local! {
+    /// Set by whatever ends a page's lease (record, retry, requeue, discard) during
+    /// a poll of that page's [`Guarded`] future on this thread.
+    static ENDED_NOW: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Notes that the current page's lease has been handed back to the frontier.
 pub(super) fn lease_ended() {
-    let _ = ENDED.try_with(|e| e.store(true, Ordering::Release));
+    ENDED_NOW.with(|e| e.set(true));
 }
 
-/// Runs one page's work; on a panic before its lease was ended, returns the
-/// panic's message so the caller can end the lease with an error record.
-pub(super) async fn guarded<F: Future<Output = ()>>(work: F) -> Result<(), String> {
-    let ended = Arc::new(AtomicBool::new(false));
-    let caught = CatchUnwind(Box::pin(ENDED.scope(ended.clone(), work))).await;
-    match caught {
-        Ok(()) => Ok(()),
-        Err(message) if ended.load(Ordering::Acquire) => {
-            tracing::error!("panic after a page was recorded: {message}");
-            Ok(())
-        }
-        Err(message) => Err(message),
+pin_project_lite::pin_project! {
+    /// One page's work: resolves to `Err(message)` when it panicked before its
+    /// lease was ended, so the caller can end the lease with an error record.
+    pub(super) struct Guarded<F> {
+        #[pin]
+        work: F,
+        ended: bool,
     }
 }
 
-/// A future whose panic becomes an `Err` with the panic's message.
-struct CatchUnwind<F>(Pin<Box<F>>);
+impl<F> Guarded<F> {
+    pub(super) fn new(work: F) -> Guarded<F> {
+        Guarded { work, ended: false }
+    }
+}
 
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, String>;
+impl<F: Future<Output = ()>> Future for Guarded<F> {
+    type Output = Result<(), String>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let before = ENDED_NOW.with(|e| e.replace(false));
+        let polled = catch_unwind(AssertUnwindSafe(|| this.work.poll(cx)));
+        if ENDED_NOW.with(|e| e.replace(before)) {
+            *this.ended = true;
+        }
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Err(payload) if *this.ended => {
+                let message = panic_message(payload.as_ref());
+                tracing::error!("panic after a page was recorded: {message}");
+                Poll::Ready(Ok(()))
+            }
             Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
         }
     }
@@ -71,7 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_before_the_lease_ended_is_reported() {
-        let r = guarded(async {
+        let r = Guarded::new(async {
             tokio::task::yield_now().await;
             let d: f64 = "1e30".parse().unwrap_or(0.0);
             let _ = std::time::Duration::from_secs_f64(d * 1e300);
@@ -83,7 +93,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_after_the_lease_ended_is_not_reported_twice() {
-        let r = guarded(async {
+        let r = Guarded::new(async {
             lease_ended();
             tokio::task::yield_now().await;
             panic!("late");
@@ -93,9 +103,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn work_without_a_panic_passes_through() {
-        assert_eq!(guarded(async { lease_ended() }).await, Ok(()));
-        // Outside a guarded scope, marking is harmless.
+    async fn one_pages_end_is_not_another_pages() {
+        // A lease ended in one guarded poll does not leak into the next one.
+        let first = Guarded::new(async { lease_ended() }).await;
+        assert_eq!(first, Ok(()));
+        let second = Guarded::new(async { panic!("early") }).await;
+        assert_eq!(second, Err("early".to_string()));
+        // Outside a guarded poll, marking is harmless.
         lease_ended();
+        assert_eq!(
+            Guarded::new(async { panic!("again") }).await,
+            Err("again".into())
+        );
     }
 }

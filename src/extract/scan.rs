@@ -260,19 +260,19 @@ fn attr_value(s: &str, mut i: usize) -> Option<(&str, usize)> {
 
 /// Parses a tag whose name starts at `at`. Linear in the tag: no attribute is
 /// compared with earlier ones, only with the few [`READ`] names.
-fn tag(s: &str, at: usize) -> Tag<'_> {
+/// Reads the tag whose name starts at `at` into `t` (its name buffer reused: this
+/// runs for every tag of every page).
+fn tag<'a>(s: &'a str, at: usize, t: &mut Tag<'a>) {
     let b = s.as_bytes();
     let mut i = at;
     while i < b.len() && !is_space(b[i]) && b[i] != b'/' && b[i] != b'>' {
         i += 1;
     }
-    let mut t = Tag {
-        name: s[at..i].to_ascii_lowercase(),
-        attrs: [None; READ.len()],
-        cut: None,
-        gt: None,
-        self_closing: false,
-    };
+    t.name.clear();
+    t.name
+        .extend(s[at..i].chars().map(|c| c.to_ascii_lowercase()));
+    t.attrs = [None; READ.len()];
+    (t.cut, t.gt, t.self_closing) = (None, None, false);
     let mut count = 0;
     loop {
         let mut slash = false;
@@ -281,10 +281,10 @@ fn tag(s: &str, at: usize) -> Tag<'_> {
             i += 1;
         }
         match b.get(i) {
-            None => return t,
+            None => return,
             Some(b'>') => {
                 (t.gt, t.self_closing) = (Some(i), slash);
-                return t;
+                return;
             }
             _ => {}
         }
@@ -310,7 +310,7 @@ fn tag(s: &str, at: usize) -> Tag<'_> {
             }
             match attr_value(s, i) {
                 Some(v) => (value, i) = v,
-                None => return t,
+                None => return,
             }
         }
         if t.cut.is_none() {
@@ -348,11 +348,13 @@ fn is_raw_text(name: &str) -> bool {
 }
 
 /// What [`Walker::next`] found.
-enum Markup<'a> {
-    Start(Tag<'a>),
-    End(Tag<'a>),
+/// What kind of tag the walker stopped at (the tag itself is `Walker::tag`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Markup {
+    Start,
+    End,
     /// A start or end tag the input ends inside: the last thing there is.
-    Cut(Tag<'a>),
+    Cut,
 }
 
 /// Walks the tags of a page as the tokenizer sees them, skipping text, comments,
@@ -363,6 +365,8 @@ struct Walker<'a> {
     i: usize,
     dash: Next,
     bang: Next,
+    /// The tag [`Walker::next`] stopped at, read in place (never moved).
+    tag: Tag<'a>,
 }
 
 impl<'a> Walker<'a> {
@@ -372,12 +376,19 @@ impl<'a> Walker<'a> {
             i: 0,
             dash: Next::new(b"-->"),
             bang: Next::new(b"--!>"),
+            tag: Tag {
+                name: String::new(),
+                attrs: [None; READ.len()],
+                cut: None,
+                gt: None,
+                self_closing: false,
+            },
         }
     }
 
     /// The next tag; `None` at the end of the input, or where the input ends
     /// inside a comment (dropped, as the tokenizer drops it).
-    fn next(&mut self) -> Option<Markup<'a>> {
+    fn next(&mut self) -> Option<Markup> {
         let b = self.html.as_bytes();
         while let Some(lt) = find_byte(b, self.i, b'<') {
             let j = lt + 1;
@@ -398,16 +409,16 @@ impl<'a> Walker<'a> {
         None
     }
 
-    fn tag(&mut self, at: usize, kind: fn(Tag<'a>) -> Markup<'a>) -> Markup<'a> {
-        let t = tag(self.html, at);
-        match t.gt {
+    fn tag(&mut self, at: usize, kind: Markup) -> Markup {
+        tag(self.html, at, &mut self.tag);
+        match self.tag.gt {
             Some(gt) => {
                 self.i = gt + 1;
-                kind(t)
+                kind
             }
             None => {
                 self.i = self.html.len();
-                Markup::Cut(t)
+                Markup::Cut
             }
         }
     }
@@ -429,9 +440,10 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Moves past the raw text of the element `name` just opened; false for
+    /// Moves past the raw text of the element just opened; false for
     /// `<plaintext>`, whose text runs to the end of the input.
-    fn skip_raw_text(&mut self, name: &str) -> bool {
+    fn skip_raw_text(&mut self) -> bool {
+        let name = self.tag.name.as_str();
         if name == "plaintext" {
             self.i = self.html.len();
             return false;
@@ -453,26 +465,23 @@ pub fn cap_attributes(html: &str) -> Cow<'_, str> {
     let mut kept = 0;
     let mut walker = Walker::new(html);
     while let Some(markup) = walker.next() {
-        let (t, gt) = match markup {
-            Markup::Start(t) => {
-                walker.skip_raw_text(&t.name);
-                let gt = t.gt;
-                (t, gt)
+        let (cut, gt, self_closing) = (walker.tag.cut, walker.tag.gt, walker.tag.self_closing);
+        let gt = match markup {
+            Markup::Start => {
+                walker.skip_raw_text();
+                gt
             }
-            Markup::End(t) => {
-                let gt = t.gt;
-                (t, gt)
-            }
+            Markup::End => gt,
             // html5ever drops a tag the input ends inside, attributes and all, but
             // it still compares them: cut those too.
-            Markup::Cut(t) => (t, Some(html.len())),
+            Markup::Cut => Some(html.len()),
         };
-        let (Some(cut), Some(gt)) = (t.cut, gt) else {
+        let (Some(cut), Some(gt)) = (cut, gt) else {
             continue;
         };
         out.push_str(&html[kept..cut]);
         // A space keeps a '/' before the cut from making the tag self-closing.
-        out.push_str(if t.self_closing { " /" } else { " " });
+        out.push_str(if self_closing { " /" } else { " " });
         kept = gt;
     }
     if out.is_empty() {
@@ -501,18 +510,18 @@ pub fn scan_capped(html: &str, max_hrefs: usize) -> Option<Scanned> {
     let mut title_seen = false;
     let mut walker = Walker::new(html);
     while let Some(markup) = walker.next() {
-        let t = match markup {
-            Markup::Start(t) => t,
-            Markup::End(_) => continue,
-            Markup::Cut(_) => break,
-        };
-        take(&t, &mut out)?;
+        match markup {
+            Markup::Start => {}
+            Markup::End => continue,
+            Markup::Cut => break,
+        }
+        take(&walker.tag, &mut out)?;
         let start = walker.i;
-        if !walker.skip_raw_text(&t.name) {
+        if !walker.skip_raw_text() {
             break;
         }
         let raw = &html[start..walker.i];
-        match t.name.as_str() {
+        match walker.tag.name.as_str() {
             // "<!--" then "<script" inside a script: the double-escaped states,
             // where "</script>" may not end it. Leave it to html5ever.
             "script" => {
