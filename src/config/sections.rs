@@ -181,8 +181,9 @@ pub struct FetchSettings {
     #[arg(long, required = false, value_name = "SECS")]
     pub retry_backoff: f64,
     /// Connection-level failures in a row (DNS, refused, reset, TLS, timeout; robots.txt
-    /// fetches included) after which a host is declared unreachable: its queued and later
-    /// URLs are recorded as host_unreachable without a fetch; 0 = never [default: 3].
+    /// fetches included; those within a second of the last one counted count once) after
+    /// which a host is declared unreachable: its queued and later URLs are recorded as
+    /// host_unreachable without a fetch; 0 = never [default: 3].
     #[arg(long, required = false, value_name = "N")]
     pub unreachable_after: u32,
     /// Seconds within which those failures must fall: an older failure is forgotten, so a

@@ -20,7 +20,7 @@ use super::outdir::{self, OutLock};
 use super::CrawlError;
 use crate::config::{Config, ConfigError};
 use crate::extract::Extractor;
-use crate::frontier::{Frontier, Limits, Recorded, SharedOptions};
+use crate::frontier::{Frontier, Limits, Recorded, SharedOptions, Unreachable};
 use crate::journal::Journal;
 use crate::progress::Progress;
 use crate::sink::warc::WarcOptions;
@@ -161,8 +161,11 @@ fn limits(config: &Config) -> Limits {
         max_pages: config.scope.max_pages,
         max_pages_per_host: config.traps.max_pages_per_host,
         max_crawl_delay: Duration::from_secs_f64(config.politeness.max_crawl_delay),
-        unreachable_after: config.fetch.unreachable_after,
-        unreachable_window: Duration::from_secs_f64(config.fetch.unreachable_window),
+        unreachable: Unreachable {
+            after: config.fetch.unreachable_after,
+            window: Duration::from_secs_f64(config.fetch.unreachable_window),
+            gap: Unreachable::GAP,
+        },
     }
 }
 

@@ -81,7 +81,7 @@ impl Embedded {
         let shards = (0..shards.max(1))
             .map(|_| {
                 let s = Schedule::new(MonotonicClock, conc, limits.per_host_rate)
-                    .with_unreachable(limits.unreachable_after, limits.unreachable_window);
+                    .with_unreachable(limits.unreachable);
                 let head = MEM_PER_HOST.max(2 * conc);
                 Mutex::new(if durable {
                     s.with_mem_per_host(head)

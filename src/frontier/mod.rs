@@ -51,10 +51,51 @@ pub struct Limits {
     pub max_pages_per_host: u64,
     /// Longest robots.txt Crawl-delay honoured.
     pub max_crawl_delay: Duration,
-    /// Connection-level failures in a row that make a host unreachable (0 = never).
-    pub unreachable_after: u32,
-    /// The window those failures must fall within.
-    pub unreachable_window: Duration,
+    /// When a host is declared unreachable.
+    pub unreachable: Unreachable,
+}
+
+/// The rule that declares a host unreachable: `after` connection-level failures in
+/// a row (0 = never), all within `window`, each counted only if it came at least
+/// `gap` after the last one counted: every request in flight failing at the same
+/// moment is one outage moment, and an outage shorter than the retry backoff
+/// (a server restarting) is ridden out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unreachable {
+    pub after: u32,
+    pub window: Duration,
+    pub gap: Duration,
+}
+
+impl Unreachable {
+    /// The gap between counted failures: about the first retry's backoff.
+    pub const GAP: Duration = Duration::from_secs(1);
+
+    /// Whether a failure at `since_first` after the first counted one, and
+    /// `since_last` after the last, adds to the count (`None`: none counted yet).
+    /// Returns (counts, starts a new count).
+    pub fn counts(
+        &self,
+        since_first: Option<Duration>,
+        since_last: Option<Duration>,
+    ) -> (bool, bool) {
+        match (since_first, since_last) {
+            (Some(first), _) if first > self.window => (true, true),
+            (Some(_), Some(last)) if last < self.gap => (false, false),
+            (Some(_), _) => (true, false),
+            (None, _) => (true, true),
+        }
+    }
+}
+
+impl Default for Unreachable {
+    fn default() -> Unreachable {
+        Unreachable {
+            after: 3,
+            window: Duration::from_secs(120),
+            gap: Unreachable::GAP,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -65,8 +106,7 @@ impl Default for Limits {
             max_pages: 0,
             max_pages_per_host: 0,
             max_crawl_delay: Duration::from_secs(30),
-            unreachable_after: 3,
-            unreachable_window: Duration::from_secs(120),
+            unreachable: Unreachable::default(),
         }
     }
 }
@@ -86,7 +126,7 @@ pub struct Lease {
 }
 
 /// What one attempt learned about whether its host can be reached. Every backend
-/// counts failures the same way (see [`Limits::unreachable_after`]).
+/// counts failures the same way (see [`Unreachable`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contact {
     /// The host answered: any HTTP response.

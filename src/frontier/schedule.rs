@@ -34,7 +34,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use url::Url;
 
-use super::Contact;
+use super::{Contact, Unreachable};
 use crate::canon::HostKey;
 
 /// One URL waiting in (or leased from) the frontier.
@@ -155,9 +155,10 @@ struct Host<C: Clock> {
     wants_refill: bool,
     /// Spacing set by robots.txt Crawl-delay, when slower than the configured rate.
     interval: Option<Duration>,
-    /// Connection-level failures in a row, and when the first of them came.
+    /// Connection-level failures in a row, when the first and the last counted came.
     failures: u32,
     first_failure: Option<C::Instant>,
+    last_failure: Option<C::Instant>,
     /// Set once the host is declared unreachable (the last failure): its URLs then
     /// go at once, without politeness, to be recorded without a fetch.
     unreachable: Option<Arc<str>>,
@@ -186,10 +187,8 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     /// After a restart, no host may be asked before this (its last request before
     /// the restart may have been moments ago).
     start_block: Option<C::Instant>,
-    /// Failures in a row that make a host unreachable (0 = never), and the window
-    /// they must fall within.
-    unreachable_after: u32,
-    unreachable_window: Duration,
+    /// When a host is declared unreachable.
+    unreachable: Unreachable,
 }
 
 fn limiter<C: Clock + Clone>(interval: Option<Duration>, clock: &C) -> Option<Limiter<C>> {
@@ -215,16 +214,16 @@ impl<C: Clock + Clone> Schedule<C> {
             spilled_total: 0,
             refills: Vec::new(),
             start_block: None,
-            unreachable_after: 0,
-            unreachable_window: Duration::ZERO,
+            unreachable: Unreachable {
+                after: 0,
+                ..Unreachable::default()
+            },
         }
     }
 
-    /// Declares a host unreachable after `after` connection-level failures in a row
-    /// within `window` (0 = never).
-    pub fn with_unreachable(mut self, after: u32, window: Duration) -> Self {
-        self.unreachable_after = after;
-        self.unreachable_window = window;
+    /// Declares hosts unreachable by this rule (by default never).
+    pub fn with_unreachable(mut self, rule: Unreachable) -> Self {
+        self.unreachable = rule;
         self
     }
 
@@ -280,6 +279,7 @@ impl<C: Clock + Clone> Schedule<C> {
             interval: None,
             failures: 0,
             first_failure: None,
+            last_failure: None,
             unreachable: None,
         })
     }
@@ -472,11 +472,7 @@ impl<C: Clock + Clone> Schedule<C> {
     /// connection-level failure adds to it (a failure older than the window starts
     /// the count again). Returns true when this failure made the host unreachable.
     pub fn contact(&mut self, key: &HostKey, contact: &Contact) -> bool {
-        let (after, window, now) = (
-            self.unreachable_after,
-            self.unreachable_window,
-            self.clock.now(),
-        );
+        let (rule, now) = (self.unreachable, self.clock.now());
         let Some(host) = self.hosts.get_mut(key) else {
             return false;
         };
@@ -484,20 +480,25 @@ impl<C: Clock + Clone> Schedule<C> {
             Contact::Unknown => return false,
             Contact::Reached => {
                 host.failures = 0;
-                host.first_failure = None;
+                (host.first_failure, host.last_failure) = (None, None);
                 return false;
             }
-            Contact::Failed(_) if after == 0 || host.unreachable.is_some() => return false,
+            Contact::Failed(_) if rule.after == 0 || host.unreachable.is_some() => return false,
             Contact::Failed(cause) => {
-                let fresh = host
-                    .first_failure
-                    .is_none_or(|first| Duration::from(now.duration_since(first)) > window);
+                let since =
+                    |t: Option<C::Instant>| t.map(|t| Duration::from(now.duration_since(t)));
+                let (counts, fresh) =
+                    rule.counts(since(host.first_failure), since(host.last_failure));
+                if !counts {
+                    return false;
+                }
                 if fresh {
                     host.failures = 0;
                     host.first_failure = Some(now);
                 }
                 host.failures += 1;
-                if host.failures < after {
+                host.last_failure = Some(now);
+                if host.failures < rule.after {
                     return false;
                 }
                 host.unreachable = Some(Arc::from(cause.as_str()));

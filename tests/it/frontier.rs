@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trawl::frontier::{
-    Admission, Contact, Entry, Frontier, Lease, Limits, Next, Shared, SharedOptions,
+    Admission, Contact, Entry, Frontier, Lease, Limits, Next, Shared, SharedOptions, Unreachable,
 };
 use trawl::stats::ErrorKind;
 use url::Url;
@@ -412,6 +412,48 @@ fn failed(cause: &str) -> Contact {
     Contact::Failed(cause.to_string())
 }
 
+fn rule(after: u32, window: Duration, gap: Duration) -> Unreachable {
+    Unreachable { after, window, gap }
+}
+
+/// Failures closer together than the gap are one outage moment (every request in
+/// flight failing at once, a server restarting): they count once.
+async fn failures_closer_than_the_gap_count_once(b: Backend) {
+    let h = Harness::with(
+        b,
+        Limits {
+            unreachable: rule(2, Duration::from_secs(120), Duration::from_millis(400)),
+            ..limits(4, 0.0, 0)
+        },
+    )
+    .await;
+    let f = h.f();
+    for i in 0..4 {
+        f.push(entry(&format!("http://blip.test/{i}")))
+            .await
+            .unwrap();
+    }
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(lease_within(f, 0, Duration::from_secs(5)).await);
+    }
+    // Four requests in flight fail at the same moment: one counted failure.
+    for l in held {
+        assert!(
+            !f.retry(l, Duration::ZERO, &failed("connect: refused"))
+                .await
+        );
+    }
+    let l = lease_within(f, 0, Duration::from_secs(5)).await;
+    assert!(l.unreachable.is_none());
+    // A failure after the gap is the second: the host is declared.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(
+        f.retry(l, Duration::ZERO, &failed("connect: refused"))
+            .await
+    );
+}
+
 /// Connection failures in a row make a host unreachable: from then on its URLs
 /// (queued, retried, or admitted later) go at once, past politeness, each marked
 /// with the cause; another host is untouched. A response resets the count.
@@ -421,7 +463,7 @@ async fn a_host_failing_in_a_row_is_declared_unreachable(b: Backend) {
     let h = Harness::with(
         b,
         Limits {
-            unreachable_after: 3,
+            unreachable: rule(3, Duration::from_secs(120), Duration::ZERO),
             ..limits(1, 0.0, 0)
         },
     )
@@ -497,8 +539,7 @@ async fn failures_outside_the_window_are_forgotten(b: Backend) {
     let h = Harness::with(
         b,
         Limits {
-            unreachable_after: 2,
-            unreachable_window: Duration::from_millis(300),
+            unreachable: rule(2, Duration::from_millis(300), Duration::ZERO),
             ..limits(1, 0.0, 0)
         },
     )
@@ -564,6 +605,7 @@ suite!(
     a_crawl_delay_is_clamped_to_max_crawl_delay,
     a_host_failing_in_a_row_is_declared_unreachable,
     failures_outside_the_window_are_forgotten,
+    failures_closer_than_the_gap_count_once,
 );
 
 /// Redis only: a process that stops sending heartbeats loses its leases to the

@@ -12,7 +12,7 @@ use ::redis::Value;
 use super::wire::{item, parse_item, text};
 use super::{Shared, IDLE_POLL, TAKE_BATCH};
 use crate::canon::{fingerprint, HostKey};
-use crate::frontier::{Admission, Contact, Entry, Lease, Next};
+use crate::frontier::{Admission, Contact, Entry, Lease, Next, Unreachable};
 
 impl Shared {
     /// Admits URLs once per crawl, across every process, within each host's budget.
@@ -164,17 +164,19 @@ impl Shared {
     }
 
     /// The `contact` arguments of `done` and `back`: news ("" none, "ok", or "f"
-    /// and the cause), the failures in a row that kill a host, and their window.
-    fn contact_args(&self, contact: &Contact) -> [String; 3] {
+    /// and the cause), then the rule (see [`Unreachable`]): failures, window, gap.
+    fn contact_args(&self, contact: &Contact) -> [String; 4] {
         let news = match contact {
             Contact::Unknown => String::new(),
             Contact::Reached => "ok".into(),
             Contact::Failed(cause) => format!("f{cause}"),
         };
+        let rule: Unreachable = self.unreachable;
         [
             news,
-            self.unreachable_after.to_string(),
-            self.unreachable_window_ms.to_string(),
+            rule.after.to_string(),
+            rule.window.as_millis().to_string(),
+            rule.gap.as_millis().to_string(),
         ]
     }
 
@@ -250,7 +252,7 @@ impl Shared {
         contact: &Contact,
     ) -> bool {
         let counter = if discarded { "discarded" } else { "done" };
-        let [news, after, window] = self.contact_args(contact);
+        let [news, after, window, gap] = self.contact_args(contact);
         let a = args![
             self.worker,
             lease.id,
@@ -259,7 +261,8 @@ impl Shared {
             error.unwrap_or(""),
             news,
             after,
-            window
+            window,
+            gap
         ];
         self.finish_lease(lease.id, "done", &a).await
     }
@@ -276,7 +279,7 @@ impl Shared {
     ) -> bool {
         let new_item = retry.map(item).unwrap_or_default();
         let ms = delay.as_millis() as u64;
-        let [news, after, window] = self.contact_args(contact);
+        let [news, after, window, gap] = self.contact_args(contact);
         let a = args![
             self.worker,
             lease.id,
@@ -285,7 +288,8 @@ impl Shared {
             new_item,
             news,
             after,
-            window
+            window,
+            gap
         ];
         self.finish_lease(lease.id, "back", &a).await
     }

@@ -133,9 +133,8 @@ pub struct Shared {
     max_pages: u64,
     max_per_host: u64,
     max_crawl_delay: Duration,
-    /// Failures in a row that make a host unreachable (0 = never), and their window.
-    unreachable_after: u32,
-    unreachable_window_ms: u64,
+    /// When a host is declared unreachable.
+    unreachable: crate::frontier::Unreachable,
     ttl: Duration,
     /// Leases taken in a batch and not yet handed to a task.
     buffer: Mutex<VecDeque<Lease>>,

@@ -13,7 +13,8 @@
 --                   so a spent page budget never strands a retry behind fresh URLs
 --   P.."h:"..H      hash: host H's inflight, next (ms: not before), iv (ms between
 --                   requests, when robots.txt Crawl-delay slows it), admitted,
---                   fails and fail0 (connection failures in a row, the first's ms),
+--                   fails, fail0 and failN (connection failures in a row, the first's
+--                   and the last counted one's ms),
 --                   dead (why it was declared unreachable)
 --   P.."ready"      zset: hosts with queued URLs and a free slot, by next (ms)
 --   P.."l:"..W      hash: worker W's leases, id -> H.."\n"..item
@@ -56,13 +57,14 @@ end
 
 -- What an attempt learned of host h: news is "" (nothing), "ok" (it answered) or
 -- "f" and the failure. A response resets the count of connection-level failures
--- in a row; `after` of them within `window` ms declare the host unreachable.
+-- in a row; `after` of them within `window` ms, each at least `gap` ms after the
+-- last one counted, declare the host unreachable (frontier::Unreachable).
 -- Returns 2 when this call did, 1 otherwise.
-local function contact(h, news, after, window, conc)
+local function contact(h, news, after, window, gap, conc)
   if news == nil or news == '' then return 1 end
   local hk = P .. 'h:' .. h
   if news == 'ok' then
-    redis.call('HDEL', hk, 'fails', 'fail0')
+    redis.call('HDEL', hk, 'fails', 'fail0', 'failN')
     return 1
   end
   after = tonumber(after) or 0
@@ -71,9 +73,12 @@ local function contact(h, news, after, window, conc)
   local first = num(redis.call('HGET', hk, 'fail0'))
   local fails = 1
   if first == 0 or now - first > (tonumber(window) or 0) then
-    redis.call('HSET', hk, 'fail0', now, 'fails', 1)
+    redis.call('HSET', hk, 'fail0', now, 'failN', now, 'fails', 1)
+  elseif now - num(redis.call('HGET', hk, 'failN')) < (tonumber(gap) or 0) then
+    return 1
   else
     fails = redis.call('HINCRBY', hk, 'fails', 1)
+    redis.call('HSET', hk, 'failN', now)
   end
   if fails < after then return 1 end
   redis.call('HSET', hk, 'dead', string.sub(news, 2))
@@ -222,7 +227,7 @@ elseif op == 'take' then
 
 elseif op == 'done' then
   -- ARGV: P, op, worker, id, conc, counter ("done" or "discarded"), error kind or "",
-  -- then the contact news, failures that kill a host and their window (see contact).
+  -- then the contact news and the rule: failures, window ms, gap ms (see contact).
   -- A lease already handed back (its process was taken for dead) changes nothing.
   local lk, id, conc = P .. 'l:' .. ARGV[3], ARGV[4], tonumber(ARGV[5])
   local stored = redis.call('HGET', lk, id)
@@ -238,7 +243,7 @@ elseif op == 'done' then
     redis.call('HINCRBY', C, 'e:' .. ARGV[7], 1)
   end
   wake(h, conc)
-  return contact(h, ARGV[8], ARGV[9], ARGV[10], conc)
+  return contact(h, ARGV[8], ARGV[9], ARGV[10], ARGV[11], conc)
 
 elseif op == 'back' then
   -- ARGV: P, op, worker, id, conc, delay ms, new item ("" = hand back as taken),
@@ -258,7 +263,7 @@ elseif op == 'back' then
   local restart = item == ''
   if restart then item = taken end
   unlease(h, item, conc, restart)
-  local res = contact(h, ARGV[8], ARGV[9], ARGV[10], conc)
+  local res = contact(h, ARGV[8], ARGV[9], ARGV[10], ARGV[11], conc)
   if redis.call('HEXISTS', hk, 'dead') == 1 then
     redis.call('ZADD', P .. 'ready', 0, h)
   else
