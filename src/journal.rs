@@ -118,9 +118,15 @@ impl Journal {
         let path = state.join("frontier.redb");
         // redb panics on some kinds of corruption: report it as one clear error.
         let opened = std::panic::catch_unwind(|| Store::open(&path))
-            .map_err(|_| JournalError::Corrupt(path.clone()))?;
+            .map_err(|_| JournalError::Corrupt(path.clone()))??;
+        // redb creates it 0644: the crawl's URLs are no more public than its records.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640));
+        }
         Ok(Journal {
-            store: Some(Arc::new(opened?)),
+            store: Some(Arc::new(opened)),
             out: out.to_path_buf(),
             state: state.to_path_buf(),
         })

@@ -20,6 +20,8 @@ pub enum CrawlError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0} is a symbolic link: trawl writes its own files there, never through a link (remove it)")]
+    PlantedLink(PathBuf),
     #[error("{0} already holds a crawl that cannot be resumed (pages.jsonl but no frontier state): add --fresh to start over, or choose another --out")]
     OutputExists(PathBuf),
     #[error(transparent)]

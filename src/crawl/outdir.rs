@@ -49,6 +49,29 @@ pub(super) fn lock(out: &Path, worker: Option<&str>) -> Result<OutLock, CrawlErr
     }
 }
 
+/// The directories and files trawl makes inside OUT must be its own: a link planted
+/// there (`OUT/warc -> /elsewhere`) would make trawl write, or `--fresh` delete,
+/// outside OUT. (OUT itself and `--state` may be links: the user named them.)
+pub(super) fn refuse_planted_links(
+    out: &Path,
+    state: &Path,
+    worker: Option<&str>,
+) -> Result<(), CrawlError> {
+    let mut ours = vec![out.join("warc"), state.join("frontier.redb")];
+    if state == out.join("state") {
+        ours.push(state.to_path_buf());
+    }
+    if let Some(w) = worker {
+        ours.push(out.join("warc").join(w));
+    }
+    for path in ours {
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(CrawlError::PlantedLink(path));
+        }
+    }
+    Ok(())
+}
+
 /// Decides what happens to an earlier crawl in `out`: start over (`fresh`), resume
 /// it (durable state present), or refuse (records with nothing to resume from).
 /// Returns true when an earlier crawl is to be resumed.

@@ -34,17 +34,22 @@ pub(super) async fn run(ctx: &Ctx, lease: Lease) {
 async fn process(ctx: &Ctx, lease: Lease) {
     let started = Instant::now();
     if let Some(cause) = &lease.unreachable {
-        let why = format!(
-            "host declared unreachable after {} connection failures in a row; last: {cause}",
-            ctx.config.fetch.unreachable_after
-        );
-        return record::finish(
-            ctx,
-            lease,
-            Outcome::error(ErrorKind::Unreachable, why),
-            started,
-        )
-        .await;
+        let o = match ErrorKind::of_error(cause) {
+            // The address guard refused the host: each URL is blocked, as it would be.
+            Some(ErrorKind::Blocked) => {
+                let why = cause.strip_prefix("blocked: ").unwrap_or(cause);
+                Outcome::error(ErrorKind::Blocked, why)
+            }
+            _ => Outcome::error(
+                ErrorKind::Unreachable,
+                format!(
+                    "host declared unreachable after {} connection failures in a row; \
+                     last: {cause}",
+                    ctx.config.fetch.unreachable_after
+                ),
+            ),
+        };
+        return record::finish(ctx, lease, o, started).await;
     }
     fleet::learn_scope(ctx, &lease.entry).await;
     if let Err(why) = still_wanted(ctx, &lease) {
@@ -74,12 +79,13 @@ async fn process(ctx: &Ctx, lease: Lease) {
     let resp = match ctx.fetcher.get_capped(&lease.entry.url, cap).await {
         Ok(r) => r,
         Err(e) => {
+            let contact = record::page_contact(&(e.kind, e.message.clone()), attempt);
             if e.is_retryable() && attempt < ctx.config.fetch.retries {
                 let delay = record::backoff(ctx, attempt);
-                let contact = record::contact_of(None, Some(&(e.kind, e.message)));
                 return record::retry(ctx, lease, delay, contact).await;
             }
-            let o = Outcome::error(e.kind, e.message);
+            let mut o = Outcome::error(e.kind, e.message);
+            o.contact = Some(contact);
             return record::finish(ctx, lease, o, started).await;
         }
     };

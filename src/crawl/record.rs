@@ -146,26 +146,46 @@ pub(super) async fn retry(ctx: &Ctx, mut lease: Lease, delay: Duration, contact:
 
 /// What an attempt's end says of its host, for the unreachable-host rule: a
 /// response reached it; a connection-level error (DNS, refused, TLS, timeout)
-/// failed to; anything else (a blocked address, a URL never fetched) says nothing.
+/// failed to; the address guard refused it; anything else says nothing.
 pub(super) fn contact_of(status: Option<u16>, error: Option<&(ErrorKind, String)>) -> Contact {
     match (status, error) {
         (Some(_), _) => Contact::Reached,
         (None, Some((kind, message))) if kind.is_connection_level() => {
             Contact::Failed(format!("{}: {message}", kind.name()))
         }
+        (None, Some((ErrorKind::Blocked, message))) => {
+            Contact::Refused(format!("{}: {message}", ErrorKind::Blocked.name()))
+        }
         _ => Contact::Unknown,
     }
 }
 
-/// This process's attempt tipped the host over: say so once.
+/// What a page fetch's failure says of its host: only a URL's first attempt counts,
+/// its retries are the same failure again (a page slower than the timeout, tried
+/// three times, is one), so a host is given up only after several different URLs
+/// failed in a row. (A robots.txt fetch counts whenever it is made: it is made
+/// again only once its cached failure has expired.)
+pub(super) fn page_contact(error: &(ErrorKind, String), attempt: u32) -> Contact {
+    first_attempts_only(contact_of(None, Some(error)), attempt)
+}
+
+fn first_attempts_only(contact: Contact, attempt: u32) -> Contact {
+    match contact {
+        Contact::Failed(_) if attempt > 0 => Contact::Unknown,
+        other => other,
+    }
+}
+
+/// This process's attempt tipped the host over: say so once. (A host the address
+/// guard refused is given up too, quietly: its URLs are all recorded `blocked`.)
 fn declared_unreachable(ctx: &Ctx, host: &HostKey, contact: &Contact) {
+    let cause = match contact {
+        Contact::Failed(cause) => cause.as_str(),
+        _ => return,
+    };
     ctx.stats
         .hosts_unreachable
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let cause = match contact {
-        Contact::Failed(cause) => cause.as_str(),
-        _ => "",
-    };
     tracing::warn!(
         host = %host,
         "host unreachable after {} connection failures in a row ({cause}): its URLs are recorded without a fetch",

@@ -71,6 +71,7 @@ impl Started {
             .state
             .clone()
             .unwrap_or_else(|| out.join("state"));
+        outdir::refuse_planted_links(&out, &state_dir, worker.as_deref())?;
         let resumed = match worker {
             Some(_) => false,
             None => outdir::prepare(

@@ -40,9 +40,14 @@ impl FetchError {
         }
     }
 
-    /// Transient failures worth another try later.
+    /// Transient failures worth another try later (a name that does not resolve
+    /// may be a resolver's hiccup; a dead host is given up by the frontier's
+    /// unreachable rule, not by refusing to retry).
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Timeout | ErrorKind::Connect)
+        matches!(
+            self.kind,
+            ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Dns
+        )
     }
 }
 

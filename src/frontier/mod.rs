@@ -133,6 +133,9 @@ pub enum Contact {
     Reached,
     /// No answer at all (DNS, refused, reset, TLS, timeout): the cause, as recorded.
     Failed(String),
+    /// The address guard refused the host (`blocked: ...`): no request will ever
+    /// go there, so its URLs need not wait their turn. Gives the host up at once.
+    Refused(String),
     /// Nothing learned (no attempt, a blocked address, an error on our side).
     Unknown,
 }

@@ -483,7 +483,15 @@ impl<C: Clock + Clone> Schedule<C> {
                 (host.first_failure, host.last_failure) = (None, None);
                 return false;
             }
-            Contact::Failed(_) if rule.after == 0 || host.unreachable.is_some() => return false,
+            Contact::Failed(_) | Contact::Refused(_)
+                if rule.after == 0 || host.unreachable.is_some() =>
+            {
+                return false
+            }
+            Contact::Refused(cause) => {
+                host.unreachable = Some(Arc::from(cause.as_str()));
+                host.in_ready = false;
+            }
             Contact::Failed(cause) => {
                 let since =
                     |t: Option<C::Instant>| t.map(|t| Duration::from(now.duration_since(t)));

@@ -47,7 +47,7 @@ pub enum Verdict {
         /// The network error behind it, when it was not an HTTP 5xx.
         cause: Option<FetchError>,
     },
-    /// The host cannot be fetched at all (blocked address, no DNS): the page's
+    /// The host cannot be fetched at all (its address is blocked): the page's
     /// own fetch would fail the same way, so this error is its record.
     Unreachable(FetchError),
 }
@@ -264,7 +264,7 @@ pub enum RobotsFile {
     NoRestrictions(String),
     /// 5xx or a network error (the error, when it was one): crawl nothing on this host yet.
     Unavailable(String, Option<FetchError>),
-    /// Blocked address or no DNS: the host itself cannot be fetched.
+    /// A blocked address: the host itself may not be fetched.
     Unreachable(FetchError),
 }
 
@@ -277,9 +277,7 @@ pub async fn fetch_robots(fetcher: &Fetcher, page: &Url) -> RobotsFile {
     for _ in 0..=ROBOTS_MAX_REDIRECTS {
         let resp = match fetcher.get_capped(&target, ROBOTS_MAX_BYTES as u64).await {
             Ok(r) => r,
-            Err(e) if matches!(e.kind, ErrorKind::Blocked | ErrorKind::Dns) => {
-                return RobotsFile::Unreachable(e)
-            }
+            Err(e) if e.kind == ErrorKind::Blocked => return RobotsFile::Unreachable(e),
             Err(e) => return RobotsFile::Unavailable(e.to_string(), Some(e)),
         };
         match resp.status {

@@ -446,3 +446,33 @@ async fn a_seeds_credentials_go_to_its_origin_only_and_are_never_written() {
     assert!(records.contains_key(&a.url("/")), "{records:?}");
     assert!(records.contains_key(&b.url("/x")), "{records:?}");
 }
+
+/// A directory link planted inside OUT (`OUT/warc`, `OUT/state`) would make trawl
+/// write, or `--fresh` delete, outside OUT: the crawl refuses with one line and
+/// touches nothing there. The frontier store is not world-readable either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_links_planted_in_the_output_are_refused() {
+    let site = small_site().await;
+    for planted in ["warc", "state"] {
+        let out = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let theirs = elsewhere.path().join("trawl-20200101000000-00000.warc.gz");
+        std::fs::write(&theirs, "not ours").unwrap();
+        symlink(elsewhere.path(), out.path().join(planted)).unwrap();
+        let args = crawl_args(&site.url("/"), out.path(), &["--warc", "--fresh", "-q"]);
+        let run = run_trawl_async(args, Duration::from_secs(60)).await;
+        assert_eq!(run.code, Some(1), "{planted}: {}", run.stderr);
+        assert!(run.stderr.contains("is a symbolic link"), "{}", run.stderr);
+        let left: Vec<_> = std::fs::read_dir(elsewhere.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "{planted}: nothing written or removed there");
+        assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "not ours");
+    }
+    let (_site, out) = crawled_small_site().await;
+    let store = out.path().join("state/frontier.redb");
+    assert_eq!(
+        mode(&store) & 0o007,
+        0,
+        "frontier.redb is {:o}",
+        mode(&store)
+    );
+}

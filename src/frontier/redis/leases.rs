@@ -170,6 +170,7 @@ impl Shared {
             Contact::Unknown => String::new(),
             Contact::Reached => "ok".into(),
             Contact::Failed(cause) => format!("f{cause}"),
+            Contact::Refused(cause) => format!("b{cause}"),
         };
         let rule: Unreachable = self.unreachable;
         [

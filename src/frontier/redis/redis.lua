@@ -55,8 +55,9 @@ local function wake(h, conc)
   end
 end
 
--- What an attempt learned of host h: news is "" (nothing), "ok" (it answered) or
--- "f" and the failure. A response resets the count of connection-level failures
+-- What an attempt learned of host h: news is "" (nothing), "ok" (it answered),
+-- "f" and the failure, or "b" and why the address guard refused the host (given up
+-- at once: nothing will ever be fetched there). A response resets the count of connection-level failures
 -- in a row; `after` of them within `window` ms, each at least `gap` ms after the
 -- last one counted, declare the host unreachable (frontier::Unreachable).
 -- Returns 2 when this call did, 1 otherwise.
@@ -69,6 +70,11 @@ local function contact(h, news, after, window, gap, conc)
   end
   after = tonumber(after) or 0
   if after <= 0 or redis.call('HEXISTS', hk, 'dead') == 1 then return 1 end
+  if string.byte(news, 1) == 98 then
+    redis.call('HSET', hk, 'dead', string.sub(news, 2))
+    wake(h, conc)
+    return 2
+  end
   local now = now_ms()
   local first = num(redis.call('HGET', hk, 'fail0'))
   local fails = 1
