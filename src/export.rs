@@ -201,8 +201,6 @@ fn cell(value: Option<&Value>, cells: Cells) -> String {
     }
 }
 
-/// Writes the `fields` of every record in the crawl output `dir` to `out` as
-/// `format`, in file order. See the module docs for paths and cell rules.
 /// The fields asked for, trimmed: none, an empty one or one twice is an error
 /// ("url, status" means what it says; "url,,status" is a typo).
 fn checked(fields: &[String]) -> Result<Vec<String>, ExportError> {
@@ -240,6 +238,8 @@ fn write_json_row(
     w.write_all(b"}\n")
 }
 
+/// Writes the `fields` of every record in the crawl output `dir` to `out` as
+/// `format`, in file order. See the module docs for paths and cell rules.
 pub fn export(
     dir: &Path,
     format: ExportFormat,
