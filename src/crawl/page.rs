@@ -79,7 +79,7 @@ async fn process(ctx: &Ctx, lease: Lease) {
     let resp = match ctx.fetcher.get_capped(&lease.entry.url, cap).await {
         Ok(r) => r,
         Err(e) => {
-            let contact = record::page_contact(&(e.kind, e.message.clone()), attempt);
+            let contact = record::page_contact(&e, attempt);
             if e.is_retryable() && attempt < ctx.config.fetch.retries {
                 let delay = record::backoff(ctx, attempt);
                 return record::retry(ctx, lease, delay, contact).await;
@@ -177,7 +177,7 @@ async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease>
 fn robots_contact(fetched: bool, cause: Option<&crate::fetch::FetchError>) -> Contact {
     match cause {
         _ if !fetched => Contact::Unknown,
-        Some(e) => record::contact_of(None, Some(&(e.kind, e.message.clone()))),
+        Some(e) => record::contact_of(None, Some((e.kind, &e.message))),
         None => Contact::Reached,
     }
 }

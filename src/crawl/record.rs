@@ -84,7 +84,7 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
     let kind = o.error.as_ref().map(|(k, _)| *k);
     let contact = match o.contact {
         Some(c) => c,
-        None => contact_of(o.status, o.error.as_ref()),
+        None => contact_of(o.status, o.error.as_ref().map(|(k, m)| (*k, m.as_str()))),
     };
     let record = PageRecord {
         url: lease.entry.url.to_string(),
@@ -147,7 +147,7 @@ pub(super) async fn retry(ctx: &Ctx, mut lease: Lease, delay: Duration, contact:
 /// What an attempt's end says of its host, for the unreachable-host rule: a
 /// response reached it; a connection-level error (DNS, refused, TLS, timeout)
 /// failed to; the address guard refused it; anything else says nothing.
-pub(super) fn contact_of(status: Option<u16>, error: Option<&(ErrorKind, String)>) -> Contact {
+pub(super) fn contact_of(status: Option<u16>, error: Option<(ErrorKind, &str)>) -> Contact {
     match (status, error) {
         (Some(_), _) => Contact::Reached,
         (None, Some((kind, message))) if kind.is_connection_level() => {
@@ -165,12 +165,8 @@ pub(super) fn contact_of(status: Option<u16>, error: Option<&(ErrorKind, String)
 /// three times, is one), so a host is given up only after several different URLs
 /// failed in a row. (A robots.txt fetch counts whenever it is made: it is made
 /// again only once its cached failure has expired.)
-pub(super) fn page_contact(error: &(ErrorKind, String), attempt: u32) -> Contact {
-    first_attempts_only(contact_of(None, Some(error)), attempt)
-}
-
-fn first_attempts_only(contact: Contact, attempt: u32) -> Contact {
-    match contact {
+pub(super) fn page_contact(error: &crate::fetch::FetchError, attempt: u32) -> Contact {
+    match contact_of(None, Some((error.kind, &error.message))) {
         Contact::Failed(_) if attempt > 0 => Contact::Unknown,
         other => other,
     }

@@ -71,21 +71,27 @@ impl Unreachable {
     /// The gap between counted failures: about the first retry's backoff.
     pub const GAP: Duration = Duration::from_secs(1);
 
-    /// Whether a failure at `since_first` after the first counted one, and
-    /// `since_last` after the last, adds to the count (`None`: none counted yet).
-    /// Returns (counts, starts a new count).
-    pub fn counts(
-        &self,
-        since_first: Option<Duration>,
-        since_last: Option<Duration>,
-    ) -> (bool, bool) {
+    /// What a failure does to the count, coming `since_first` after the first
+    /// failure counted and `since_last` after the last (`None`: none counted yet).
+    pub fn count(&self, since_first: Option<Duration>, since_last: Option<Duration>) -> Count {
         match (since_first, since_last) {
-            (Some(first), _) if first > self.window => (true, true),
-            (Some(_), Some(last)) if last < self.gap => (false, false),
-            (Some(_), _) => (true, false),
-            (None, _) => (true, true),
+            (Some(first), _) if first > self.window => Count::Restart,
+            (Some(_), Some(last)) if last < self.gap => Count::Same,
+            (Some(_), _) => Count::Add,
+            (None, _) => Count::Restart,
         }
     }
+}
+
+/// What one failure does to a host's count of failures in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// The first of a new count (none yet, or the first fell out of the window).
+    Restart,
+    /// One more.
+    Add,
+    /// Within the gap of the last one counted: the same moment, not counted.
+    Same,
 }
 
 impl Default for Unreachable {

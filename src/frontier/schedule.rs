@@ -34,7 +34,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use url::Url;
 
-use super::{Contact, Unreachable};
+use super::{Contact, Count, Unreachable};
 use crate::canon::HostKey;
 
 /// One URL waiting in (or leased from) the frontier.
@@ -495,14 +495,13 @@ impl<C: Clock + Clone> Schedule<C> {
             Contact::Failed(cause) => {
                 let since =
                     |t: Option<C::Instant>| t.map(|t| Duration::from(now.duration_since(t)));
-                let (counts, fresh) =
-                    rule.counts(since(host.first_failure), since(host.last_failure));
-                if !counts {
-                    return false;
-                }
-                if fresh {
-                    host.failures = 0;
-                    host.first_failure = Some(now);
+                match rule.count(since(host.first_failure), since(host.last_failure)) {
+                    Count::Same => return false,
+                    Count::Restart => {
+                        host.failures = 0;
+                        host.first_failure = Some(now);
+                    }
+                    Count::Add => {}
                 }
                 host.failures += 1;
                 host.last_failure = Some(now);

@@ -202,3 +202,63 @@ async fn an_unresolvable_name_is_declared_unreachable() {
     assert!(took < Duration::from_secs(15), "crawl took {took:?}");
     assert_dead_host_recorded(&out_dir, dead, "dns: ");
 }
+
+/// A healthy host with a few pages slower than the timeout is not given up: each
+/// slow page's retries are the same failure, and the pages between answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_pages_on_a_healthy_host_do_not_condemn_it() {
+    let site = Site::start().await;
+    tree_site_routes(&site, 120, 6);
+    for p in [tree_page_path(10), tree_page_path(11), tree_page_path(12)] {
+        site.set(
+            &p,
+            Reply::delayed(Duration::from_secs(3), html_page("slow", &[])),
+        );
+    }
+    let dir = crawl_site(&site, &["--timeout=1", "--retry-backoff=0.2"]).await;
+    let stats = stats(dir.path());
+    assert_eq!(stats["hosts_unreachable"], 0, "{stats}");
+    assert_eq!(stats["failures"]["timeout"], 3, "{stats}");
+    assert!(
+        stats["failures"].get("host_unreachable").is_none(),
+        "{stats}"
+    );
+    // Every page answered but the three slow ones (whose links were never seen).
+    let pages = stats["pages"].as_u64().unwrap();
+    assert!(pages > 90, "{stats}");
+    assert_eq!(stats["pages_ok"].as_u64().unwrap(), pages - 3, "{stats}");
+}
+
+/// A host the address guard refuses is given up at once: its URLs are recorded
+/// `blocked:` without each waiting for the host's rate slot (one a second by
+/// default). 127.0.0.2 is loopback but not the seed's address: refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_hosts_urls_do_not_wait_their_turn() {
+    let site = Site::start().await;
+    let blocked = format!("http://127.0.0.2:{}", site.port());
+    let links: Vec<String> = (0..30).map(|i| format!("{blocked}/p{i}")).collect();
+    let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+    site.set("/", html_page("live", &refs));
+    let start = Instant::now();
+    let (out, dir) = crawl(&[
+        &site.url("/"),
+        "--scope",
+        "any",
+        "--per-host-rate",
+        "1",
+        "-q",
+    ])
+    .await;
+    out.assert_code(0);
+    let took = start.elapsed();
+    // Before: one blocked record a second, 30 s in all.
+    assert!(took < Duration::from_secs(8), "crawl took {took:?}");
+    let records = all_records(dir.path());
+    let blocked_records = records
+        .iter()
+        .filter(|r| r["url"].as_str().unwrap().starts_with(&blocked))
+        .filter(|r| r["error"].as_str().unwrap_or("").starts_with("blocked: "))
+        .count();
+    assert_eq!(blocked_records, 30, "{records:?}");
+    assert_eq!(stats_of(dir.path())["hosts_unreachable"], 0);
+}
