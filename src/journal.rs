@@ -62,7 +62,9 @@ pub enum JournalError {
     StateLost { out: PathBuf, state: PathBuf },
     #[error("the frontier state in {state} belongs to the crawl in {owner}: give that --out, or another --state")]
     StateOwner { state: PathBuf, owner: String },
-    #[error("{out} holds a finished crawl ({pages} pages): add --fresh to start over, or choose another --out")]
+    /// Not a failure: the binary reports it in one line and exits 0, so a container
+    /// restarted by its supervisor does not loop on a failing exit.
+    #[error("{out} already holds a finished crawl ({pages} pages): nothing to do; add --fresh to start over, or choose another --out")]
     Finished { out: PathBuf, pages: u64 },
     #[error("cannot create output directory {path}: {source}")]
     Dir {

@@ -3,7 +3,8 @@
 //! picks the exit code. It is the only place that uses `anyhow`: every error ends
 //! here as one line on stderr.
 //!
-//! Exit codes: 0 crawl finished (even with failed pages); 1 start-up or output
+//! Exit codes: 0 crawl finished (even with failed pages, or finished before: the
+//! same command on a finished crawl says so); 1 start-up or output
 //! problem; 2 bad command line; 130 stopped by SIGINT; 143 stopped by SIGTERM.
 
 mod cli;
@@ -23,6 +24,7 @@ use trawl::canon;
 use trawl::config::Config;
 use trawl::crawl::{self, Stop, StopRequest};
 use trawl::fetch::{AddressGuard, Fetcher};
+use trawl::journal::JournalError;
 use trawl::robots::{self, RobotsFile};
 use trawl::seeds;
 use trawl::stats::StopReason;
@@ -163,7 +165,15 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
     // Everything was flushed by now. A page still being parsed off the reactor
     // (abandoned at a stop) must not hold the exit past the grace period.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    let summary = result?;
+    let summary = match result {
+        // Running the same command again on a finished crawl is not an error: a
+        // container's supervisor restarting it must not loop on a failing exit.
+        Err(e @ crawl::CrawlError::Journal(JournalError::Finished { .. })) => {
+            say!("trawl: {e}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        other => other?,
+    };
 
     if !quiet {
         let errors: u64 = summary.failures.values().sum();

@@ -1,6 +1,14 @@
 //! Which discovered URLs the crawl wants: scope (host / registrable domain / any),
-//! depth limit and include/exclude patterns, decided in one place for links and
-//! redirect targets alike.
+//! depth limit, include/exclude patterns and the file extensions never worth a
+//! request (`skip_extensions`), decided in one place for links and redirect
+//! targets alike.
+//!
+//! The extension rule spends no request on a file the crawl will not parse: a
+//! link whose path's last segment ends in `.jpg`, `.pdf`, `.tar.gz`... is counted
+//! (`refused.extension` in stats.json) and not fetched, as Scrapy's link extractor
+//! does with its ignored extensions. It looks at the path only (not the query),
+//! case-insensitively; a sitemap file named by robots.txt or a sitemap index is
+//! never held to it (sitemaps are read whatever their name).
 //!
 //! Seeds define the scope and are never filtered by it. This module only answers
 //! questions about canonical URLs; it never fetches and never touches the frontier.
@@ -14,6 +22,62 @@ use url::Url;
 use crate::config::{Config, ConfigError, ScopeMode};
 use crate::stats::Refusal;
 
+/// File extensions never HTML, the default of `skip_extensions`: images, audio,
+/// video, archives, fonts, stylesheets, scripts, office documents, PDF and
+/// installers (about the list Scrapy's link extractor ignores, plus fonts, scripts
+/// and a few newer formats). Lower case, without the dot.
+pub const NEVER_HTML: &[&str] = &[
+    // images
+    "apng", "avif", "bmp", "gif", "heic", "ico", "jpeg", "jpg", "png", "psd", "svg", "tif", "tiff",
+    "webp", "ai", "eps", "ps", "cdr", "drw", "dxf", "mng", "pct", "psp", "pst",
+    // audio
+    "aac", "aiff", "au", "flac", "m4a", "mid", "midi", "mp3", "oga", "ogg", "opus", "ra", "wav",
+    "wma", // video
+    "3gp", "asf", "asx", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "ogv", "qt", "rm",
+    "swf", "webm", "wmv", // archives
+    "7z", "7zip", "bz2", "rar", "tar", "tar.gz", "tgz", "xz", "zip", "zst", // fonts
+    "eot", "otf", "ttf", "woff", "woff2", // stylesheets and scripts
+    "css", "js", "mjs", // office documents and PDF
+    "doc", "docx", "odg", "odp", "ods", "odt", "pdf", "pps", "ppt", "pptx", "rtf", "xls", "xlsx",
+    // installers and disk images
+    "apk", "bin", "deb", "dmg", "exe", "iso", "jar", "msi", "rpm",
+];
+
+/// The extensions `skip_extensions` names, ready for one lookup per dot.
+#[derive(Debug, Default)]
+struct Extensions {
+    set: HashSet<String>,
+    /// The longest entry, in bytes: a longer suffix cannot match (no allocation).
+    longest: usize,
+}
+
+impl Extensions {
+    fn new(list: &[String]) -> Extensions {
+        let set: HashSet<String> = list
+            .iter()
+            .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+        let longest = set.iter().map(String::len).max().unwrap_or(0);
+        Extensions { set, longest }
+    }
+
+    /// Whether the URL's path ends in one of the extensions: each suffix after a
+    /// dot of the last segment is tried (`x.tar.gz`: `tar.gz`, then `gz`).
+    fn matches(&self, url: &Url) -> bool {
+        if self.set.is_empty() {
+            return false;
+        }
+        let last = url.path().rsplit('/').next().unwrap_or("");
+        last.match_indices('.').any(|(i, _)| {
+            let ext = &last[i + 1..];
+            !ext.is_empty()
+                && ext.len() <= self.longest
+                && self.set.contains(&ext.to_ascii_lowercase())
+        })
+    }
+}
+
 pub struct Scope {
     mode: ScopeMode,
     /// Seed host names (ScopeMode::Host) or registrable domains (ScopeMode::Domain).
@@ -22,6 +86,7 @@ pub struct Scope {
     max_depth: Option<u32>,
     include: Vec<Regex>,
     exclude: Vec<Regex>,
+    skip: Extensions,
 }
 
 impl Scope {
@@ -40,6 +105,7 @@ impl Scope {
             max_depth: config.scope.max_depth,
             include: config.include_patterns()?,
             exclude: config.exclude_patterns()?,
+            skip: Extensions::new(&config.scope.skip_extensions),
         })
     }
 
@@ -61,15 +127,26 @@ impl Scope {
         if self.max_depth.is_some_and(|m| depth > m) {
             return Err(Refusal::Depth);
         }
-        self.check_target(url)
+        self.check_target(url)?;
+        self.check_extension(url)
     }
 
-    /// Scope and filters without the depth rule: for redirect targets.
+    /// Scope and filters without the depth rule: for redirect targets (which also
+    /// pass [`Scope::check_extension`]) and sitemap files (which need not).
     pub fn check_target(&self, url: &Url) -> Result<(), Refusal> {
         if !self.in_scope(url) {
             return Err(Refusal::Scope);
         }
         self.check_filters(url)
+    }
+
+    /// The `skip_extensions` rule: a URL whose path ends in a listed extension is
+    /// not worth a request.
+    pub fn check_extension(&self, url: &Url) -> Result<(), Refusal> {
+        match self.skip.matches(url) {
+            true => Err(Refusal::Extension),
+            false => Ok(()),
+        }
     }
 
     /// Only `include`/`exclude` (for URLs admitted by an earlier run).
@@ -161,5 +238,58 @@ mod tests {
             s.check_target(&url("http://b.com/private/x")),
             Err(Refusal::Filter)
         );
+    }
+
+    #[test]
+    fn files_never_html_are_not_worth_a_request() {
+        let s = scope(ScopeMode::Host, &["http://a.test/"]);
+        for skipped in [
+            "http://a.test/img/logo.PNG",
+            "http://a.test/files/report.pdf",
+            "http://a.test/dist/app.tar.gz",
+            "http://a.test/static/site.css?v=3",
+            "http://a.test/fonts/x.woff2",
+        ] {
+            assert_eq!(
+                s.check(&url(skipped), 1),
+                Err(Refusal::Extension),
+                "{skipped}"
+            );
+        }
+        for kept in [
+            "http://a.test/",
+            "http://a.test/page.html",
+            "http://a.test/a.pdf/",
+            "http://a.test/pdf",
+            "http://a.test/x.pdf.html",
+            "http://a.test/view?file=a.pdf",
+            "http://a.test/sitemap.xml.gz",
+            "http://a.test/v1.2/",
+            "http://a.test/dots...",
+        ] {
+            assert_eq!(s.check(&url(kept), 1), Ok(()), "{kept}");
+        }
+        // Redirect targets and sitemap files are checked by the caller's choice.
+        assert!(s.check_target(&url("http://a.test/a.pdf")).is_ok());
+    }
+
+    #[test]
+    fn skip_extensions_replaces_the_list_and_empty_fetches_everything() {
+        let mut config = Config::default();
+        config.scope.skip_extensions = vec![".ZIP".into(), " mp4 ".into()];
+        let seeds = [url("http://a.test/")];
+        let s = Scope::new(&config, &seeds).unwrap();
+        assert_eq!(
+            s.check(&url("http://a.test/a.zip"), 1),
+            Err(Refusal::Extension)
+        );
+        assert_eq!(
+            s.check(&url("http://a.test/a.Mp4"), 1),
+            Err(Refusal::Extension)
+        );
+        assert!(s.check(&url("http://a.test/a.pdf"), 1).is_ok());
+        config.scope.skip_extensions = Vec::new();
+        let s = Scope::new(&config, &seeds).unwrap();
+        assert!(s.check(&url("http://a.test/a.zip"), 1).is_ok());
     }
 }

@@ -138,6 +138,8 @@ pub enum Refusal {
     QueryChain,
     /// Trap guard: the host's `max_pages_per_host` is spent.
     HostBudget,
+    /// The path ends in an extension of `skip_extensions` (never HTML).
+    Extension,
 }
 
 #[derive(Default)]
@@ -155,6 +157,7 @@ pub struct Stats {
     refused_depth: AtomicU64,
     refused_filter: AtomicU64,
     refused_nofollow: AtomicU64,
+    refused_extension: AtomicU64,
     duplicates: AtomicU64,
     traps: [AtomicU64; 5],
     robots_disallowed: AtomicU64,
@@ -232,6 +235,7 @@ impl Stats {
             Refusal::Depth => &self.refused_depth,
             Refusal::Filter => &self.refused_filter,
             Refusal::Nofollow => &self.refused_nofollow,
+            Refusal::Extension => &self.refused_extension,
             Refusal::Duplicate => &self.duplicates,
             Refusal::UrlTooLong => &self.traps[0],
             Refusal::PathTooDeep => &self.traps[1],
@@ -293,6 +297,7 @@ impl Stats {
                 depth: self.refused_depth.load(Relaxed),
                 filter: self.refused_filter.load(Relaxed),
                 nofollow: self.refused_nofollow.load(Relaxed),
+                extension: self.refused_extension.load(Relaxed),
                 robots: self.robots_disallowed.load(Relaxed),
                 blocked: self.blocked_private.load(Relaxed),
                 duplicate: self.duplicates.load(Relaxed),
@@ -353,6 +358,9 @@ pub struct Refused {
     pub filter: u64,
     /// Links not followed because of nofollow.
     pub nofollow: u64,
+    /// Links not fetched because their path ends in an extension of
+    /// `skip_extensions` (files that are never HTML).
+    pub extension: u64,
     /// URLs disallowed by robots.txt (also in `failures.robots`).
     pub robots: u64,
     /// URLs on private/loopback addresses (also in `failures.blocked`).

@@ -232,6 +232,11 @@ pub struct ScopeSettings {
     /// Follow links marked rel="nofollow".
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub follow_nofollow: bool,
+    /// Never fetch links whose path ends in one of these extensions, comma-separated
+    /// (replaces the list; empty fetches everything) [default: images, audio, video,
+    /// archives, fonts, css, js, office documents, pdf, installers].
+    #[arg(long, required = false, value_name = "LIST", value_delimiter = ',')]
+    pub skip_extensions: Vec<String>,
     /// Treat URLs differing only in query parameter order as the same page [default: true].
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub sort_query: bool,
@@ -249,6 +254,10 @@ impl Default for ScopeSettings {
             max_depth: None,
             max_pages: 0,
             follow_nofollow: false,
+            skip_extensions: crate::scope::NEVER_HTML
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
             sort_query: true,
             strip_session_ids: true,
         }

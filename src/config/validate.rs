@@ -40,6 +40,7 @@ impl Config {
         self.extract.validate()?;
         self.include_patterns()?;
         self.exclude_patterns()?;
+        self.scope.validate()?;
         self.run.validate()?;
         if self.is_shared() && self.output.fresh {
             return bad(
@@ -211,4 +212,24 @@ fn compile_all(key: &'static str, patterns: &[String]) -> Result<Vec<Regex>, Con
             })
         })
         .collect()
+}
+
+impl ScopeSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for ext in &self.skip_extensions {
+            let e = ext.trim().trim_start_matches('.');
+            let ok = e.len() <= 32
+                && e.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.+~".contains(&b));
+            if !ok {
+                return bad(
+                    "skip_extensions",
+                    format!(
+                        "'{ext}' is not a file extension (letters and digits, like pdf or tar.gz)"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
 }

@@ -36,7 +36,8 @@ impl std::str::FromStr for ScopeMode {
 pub enum Extra {
     /// `<meta name="description">` content.
     Description,
-    /// `<link rel="canonical">` target, absolute.
+    /// `<link rel="canonical">` target, absolute. Every record carries `canonical`
+    /// now: this extra is accepted (old configs name it) and adds nothing.
     Canonical,
     /// `<html lang>` (or Content-Language in `<meta http-equiv>`).
     Lang,
@@ -51,10 +52,10 @@ pub enum Extra {
 }
 
 impl Extra {
-    /// The extras `All` stands for, in record order.
-    pub const EACH: [Extra; 6] = [
+    /// The extras `All` stands for, in record order (`canonical` is a field of
+    /// every record, so not an extra any more).
+    pub const EACH: [Extra; 5] = [
         Extra::Description,
-        Extra::Canonical,
         Extra::Lang,
         Extra::Meta,
         Extra::JsonLd,

@@ -101,6 +101,11 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
             return outcome.fail(ErrorKind::Redirect, why);
         }
     }
+    if let Err(why) = ctx.scope.check_extension(&target) {
+        ctx.stats.refuse(why);
+        let why = format!("target {target} ends in an extension of skip_extensions (not fetched)");
+        return outcome.fail(ErrorKind::Redirect, why);
+    }
     if let Err(why) = ctx.traps.check(&target, 0) {
         ctx.stats.refuse(why);
         let why = format!("target {target} refused by a trap guard ({why:?})");

@@ -44,6 +44,8 @@ pub(super) struct Ctx {
     pub sinks: Vec<Sink>,
     /// Title, links, extras and rule fields of HTML pages.
     pub extractor: Arc<Extractor>,
+    /// Our product token (the User-Agent's first word), for `X-Robots-Tag: agent: ...`.
+    pub agent: String,
     /// Sitemaps admitted per host (`max_sitemaps_per_host`), and which: an index
     /// naming itself or a sitemap named twice costs nothing.
     pub sitemaps: dashmap::DashMap<HostKey, u32>,
@@ -105,6 +107,7 @@ impl Ctx {
             stats,
             sinks,
             empty_fields: extractor.empty_fields(),
+            agent: config.robots_agent(),
             sitemaps: dashmap::DashMap::new(),
             sitemaps_seen: dashmap::DashSet::new(),
             extractor,

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use super::ctx::Ctx;
 use super::record::{self, Outcome};
 use super::{admit, content, fleet, sitemaps, unwind};
-use crate::canon::fingerprint;
+use crate::canon::{self, fingerprint};
+use crate::extract::signals;
 use crate::fetch::{self, Response};
 use crate::frontier::{Contact, Lease};
 use crate::robots::Verdict;
@@ -182,15 +183,21 @@ fn robots_contact(fetched: bool, cause: Option<&crate::fetch::FetchError>) -> Co
     }
 }
 
-/// What a final response is: a redirect to follow, a body cut at the cap, a
-/// sitemap to read, an HTML page to parse, or anything else (recorded as is).
+/// What a final response is: a redirect to follow (3xx, or a meta refresh), a
+/// body cut at the cap, a sitemap to read, an HTML page to parse, or anything else
+/// (recorded as is). The owner's signals (X-Robots-Tag, meta robots) are read here.
 async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) -> Outcome {
     let mut outcome = Outcome::response(&resp);
     let entry = &lease.entry;
     let ok = (200..300).contains(&resp.status);
+    let header = signals::x_robots_tag(resp.robots_tag.iter().map(String::as_str), &ctx.agent);
+    outcome.noindex = header.noindex;
     if matches!(resp.status, 301 | 302 | 303 | 307 | 308) {
         match resp.location.as_deref().filter(|l| !l.trim().is_empty()) {
-            Some(location) => admit::redirect(ctx, entry, location, &mut outcome).await,
+            Some(location) => {
+                outcome.redirect = Some("http");
+                admit::redirect(ctx, entry, location, &mut outcome).await
+            }
             None => outcome.fail(ErrorKind::Redirect, "no Location header"),
         }
     } else if resp.truncated {
@@ -199,7 +206,8 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
             ctx.config.fetch.max_body
         );
         outcome.fail(ErrorKind::TooLarge, why);
-        // A cut body is not archived: a WARC record must hold what was sent.
+        // The archive keeps what was read, marked as cut (WARC-Truncated: length).
+        outcome.exchange = record::exchange(&entry.url, Some(resp));
         return outcome;
     } else if ok && ctx.config.sitemaps.sitemaps && (named_sitemap || sitemaps::sniff(entry, &resp))
     {
@@ -208,27 +216,50 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
         return outcome;
     } else if ok && content::is_parseable(&resp) {
         let (page, resp) = content::parse(ctx, &entry.url, resp).await;
-        if page.links_cut > 0 {
-            let cut = page.links_cut as u64;
-            ctx.stats
-                .links_cut
-                .fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
-        }
-        outcome.title = page.title;
-        outcome.links = page.links.len();
-        if let Some(serde_json::Value::String(rule)) = page.fields.get("rule") {
-            if page.fields.get("data").is_some_and(|d| !d.is_null()) {
-                ctx.stats.rule_applied(rule);
-            }
-        }
-        outcome.fields = Some(page.fields);
-        let follow = page.follow_links || ctx.config.politeness.ignore_robots;
-        outcome.ticket = admit::links(ctx, entry, page.links, follow).await;
         outcome.exchange = record::exchange(&entry.url, resp);
+        parsed(ctx, entry, page, header, &mut outcome).await;
         return outcome;
     }
-    if !resp.truncated {
-        outcome.exchange = record::exchange(&entry.url, Some(resp));
-    }
+    outcome.exchange = record::exchange(&entry.url, Some(resp));
     outcome
+}
+
+/// A parsed HTML page: its record fields, then where it leads. A meta refresh
+/// that names another URL is followed as a redirect (the page's own links are
+/// not, as a 3xx body's are not); otherwise its links are admitted unless meta
+/// robots or X-Robots-Tag says nofollow.
+async fn parsed(
+    ctx: &Ctx,
+    entry: &crate::frontier::Entry,
+    page: crate::extract::Page,
+    header: signals::Directives,
+    outcome: &mut Outcome,
+) {
+    if page.links_cut > 0 {
+        let cut = page.links_cut as u64;
+        ctx.stats
+            .links_cut
+            .fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
+    }
+    outcome.title = page.title;
+    outcome.links = page.links.len();
+    outcome.canonical = page.canonical;
+    outcome.noindex |= page.noindex;
+    if let Some(serde_json::Value::String(rule)) = page.fields.get("rule") {
+        if page.fields.get("data").is_some_and(|d| !d.is_null()) {
+            ctx.stats.rule_applied(rule);
+        }
+    }
+    outcome.fields = Some(page.fields);
+    // A page refreshing to itself is a page that reloads, not a redirect.
+    let elsewhere = page.refresh.filter(|target| {
+        canon::parse(target, None, ctx.config.canon_rules())
+            .map_or(true, |t| fingerprint(&t) != fingerprint(&entry.url))
+    });
+    if let Some(target) = elsewhere {
+        outcome.redirect = Some("refresh");
+        return admit::redirect(ctx, entry, &target, outcome).await;
+    }
+    let follow = (page.follow_links && !header.nofollow) || ctx.config.politeness.ignore_robots;
+    outcome.ticket = admit::links(ctx, entry, page.links, follow).await;
 }

@@ -27,6 +27,12 @@ pub(super) struct Outcome {
     pub content_length: u64,
     pub title: Option<String>,
     pub links: usize,
+    /// The page's `<link rel="canonical">`, absolute.
+    pub canonical: Option<String>,
+    /// The owner asked that the page not be indexed (meta robots or X-Robots-Tag).
+    pub noindex: bool,
+    /// How this response sent the reader on: `http` (3xx) or `refresh` (meta).
+    pub redirect: Option<&'static str>,
     /// The commit of the URLs this page discovered: its record waits for it.
     pub ticket: Ticket,
     /// Extras and rule fields of a parsed page.
@@ -66,6 +72,9 @@ impl Outcome {
             content_length: 0,
             title: None,
             links: 0,
+            canonical: None,
+            noindex: false,
+            redirect: None,
             ticket: Ticket::NONE,
             fields: None,
             exchange: None,
@@ -96,6 +105,9 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
         content_length: o.content_length,
         title: o.title,
         links: o.links,
+        canonical: o.canonical,
+        noindex: o.noindex,
+        redirect: o.redirect,
         fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         attempts: lease.entry.attempt + 1,
@@ -213,5 +225,6 @@ pub(super) fn exchange(url: &Url, resp: Option<Response>) -> Option<Exchange> {
         reason: String::new(),
         headers: wire.headers,
         body: resp.body,
+        truncated: resp.truncated,
     })
 }

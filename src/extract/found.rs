@@ -20,7 +20,10 @@ pub(super) struct Found {
     pub(super) max_hrefs: usize,
     /// Hrefs seen past `max_hrefs`, not kept.
     pub(super) hrefs_cut: usize,
-    pub(super) nofollow_page: bool,
+    /// `<meta name="robots">` directives, all such tags together.
+    pub(super) robots: signals::Directives,
+    /// The first `<meta http-equiv="refresh">` content, as written (capped).
+    pub(super) refresh: Option<String>,
     pub(super) description: Option<String>,
     pub(super) canonical: Option<String>,
     pub(super) lang: Option<String>,
@@ -83,13 +86,15 @@ impl Found {
             "html" if self.lang.is_none() => {
                 self.lang = attr(tag, "lang").map(meta_value).filter(|l| !l.is_empty());
             }
-            "link" if self.canonical.is_none() => {
-                let canonical = attr(tag, "rel").is_some_and(|r| {
-                    r.split_ascii_whitespace()
-                        .any(|t| t.eq_ignore_ascii_case("canonical"))
-                });
-                if canonical {
-                    self.canonical = attr(tag, "href").map(meta_value);
+            "link" => {
+                let rel = attr(tag, "rel").unwrap_or("");
+                if let Some(href) = attr(tag, "href") {
+                    if self.canonical.is_none() && signals::is_canonical(rel) {
+                        self.canonical = Some(meta_value(href));
+                    }
+                    if signals::link_followed(rel) {
+                        self.push_href(href, false);
+                    }
                 }
             }
             "meta" => self.meta_tag(tag),
@@ -121,15 +126,17 @@ impl Found {
     pub(super) fn meta_tag(&mut self, tag: &Tag) {
         let name = attr(tag, "name");
         let content = attr(tag, "content");
+        if self.refresh.is_none() && attr(tag, "http-equiv").is_some_and(signals::is_refresh) {
+            self.refresh = Some(truncate_chars(
+                content.unwrap_or("").to_string(),
+                MAX_META_CHARS,
+            ));
+        }
         if let Some(name) = name {
             if name.eq_ignore_ascii_case("robots") {
-                let content = content.unwrap_or("").to_ascii_lowercase();
-                if content
-                    .split([',', ' '])
-                    .any(|d| d.trim() == "nofollow" || d.trim() == "none")
-                {
-                    self.nofollow_page = true;
-                }
+                self.robots = self
+                    .robots
+                    .and(signals::Directives::read(content.unwrap_or("")));
             } else if name.eq_ignore_ascii_case("description") && self.description.is_none() {
                 self.description = content.map(meta_value).filter(|d| !d.is_empty());
             }

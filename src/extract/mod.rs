@@ -31,6 +31,7 @@
 mod found;
 pub mod rules;
 mod scan;
+pub mod signals;
 mod text;
 
 use std::cell::{Cell, RefCell};
@@ -62,6 +63,9 @@ const MAX_META_CHARS: usize = 4096;
 const MAX_META_TAGS: usize = 256;
 /// JSON-LD text kept per page, in bytes, all blocks together.
 const MAX_JSON_LD_BYTES: usize = 1 << 20;
+/// Longest refresh delay, in seconds, still read as a redirect (Scrapy's
+/// `METAREFRESH_MAXDELAY`); a page that reloads later is a page, not a redirect.
+pub const MAX_REFRESH_DELAY: u64 = 100;
 /// Deepest element nesting (as counted from the tokens) that still gets a DOM for
 /// rules. Browsers cap their trees at 512; this count is rougher, so it has room.
 pub const MAX_DOM_DEPTH: u32 = 1024;
@@ -81,6 +85,14 @@ pub struct Page {
     pub links: Vec<Link>,
     /// False when meta robots says nofollow (or none).
     pub follow_links: bool,
+    /// Meta robots says noindex (or none).
+    pub noindex: bool,
+    /// The `<link rel="canonical">` target, absolute (resolved against the base).
+    pub canonical: Option<String>,
+    /// Where a `<meta http-equiv="refresh">` sends the reader, absolute, when it
+    /// names a URL and waits at most [`MAX_REFRESH_DELAY`]: the crawl follows it
+    /// as a redirect.
+    pub refresh: Option<String>,
     /// Record fields from extras and rules, in record order (empty when none are asked).
     pub fields: Map<String, Value>,
     /// Links found beyond `max_links_per_page` (before de-duplication), dropped.
@@ -196,7 +208,9 @@ impl Extractor {
                     base: s.base,
                     hrefs: s.hrefs,
                     hrefs_cut: s.hrefs_cut,
-                    nofollow_page: s.nofollow_page,
+                    robots: s.robots,
+                    canonical: s.canonical,
+                    refresh: s.refresh,
                     ..Found::default()
                 };
                 (found, None, false, None)
@@ -324,25 +338,42 @@ impl Extractor {
         }
 
         let title = one_line(&found.title);
+        let refresh = found
+            .refresh
+            .as_deref()
+            .and_then(signals::refresh)
+            .filter(|r| r.delay <= MAX_REFRESH_DELAY)
+            .and_then(|r| r.url)
+            .and_then(|u| base.join(u).ok())
+            .map(String::from);
         Page {
             title: (!title.is_empty()).then(|| truncate_chars(title, MAX_TITLE_CHARS)),
             links,
-            follow_links: !found.nofollow_page,
+            follow_links: !found.robots.nofollow,
+            noindex: found.robots.noindex,
+            canonical: canonical(&found, base),
+            refresh,
             fields,
             links_cut,
         }
     }
 }
 
+/// The page's canonical URL, absolute.
+fn canonical(found: &Found, base: &Url) -> Option<String> {
+    found
+        .canonical
+        .as_deref()
+        .and_then(|h| base.join(h.trim()).ok())
+        .map(String::from)
+}
+
 /// The value of one built-in extra, if the page has it.
 fn extra(e: Extra, found: &Found, base: &Url) -> Option<Value> {
     match e {
         Extra::Description => found.description.clone().map(Value::String),
-        Extra::Canonical => found
-            .canonical
-            .as_deref()
-            .and_then(|h| base.join(h.trim()).ok())
-            .map(|u| Value::String(u.to_string())),
+        // Every record has `canonical` now; the extra is kept for old configs.
+        Extra::Canonical => canonical(found, base).map(Value::String),
         Extra::Lang => found.lang.clone().map(Value::String),
         Extra::Meta => Some(Value::Object(found.meta.clone())),
         Extra::JsonLd => Some(Value::Array(
@@ -633,7 +664,8 @@ mod tests {
         let plain = extract(PRODUCT, &url, canon::Rules::default());
         assert_eq!(p.links, plain.links);
         assert_eq!(p.title, plain.title);
-        assert_eq!(p.links.len(), 3);
+        // Three <a> links and the canonical one.
+        assert_eq!(p.links.len(), 4);
         // A page no rule set matches gets nulls and no DOM.
         let other = x.page(PRODUCT, &Url::parse("http://shop.test/about").unwrap());
         assert_eq!(other.fields["rule"], Value::Null);
@@ -719,12 +751,13 @@ mod tests {
         );
         let f = &p.fields;
         let keys: Vec<&str> = f.keys().map(String::as_str).collect();
+        // `canonical` is a field of every record now: the extra adds no key.
+        assert_eq!(keys, ["description", "json_ld", "lang", "meta"]);
         assert_eq!(
-            keys,
-            ["canonical", "description", "json_ld", "lang", "meta"]
+            p.canonical.as_deref(),
+            Some("http://shop.test/product/widget")
         );
         assert_eq!(f["description"], "A fine widget");
-        assert_eq!(f["canonical"], "http://shop.test/product/widget");
         assert_eq!(f["lang"], "en-GB");
         assert_eq!(f["meta"]["og:title"], "Widget!");
         assert_eq!(
@@ -747,6 +780,40 @@ mod tests {
             &Url::parse("http://e.com/").unwrap(),
         );
         assert_eq!(lang.fields["lang"], "de");
+    }
+
+    #[test]
+    fn rule_text_reads_as_a_browser_shows_it() {
+        let x = extractor(
+            "[[rules]]\nname = \"r\"\npattern = \"\"\n[rules.fields]\n\
+             price = { selector = \"#price\" }\nname = { selector = \"h1\" }\n\
+             blocks = { selector = \"#blocks\" }\nscript = { selector = \"#data\" }\n",
+        );
+        let html = r#"<div id="price">$<span>205<span>.</span></span><span>58</span></div>
+            <h1>Hooli<sup>&reg;</sup> Toaster</h1>
+            <div id="blocks"><p>one</p><p>two</p>three<br>four<li>five</li><b>six</b>seven
+              <script>var hidden = 1;</script><style>p {}</style>eight</div>
+            <script id="data">{"a": 1}</script>"#;
+        let p = x.page(html, &Url::parse("http://e.com/").unwrap());
+        let data = &p.fields["data"];
+        assert_eq!(data["price"], "$205.58");
+        assert_eq!(data["name"], "Hooli® Toaster");
+        assert_eq!(data["blocks"], "one two three four five sixseven eight");
+        assert_eq!(data["script"], r#"{"a": 1}"#);
+    }
+
+    #[test]
+    fn role_main_ends_where_its_element_ends() {
+        let x = extractor("extras = [\"text\"]");
+        let html = r#"<body><div role="main"><div><p>The story, long enough to be
+            the main text of this page by far.</p></div><div>More of it.</div></div>
+            <footer><p>Footer links</p></footer><div>After the main div</div></body>"#;
+        let p = x.page(html, &Url::parse("http://e.com/").unwrap());
+        let text = p.fields["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "The story, long enough to be the main text of this page by far.\nMore of it."
+        );
     }
 
     #[test]
@@ -799,7 +866,6 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "canonical",
                 "data",
                 "description",
                 "json_ld",

@@ -14,8 +14,9 @@
 
 use std::sync::LazyLock;
 
+use ego_tree::iter::Edge;
 use regex::Regex;
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Html, Node, Selector};
 use serde_json::{Map, Number, Value};
 use url::Url;
 
@@ -209,7 +210,7 @@ impl Set {
 impl Field {
     fn value(&self, el: ElementRef<'_>, base: &Url) -> Option<Value> {
         let raw = match self.take {
-            Take::Text => el.text().collect::<Vec<_>>().join(" "),
+            Take::Text => shown_text(el),
             Take::Html => el.inner_html(),
             Take::Attr => el.value().attr(&self.attr)?.to_string(),
         };
@@ -226,6 +227,38 @@ impl Field {
         };
         convert(&raw, self.kind, base)
     }
+}
+
+/// An element's text as a browser shows it: its text nodes joined as the DOM's
+/// `textContent` joins them, so no space is invented between inline elements
+/// (`$<span>205<span>.</span></span><span>58</span>` is `$205.58`); a space where
+/// a block element or `<br>` starts or ends, since those separate words on screen;
+/// the text of `<script>`, `<style>` and `<template>` inside it left out, since a
+/// browser never shows it (a rule that selects a `<script>` itself still gets its
+/// text: JSON in a script is data). The caller collapses whitespace. Linear in the
+/// element's subtree.
+fn shown_text(el: ElementRef<'_>) -> String {
+    let root = el.id();
+    let unseen = |name: &str| matches!(name, "script" | "style" | "template");
+    let mut out = String::new();
+    // How many unseen elements the walk is inside.
+    let mut hidden = 0usize;
+    for edge in el.traverse() {
+        let (node, open) = match edge {
+            Edge::Open(node) => (node, true),
+            Edge::Close(node) => (node, false),
+        };
+        match node.value() {
+            Node::Text(t) if open && hidden == 0 => out.push_str(t),
+            Node::Element(e) if unseen(e.name()) && node.id() != root => match open {
+                true => hidden += 1,
+                false => hidden = hidden.saturating_sub(1),
+            },
+            Node::Element(e) if hidden == 0 && super::text::is_block(e.name()) => out.push(' '),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Converts a taken string to its field type; None when it is not one.

@@ -24,13 +24,17 @@
 
 use std::borrow::Cow;
 
+use super::signals;
+
 /// What the link pass needs from a page.
 #[derive(Debug, Default, PartialEq)]
 pub struct Scanned {
     pub title: String,
     pub base: Option<String>,
     pub hrefs: Vec<(String, bool)>,
-    pub nofollow_page: bool,
+    pub robots: super::signals::Directives,
+    pub canonical: Option<String>,
+    pub refresh: Option<String>,
     /// Hrefs past the cap given to [`scan_capped`]: counted (those naming a link at
     /// all), not kept.
     pub hrefs_cut: usize,
@@ -214,7 +218,7 @@ fn decode(s: &str, attr: bool) -> Option<String> {
 pub const MAX_ATTRS: usize = 1000;
 
 /// The attributes the link pass reads; the others are skipped, not stored.
-const READ: [&str; 5] = ["href", "rel", "src", "name", "content"];
+const READ: [&str; 6] = ["href", "rel", "src", "name", "content", "http-equiv"];
 
 /// One parsed tag: its lower-case name and the attributes in [`READ`] (the first
 /// of each name wins, as in html5ever).
@@ -571,26 +575,40 @@ fn take(t: &Tag<'_>, out: &mut Scanned) -> Option<()> {
                 out.hrefs.push((decode(src, true)?, false));
             }
         }
+        "link" => {
+            let rel = decode(t.get("rel").unwrap_or(""), true)?;
+            if let Some(href) = t.get("href") {
+                let href = decode(href, true)?;
+                if out.canonical.is_none() && signals::is_canonical(&rel) {
+                    out.canonical = Some(super::found::meta_value(&href));
+                }
+                if signals::link_followed(&rel) {
+                    match full {
+                        true => out.hrefs_cut += usize::from(super::wanted(&href)),
+                        false => out.hrefs.push((href, false)),
+                    }
+                }
+            }
+        }
         "base" if out.base.is_none() => {
             if let Some(h) = t.get("href") {
                 out.base = Some(decode(h, true)?);
             }
         }
         "meta" => {
-            let robots = match t.get("name") {
-                Some(n) => decode(n, true)?.eq_ignore_ascii_case("robots"),
-                None => false,
-            };
-            let content = match robots {
-                true => decode(t.get("content").unwrap_or(""), true)?,
-                false => String::new(),
-            };
-            if content
-                .to_ascii_lowercase()
-                .split([',', ' '])
-                .any(|d| d.trim() == "nofollow" || d.trim() == "none")
-            {
-                out.nofollow_page = true;
+            let content = || decode(t.get("content").unwrap_or(""), true);
+            if out.refresh.is_none() {
+                if let Some(h) = t.get("http-equiv") {
+                    if signals::is_refresh(&decode(h, true)?) {
+                        let c = super::truncate_chars(content()?, super::MAX_META_CHARS);
+                        out.refresh = Some(c);
+                    }
+                }
+            }
+            if let Some(n) = t.get("name") {
+                if decode(n, true)?.eq_ignore_ascii_case("robots") {
+                    out.robots = out.robots.and(signals::Directives::read(&content()?));
+                }
             }
         }
         _ => {}
@@ -677,6 +695,18 @@ mod tests {
         "\u{0}",
         "é ü ",
         "<a href=/p24 x='>'>",
+        "<link rel=canonical href=/canon1>",
+        "<link rel=\"alternate\" hreflang=de href=\"/de/p25\">",
+        "<LINK REL=next HREF=/p26>",
+        "<link rel=prev href='/p27&amp;x=1'>",
+        "<link rel=stylesheet href=/site.css>",
+        "<link rel=\"alternate stylesheet\" href=/alt.css>",
+        "<link rel=icon href=/favicon.ico>",
+        "<link href=/norel>",
+        "<meta http-equiv=refresh content=\"0; url=/r1\">",
+        "<meta http-equiv=\"Refresh\" content=\"5;URL='/r2'\">",
+        "<meta http-equiv=refresh content=&#48;;url=/r3>",
+        "<meta name=robots content=noindex>",
     ];
 
     fn page(rng: &mut fastrand::Rng) -> String {
@@ -707,6 +737,9 @@ mod tests {
             assert_eq!(a.title, b.title, "title of {html:?}");
             assert_eq!(a.links, b.links, "links of {html:?}");
             assert_eq!(a.follow_links, b.follow_links, "meta robots of {html:?}");
+            assert_eq!(a.noindex, b.noindex, "noindex of {html:?}");
+            assert_eq!(a.canonical, b.canonical, "canonical of {html:?}");
+            assert_eq!(a.refresh, b.refresh, "refresh of {html:?}");
         }
         // Most pages take the fast path: the comparison is not vacuous.
         assert!(fast > total / 5, "only {fast} of {total} pages scanned");
@@ -1035,7 +1068,8 @@ mod props {
             3 => one_of(&[
                 "&amp;", "&#65;", "&#x42;", "&copy", "&copy;", "&eacute;", "&#x80;", "&#0;",
                 "&", "&#", "<", ">", "\"", "'", " ", "=", "/", "é", "nofollow", "robots",
-                "none", "--!>", "-->", "</script>", "\n", "&b=2", "&copy=1",
+                "none", "--!>", "-->", "</script>", "\n", "&b=2", "&copy=1", "noindex",
+                "canonical", "next", "alternate", "stylesheet", "refresh", "0; url=",
             ]),
         ];
         prop::collection::vec(part, 1..4).prop_map(|v| v.concat())
@@ -1074,9 +1108,19 @@ mod props {
         })
     }
 
-    const LINK_TAGS: &[&str] = &["a", "A", "area", "iframe", "frame", "base", "meta"];
+    const LINK_TAGS: &[&str] = &["a", "A", "area", "iframe", "frame", "base", "meta", "link"];
     const LINK_ATTRS: &[&str] = &[
-        "href", "href", "HREF", "rel", "src", "name", "content", "Name", "class", "=x",
+        "href",
+        "href",
+        "HREF",
+        "rel",
+        "src",
+        "name",
+        "content",
+        "Name",
+        "class",
+        "=x",
+        "http-equiv",
     ];
     const OTHER_TAGS: &[&str] = &[
         "div", "p", "svg", "math", "img", "table", "template", "select", "noscript", "scrip",
@@ -1125,6 +1169,9 @@ mod props {
         prop_assert_eq!(fast.title, slow.title, "title");
         prop_assert_eq!(fast.links, slow.links, "links");
         prop_assert_eq!(fast.follow_links, slow.follow_links, "meta robots");
+        prop_assert_eq!(fast.noindex, slow.noindex, "meta robots noindex");
+        prop_assert_eq!(fast.canonical, slow.canonical, "canonical");
+        prop_assert_eq!(fast.refresh, slow.refresh, "refresh");
         // No real tag has a thousand attributes: the cap leaves the page alone.
         prop_assert!(matches!(cap_attributes(html), Cow::Borrowed(_)));
         Ok(())

@@ -44,7 +44,7 @@ fn always_skipped(name: &str) -> bool {
 }
 
 /// Elements that end a line of text where they start and where they end.
-fn is_block(name: &str) -> bool {
+pub(super) fn is_block(name: &str) -> bool {
     matches!(
         name,
         "p" | "div"
@@ -94,8 +94,10 @@ pub(super) struct Readable {
     max_chars: usize,
     /// Open elements from the outermost skipped one inwards; empty = not skipping.
     skip: Vec<String>,
-    /// Open `main`/`article`/`role=main` elements.
-    main_depth: u32,
+    /// Open `main`/`article`/`role=main` elements, innermost last: each with the
+    /// count of same-named elements opened inside it, so that its own end tag is
+    /// known (`<div role="main">` ends at its `</div>`, not at the first one).
+    mains: Vec<(String, u32)>,
     line: String,
     lines: Vec<String>,
     main_lines: Vec<String>,
@@ -108,7 +110,7 @@ impl Readable {
         Readable {
             max_chars,
             skip: Vec::new(),
-            main_depth: 0,
+            mains: Vec::new(),
             line: String::new(),
             lines: Vec::new(),
             main_lines: Vec::new(),
@@ -122,7 +124,7 @@ impl Readable {
             return true;
         }
         // An article's own header holds its headline: keep it.
-        if (name == "header" || name == "footer") && self.main_depth == 0 {
+        if (name == "header" || name == "footer") && self.mains.is_empty() {
             return true;
         }
         if attr(tag, "hidden").is_some()
@@ -156,11 +158,18 @@ impl Readable {
         if is_block(name) {
             self.end_line();
         }
+        if !opens {
+            return;
+        }
         let main = name == "main"
             || name == "article"
             || attr(tag, "role").is_some_and(|r| r.trim().eq_ignore_ascii_case("main"));
-        if main && opens {
-            self.main_depth += 1;
+        if main && self.mains.len() < MAX_SKIP_STACK {
+            self.mains.push((name.to_string(), 0));
+        } else if let Some((open, nested)) = self.mains.last_mut() {
+            if open == name {
+                *nested += 1;
+            }
         }
     }
 
@@ -174,8 +183,13 @@ impl Readable {
         if is_block(name) {
             self.end_line();
         }
-        if (name == "main" || name == "article") && self.main_depth > 0 {
-            self.main_depth -= 1;
+        if let Some((open, nested)) = self.mains.last_mut() {
+            if open == name {
+                match nested {
+                    0 => drop(self.mains.pop()),
+                    n => *n -= 1,
+                }
+            }
         }
     }
 
@@ -195,7 +209,7 @@ impl Readable {
         if line.is_empty() {
             return;
         }
-        if self.main_depth > 0 {
+        if !self.mains.is_empty() {
             self.main_lines.push(line.clone());
         }
         self.lines.push(line);
@@ -207,7 +221,7 @@ impl Readable {
         let mut lines = self.lines.clone();
         let mut main_lines = self.main_lines.clone();
         if !line.is_empty() {
-            if self.main_depth > 0 {
+            if !self.mains.is_empty() {
                 main_lines.push(line.clone());
             }
             lines.push(std::mem::take(&mut line));

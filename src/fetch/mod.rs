@@ -61,6 +61,9 @@ pub struct Response {
     pub location: Option<String>,
     /// Retry-After as a delay from now (seconds or HTTP date).
     pub retry_after: Option<Duration>,
+    /// The `X-Robots-Tag` header values, in order (at most [`MAX_ROBOTS_TAGS`]
+    /// of at most [`MAX_ROBOTS_TAG_BYTES`] each; longer ones are ignored).
+    pub robots_tag: Vec<String>,
     /// The body, decompressed, at most `max_body` bytes.
     pub body: Vec<u8>,
     /// True when the body was longer than `max_body` and was cut.
@@ -81,6 +84,11 @@ pub struct Wire {
     /// The request head as sent (reconstructed: the client does not expose its bytes).
     pub request_head: Vec<u8>,
 }
+
+/// `X-Robots-Tag` values read per response, and the longest read: a real one
+/// names a few directives for a few agents.
+pub const MAX_ROBOTS_TAGS: usize = 16;
+pub const MAX_ROBOTS_TAG_BYTES: usize = 1024;
 
 /// Largest body buffer allocated up front from a Content-Length.
 const MAX_PRESIZE: u64 = 4 * 1024 * 1024;
@@ -188,6 +196,14 @@ impl Fetcher {
         let content_type = header_str(headers, CONTENT_TYPE);
         let location = header_str(headers, LOCATION);
         let retry_after = header_str(headers, RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+        let robots_tag = headers
+            .get_all("x-robots-tag")
+            .iter()
+            .filter(|v| v.len() <= MAX_ROBOTS_TAG_BYTES)
+            .filter_map(|v| v.to_str().ok())
+            .take(MAX_ROBOTS_TAGS)
+            .map(str::to_string)
+            .collect();
         let wire = self.keep_wire.then(|| Wire {
             request_head: self.request_head(url, resp.version()),
             version: format!("{:?}", resp.version()),
@@ -216,6 +232,7 @@ impl Fetcher {
             content_type,
             location,
             retry_after,
+            robots_tag,
             body,
             truncated,
             wire,

@@ -20,6 +20,11 @@
 //! (reqwest itself drops `Content-Encoding` and `Content-Length` from a response it
 //! decodes, so in a crawl the renamed headers are mostly `Transfer-Encoding`.)
 //!
+//! # Cut bodies
+//! A body cut at `max_body` is still archived: its `response` record holds the
+//! bytes that were read and says `WARC-Truncated: length`, as WARC 1.1 specifies.
+//! It is never written as a revisit nor used as the original of one.
+//!
 //! # Revisits
 //! A non-empty body whose SHA-1 was already archived in this run is written as a
 //! `revisit` record (profile `identical-payload-digest`) holding only the HTTP head
@@ -87,6 +92,9 @@ pub struct Exchange {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The payload after content decoding.
     pub body: Vec<u8>,
+    /// The body was cut at `max_body`: the record holds what was read and says
+    /// `WARC-Truncated: length` (WARC 1.1, 5.13).
+    pub truncated: bool,
 }
 
 /// Exchanges buffered between the crawl and the writer. Each carries a whole body,
@@ -224,7 +232,9 @@ impl Writer {
         }
         common.push(("WARC-Warcinfo-ID", record_id(warcinfo_id)));
 
-        let original = if ex.body.is_empty() {
+        // A cut body is never a revisit, nor the original of one: its digest is
+        // not the whole payload's.
+        let original = if ex.body.is_empty() || ex.truncated {
             None
         } else {
             self.seen.get(&payload_sha)
@@ -263,8 +273,11 @@ impl Writer {
                         "application/http; msgtype=response".to_string(),
                     ),
                 ]);
+                if ex.truncated {
+                    headers.push(("WARC-Truncated", "length".to_string()));
+                }
                 out.extend(gzip_member(&record(headers, &[&head, &ex.body])?)?);
-                if !ex.body.is_empty() && self.seen.len() < DEDUP_DIGESTS {
+                if !ex.body.is_empty() && !ex.truncated && self.seen.len() < DEDUP_DIGESTS {
                     self.seen.insert(
                         payload_sha,
                         Original {
@@ -570,6 +583,7 @@ mod tests {
                 ("X-Bad".into(), b"a\r\nInjected: yes".to_vec()),
             ],
             body: body.to_vec(),
+            truncated: false,
         }
     }
 
@@ -747,6 +761,30 @@ mod tests {
         assert_eq!(revisit.get("WARC-Refers-To"), recs[1].get("WARC-Record-ID"));
         assert_eq!(revisit.get("WARC-Refers-To-Target-URI"), "http://e.com/a");
         assert_eq!(revisit.get("WARC-Refers-To-Date"), recs[1].get("WARC-Date"));
+    }
+
+    #[tokio::test]
+    async fn a_cut_body_is_archived_as_read_and_marked_truncated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("warc");
+        let sink = WarcSink::open(opts(&dir, 0)).unwrap();
+        let mut cut = exchange("http://e.com/big", b"<p>first bytes");
+        cut.truncated = true;
+        sink.send(cut).await.unwrap();
+        // The same bytes again, whole this time: stored, not a revisit of the cut one.
+        sink.send(exchange("http://e.com/whole", b"<p>first bytes"))
+            .await
+            .unwrap();
+        sink.finish().unwrap();
+        let recs = read_records(&dir.join(&files(&dir)[0]));
+        let types: Vec<&str> = recs.iter().map(|r| r.get("WARC-Type")).collect();
+        assert_eq!(
+            types,
+            ["warcinfo", "response", "request", "response", "request"]
+        );
+        assert_eq!(recs[1].get("WARC-Truncated"), "length");
+        assert!(recs[1].block.ends_with(b"\r\n\r\n<p>first bytes"));
+        assert!(!recs[3].has("WARC-Truncated"));
     }
 
     #[tokio::test]

@@ -101,17 +101,16 @@ async fn extras_are_on_every_record_and_null_where_nothing_was_parsed() {
             <meta property="og:type" content="article"><link rel="canonical" href="/canon">
             <script type="application/ld+json">{"@type":"Thing"}</script></head>
             <body><nav>menu</nav><p>Hello <b>world</b></p><a href="/missing">m</a>
-            <a href="/pic.png">p</a></body></html>"#
+            <a href="/pic">p</a></body></html>"#
                 .into(),
         ),
     );
-    site.set(
-        "/pic.png",
-        Reply::typed("image/png", b"\x89PNG\r\n\x1a\n...."),
-    );
+    // (Named without an extension: `.png` links are not fetched by default.)
+    site.set("/pic", Reply::typed("image/png", b"\x89PNG\r\n\x1a\n...."));
     let dir = crawl_site(&site, &["--extras=all"]).await;
     let records = records_by_url(dir.path());
-    assert_eq!(records.len(), 3);
+    // The canonical target is admitted like a link (a 404 here).
+    assert_eq!(records.len(), 4);
     let home = &records[&site.url("/")];
     assert_eq!(home["lang"], "fr");
     assert_eq!(home["description"], "D");
@@ -123,7 +122,7 @@ async fn extras_are_on_every_record_and_null_where_nothing_was_parsed() {
     assert_eq!(home["json_ld"], json!([{"@type": "Thing"}]));
     // Navigation goes; the links after the paragraph are text of the body.
     assert_eq!(home["text"], "Hello world\nm p");
-    for path in ["/missing", "/pic.png"] {
+    for path in ["/missing", "/pic"] {
         let r = &records[&site.url(path)];
         for key in [
             "description",
@@ -171,10 +170,13 @@ async fn a_bad_selector_stops_the_crawl_before_any_request() {
     );
 }
 
-/// The reference WARC tool: `$WARCIO`, else `warcio` on PATH (CI installs it).
+/// The reference WARC tool: `$WARCIO`, else the one `.ci/test` installs under
+/// target/, else `warcio` on PATH.
 fn warcio() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/warcio");
     std::env::var_os("WARCIO")
         .map(PathBuf::from)
+        .or_else(|| venv.is_file().then_some(venv))
         .unwrap_or_else(|| PathBuf::from("warcio"))
 }
 
@@ -183,7 +185,7 @@ fn run_warcio(args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run warcio ({e}): install it (pip install warcio) or set WARCIO")
+            panic!("cannot run warcio ({e}): run the tests with .ci/test, which installs it")
         });
     assert!(
         out.status.success(),
@@ -194,6 +196,54 @@ fn run_warcio(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A page cut at --max-body keeps its response record: the bytes read, marked
+/// `WARC-Truncated: length`, and warcio accepts the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_body_is_archived_as_read_and_marked_truncated() {
+    let site = Site::start().await;
+    site.set("/", Reply::Html(r#"<a href="/big">big</a>"#.into()));
+    site.set(
+        "/big",
+        Reply::Big {
+            len: 200_000,
+            content_type: "text/html".into(),
+        },
+    );
+    let dir = crawl_site(&site, &["--warc", "--max-body=65536"]).await;
+    let big = &records_by_url(dir.path())[&site.url("/big")];
+    assert!(
+        big["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("too_large:")),
+        "{big}"
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("warc"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let check = run_warcio(&["check", "-v", &files[0]]);
+    assert!(!check.contains("digest failed"), "{check}");
+    let index = run_warcio(&[
+        "index",
+        "-f",
+        "warc-type,warc-target-uri,warc-truncated",
+        &files[0],
+    ]);
+    let big_url = site.url("/big");
+    let cut: Vec<Value> = index
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["warc-target-uri"] == big_url.as_str())
+        .collect();
+    assert_eq!(cut.len(), 2, "a response and its request: {index}");
+    assert_eq!(cut[0]["warc-type"], "response");
+    assert_eq!(cut[0]["warc-truncated"], "length");
+    assert_eq!(cut[1]["warc-type"], "request");
+    let whole = &records_by_url(dir.path())[&site.url("/")];
+    assert_eq!(whole["error"], Value::Null);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warc_archive_round_trips_through_warcio() {
     let site = Site::start().await;
@@ -202,7 +252,7 @@ async fn a_warc_archive_round_trips_through_warcio() {
         "/",
         Reply::Html(
             r#"<a href="/a">a</a><a href="/b">b</a><a href="/missing">m</a>
-               <a href="/moved">r</a><a href="/gz">z</a><a href="/pic.png">p</a>"#
+               <a href="/moved">r</a><a href="/gz">z</a><a href="/pic">p</a>"#
                 .into(),
         ),
     );
@@ -214,8 +264,9 @@ async fn a_warc_archive_round_trips_through_warcio() {
         "/gz",
         Reply::gzipped("text/html", gzip(b"<title>zipped</title>")),
     );
+    // (Named without an extension: `.png` links are not fetched by default.)
     site.set(
-        "/pic.png",
+        "/pic",
         Reply::typed("image/png", b"\x89PNG\r\n\x1a\n\x00\x01binary"),
     );
     let dir = crawl_site(&site, &["--warc", "--warc-rotate-size=4096"]).await;

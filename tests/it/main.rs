@@ -11,4 +11,5 @@ mod hardening;
 mod hostile;
 mod resume;
 mod robots;
+mod signals;
 mod unreachable;

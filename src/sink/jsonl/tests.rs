@@ -23,6 +23,9 @@ fn record(url: &str) -> PageRecord {
         content_length: 12,
         title: Some("T \"q\"\n".into()),
         links: 3,
+        canonical: None,
+        noindex: false,
+        redirect: None,
         fetched_at: "2026-01-01T00:00:00.000Z".into(),
         elapsed_ms: 5,
         attempts: 1,
@@ -63,7 +66,7 @@ fn schema_is_pinned() {
     let line = serde_json::to_string(&record("http://e.com/")).unwrap();
     assert_eq!(
         line,
-        r#"{"url":"http://e.com/","final_url":"http://e.com/","status":200,"error":null,"depth":1,"content_type":"text/html","content_length":12,"title":"T \"q\"\n","links":3,"fetched_at":"2026-01-01T00:00:00.000Z","elapsed_ms":5,"attempts":1}"#
+        r#"{"url":"http://e.com/","final_url":"http://e.com/","status":200,"error":null,"depth":1,"content_type":"text/html","content_length":12,"title":"T \"q\"\n","links":3,"canonical":null,"noindex":false,"redirect":null,"fetched_at":"2026-01-01T00:00:00.000Z","elapsed_ms":5,"attempts":1}"#
     );
 }
 

@@ -80,7 +80,7 @@ impl Redis {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot start {}: {e}. The shared-frontier tests need redis-server \
-                     (Debian: apt-get install redis-server; .ci/run installs it)",
+                     (Debian: apt-get install redis-server; .ci/test installs it)",
                     binary().display()
                 )
             });
