@@ -22,27 +22,6 @@ use url::Url;
 use crate::config::{Config, ConfigError, ScopeMode};
 use crate::stats::Refusal;
 
-/// File extensions never HTML, the default of `skip_extensions`: images, audio,
-/// video, archives, fonts, stylesheets, scripts, office documents, PDF and
-/// installers (about the list Scrapy's link extractor ignores, plus fonts, scripts
-/// and a few newer formats). Lower case, without the dot.
-pub const NEVER_HTML: &[&str] = &[
-    // images
-    "apng", "avif", "bmp", "gif", "heic", "ico", "jpeg", "jpg", "png", "psd", "svg", "tif", "tiff",
-    "webp", "ai", "eps", "ps", "cdr", "drw", "dxf", "mng", "pct", "psp", "pst",
-    // audio
-    "aac", "aiff", "au", "flac", "m4a", "mid", "midi", "mp3", "oga", "ogg", "opus", "ra", "wav",
-    "wma", // video
-    "3gp", "asf", "asx", "avi", "flv", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "ogv", "qt", "rm",
-    "swf", "webm", "wmv", // archives
-    "7z", "7zip", "bz2", "rar", "tar", "tar.gz", "tgz", "xz", "zip", "zst", // fonts
-    "eot", "otf", "ttf", "woff", "woff2", // stylesheets and scripts
-    "css", "js", "mjs", // office documents and PDF
-    "doc", "docx", "odg", "odp", "ods", "odt", "pdf", "pps", "ppt", "pptx", "rtf", "xls", "xlsx",
-    // installers and disk images
-    "apk", "bin", "deb", "dmg", "exe", "iso", "jar", "msi", "rpm",
-];
-
 /// The extensions `skip_extensions` names, ready for one lookup per dot.
 #[derive(Debug, Default)]
 struct Extensions {

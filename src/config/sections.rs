@@ -254,7 +254,7 @@ impl Default for ScopeSettings {
             max_depth: None,
             max_pages: 0,
             follow_nofollow: false,
-            skip_extensions: crate::scope::NEVER_HTML
+            skip_extensions: super::values::NEVER_HTML
                 .iter()
                 .map(|e| e.to_string())
                 .collect(),

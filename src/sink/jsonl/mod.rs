@@ -8,19 +8,22 @@
 //! | `url`            | string           | canonical URL requested |
 //! | `final_url`      | string           | URL the response describes; for a 3xx, the canonical redirect target (which gets its own record when fetched) |
 //! | `status`         | integer or null  | HTTP status; null when there was no HTTP response |
-//! | `error`          | string or null   | null, or `"<kind>: <detail>"`; kinds: `timeout`, `connect`, `dns`, `too_large`, `blocked`, `robots`, `redirect`, `protocol`, `other` |
+//! | `error`          | string or null   | null, or `"<kind>: <detail>"`; kinds: `timeout`, `connect`, `dns`, `too_large`, `blocked`, `robots`, `redirect`, `protocol`, `other`, `host_unreachable` |
 //! | `depth`          | integer          | link hops from a seed (seeds are 0; redirect hops keep the depth) |
 //! | `content_type`   | string or null   | Content-Type header as sent |
 //! | `content_length` | integer          | body bytes received, after decompression (capped at `max_body`) |
 //! | `title`          | string or null   | `<title>` text, whitespace collapsed (HTML only) |
 //! | `links`          | integer          | distinct http(s) links found on the page |
+//! | `canonical`      | string or null   | the page's `<link rel="canonical">` target, absolute |
+//! | `noindex`        | boolean          | meta robots or X-Robots-Tag said `noindex` (or `none`) |
+//! | `redirect`       | string or null   | `"http"` (a 3xx with Location) or `"refresh"` (a meta refresh followed); then `final_url` is the target |
 //! | `fetched_at`     | string           | RFC 3339 UTC time the fetch finished |
 //! | `elapsed_ms`     | integer          | time spent on this URL's last attempt, robots.txt wait included |
 //! | `attempts`       | integer          | fetch attempts made (1 unless retried) |
 //! | *(extra keys)*   | any              | extraction results ([`PageRecord::extra`]), after `attempts`, in key name order; absent when there are none |
 //!
-//! The extra keys: each extra switched on (`description`, `canonical`, `lang`,
-//! `meta`, `json_ld`, `text`) on every record, null where nothing was parsed; with
+//! The extra keys: each extra switched on (`description`, `lang`, `meta`,
+//! `json_ld`, `text`) on every record, null where nothing was parsed; with
 //! rules, `rule` and `data` on every record, and `data_error` when a page matched a
 //! rule set but could not be given a DOM.
 //!
