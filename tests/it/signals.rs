@@ -17,6 +17,13 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// The site got exactly robots.txt, "/" and these targets.
+fn assert_fetched(site: &Site, targets: &[&str]) {
+    let mut want = set(&["/robots.txt", "/"]);
+    want.extend(set(targets));
+    assert_eq!(paths(site), want);
+}
+
 /// A page of links to files that are never HTML, and to pages.
 fn files_site(site: &Site) {
     site.set("/robots.txt", Reply::Status(404));
@@ -40,16 +47,7 @@ async fn files_that_are_never_html_are_not_fetched_and_are_counted() {
     let site = Site::start().await;
     files_site(&site);
     let dir = crawl_site(&site, &[]).await;
-    assert_eq!(
-        paths(&site),
-        set(&[
-            "/robots.txt",
-            "/",
-            "/page.html",
-            "/view?file=a.pdf",
-            "/moved"
-        ])
-    );
+    assert_fetched(&site, &["/page.html", "/view?file=a.pdf", "/moved"]);
     let stats = stats(dir.path());
     // Four links, and the redirect's target.
     assert_eq!(stats["refused"]["extension"], 5, "{stats}");
@@ -133,19 +131,17 @@ async fn only_links_that_can_lead_to_pages_are_followed() {
         ),
     );
     let dir = crawl_site(&site, &[]).await;
-    assert_eq!(
-        paths(&site),
-        set(&[
-            "/robots.txt",
-            "/",
+    assert_fetched(
+        &site,
+        &[
             "/canonical",
             "/de",
             "/next",
             "/prev",
             "/a",
             "/area",
-            "/iframe"
-        ])
+            "/iframe",
+        ],
     );
     let home = &records_by_url(dir.path())[&site.url("/")];
     // The record keeps the canonical URL, absolute.
@@ -160,7 +156,7 @@ async fn only_links_that_can_lead_to_pages_are_followed() {
         Reply::Html(r#"<frameset><frame src="/left"><frame src="/right"></frameset>"#.into()),
     );
     crawl_site(&site, &[]).await;
-    assert_eq!(paths(&site), set(&["/robots.txt", "/", "/left", "/right"]));
+    assert_fetched(&site, &["/left", "/right"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
