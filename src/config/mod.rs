@@ -238,6 +238,7 @@ impl Config {
             "sort_query",
             "strip_session_ids",
             "follow_nofollow",
+            "skip_extensions",
             "sitemaps",
             "lease_ttl",
         ];
