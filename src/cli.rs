@@ -149,7 +149,7 @@ pub struct RobotsArgs {
     #[arg(long, value_name = "URL")]
     pub robots_url: Option<String>,
 
-    /// User-Agent to judge for; its first token is matched against User-agent lines [default: trawl's].
+    /// User-Agent to judge for; its product token (leading letters, `-`, `_`) is matched against User-agent lines [default: trawl's].
     #[arg(long, value_name = "UA")]
     pub user_agent: Option<String>,
 

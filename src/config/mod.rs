@@ -277,13 +277,13 @@ impl Config {
         Duration::from_secs_f64(self.fetch.timeout)
     }
 
-    /// The product token robots.txt groups are matched against: the User-Agent up to its first `/` or space.
+    /// The product token robots.txt groups are matched against: the User-Agent's
+    /// leading letters, `-` and `_`, so up to its first `/` or space
+    /// (`trawl/0.1 (+https://x)` is `trawl`). That is all a `User-agent:` line can
+    /// name as Google reads it (see [`product_token`]).
     pub fn robots_agent(&self) -> String {
-        let ua = self.fetch.user_agent.trim();
-        ua.split(|c: char| c == '/' || c.is_whitespace())
-            .next()
-            .unwrap_or(ua)
-            .to_string()
+        let token = product_token(self.fetch.user_agent.trim().as_bytes());
+        String::from_utf8_lossy(token).into_owned()
     }
 }
 

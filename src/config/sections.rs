@@ -158,7 +158,7 @@ impl Default for PolitenessSettings {
 #[group(skip)]
 #[command(next_help_heading = "Fetch")]
 pub struct FetchSettings {
-    /// User-Agent header; its first token is matched against robots.txt groups
+    /// User-Agent header; its product token (leading letters, `-`, `_`) is matched against robots.txt groups
     /// [default: trawl/VERSION (+https://github.com/trawl-crawler/trawl; ...)].
     #[arg(long, required = false, value_name = "UA")]
     pub user_agent: String,

@@ -172,10 +172,31 @@ fn shared_crawl_keys_are_checked() {
     assert!(!shared.contains_key("out") && !shared.contains_key("concurrency"));
 }
 
+/// The robots.txt name is the User-Agent's leading letters, `-` and `_`: all a
+/// `User-agent:` line can name as Google reads it.
 #[test]
 fn robots_agent_is_the_product_token() {
     assert_eq!(Config::default().robots_agent(), "trawl");
     let mut c = Config::default();
-    c.fetch.user_agent = "MyBot/2.0 (+http://x)".into();
-    assert_eq!(c.robots_agent(), "MyBot");
+    for (ua, token) in [
+        ("MyBot/2.0 (+http://x)", "MyBot"),
+        ("trawl/0.1 (+https://x)", "trawl"),
+        ("  Foo Bar", "Foo"),
+        ("my-bot_x/1", "my-bot_x"),
+        ("bot9/1.0", "bot"),
+        ("Mozilla/5.0 (compatible; MyBot/1.0)", "Mozilla"),
+    ] {
+        c.fetch.user_agent = ua.into();
+        assert_eq!(c.robots_agent(), token, "{ua}");
+        assert!(c.validate().is_ok(), "{ua}");
+    }
+    // A User-Agent with no product token is one no robots.txt could name.
+    for ua in ["9bot/1.0", "(compatible; x)", "*", "/x"] {
+        c.fetch.user_agent = ua.into();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("user_agent") && e.contains("product token"),
+            "{ua}: {e}"
+        );
+    }
 }

@@ -136,6 +136,14 @@ impl FetchSettings {
         if self.user_agent.trim().is_empty() || self.user_agent.contains(['\r', '\n']) {
             return bad("user_agent", "must be one non-empty line");
         }
+        // robots.txt names a crawler by this token: without one, no site could.
+        if super::product_token(self.user_agent.trim().as_bytes()).is_empty() {
+            return bad(
+                "user_agent",
+                "must start with its product token (letters, '-' or '_', as in \
+                 'MyBot/1.0'): robots.txt User-agent lines name crawlers by it",
+            );
+        }
         Ok(())
     }
 }

@@ -241,3 +241,16 @@ pub const NEVER_HTML: &[&str] = &[
     // installers and disk images
     "apk", "bin", "deb", "dmg", "exe", "iso", "jar", "msi", "rpm",
 ];
+
+/// The product token a user-agent name starts with: its leading ASCII letters,
+/// `-` and `_` (Google's `ExtractUserAgent`). It is how a `User-agent:` line is
+/// read and how our own name is cut (`trawl/0.1 (+https://x)` is `trawl`): as no
+/// line can name more than this, a name with digits or dots (`bot9/1.0`) is obeyed
+/// by its token (`bot`), which is also what a `User-agent: bot9` line names.
+pub fn product_token(name: &[u8]) -> &[u8] {
+    let n = name
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic() || matches!(b, b'-' | b'_'))
+        .count();
+    &name[..n]
+}

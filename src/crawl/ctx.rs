@@ -44,7 +44,7 @@ pub(super) struct Ctx {
     pub sinks: Vec<Sink>,
     /// Title, links, extras and rule fields of HTML pages.
     pub extractor: Arc<Extractor>,
-    /// Our product token (the User-Agent's first word), for `X-Robots-Tag: agent: ...`.
+    /// Our product token (see `robots::product_token`), for `X-Robots-Tag: agent: ...`.
     pub agent: String,
     /// Sitemaps admitted per host (`max_sitemaps_per_host`), and which: an index
     /// naming itself or a sitemap named twice costs nothing.

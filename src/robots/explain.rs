@@ -3,7 +3,9 @@
 //! The crawl's own reader and matcher (see the parent module) name the deciding
 //! rule and its line; this module only adds the pattern as it is written in the
 //! file, so the debugger can never contradict the crawl. It never decides anything
-//! itself.
+//! itself. A rule Google implies (an allowed `/dir/index.html` also allows `/dir/`)
+//! is named by the line it comes from, with the rule it implies:
+//! `line 3: Allow: /dir/index.html (implies Allow: /dir/$)`.
 
 use url::Url;
 
@@ -17,12 +19,19 @@ pub struct Rule {
     /// The pattern as written in the file (`/` for an empty `Disallow:`, which
     /// allows everything).
     pub pattern: String,
+    /// When the line's `Allow: <dir>/index.htm...` decided through Google's
+    /// implicit rule: that rule's pattern, `<dir>/$`.
+    pub implied: Option<String>,
 }
 
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let key = if self.allow { "Allow" } else { "Disallow" };
-        write!(f, "line {}: {}: {}", self.line, key, self.pattern)
+        write!(f, "line {}: {}: {}", self.line, key, self.pattern)?;
+        match &self.implied {
+            Some(implied) => write!(f, " (implies Allow: {implied})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -45,12 +54,13 @@ pub fn explain_parsed(robots: &Robots, txt: &[u8], url: &Url) -> Explanation {
     let path = super::rule_path(url);
     let deciding = match path == "/robots.txt" {
         true => None,
-        false => robots.rules.decide(path),
+        false => robots.rules.decide(&path),
     };
     let rule = deciding.map(|d| Rule {
         line: d.line,
         allow: d.allow,
         pattern: written_at(txt, d.line).unwrap_or_else(|| d.pattern.to_string()),
+        implied: d.implied.then(|| d.pattern.to_string()),
     });
     Explanation {
         allowed: rule.as_ref().is_none_or(|r| r.allow),
@@ -96,6 +106,30 @@ User-Agent: barbot\nUser-Agent: bazbot\nDisallow: /example/page.html\n\nUser-Age
         assert_eq!(e.rule.unwrap().to_string(), "line 2: Disallow: *.gif$");
         let e = explain("quxbot", RFC.as_bytes(), &u("/example/x"));
         assert!(e.allowed && e.rule.is_none());
+    }
+
+    /// A directory allowed through Google's implicit index.html rule is explained
+    /// by the line that implies it; the rule's own pattern and group are named.
+    #[test]
+    fn names_the_line_an_implied_index_rule_comes_from() {
+        let txt = b"User-agent: *\nDisallow: /\nUser-agent: FooBot Images\n\
+                    Disallow: /\nAllow: /d\xc3\xa9j\xc3\xa0/index.html\n";
+        let u = |p: &str| Url::parse(&format!("http://e.com{p}")).unwrap();
+        let e = explain("FooBot/2.1", txt, &u("/d%C3%A9j%C3%A0/"));
+        assert!(e.allowed);
+        assert_eq!(e.group, "foobot");
+        assert_eq!(
+            e.rule.unwrap().to_string(),
+            "line 5: Allow: /d\u{e9}j\u{e0}/index.html (implies Allow: /d%C3%A9j%C3%A0/$)"
+        );
+        // The Allow itself, where it matches, is named plainly.
+        let e = explain("foobot", txt, &u("/d%C3%A9j%C3%A0/index.html"));
+        assert_eq!(
+            e.rule.unwrap().to_string(),
+            "line 5: Allow: /d\u{e9}j\u{e0}/index.html"
+        );
+        let e = explain("foobot", txt, &u("/d%C3%A9j%C3%A0/x"));
+        assert_eq!(e.rule.unwrap().to_string(), "line 4: Disallow: /");
     }
 
     /// The explanation must agree with the verdict the crawl uses.

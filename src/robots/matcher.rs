@@ -1,15 +1,24 @@
 //! Matching a URL path against one group's Allow/Disallow rules, Google's way: the
 //! longest matching pattern wins, Allow wins a tie, `*` matches any run of
 //! characters and a `$` that ends a pattern anchors it to the end of the path (a `$`
-//! anywhere else is a plain character).
+//! anywhere else is a plain character). Every pattern is matched against the path
+//! and query together (the parent module's `rule_path`), with or without a `?` in
+//! the pattern, as Google's `GetPathParamsQuery` does.
+//!
+//! Rules may be *implied*: Google reads `Allow: /dir/index.html` (any Allow whose
+//! last `/` starts `/index.htm`) as also `Allow: /dir/$`, a rule as long as that
+//! text, from the same line. The parser adds it with
+//! [`RulesBuilder::push_implied_directory`], and [`Deciding::implied`] says when it
+//! decided, so `trawl robots` can name the line it came from.
 //!
 //! Memory is proportional to the rules' text: all patterns are kept back to back in
-//! one string and each rule is five numbers; nothing is compiled per rule (a regex
-//! per rule cost 293 MB for one 500 KiB robots.txt). Per-URL cost is bounded too:
-//! rules are sorted by their literal prefix (the text before the first wildcard),
-//! so only rules whose prefix starts the path are tried — found with one binary
-//! search per path byte — and each is matched in time linear in path plus pattern
-//! (greedy leftmost placement of the `*`-separated parts is exact for these
+//! one string and each rule is four numbers and two flags; nothing is compiled per
+//! rule (a regex per rule cost 293 MB for one 500 KiB robots.txt). An implied rule
+//! costs its directory's text once more, so at most twice the file. Per-URL cost is
+//! bounded too: rules are sorted by their literal prefix (the text before the first
+//! wildcard), so only rules whose prefix starts the path are tried — found with one
+//! binary search per path byte — and each is matched in time linear in path plus
+//! pattern (greedy leftmost placement of the `*`-separated parts is exact for these
 //! patterns, so no backtracking or position sets are needed).
 //!
 //! This module must never panic on any pattern or path, nor allocate per check.
@@ -25,6 +34,8 @@ struct Rule {
     literal: u32,
     line: u32,
     allow: bool,
+    /// Google's implicit `Allow: <dir>/$` for an allowed `<dir>/index.htm...`.
+    implied: bool,
 }
 
 impl Rule {
@@ -44,8 +55,46 @@ pub struct RulesBuilder {
 impl RulesBuilder {
     /// Adds a rule whose (already percent-encoded) pattern comes in pieces.
     pub fn push<'a>(&mut self, pattern: impl Iterator<Item = &'a str>, allow: bool, line: usize) {
+        let _ = self.push_with(allow, line, |out| out.extend(pattern));
+    }
+
+    /// Adds a rule whose (already percent-encoded) pattern `write` appends to the
+    /// buffer all patterns share (so reading a file allocates nothing per rule).
+    /// Returns the pattern as kept, or `None` if the rule was dropped.
+    pub fn push_with(
+        &mut self,
+        allow: bool,
+        line: usize,
+        write: impl FnOnce(&mut String),
+    ) -> Option<&str> {
         let start = self.patterns.len();
-        self.patterns.extend(pattern);
+        write(&mut self.patterns);
+        self.finish(start, allow, false, line)
+            .then(|| &self.patterns[start..])
+    }
+
+    /// Adds Google's implicit rule for the last rule kept (an Allow of
+    /// `<dir>/index.htm...`, where `dir_len` is the length of `<dir>/`): an Allow
+    /// of `<dir>/$`, from the same line, ranked by that pattern's own length (so
+    /// `Disallow: /dir/` loses to it and `Disallow: /dir/$` ties, which Allow wins).
+    pub fn push_implied_directory(&mut self, dir_len: usize, line: usize) {
+        let Some(last) = self.rules.last().copied() else {
+            return;
+        };
+        let from = last.start as usize;
+        let end = from + dir_len;
+        if dir_len > last.len as usize || !self.patterns.is_char_boundary(end) {
+            return;
+        }
+        let start = self.patterns.len();
+        self.patterns.extend_from_within(from..end);
+        self.patterns.push('$');
+        self.finish(start, true, true, line);
+    }
+
+    /// Records the pattern written at `patterns[start..]` as a rule; false if it
+    /// was dropped.
+    fn finish(&mut self, start: usize, allow: bool, implied: bool, line: usize) -> bool {
         let written = &self.patterns[start..];
         let literal = written
             .find('*')
@@ -57,15 +106,22 @@ impl RulesBuilder {
             u32::try_from(line),
         );
         match numbers {
-            (Ok(start), Ok(len), Ok(literal), Ok(line)) => self.rules.push(Rule {
-                start,
-                len,
-                literal,
-                line,
-                allow,
-            }),
+            (Ok(start), Ok(len), Ok(literal), Ok(line)) => {
+                self.rules.push(Rule {
+                    start,
+                    len,
+                    literal,
+                    line,
+                    allow,
+                    implied,
+                });
+                true
+            }
             // Beyond 4 GiB of rules (the parser reads 500 KiB): the rule is dropped.
-            _ => self.patterns.truncate(start),
+            _ => {
+                self.patterns.truncate(start);
+                false
+            }
         }
     }
 
@@ -101,6 +157,9 @@ pub struct Deciding<'a> {
     pub line: usize,
     /// The pattern, percent-encoded as it was matched.
     pub pattern: &'a str,
+    /// The rule is Google's implicit `Allow: <dir>/$` read from an Allow of
+    /// `<dir>/index.htm...` on `line` (`pattern` is the implied one).
+    pub implied: bool,
 }
 
 impl Rules {
@@ -137,6 +196,7 @@ impl Rules {
             allow: r.allow,
             line: r.line as usize,
             pattern: self.pattern(r),
+            implied: r.implied,
         })
     }
 

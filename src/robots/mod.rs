@@ -3,7 +3,11 @@
 //! Reading (`parse.rs`: user-agent groups, Allow/Disallow, Crawl-delay, Sitemap)
 //! and matching (`matcher.rs`: longest match wins, `*` and `$` wildcards) are our
 //! own, linear in the file and with memory proportional to it; `cache.rs` keeps
-//! the parsed files within a byte budget. This module adds the RFC 9309 fetch rules:
+//! the parsed files within a byte budget. Both follow Google's open-source parser
+//! (google/robotstxt) where it and RFC 9309 differ: product tokens, escapes,
+//! `index.html` and line length (see `parse.rs`), and every rule matched against
+//! path plus query, without the fragment ([`rule_path`]). Crawl-delay, which
+//! Google ignores, is honoured. This module adds the RFC 9309 fetch rules:
 //! - 2xx: parse (first 500 KiB); up to 5 redirects are followed;
 //! - 4xx (incl. 404, 401, 403): no restrictions;
 //! - 5xx or a network error: the host is "unavailable": nothing is crawled there
@@ -19,6 +23,7 @@ pub mod explain;
 pub mod matcher;
 pub mod parse;
 
+use std::borrow::Cow;
 use std::sync::{Mutex as StdMutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,7 +35,7 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::stats::ErrorKind;
 
 pub use matcher::Rules;
-pub use parse::{Robots, ROBOTS_MAX_BYTES};
+pub use parse::{product_token, Robots, MAX_LINE_BYTES, ROBOTS_MAX_BYTES};
 
 const ROBOTS_MAX_REDIRECTS: usize = 5;
 
@@ -194,15 +199,18 @@ impl RobotsCache {
     }
 }
 
-/// The part of `url` rules are matched against: path and query.
-pub fn rule_path(url: &Url) -> &str {
-    &url[Position::BeforePath..]
+/// The text of `url` every rule is matched against, as Google's matcher sees it:
+/// path, params and query (whether or not the pattern has a `?`), never the
+/// fragment; normalised as patterns are (`%aa` reads `%AA`). Borrowed unless the
+/// normalising changes something, so a check allocates at most once.
+pub fn rule_path(url: &Url) -> Cow<'_, str> {
+    parse::normalise_path(&url[Position::BeforePath..Position::AfterQuery])
 }
 
 /// Whether `rules` let `url` be fetched; /robots.txt itself always may be.
 pub fn allowed(rules: &Rules, url: &Url) -> bool {
     let path = rule_path(url);
-    path == "/robots.txt" || rules.allowed(path)
+    path == "/robots.txt" || rules.allowed(&path)
 }
 
 /// One line of `trawl robots` output: the crawl's verdict on a URL and why.

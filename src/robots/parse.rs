@@ -2,20 +2,37 @@
 //! `Disallow`, `Sitemap`, `Crawl-delay`), then the one group of rules that applies
 //! to our agent.
 //!
-//! The reading is the one `texting_robots` 0.2 does (which trawl used before, and
-//! which its tests still use as a reference): NUL, CR and LF end lines, `#` starts a
-//! comment, a key is matched case-insensitively with its common misspellings and
-//! is followed by `:` or blanks, values are trimmed of Unicode white space, an empty
-//! `Disallow:` allows everything, our agent's own groups are read if any name it
-//! (the whole value, compared case-insensitively), else the `*` groups.
+//! The reading began as the one `texting_robots` 0.2 does (which trawl used before,
+//! and which its tests still use as a reference): NUL, CR and LF end lines, `#`
+//! starts a comment, a key is matched case-insensitively with its common
+//! misspellings and is followed by `:` or blanks, values are trimmed of Unicode white
+//! space, an empty `Disallow:` allows everything, our agent's own groups are read if
+//! any name it, else the `*` groups.
+//!
+//! Where Google's parser (google/robotstxt, `robots.cc`) reads differently on the
+//! points below, we now read as Google does, because that is the reading sites are
+//! written and tested against (README, "robots.txt as Google reads it"):
+//! - a `User-agent:` value names the product token it starts with: its leading
+//!   letters, `-` and `_` (`FOO BAR`, `foo/1.0` and `foo2` all name `foo`), compared
+//!   case-insensitively; `*`, alone or followed by a space, is the any-agent group;
+//!   our own name is cut the same way ([`product_token`]);
+//! - patterns are normalised before matching ([`normalise_into`]): bytes outside
+//!   ASCII are percent-encoded one by one (UTF-8 text as UTF-8; other bytes too,
+//!   where we used to drop the rule) and the hex digits of `%xx` escapes are
+//!   upper-cased; the URL path gets the same treatment, so `%aa` and `%AA` compare
+//!   equal either way round. Escapes are never decoded (`%62` is not `b`);
+//! - an Allow whose last `/` starts `/index.htm` also allows its directory: Google's
+//!   implicit `Allow: <dir>/$`, added from the same line;
+//! - a line longer than [`MAX_LINE_BYTES`] is cut there (the rest up to its end is
+//!   ignored), as Google's fixed line buffer does, rather than read whole.
 //!
 //! This module must never panic, allocate per line beyond what it keeps, or take
 //! more than one pass over the text per question; and it never lets a number from
 //! the file through unchecked (see [`crawl_delay`]).
 
+pub use crate::config::product_token;
+use std::borrow::Cow;
 use std::time::Duration;
-
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
 use super::matcher::{Rules, RulesBuilder};
 
@@ -28,9 +45,11 @@ pub const ROBOTS_MAX_BYTES: usize = 500 * 1024;
 /// clamped to it rather than dropped: the site asked for a long wait.
 pub const CRAWL_DELAY_CAP_SECS: f64 = 86_400.0;
 
-/// The escaping applied to patterns before matching: paths outside ASCII and a few
-/// characters a URL never holds raw must be percent-encoded to compare with a URL.
-const PATTERN_ESCAPES: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`');
+/// The most bytes of one line that are read. Google reads a line into a buffer of
+/// 8 x 2,083 bytes (eight times the longest URL old browsers took), one of which
+/// holds the C string's closing NUL; what does not fit is dropped up to the line's
+/// end. A pattern cut there still matches (as a prefix) the URLs it began to name.
+pub const MAX_LINE_BYTES: usize = 2083 * 8 - 1;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Key {
@@ -113,7 +132,7 @@ impl<'a> Iterator for Lines<'a> {
         }
         self.at += end;
         self.line += 1;
-        Some((self.line, &rest[..len]))
+        Some((self.line, &rest[..len.min(MAX_LINE_BYTES)]))
     }
 }
 
@@ -182,6 +201,107 @@ fn last_char(b: &[u8]) -> Option<(char, usize)> {
     Some((c, start))
 }
 
+/// What a `User-agent:` value names, read as Google reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Agent<'a> {
+    /// `*`, alone or followed by white space (`* # all` or `* bots` is still `*`).
+    Any,
+    /// The product token the value starts with (possibly empty: `*bot`, `9bot`).
+    Named(&'a [u8]),
+}
+
+/// Reads a `User-agent:` value. Google keeps a value's leading letters, `-` and
+/// `_` and ignores the rest (`Googlebot/2.1` is `Googlebot`, `Foo Bar` is `Foo`).
+pub(crate) fn agent_of(value: &[u8]) -> Agent<'_> {
+    match value {
+        [b'*'] => Agent::Any,
+        // C's isspace: the blanks plus VT and FF (CR and LF end the line first).
+        [b'*', b' ' | b'\t' | 0x0B | 0x0C, ..] => Agent::Any,
+        _ => Agent::Named(product_token(value)),
+    }
+}
+
+/// Whether `b` is percent-encoded when it stands raw in a pattern or path: Google
+/// encodes every byte outside ASCII; we also encode the few ASCII bytes a URL never
+/// holds raw (controls, space, `"`, `<`, `>`, `` ` ``), which Google leaves as they
+/// are, so that a rule written with them can match the URLs it names.
+fn needs_escape(b: u8) -> bool {
+    b >= 0x80 || b.is_ascii_control() || matches!(b, b' ' | b'"' | b'<' | b'>' | b'`')
+}
+
+/// The two hex digits of the `%xx` escape `s` starts with, if it starts with one
+/// (a `%` not followed by two hex digits is a plain character, as for Google).
+fn escape_at(s: &[u8]) -> Option<[u8; 2]> {
+    match s {
+        [b'%', h, l, ..] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => Some([*h, *l]),
+        _ => None,
+    }
+}
+
+/// Appends `raw` normalised for matching, as Google's `MaybeEscapePattern` does:
+/// each byte that [`needs_escape`] becomes `%XX` (so UTF-8 text is percent-encoded
+/// as UTF-8), the hex digits of an existing `%xx` are upper-cased (`%aa` is `%AA`),
+/// and nothing is decoded. Linear in `raw`.
+pub(crate) fn normalise_into(raw: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut at = 0;
+    while let Some(&b) = raw.get(at) {
+        if let Some([h, l]) = escape_at(&raw[at..]) {
+            out.push('%');
+            out.push(char::from(h.to_ascii_uppercase()));
+            out.push(char::from(l.to_ascii_uppercase()));
+            at += 3;
+        } else if needs_escape(b) {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xF)]));
+            at += 1;
+        } else {
+            out.push(char::from(b));
+            at += 1;
+        }
+    }
+}
+
+/// `path` (a URL's path and query) normalised as patterns are, borrowed when it
+/// already is: a URL from the `url` crate is encoded already, so usually only the
+/// case of an escape's hex digits can change, and most paths are returned as is.
+pub(crate) fn normalise_path(path: &str) -> Cow<'_, str> {
+    let bytes = path.as_bytes();
+    let mut at = 0;
+    let changes = loop {
+        let Some(&b) = bytes.get(at) else {
+            break false;
+        };
+        if let Some(hex) = escape_at(&bytes[at..]) {
+            if hex.iter().any(u8::is_ascii_lowercase) {
+                break true;
+            }
+            at += 3;
+        } else if needs_escape(b) {
+            break true;
+        } else {
+            at += 1;
+        }
+    };
+    if !changes {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() + 8);
+    normalise_into(bytes, &mut out);
+    Cow::Owned(out)
+}
+
+/// For a normalised Allow pattern whose last `/` starts `/index.htm` (Google's
+/// test, case-sensitive: `/index.html`, `/index.htm`, `/index.html$`...), the
+/// length of the directory part up to and including that `/`.
+fn index_directory(pattern: &str) -> Option<usize> {
+    let slash = pattern.rfind('/')?;
+    pattern[slash..]
+        .starts_with("/index.htm")
+        .then_some(slash + 1)
+}
+
 /// A `Crawl-delay` value as a duration, range-checked: not a number, NaN or
 /// negative is no delay (`None`, the line is ignored); zero is `Some(ZERO)`;
 /// infinite or longer than [`CRAWL_DELAY_CAP_SECS`] is the cap.
@@ -207,20 +327,32 @@ pub struct Robots {
 }
 
 impl Robots {
-    /// Reads `txt` for `agent` (the product token). Never fails: what cannot be
-    /// read is ignored, as robots.txt readers must.
+    /// Reads `txt` for `agent`: our name, of which only its [`product_token`]
+    /// counts. Never fails: what cannot be read is ignored, as robots.txt readers
+    /// must.
     pub fn parse(agent: &str, txt: &[u8]) -> Robots {
-        let agent = agent.to_lowercase();
-        let (named, any_agent) = statements(txt).filter(|s| s.key == Key::UserAgent).fold(
-            (false, false),
-            |(named, _), s| {
-                (
-                    named || s.value.eq_ignore_ascii_case(agent.as_bytes()),
-                    true,
-                )
-            },
-        );
-        let group = if named { agent } else { "*".to_string() };
+        let agent =
+            String::from_utf8_lossy(product_token(agent.trim().as_bytes())).to_ascii_lowercase();
+        // An empty token (a name starting with a digit or `(`) is named by no line.
+        let names_us = |value: &[u8]| {
+            matches!(agent_of(value), Agent::Named(n) if !n.is_empty()
+                && n.eq_ignore_ascii_case(agent.as_bytes()))
+        };
+        let (named, any_agent) = statements(txt)
+            .filter(|s| s.key == Key::UserAgent)
+            .fold((false, false), |(named, _), s| {
+                (named || names_us(s.value), true)
+            });
+        // Our own groups if any line names us, else the `*` groups.
+        let ours = |value: &[u8]| match named {
+            true => names_us(value),
+            false => agent_of(value) == Agent::Any,
+        };
+        let group = if named {
+            agent.clone()
+        } else {
+            "*".to_string()
+        };
         let mut rules = RulesBuilder::default();
         let mut sitemaps = Vec::new();
         let (mut group_delay, mut top_delay) = (None, None);
@@ -245,8 +377,7 @@ impl Robots {
             };
             if s.key == Key::UserAgent {
                 // A run of User-agent lines opens one group for all of them.
-                capturing =
-                    (capturing && in_agent_run) || s.value.eq_ignore_ascii_case(group.as_bytes());
+                capturing = (capturing && in_agent_run) || ours(s.value);
                 in_agent_run = true;
                 seen_agent = true;
                 continue;
@@ -269,8 +400,9 @@ impl Robots {
     }
 }
 
-/// Adds an Allow or Disallow statement (others are ignored) as a percent-encoded
-/// pattern; a pattern that is not UTF-8 is skipped.
+/// Adds an Allow or Disallow statement (others are ignored) as a normalised
+/// pattern ([`normalise_into`]), and for an Allow of `<dir>/index.htm...` Google's
+/// implicit `Allow: <dir>/$` from the same line.
 fn add_rule(rules: &mut RulesBuilder, s: &Statement<'_>) {
     let (allow, value) = match s.key {
         Key::Disallow if s.value.is_empty() => (true, &b"/"[..]),
@@ -278,9 +410,15 @@ fn add_rule(rules: &mut RulesBuilder, s: &Statement<'_>) {
         Key::Allow => (true, s.value),
         _ => return,
     };
-    if let Ok(pattern) = std::str::from_utf8(value) {
-        let encoded = utf8_percent_encode(pattern, PATTERN_ESCAPES);
-        rules.push(encoded, allow, s.line);
+    let kept = rules.push_with(allow, s.line, |out| normalise_into(value, out));
+    // Google adds the implicit rule only when the Allow itself does not match; it
+    // is shorter than the Allow, so where both match the Allow wins anyway and
+    // adding it always decides the same.
+    let index_dir = kept
+        .filter(|_| s.key == Key::Allow)
+        .and_then(index_directory);
+    if let Some(dir_len) = index_dir {
+        rules.push_implied_directory(dir_len, s.line);
     }
 }
 

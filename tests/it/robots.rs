@@ -114,3 +114,132 @@ async fn three_huge_robots_files_keep_memory_bounded() {
     println!("peak RSS, 3 hosts x 500 KiB of Disallow: /N$: {rss:.0} MB");
     assert!(rss < 150.0, "peak RSS {rss:.0} MB");
 }
+
+/// Google's reading of `User-agent:` lines, through the real crawl: `User-Agent:
+/// MYBOT Images` names the product token `mybot`, which is what `--user-agent
+/// "MyBot/2.0 (+...)"` is called, so that group's rules apply (not the `*` group's,
+/// which forbids everything), with its Crawl-delay (honoured, though Google ignores
+/// it) and its `Allow: /dir/index.html`, which also allows `/dir/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crawl_obeys_the_group_its_product_token_names() {
+    let s = Site::start().await;
+    s.set(
+        "/robots.txt",
+        Reply::robots(
+            "User-agent: *\nDisallow: /\n\nUser-Agent: MYBOT Images\nCrawl-delay: 0.3\n\
+             Disallow: /private\nAllow: /dir/index.html\nDisallow: /dir/\n",
+        ),
+    );
+    s.set(
+        "/",
+        html_page("index", &["/a", "/private/x", "/dir/", "/dir/other"]),
+    );
+    for page in ["/a", "/private/x", "/dir/", "/dir/other"] {
+        s.set(page, html_page(page, &[]));
+    }
+    let ua = "MyBot/2.0 (+http://example.com/bot)";
+    let dir = crawl_site(&s, &["--user-agent", ua]).await;
+
+    let recs = records_by_url(dir.path());
+    for page in ["/", "/a", "/dir/"] {
+        assert_eq!(recs[&s.url(page)]["status"], 200, "{page}");
+        assert_eq!(s.count(page), 1, "{page}");
+    }
+    for page in ["/private/x", "/dir/other"] {
+        let e = recs[&s.url(page)]["error"].as_str().unwrap_or("");
+        assert!(e.starts_with("robots:"), "{page}: {e}");
+        assert_eq!(s.count(page), 0, "{page}");
+    }
+    let starts = s.page_starts();
+    assert_eq!(starts.len(), 3);
+    for w in starts.windows(2) {
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(250),
+            "Crawl-delay 0.3 s of the named group: {:?}",
+            w[1] - w[0]
+        );
+    }
+}
+
+/// `trawl robots` reads a file as Google does and names the deciding line: the
+/// product token of `--user-agent`, an implied index.html rule (named by the line
+/// that implies it), patterns outside ASCII or with lower-case escapes, patterns
+/// with `?` (matched against path and query) and a line cut at Google's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trawl_robots_reads_as_google_and_names_the_deciding_line() {
+    // A line of 16,663 bytes is read; this one is longer, so its `/tail` is cut.
+    let long_head = "Allow: /long/";
+    let run = "a".repeat(2083 * 8 - 1 - long_head.len());
+    let txt = format!(
+        "User-agent: *\nDisallow: /\n\n\
+         User-Agent: FOOBOT Images\n\
+         Disallow: /\n\
+         Allow: /dir/index.html\n\
+         Allow: /caf\u{e9}\n\
+         Allow: /%aa\n\
+         Allow: /q?s=\n\
+         Disallow: /q?s=secret\n\
+         {long_head}{run}/tail\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("robots.txt");
+    std::fs::write(&file, txt).unwrap();
+    // (path, verdict, what the explanation says)
+    let cases = [
+        (
+            "/dir/",
+            "allowed",
+            "line 6: Allow: /dir/index.html (implies Allow: /dir/$) (group: foobot)",
+        ),
+        (
+            "/dir/index.html",
+            "allowed",
+            "line 6: Allow: /dir/index.html (group",
+        ),
+        (
+            "/dir/x",
+            "disallowed",
+            "line 5: Disallow: / (group: foobot)",
+        ),
+        (
+            "/caf%C3%A9/menu",
+            "allowed",
+            "line 7: Allow: /caf\u{e9} (group",
+        ),
+        ("/%AA", "allowed", "line 8: Allow: /%aa (group"),
+        ("/%aa", "allowed", "line 8"),
+        ("/q?s=1", "allowed", "line 9: Allow: /q?s= (group"),
+        (
+            "/q?s=secret",
+            "disallowed",
+            "line 10: Disallow: /q?s=secret (group",
+        ),
+        ("/q", "disallowed", "line 5"),
+        ("/q?S=1", "disallowed", "line 5"),
+    ];
+    let long_url = format!("/long/{run}/other");
+    let mut args = vec![
+        "robots".to_string(),
+        "--robots-file".into(),
+        file.display().to_string(),
+        "--user-agent".into(),
+        "FooBot/2.1 (+http://example.com)".into(),
+    ];
+    args.extend(cases.iter().map(|(p, ..)| format!("http://e.com{p}")));
+    args.push(format!("http://e.com{long_url}"));
+    let out = run_trawl_async(args, T).await;
+    out.assert_code(0);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), cases.len() + 1, "{}", out.stdout);
+    for (line, (path, verdict, why)) in lines.iter().zip(cases) {
+        assert!(
+            line.starts_with(&format!("{verdict}\t")) && line.contains(why),
+            "{path}: {line}"
+        );
+    }
+    let last = lines[cases.len()];
+    assert!(
+        last.starts_with("allowed\t") && last.contains("line 11: Allow: /long/aaa"),
+        "{long_url}: {last}"
+    );
+}
