@@ -42,17 +42,24 @@ impl Extensions {
     }
 
     /// Whether the URL's path ends in one of the extensions: each suffix after a
-    /// dot of the last segment is tried (`x.tar.gz`: `tar.gz`, then `gz`).
+    /// dot of the last segment is tried (`x.tar.gz`: `tar.gz`, then `gz`). No
+    /// allocation: a suffix is lower-cased on the stack (entries are at most 32
+    /// bytes, as `validate` checks; a longer suffix cannot match).
     fn matches(&self, url: &Url) -> bool {
         if self.set.is_empty() {
             return false;
         }
         let last = url.path().rsplit('/').next().unwrap_or("");
+        let mut buf = [0u8; 32];
         last.match_indices('.').any(|(i, _)| {
-            let ext = &last[i + 1..];
-            !ext.is_empty()
-                && ext.len() <= self.longest
-                && self.set.contains(&ext.to_ascii_lowercase())
+            let ext = &last.as_bytes()[i + 1..];
+            if ext.is_empty() || ext.len() > self.longest.min(buf.len()) {
+                return false;
+            }
+            let lower = &mut buf[..ext.len()];
+            lower.copy_from_slice(ext);
+            lower.make_ascii_lowercase();
+            std::str::from_utf8(lower).is_ok_and(|e| self.set.contains(e))
         })
     }
 }

@@ -20,7 +20,10 @@
 //!   ASCII are percent-encoded one by one (UTF-8 text as UTF-8; other bytes too,
 //!   where we used to drop the rule) and the hex digits of `%xx` escapes are
 //!   upper-cased; the URL path gets the same treatment, so `%aa` and `%AA` compare
-//!   equal either way round. Escapes are never decoded (`%62` is not `b`);
+//!   equal either way round. Unlike Google, escapes of unreserved characters
+//!   (letters, digits, `-._~`) are decoded, as RFC 9309 and trawl's canonical URLs
+//!   do: a crawled URL never keeps `%7E`, so a site's `Disallow: /%7Euser/` must
+//!   match `/~user/` or it would never be obeyed;
 //! - an Allow whose last `/` starts `/index.htm` also allows its directory: Google's
 //!   implicit `Allow: <dir>/$`, added from the same line;
 //! - a line longer than [`MAX_LINE_BYTES`] is cut there (the rest up to its end is
@@ -238,15 +241,28 @@ fn escape_at(s: &[u8]) -> Option<[u8; 2]> {
     }
 }
 
+/// The unreserved character an escape's hex digits stand for, if it is one
+/// (letters, digits, `-`, `.`, `_`, `~`): those are decoded, as `canon` decodes
+/// them in every URL the crawl holds. Never `*` or `$`, so no wildcard appears.
+fn unreserved([h, l]: [u8; 2]) -> Option<char> {
+    let digit = |d: u8| char::from(d).to_digit(16);
+    let b = u8::try_from(digit(h)? * 16 + digit(l)?).ok()?;
+    (b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')).then(|| char::from(b))
+}
+
 /// Appends `raw` normalised for matching, as Google's `MaybeEscapePattern` does:
 /// each byte that [`needs_escape`] becomes `%XX` (so UTF-8 text is percent-encoded
-/// as UTF-8), the hex digits of an existing `%xx` are upper-cased (`%aa` is `%AA`),
-/// and nothing is decoded. Linear in `raw`.
+/// as UTF-8) and the hex digits of an existing `%xx` are upper-cased (`%aa` is
+/// `%AA`); and, as trawl's canonical URLs are, an escape of an unreserved
+/// character is decoded (`%7E` is `~`). Linear in `raw`.
 pub(crate) fn normalise_into(raw: &[u8], out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut at = 0;
     while let Some(&b) = raw.get(at) {
-        if let Some([h, l]) = escape_at(&raw[at..]) {
+        if let Some(c) = escape_at(&raw[at..]).and_then(unreserved) {
+            out.push(c);
+            at += 3;
+        } else if let Some([h, l]) = escape_at(&raw[at..]) {
             out.push('%');
             out.push(char::from(h.to_ascii_uppercase()));
             out.push(char::from(l.to_ascii_uppercase()));
@@ -274,7 +290,7 @@ pub(crate) fn normalise_path(path: &str) -> Cow<'_, str> {
             break false;
         };
         if let Some(hex) = escape_at(&bytes[at..]) {
-            if hex.iter().any(u8::is_ascii_lowercase) {
+            if hex.iter().any(u8::is_ascii_lowercase) || unreserved(hex).is_some() {
                 break true;
             }
             at += 3;

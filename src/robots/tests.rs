@@ -121,8 +121,9 @@ fn user_agent_lines_name_the_product_token_they_start_with() {
 }
 
 /// Patterns are normalised as Google's `MaybeEscapePattern` does (bytes outside
-/// ASCII percent-encoded, escapes' hex upper-cased, nothing decoded), and the URL's
-/// path the same way, so an escape's case never decides.
+/// ASCII percent-encoded, escapes' hex upper-cased) plus, as trawl's canonical URLs
+/// are, unreserved escapes decoded; and the URL's path the same way, so neither an
+/// escape's case nor its spelling decides.
 #[test]
 fn patterns_and_paths_are_normalised_as_google_does() {
     let norm = |raw: &[u8]| {
@@ -133,6 +134,7 @@ fn patterns_and_paths_are_normalised_as_google_does() {
     assert_eq!(norm("/SanJoséSellers".as_bytes()), "/SanJos%C3%A9Sellers");
     assert_eq!(norm("á".as_bytes()), "%C3%A1");
     assert_eq!(norm(b"%aa/%2f%Zz%a"), "%AA/%2F%Zz%a");
+    assert_eq!(norm(b"/%7Eu%2D%41%7a%2a%24"), "/~u-Az%2A%24");
     assert_eq!(norm(b"/caf\xe9"), "/caf%E9");
     assert_eq!(norm(b"/a/b/c?d=http://e"), "/a/b/c?d=http://e");
     // A path that needs nothing is not copied.
@@ -162,23 +164,24 @@ fn patterns_and_paths_are_normalised_as_google_does() {
             "http://foo.bar/foo/bar/ツ"
         ));
     }
-    // Escapes of unreserved characters are not decoded on either side.
+    // Unlike Google, escapes of unreserved characters are decoded on both sides,
+    // as trawl's canonical URLs decode them: the rule still names those URLs.
     let txt = allow("/foo/bar/%62%61%7A");
-    assert!(!may_url(
-        "FooBot",
-        txt.as_bytes(),
-        "http://foo.bar/foo/bar/baz"
-    ));
-    assert!(may_url(
-        "FooBot",
-        txt.as_bytes(),
-        "http://foo.bar/foo/bar/%62%61%7A"
-    ));
-    assert!(may_url(
-        "FooBot",
-        txt.as_bytes(),
-        "http://foo.bar/foo/bar/%62%61%7a"
-    ));
+    for url in [
+        "http://foo.bar/foo/bar/baz",
+        "http://foo.bar/foo/bar/%62%61%7A",
+        "http://foo.bar/foo/bar/%62%61%7a",
+    ] {
+        assert!(may_url("FooBot", txt.as_bytes(), url), "{url}");
+    }
+    let txt = b"User-agent: *\nDisallow: /%7Euser/\nDisallow: /a%2Fb\nDisallow: /%2A\n";
+    assert!(!may_url("trawl", txt, "http://e.com/~user/page"));
+    assert!(!may_url("trawl", txt, "http://e.com/%7euser/page"));
+    // Reserved characters keep their escapes: `%2F` is not `/`, `%2A` is no wildcard.
+    assert!(may_url("trawl", txt, "http://e.com/a/b"));
+    assert!(!may_url("trawl", txt, "http://e.com/a%2fb"));
+    assert!(may_url("trawl", txt, "http://e.com/anything"));
+    assert!(!may_url("trawl", txt, "http://e.com/%2A"));
     // A query holding a URL is compared as written.
     let q = "/foo/bar?qux=taz&baz=http://foo.bar?tar&par";
     let txt = allow(q);
