@@ -66,6 +66,14 @@ pub enum JournalError {
     /// restarted by its supervisor does not loop on a failing exit.
     #[error("{out} already holds a finished crawl ({pages} pages): nothing to do; add --fresh to start over, or choose another --out")]
     Finished { out: PathBuf, pages: u64 },
+    /// The command names seeds the finished crawl never saw: a different crawl.
+    #[error("{out} holds a finished crawl ({pages} pages) that never saw the seed {seed}{}: add --fresh to start over, or choose another --out", if *more > 0 { format!(" (and {more} more)") } else { String::new() })]
+    FinishedNewSeeds {
+        out: PathBuf,
+        pages: u64,
+        seed: String,
+        more: usize,
+    },
     #[error("cannot create output directory {path}: {source}")]
     Dir {
         path: PathBuf,

@@ -169,7 +169,9 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
         // Running the same command again on a finished crawl is not an error: a
         // container's supervisor restarting it must not loop on a failing exit.
         Err(e @ crawl::CrawlError::Journal(JournalError::Finished { .. })) => {
-            say!("trawl: {e}");
+            if !quiet {
+                say!("trawl: {e}");
+            }
             return Ok(ExitCode::SUCCESS);
         }
         other => other?,

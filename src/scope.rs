@@ -49,7 +49,9 @@ impl Extensions {
         if self.set.is_empty() {
             return false;
         }
+        // The last segment, without its `;params` (`pic.jpg;v=1` is a .jpg).
         let last = url.path().rsplit('/').next().unwrap_or("");
+        let last = last.split(';').next().unwrap_or(last);
         let mut buf = [0u8; 32];
         last.match_indices('.').any(|(i, _)| {
             let ext = &last.as_bytes()[i + 1..];
@@ -235,6 +237,7 @@ mod tests {
             "http://a.test/dist/app.tar.gz",
             "http://a.test/static/site.css?v=3",
             "http://a.test/fonts/x.woff2",
+            "http://a.test/pic.jpg;v=1",
         ] {
             assert_eq!(
                 s.check(&url(skipped), 1),

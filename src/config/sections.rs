@@ -124,7 +124,7 @@ pub struct PolitenessSettings {
     /// Requests per second to one host; 0 = no rate limit. robots.txt Crawl-delay can only lower it [default: 1.0].
     #[arg(long, required = false, value_name = "R")]
     pub per_host_rate: f64,
-    /// Do not fetch or obey robots.txt or meta robots nofollow (`=false` overrides the config).
+    /// Do not fetch or obey robots.txt, nor the nofollow of meta robots and X-Robots-Tag (`=false` overrides the config).
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub ignore_robots: bool,
     /// Longest robots.txt Crawl-delay honoured, in seconds; longer values are clamped to this [default: 30].

@@ -79,12 +79,14 @@ impl Extra {
 impl std::str::FromStr for Extra {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
+        // `canonical` is no longer an extra (every record has it) but old commands
+        // and configs name it: accepted, it adds nothing.
         Extra::EACH
             .into_iter()
-            .chain([Extra::All])
+            .chain([Extra::Canonical, Extra::All])
             .find(|e| e.name() == s)
             .ok_or_else(|| {
-                format!("'{s}' is not an extra (description, canonical, lang, meta, json_ld, text, all)")
+                format!("'{s}' is not an extra (description, lang, meta, json_ld, text, all)")
             })
     }
 }

@@ -103,7 +103,8 @@ async fn process(ctx: &Ctx, lease: Lease) {
 }
 
 /// A resumed crawl's URLs were admitted under the earlier run's flags: a new
-/// --include/--exclude, depth or trap limit applies to them too (seeds excepted).
+/// --include/--exclude, skip_extensions, depth or trap limit applies to them too
+/// (seeds, and sitemap files, at depth 0, excepted).
 fn still_wanted(ctx: &Ctx, lease: &Lease) -> Result<(), Refusal> {
     let e = &lease.entry;
     if !ctx.resumed || e.depth == 0 {
@@ -114,6 +115,7 @@ fn still_wanted(ctx: &Ctx, lease: &Lease) -> Result<(), Refusal> {
     }
     ctx.scope
         .check_filters(&e.url)
+        .and_then(|()| ctx.scope.check_extension(&e.url))
         .and_then(|()| ctx.traps.check(&e.url, e.query_hops))
 }
 

@@ -21,7 +21,7 @@ use super::CrawlError;
 use crate::config::{Config, ConfigError};
 use crate::extract::Extractor;
 use crate::frontier::{Frontier, Limits, Recorded, SharedOptions, Unreachable};
-use crate::journal::Journal;
+use crate::journal::{Journal, JournalError};
 use crate::progress::Progress;
 use crate::sink::warc::WarcOptions;
 use crate::sink::{JsonlOptions, JsonlSink, Sink, WarcSink};
@@ -92,10 +92,12 @@ impl Started {
         };
         let stats = Arc::new(Stats::new());
         let recorded = match resumed {
-            true => journal.recover(|page| {
-                let kind = page.error.as_deref().and_then(ErrorKind::of_error);
-                stats.record_resumed(page.status, kind, page.content_length);
-            })?,
+            true => journal
+                .recover(|page| {
+                    let kind = page.error.as_deref().and_then(ErrorKind::of_error);
+                    stats.record_resumed(page.status, kind, page.content_length);
+                })
+                .map_err(|e| new_seeds_after_finish(e, &journal, seeds))?,
             false => Recorded::default(),
         };
         let sinks = open_sinks(&config, &out, worker.as_deref(), &journal)?;
@@ -244,4 +246,29 @@ fn open_sinks(
         sinks.push(Sink::Warc(warc));
     }
     Ok(sinks)
+}
+
+/// A finished crawl run again is nothing to do (exit 0), unless the command names
+/// a seed that crawl never saw: then it is not the same command, and saying
+/// "nothing to do" would hide that the new seed is not crawled.
+fn new_seeds_after_finish(e: JournalError, journal: &Journal, seeds: &[Url]) -> JournalError {
+    let JournalError::Finished { out, pages } = e else {
+        return e;
+    };
+    let Some(store) = journal.store() else {
+        return JournalError::Finished { out, pages };
+    };
+    let new: Vec<&Url> = seeds
+        .iter()
+        .filter(|s| matches!(store.visited(crate::canon::fingerprint(s)), Ok(None)))
+        .collect();
+    match new.first() {
+        None => JournalError::Finished { out, pages },
+        Some(first) => JournalError::FinishedNewSeeds {
+            out,
+            pages,
+            seed: first.to_string(),
+            more: new.len() - 1,
+        },
+    }
 }

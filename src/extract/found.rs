@@ -24,6 +24,8 @@ pub(super) struct Found {
     pub(super) robots: signals::Directives,
     /// The first `<meta http-equiv="refresh">` content, as written (capped).
     pub(super) refresh: Option<String>,
+    /// Our product token: `<meta name="agent">` is read as meta robots.
+    pub(super) agent: String,
     pub(super) description: Option<String>,
     pub(super) canonical: Option<String>,
     pub(super) lang: Option<String>,
@@ -93,7 +95,7 @@ impl Found {
                         self.canonical = Some(meta_value(href));
                     }
                     if signals::link_followed(rel) {
-                        self.push_href(href, false);
+                        self.push_href(href, signals::is_nofollow(rel));
                     }
                 }
             }
@@ -133,7 +135,7 @@ impl Found {
             ));
         }
         if let Some(name) = name {
-            if name.eq_ignore_ascii_case("robots") {
+            if signals::names_us(name, &self.agent) {
                 self.robots = self
                     .robots
                     .and(signals::Directives::read(content.unwrap_or("")));

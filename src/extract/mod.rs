@@ -139,6 +139,8 @@ pub struct Extractor {
     /// Most links taken from one page (0 = no limit): a page of 600,000 links
     /// would otherwise cost hundreds of MB at once.
     max_links: usize,
+    /// Our product token, for `<meta name="trawl">`.
+    agent: String,
     rules: Rules,
 }
 
@@ -151,6 +153,7 @@ impl Extractor {
             extras: config.extras_enabled(),
             max_text_chars: config.extract.max_text_chars,
             max_links: config.traps.max_links_per_page,
+            agent: config.robots_agent(),
             rules: Rules::compile(&config.extract.rules)?,
         })
     }
@@ -162,6 +165,7 @@ impl Extractor {
             extras: Vec::new(),
             max_text_chars: 0,
             max_links: 0,
+            agent: "trawl".into(),
             rules: Rules::default(),
         })
     }
@@ -199,7 +203,7 @@ impl Extractor {
     /// rules) goes through the byte scanner when it can take it (see `scan`).
     fn page_with(&self, html: &str, page_url: &Url, fast: bool) -> Page {
         let scanned = (fast && self.extras.is_empty() && self.rules.is_empty())
-            .then(|| scan::scan_capped(html, self.max_hrefs()))
+            .then(|| scan::scan_capped(html, self.max_hrefs(), &self.agent))
             .flatten();
         let (found, dom, too_deep, set) = match scanned {
             Some(s) => {
@@ -244,6 +248,7 @@ impl Extractor {
             keep_meta: self.wants(Extra::Meta),
             keep_json_ld: self.wants(Extra::JsonLd),
             max_hrefs: self.max_hrefs(),
+            agent: self.agent.clone(),
             ..Found::default()
         };
         let tokenizer = Tokenizer::new(
@@ -345,6 +350,8 @@ impl Extractor {
             .filter(|r| r.delay <= MAX_REFRESH_DELAY)
             .and_then(|r| r.url)
             .and_then(|u| base.join(u).ok())
+            // `javascript:` or `mailto:` leads nowhere a crawler goes: no redirect.
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
             .map(String::from);
         Page {
             title: (!title.is_empty()).then(|| truncate_chars(title, MAX_TITLE_CHARS)),
@@ -792,13 +799,16 @@ mod tests {
         let html = r#"<div id="price">$<span>205<span>.</span></span><span>58</span></div>
             <h1>Hooli<sup>&reg;</sup> Toaster</h1>
             <div id="blocks"><p>one</p><p>two</p>three<br>four<li>five</li><b>six</b>seven
-              <script>var hidden = 1;</script><style>p {}</style>eight</div>
+              <script>var hidden = 1;</script><style>p {}</style>eight<aside>nine</aside><nav>ten</nav><form><select><option>S</option><option>M</option></select></form><noscript>Enable JS</noscript><span hidden>HIDDEN</span>eleven</div>
             <script id="data">{"a": 1}</script>"#;
         let p = x.page(html, &Url::parse("http://e.com/").unwrap());
         let data = &p.fields["data"];
         assert_eq!(data["price"], "$205.58");
         assert_eq!(data["name"], "Hooli® Toaster");
-        assert_eq!(data["blocks"], "one two three four five sixseven eight");
+        assert_eq!(
+            data["blocks"],
+            "one two three four five sixseven eight nine ten S M eleven"
+        );
         assert_eq!(data["script"], r#"{"a": 1}"#);
     }
 

@@ -229,17 +229,63 @@ impl Field {
     }
 }
 
+/// Elements a browser lays out inline, inside a line of text: no space is shown
+/// where they start or end. Every other element (blocks, list items, table cells,
+/// form controls, `<br>`...) separates the words around it.
+fn is_inline(name: &str) -> bool {
+    matches!(
+        name,
+        "a" | "abbr"
+            | "b"
+            | "bdi"
+            | "bdo"
+            | "cite"
+            | "code"
+            | "data"
+            | "del"
+            | "dfn"
+            | "em"
+            | "font"
+            | "i"
+            | "ins"
+            | "kbd"
+            | "label"
+            | "mark"
+            | "q"
+            | "rp"
+            | "rt"
+            | "ruby"
+            | "s"
+            | "samp"
+            | "small"
+            | "span"
+            | "strike"
+            | "strong"
+            | "sub"
+            | "sup"
+            | "time"
+            | "tt"
+            | "u"
+            | "var"
+            | "wbr"
+    )
+}
+
 /// An element's text as a browser shows it: its text nodes joined as the DOM's
 /// `textContent` joins them, so no space is invented between inline elements
 /// (`$<span>205<span>.</span></span><span>58</span>` is `$205.58`); a space where
-/// a block element or `<br>` starts or ends, since those separate words on screen;
-/// the text of `<script>`, `<style>` and `<template>` inside it left out, since a
-/// browser never shows it (a rule that selects a `<script>` itself still gets its
-/// text: JSON in a script is data). The caller collapses whitespace. Linear in the
-/// element's subtree.
+/// any other element (a block, a list item, a form control, `<br>`) starts or ends,
+/// since those separate words on screen; the text of `<script>`, `<style>`,
+/// `<template>`, `<noscript>` and `hidden` elements inside it left out, since a
+/// browser never shows it (a rule that selects such an element itself still gets
+/// its text: JSON in a script is data). The caller collapses whitespace. Linear in
+/// the element's subtree.
 fn shown_text(el: ElementRef<'_>) -> String {
     let root = el.id();
-    let unseen = |name: &str| matches!(name, "script" | "style" | "template");
+    let unseen = |e: &scraper::node::Element| {
+        matches!(e.name(), "script" | "style" | "template" | "noscript")
+            || e.attr("hidden").is_some()
+    };
     let mut out = String::new();
     // How many unseen elements the walk is inside.
     let mut hidden = 0usize;
@@ -250,11 +296,11 @@ fn shown_text(el: ElementRef<'_>) -> String {
         };
         match node.value() {
             Node::Text(t) if open && hidden == 0 => out.push_str(t),
-            Node::Element(e) if unseen(e.name()) && node.id() != root => match open {
+            Node::Element(e) if unseen(e) && node.id() != root => match open {
                 true => hidden += 1,
                 false => hidden = hidden.saturating_sub(1),
             },
-            Node::Element(e) if hidden == 0 && super::text::is_block(e.name()) => out.push(' '),
+            Node::Element(e) if hidden == 0 && !is_inline(e.name()) => out.push(' '),
             _ => {}
         }
     }

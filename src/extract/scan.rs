@@ -498,12 +498,13 @@ pub fn cap_attributes(html: &str) -> Cow<'_, str> {
 /// Scans `html`; `None` means "use the full tokenizer for this page".
 #[cfg(test)]
 pub fn scan(html: &str) -> Option<Scanned> {
-    scan_capped(html, 0)
+    scan_capped(html, 0, "")
 }
 
 /// [`scan`], keeping at most `max_hrefs` hrefs (0 = all): a page of a million
 /// links never holds a million strings.
-pub fn scan_capped(html: &str, max_hrefs: usize) -> Option<Scanned> {
+/// `agent` is our product token: `<meta name="agent">` counts as meta robots.
+pub fn scan_capped(html: &str, max_hrefs: usize, agent: &str) -> Option<Scanned> {
     if html.as_bytes().contains(&0) {
         return None;
     }
@@ -519,7 +520,7 @@ pub fn scan_capped(html: &str, max_hrefs: usize) -> Option<Scanned> {
             Markup::End => continue,
             Markup::Cut => break,
         }
-        take(&walker.tag, &mut out)?;
+        take(&walker.tag, &mut out, agent)?;
         let start = walker.i;
         if !walker.skip_raw_text() {
             break;
@@ -554,7 +555,7 @@ pub fn scan_capped(html: &str, max_hrefs: usize) -> Option<Scanned> {
 
 /// Takes what the link pass wants from one start tag; `None` when a value needs
 /// decoding beyond this module.
-fn take(t: &Tag<'_>, out: &mut Scanned) -> Option<()> {
+fn take(t: &Tag<'_>, out: &mut Scanned, agent: &str) -> Option<()> {
     let full = out.max_hrefs > 0 && out.hrefs.len() >= out.max_hrefs;
     match t.name.as_str() {
         "a" | "area" | "frame" | "iframe" if full => {
@@ -585,7 +586,7 @@ fn take(t: &Tag<'_>, out: &mut Scanned) -> Option<()> {
                 if signals::link_followed(&rel) {
                     match full {
                         true => out.hrefs_cut += usize::from(super::wanted(&href)),
-                        false => out.hrefs.push((href, false)),
+                        false => out.hrefs.push((href, signals::is_nofollow(&rel))),
                     }
                 }
             }
@@ -606,7 +607,7 @@ fn take(t: &Tag<'_>, out: &mut Scanned) -> Option<()> {
                 }
             }
             if let Some(n) = t.get("name") {
-                if decode(n, true)?.eq_ignore_ascii_case("robots") {
+                if signals::names_us(&decode(n, true)?, agent) {
                     out.robots = out.robots.and(signals::Directives::read(&content()?));
                 }
             }
@@ -707,6 +708,9 @@ mod tests {
         "<meta http-equiv=\"Refresh\" content=\"5;URL='/r2'\">",
         "<meta http-equiv=refresh content=&#48;;url=/r3>",
         "<meta name=robots content=noindex>",
+        "<meta name=Trawl content=nofollow>",
+        "<meta name=otherbot content=nofollow>",
+        "<link rel=\"next nofollow\" href=/p28>",
     ];
 
     fn page(rng: &mut fastrand::Rng) -> String {
@@ -1069,7 +1073,7 @@ mod props {
                 "&amp;", "&#65;", "&#x42;", "&copy", "&copy;", "&eacute;", "&#x80;", "&#0;",
                 "&", "&#", "<", ">", "\"", "'", " ", "=", "/", "é", "nofollow", "robots",
                 "none", "--!>", "-->", "</script>", "\n", "&b=2", "&copy=1", "noindex",
-                "canonical", "next", "alternate", "stylesheet", "refresh", "0; url=",
+                "canonical", "next", "alternate", "stylesheet", "refresh", "0; url=", "trawl",
             ]),
         ];
         prop::collection::vec(part, 1..4).prop_map(|v| v.concat())

@@ -71,7 +71,13 @@ pub fn x_robots_tag<'a>(values: impl IntoIterator<Item = &'a str>, agent: &str) 
             let mut piece = piece.trim();
             if let Some((name, rest)) = piece.split_once(':') {
                 let name = name.trim();
-                if !VALUED.iter().any(|v| name.eq_ignore_ascii_case(v)) {
+                // An agent is one word (`googlebot`); the date of `unavailable_after`,
+                // split at its comma (`21 Oct 2015 07:28:00 GMT`), is not.
+                let word = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if word && !VALUED.iter().any(|v| name.eq_ignore_ascii_case(v)) {
                     scope = Some(name.eq_ignore_ascii_case(agent));
                     piece = rest;
                 }
@@ -96,8 +102,9 @@ pub struct Refresh<'a> {
 }
 
 /// Reads a refresh `content` the way HTML's "shared declarative refresh steps" do:
-/// a delay (digits, then digits and dots), an optional `;` or `,`, then an optional
-/// `url=` and the URL, in quotes or not. `None` when there is no delay to read.
+/// a delay (digits, then digits and dots) that must be followed by the end, a `;`,
+/// a `,` or a space; then an optional `url=` and the URL, in quotes or not. `None`
+/// when there is no refresh (no delay, or `5minutes`, `1e3; url=...`).
 pub fn refresh(content: &str) -> Option<Refresh<'_>> {
     let s = content.trim_start_matches(is_space);
     let digits = s.bytes().take_while(u8::is_ascii_digit).count();
@@ -108,6 +115,9 @@ pub fn refresh(content: &str) -> Option<Refresh<'_>> {
         n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
     });
     let s = s[digits..].trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    if !(s.is_empty() || s.starts_with([';', ',']) || s.starts_with(is_space)) {
+        return None;
+    }
     let s = s.trim_start_matches(is_space);
     let s = s.strip_prefix([';', ',']).unwrap_or(s);
     let s = s.trim_start_matches(is_space);
@@ -158,6 +168,19 @@ pub fn link_followed(rel: &str) -> bool {
         page |= is("canonical") || is("alternate") || is("next") || is("prev") || is("previous");
     }
     page
+}
+
+/// Whether a `rel` marks its link `nofollow`.
+pub fn is_nofollow(rel: &str) -> bool {
+    rel.split_ascii_whitespace()
+        .any(|t| t.eq_ignore_ascii_case("nofollow"))
+}
+
+/// Whether a `<meta name>` addresses us: `robots` (every crawler) or our product
+/// token (`<meta name="trawl">`, as Google reads `<meta name="googlebot">`).
+pub fn names_us(name: &str, agent: &str) -> bool {
+    let name = name.trim();
+    name.eq_ignore_ascii_case("robots") || (!agent.is_empty() && name.eq_ignore_ascii_case(agent))
 }
 
 /// Whether a `<link rel>` is `canonical`.
@@ -211,6 +234,15 @@ mod tests {
         );
         assert_eq!(tag(&["max-snippet: 20, noindex"]), NOINDEX);
         assert_eq!(tag(&["otherbot: max-snippet: 2"]), Directives::default());
+        // An HTTP date has a comma and colons: it names no agent.
+        assert_eq!(
+            tag(&["unavailable_after: Wed, 21 Oct 2015 07:28:00 GMT, noindex, nofollow"]),
+            BOTH
+        );
+        assert_eq!(
+            tag(&["googlebot: unavailable_after: 25 Jun 2010, nofollow"]),
+            Directives::default()
+        );
     }
 
     #[test]
@@ -229,6 +261,10 @@ mod tests {
         assert_eq!(r(&nines), Some((u64::MAX, None)));
         assert_eq!(r("0; url=/unclosed'"), Some((0, Some("/unclosed'"))));
         assert_eq!(r("0; url='/unclosed"), Some((0, Some("/unclosed"))));
+        // Anything but `;`, `,` or a space after the delay: no refresh at all.
+        assert_eq!(r("5minutes"), None);
+        assert_eq!(r("1e3; url=/t1"), None);
+        assert_eq!(r("0\turl=/tab"), Some((0, Some("/tab"))));
     }
 
     #[test]

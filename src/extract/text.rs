@@ -44,7 +44,7 @@ fn always_skipped(name: &str) -> bool {
 }
 
 /// Elements that end a line of text where they start and where they end.
-pub(super) fn is_block(name: &str) -> bool {
+fn is_block(name: &str) -> bool {
     matches!(
         name,
         "p" | "div"

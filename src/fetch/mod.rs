@@ -61,8 +61,8 @@ pub struct Response {
     pub location: Option<String>,
     /// Retry-After as a delay from now (seconds or HTTP date).
     pub retry_after: Option<Duration>,
-    /// The `X-Robots-Tag` header values, in order (at most [`MAX_ROBOTS_TAGS`]
-    /// of at most [`MAX_ROBOTS_TAG_BYTES`] each; longer ones are ignored).
+    /// The `X-Robots-Tag` header values, in order: the first [`MAX_ROBOTS_TAGS`],
+    /// each cut to its directives within its first [`MAX_ROBOTS_TAG_BYTES`].
     pub robots_tag: Vec<String>,
     /// The body, decompressed, at most `max_body` bytes.
     pub body: Vec<u8>,
@@ -89,6 +89,17 @@ pub struct Wire {
 /// names a few directives for a few agents.
 pub const MAX_ROBOTS_TAGS: usize = 16;
 pub const MAX_ROBOTS_TAG_BYTES: usize = 1024;
+
+/// An `X-Robots-Tag` value within [`MAX_ROBOTS_TAG_BYTES`]: a longer one keeps the
+/// directives that end before the cap (cut at its last comma there), so a
+/// `nofollow` ahead of kilobytes of others still counts.
+fn robots_tag_head(value: &[u8]) -> &[u8] {
+    if value.len() <= MAX_ROBOTS_TAG_BYTES {
+        return value;
+    }
+    let head = &value[..MAX_ROBOTS_TAG_BYTES];
+    &head[..head.iter().rposition(|&b| b == b',').unwrap_or(0)]
+}
 
 /// Largest body buffer allocated up front from a Content-Length.
 const MAX_PRESIZE: u64 = 4 * 1024 * 1024;
@@ -199,9 +210,8 @@ impl Fetcher {
         let robots_tag = headers
             .get_all("x-robots-tag")
             .iter()
-            .filter(|v| v.len() <= MAX_ROBOTS_TAG_BYTES)
-            .filter_map(|v| v.to_str().ok())
             .take(MAX_ROBOTS_TAGS)
+            .filter_map(|v| std::str::from_utf8(robots_tag_head(v.as_bytes())).ok())
             .map(str::to_string)
             .collect();
         let wire = self.keep_wire.then(|| Wire {

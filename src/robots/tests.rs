@@ -125,7 +125,7 @@ fn user_agent_lines_name_the_product_token_they_start_with() {
 /// are, unreserved escapes decoded; and the URL's path the same way, so neither an
 /// escape's case nor its spelling decides.
 #[test]
-fn patterns_and_paths_are_normalised_as_google_does() {
+fn patterns_and_paths_are_normalised_alike() {
     let norm = |raw: &[u8]| {
         let mut out = String::new();
         parse::normalise_into(raw, &mut out);

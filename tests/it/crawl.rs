@@ -727,6 +727,28 @@ async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
         std::fs::read(dir.path().join("out/stats.json")).unwrap(),
         stats_before
     );
+    // With -q, not even that line.
+    let mut quiet = args.clone();
+    quiet.push("-q".into());
+    let o = run_trawl_async(quiet, T).await;
+    o.assert_code(0);
+    assert_eq!(o.stderr.trim(), "", "{}", o.stderr);
+    // A seed the finished crawl never saw: not the same command, so not "nothing to do".
+    let other = Site::start().await;
+    let mut more = args.clone();
+    more.push(other.url("/new"));
+    let o = run_trawl_async(more, T).await;
+    o.assert_code(1);
+    o.assert_stderr_has(&[
+        "holds a finished crawl (3 pages) that never saw the seed",
+        "/new",
+        "--fresh",
+    ]);
+    assert_eq!(other.hits().len(), 0);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/pages.jsonl")).unwrap(),
+        before
+    );
 
     // A second crawl cannot use a directory a running crawl holds.
     let slow = Site::start().await;

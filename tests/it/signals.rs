@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use crate::common::*;
 
+const T: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn paths(site: &Site) -> BTreeSet<String> {
     site.paths().into_iter().collect()
 }
@@ -119,6 +121,7 @@ async fn only_links_that_can_lead_to_pages_are_followed() {
                <link rel="canonical" href="/canonical">
                <link rel="alternate" hreflang="de" href="/de">
                <link rel="next" href="/next"><link rel="prev" href="/prev">
+               <link rel="next nofollow" href="/next-nofollow">
                <script src="/script"></script>
                </head><body>
                <img src="/img" srcset="/img2 2x"><video src="/video"></video>
@@ -146,7 +149,9 @@ async fn only_links_that_can_lead_to_pages_are_followed() {
     let home = &records_by_url(dir.path())[&site.url("/")];
     // The record keeps the canonical URL, absolute.
     assert_eq!(home["canonical"], site.url("/canonical"));
-    assert_eq!(home["links"], 7);
+    assert_eq!(home["links"], 8);
+    // rel="next nofollow" is nofollow, as on an <a>.
+    assert_eq!(stats(dir.path())["refused"]["nofollow"], 1);
 
     // Frames too.
     let site = Site::start().await;
@@ -239,6 +244,10 @@ async fn x_robots_tag_is_honoured_like_meta_robots() {
         "/two",
         "/meta-noindex",
         "/meta-none",
+        "/dated",
+        "/long",
+        "/meta-ours",
+        "/meta-theirs",
     ];
     let links: Vec<&str> = pages.to_vec();
     site.set("/", html_page("home", &links));
@@ -277,6 +286,30 @@ async fn x_robots_tag_is_honoured_like_meta_robots() {
             r#"<meta name="robots" content="none"><a href="/meta-none/child">c</a>"#.into(),
         ),
     );
+    // An HTTP date holds a comma and colons; it names no agent.
+    tagged(
+        &site,
+        "/dated",
+        &[(
+            "X-Robots-Tag",
+            "unavailable_after: Wed, 21 Oct 2015 07:28:00 GMT, noindex, nofollow",
+        )],
+    );
+    // Kilobytes of directives: the nofollow ahead of them counts.
+    let long = format!("nofollow, {}", "noarchive, ".repeat(300));
+    tagged(&site, "/long", &[("X-Robots-Tag", long.as_str())]);
+    site.set(
+        "/meta-ours",
+        Reply::Html(
+            r#"<meta name="Trawl" content="nofollow"><a href="/meta-ours/child">c</a>"#.into(),
+        ),
+    );
+    site.set(
+        "/meta-theirs",
+        Reply::Html(
+            r#"<meta name="googlebot" content="none"><a href="/meta-theirs/child">c</a>"#.into(),
+        ),
+    );
     let dir = crawl_site(&site, &[]).await;
     let followed = |p: &str| site.count(&format!("{p}/child")) == 1;
     let records = records_by_url(dir.path());
@@ -292,6 +325,10 @@ async fn x_robots_tag_is_honoured_like_meta_robots() {
         ("/two", false, true),
         ("/meta-noindex", true, false),
         ("/meta-none", false, false),
+        ("/dated", false, false),
+        ("/long", false, true),
+        ("/meta-ours", false, true),
+        ("/meta-theirs", true, true),
     ] {
         assert_eq!(followed(page), follow, "{page} followed");
         assert_eq!(noindex(page), Value::Bool(!index), "{page} noindex");
@@ -324,7 +361,33 @@ async fn a_meta_refresh_is_followed_and_recorded_as_a_redirect() {
     site.set("/robots.txt", Reply::Status(404));
     site.set(
         "/",
-        html_page("home", &["/r", "/later", "/self", "/out", "/loop1"]),
+        html_page(
+            "home",
+            &[
+                "/r", "/later", "/self", "/out", "/loop1", "/self2", "/odd", "/js",
+            ],
+        ),
+    );
+    // A refresh naming the page itself, one that is no refresh, one to javascript:.
+    site.set(
+        "/self2",
+        Reply::Html(
+            r#"<meta http-equiv="refresh" content="0; url=/self2"><a href="/self2/link">s</a>"#
+                .into(),
+        ),
+    );
+    site.set(
+        "/odd",
+        Reply::Html(
+            r#"<meta http-equiv="refresh" content="5minutes"><a href="/odd/link">o</a>"#.into(),
+        ),
+    );
+    site.set(
+        "/js",
+        Reply::Html(
+            r#"<meta http-equiv="refresh" content="0; url=javascript:alert(1)"><a href="/js/link">j</a>"#
+                .into(),
+        ),
     );
     site.set(
         "/r",
@@ -377,6 +440,13 @@ async fn a_meta_refresh_is_followed_and_recorded_as_a_redirect() {
     assert_eq!(site.count("/later/link"), 1);
     assert_eq!(records[&site.url("/self")]["redirect"], Value::Null);
     assert_eq!(site.count("/self/link"), 1);
+    for page in ["/self2", "/odd", "/js"] {
+        let r = &records[&site.url(page)];
+        assert_eq!(r["redirect"], Value::Null, "{r}");
+        assert_eq!(r["error"], Value::Null, "{r}");
+        assert_eq!(site.count(&format!("{page}/link")), 1, "{page}");
+    }
+    assert_eq!(site.count("/minutes"), 0);
 
     let out = &records[&site.url("/out")];
     assert_eq!(out["redirect"], "refresh");
@@ -400,4 +470,46 @@ async fn a_meta_refresh_is_followed_and_recorded_as_a_redirect() {
     let records = records_by_url(dir.path());
     assert_eq!(records[&site.url("/moved")]["redirect"], "http");
     assert_eq!(records[&site.url("/there")]["redirect"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_crawl_applies_a_new_skip_extensions_to_what_is_queued() {
+    let site = Site::start().await;
+    files_site(&site);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let url = site.url("/");
+    let args = |extra: &[&str]| {
+        let mut a = crawl_args(&url, &out, &["--per-host-rate=0"]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // Everything queued, one page fetched.
+    let o = run_trawl_async(args(&["--skip-extensions=", "--max-pages=1"]), T).await;
+    o.assert_code(0);
+    assert_eq!(site.count("/files/report.pdf"), 0);
+    // Resumed with the default list: the queued files are refused, not fetched.
+    let o = run_trawl_async(args(&[]), T).await;
+    o.assert_code(0);
+    let fetched = paths(&site);
+    for p in ["/files/report.pdf", "/img/logo.PNG", "/fonts/x.woff2"] {
+        assert!(!fetched.contains(p), "{p} fetched: {fetched:?}");
+    }
+    assert!(fetched.contains("/page.html"), "{fetched:?}");
+    let stats = stats(&out);
+    assert!(stats["refused"]["extension"].as_u64() >= Some(3), "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canonical_extra_is_still_accepted() {
+    let site = Site::start().await;
+    site.set("/robots.txt", Reply::Status(404));
+    site.set(
+        "/",
+        Reply::Html(r#"<link rel="canonical" href="/c">"#.into()),
+    );
+    let dir = crawl_site(&site, &["--extras=canonical,description"]).await;
+    let home = &records_by_url(dir.path())[&site.url("/")];
+    assert_eq!(home["canonical"], site.url("/c"));
+    assert_eq!(home["description"], Value::Null);
 }
