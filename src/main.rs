@@ -4,7 +4,8 @@
 //! here as one line on stderr.
 //!
 //! Exit codes: 0 crawl finished (even with failed pages, or finished before: the
-//! same command on a finished crawl says so); 1 start-up or output
+//! same command on a finished crawl says so); 4 no attempted URL reached a server
+//! (all DNS, connect or timeout failures); 1 start-up or output
 //! problem; 2 bad command line; 130 stopped by SIGINT; 143 stopped by SIGTERM.
 
 mod cli;
@@ -110,6 +111,11 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
+/// The exit code of a crawl in which no attempted URL reached a server (every one
+/// failed on DNS, connect, timeout...): wget's "network failure" code, so cron and
+/// CI can tell a dead crawl from a good one.
+const DEAD_CRAWL: u8 = 4;
+
 /// `trawl crawl`: the config file (if any) with the flags given on top.
 fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
@@ -199,10 +205,33 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
             summary.pages_per_sec,
             pages_location(&out, &stem)
         );
+        let cut = summary.left_out();
+        if !cut.is_empty() {
+            let total: u64 = cut.iter().map(|(_, n)| n).sum();
+            let each: Vec<String> = cut.iter().map(|(what, n)| format!("{what}: {n}")).collect();
+            say!(
+                "trawl: limits left out {} ({}); see stats.json",
+                plural(total, "URL"),
+                each.join(", ")
+            );
+        }
+    }
+    let dead = summary.reached_nothing();
+    if dead {
+        let kinds: Vec<String> = summary
+            .failures
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        say!(
+            "trawl: no URL reached a server ({}): exit {DEAD_CRAWL}",
+            kinds.join(", ")
+        );
     }
     Ok(match summary.stopped_by {
         Some(StopReason::Interrupt) => ExitCode::from(130),
         Some(StopReason::Terminate) => ExitCode::from(143),
+        _ if dead => ExitCode::from(DEAD_CRAWL),
         _ => ExitCode::SUCCESS,
     })
 }

@@ -426,3 +426,66 @@ pub struct Summary {
     /// What stopped the crawl early, if anything.
     pub stopped_by: Option<StopReason>,
 }
+
+/// Error kinds that mean the server was never reached (no HTTP response).
+const UNREACHED: [&str; 5] = ["dns", "connect", "timeout", "host_unreachable", "blocked"];
+
+impl Summary {
+    /// URLs were attempted and not one reached a server: every record failed
+    /// before any HTTP response (DNS, connect, timeout, unreachable, blocked).
+    /// A dead crawl, which the exit code tells from a good one (as wget's does).
+    pub fn reached_nothing(&self) -> bool {
+        self.pages > 0
+            && self.statuses.is_empty()
+            && self
+                .failures
+                .keys()
+                .all(|k| UNREACHED.contains(&k.as_str()))
+    }
+
+    /// The limits and guards that left URLs out of this crawl, by setting name,
+    /// with how many each left out (only those that did).
+    pub fn left_out(&self) -> Vec<(&'static str, u64)> {
+        let queued = match self.stopped_by {
+            Some(StopReason::MaxPages) => self.queued,
+            _ => 0,
+        };
+        [
+            ("max_pages", queued),
+            ("max_pages_per_host", self.traps.host_budget),
+            ("max_depth", self.refused.depth),
+            ("max_url_length", self.traps.url_length),
+            ("max_path_depth", self.traps.path_depth),
+            ("max_repeated_segments", self.traps.repeated_segments),
+            ("max_query_hops", self.traps.query_hops),
+            ("max_links_per_page", self.links_cut),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(records: &[(Option<u16>, Option<ErrorKind>)]) -> Summary {
+        let stats = Stats::new();
+        for (status, kind) in records {
+            stats.record(*status, *kind, 0);
+        }
+        stats.summary(Gauges::default())
+    }
+
+    #[test]
+    fn a_crawl_that_reached_no_server_is_dead() {
+        let dns = (None, Some(ErrorKind::Dns));
+        let connect = (None, Some(ErrorKind::Connect));
+        assert!(summary(&[dns, connect, (None, Some(ErrorKind::Unreachable))]).reached_nothing());
+        // One answer, even a 404, or a robots.txt that answered: not dead.
+        assert!(!summary(&[dns, (Some(404), None)]).reached_nothing());
+        assert!(!summary(&[dns, (None, Some(ErrorKind::Robots))]).reached_nothing());
+        assert!(!summary(&[]).reached_nothing());
+    }
+}

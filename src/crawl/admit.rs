@@ -122,6 +122,21 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
     outcome.ticket = all(ctx, vec![next]).await;
 }
 
+/// A host's URL budget refused its first URL: say so once per host, since the
+/// crawl of that site is now incomplete (only stats.json would tell otherwise).
+fn budget_spent(ctx: &Ctx, host: HostKey) {
+    if ctx.budget_warned.len() < MAX_BUDGET_WARNINGS && ctx.budget_warned.insert(host.clone()) {
+        tracing::warn!(
+            host = %host,
+            "host reached max_pages_per_host ({}): its further URLs are left out (counted as traps.host_budget)",
+            ctx.config.traps.max_pages_per_host
+        );
+    }
+}
+
+/// Hosts named by the budget warning; past this many, the summary's count tells.
+const MAX_BUDGET_WARNINGS: usize = 1000;
+
 /// Offers wanted URLs to the frontier, which admits each once and within its
 /// host's budget; counts what it refused. Returns the ticket that makes the
 /// admitted ones durable.
@@ -135,7 +150,10 @@ pub(super) async fn all(ctx: &Ctx, entries: Vec<Entry>) -> Ticket {
                 match what {
                     Admission::New => {}
                     Admission::Seen => ctx.stats.refuse(Refusal::Duplicate),
-                    Admission::HostBudget => ctx.stats.refuse(Refusal::HostBudget),
+                    Admission::HostBudget(host) => {
+                        ctx.stats.refuse(Refusal::HostBudget);
+                        budget_spent(ctx, host);
+                    }
                 }
             }
             ticket

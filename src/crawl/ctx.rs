@@ -50,6 +50,8 @@ pub(super) struct Ctx {
     /// naming itself or a sitemap named twice costs nothing.
     pub sitemaps: dashmap::DashMap<HostKey, u32>,
     pub sitemaps_seen: dashmap::DashSet<u64>,
+    /// Hosts whose URL budget ran out, each warned about once.
+    pub budget_warned: dashmap::DashSet<HostKey>,
     /// The extra record fields of a URL that was not parsed (all null).
     pub empty_fields: serde_json::Map<String, serde_json::Value>,
     /// Requests in flight over the whole process (`concurrency`).
@@ -110,6 +112,7 @@ impl Ctx {
             agent: config.robots_agent(),
             sitemaps: dashmap::DashMap::new(),
             sitemaps_seen: dashmap::DashSet::new(),
+            budget_warned: dashmap::DashSet::new(),
             extractor,
             stop: watch::channel(Level::Running).0,
             output_failed: AtomicBool::new(false),

@@ -208,7 +208,7 @@ impl Embedded {
                 let seen = self.visited.depth(fp).is_some() || lookup(fp)?.is_some();
                 admissions.push(match seen {
                     true => Admission::Seen,
-                    false => Admission::HostBudget,
+                    false => Admission::HostBudget(key),
                 });
                 continue;
             }

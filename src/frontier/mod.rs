@@ -160,12 +160,13 @@ pub enum Next {
 }
 
 /// What became of each URL offered to [`Frontier::push_many`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     New,
     Seen,
-    /// The host's URL budget (`max_pages_per_host`) is spent.
-    HostBudget,
+    /// The host's URL budget (`max_pages_per_host`) is spent: the host, so the
+    /// crawl can say which (only refusals carry it; admissions allocate nothing).
+    HostBudget(HostKey),
 }
 
 /// What a previous run of this crawl recorded, for [`Frontier::resume`].

@@ -856,3 +856,35 @@ async fn bench_crawls_its_synthetic_site_offline() {
     out.assert_stdout_has(&["pages 350 (300 ok)"]);
     out.assert_stdout_has(&["pages/s", "CPU-ms/page"]);
 }
+
+/// A limit that leaves URLs out says which, and how many, in the summary; the first
+/// time a host reaches its URL budget a warning names it. A crawl in which some
+/// page answered exits 0 whatever failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_that_leave_urls_out_say_so() {
+    let site = Site::start().await;
+    tree_site_routes(&site, 40, 4);
+    let url = site.url("/");
+    let (out, dir) = crawl(&[&url, "--per-host-rate=0", "--max-pages-per-host=10"]).await;
+    out.assert_code(0);
+    let left = stats(dir.path())["traps"]["host_budget"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(left > 0, "{}", out.stderr);
+    out.assert_stderr_has(&[
+        &format!("limits left out {left} URLs (max_pages_per_host: {left})"),
+        "see stats.json",
+    ]);
+    let warned: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reached max_pages_per_host (10)"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", out.stderr);
+    assert!(warned[0].contains(&site.host()), "{}", warned[0]);
+
+    // No limit cut anything: no such line.
+    let (out, _dir) = crawl(&[&url, "--per-host-rate=0"]).await;
+    out.assert_code(0);
+    assert!(!out.stderr.contains("limits left out"), "{}", out.stderr);
+}

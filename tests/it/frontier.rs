@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use trawl::canon::HostKey;
 use trawl::frontier::{
     Admission, Contact, Entry, Frontier, Lease, Limits, Next, Shared, SharedOptions, Unreachable,
 };
@@ -370,26 +371,20 @@ async fn a_hosts_url_budget_holds_across_workers(b: Backend) {
             .collect::<Vec<_>>()
     };
     let (got, _) = f.push_many(batch("a.com", 0)).await.unwrap();
-    assert_eq!(got, [Admission::New; 3]);
+    assert_eq!(got, [const { Admission::New }; 3]);
     // A duplicate does not spend the budget; the host's fourth new URL does not fit.
     let mut more = vec![entry("http://a.com/0")];
     more.extend(batch("a.com", 3));
     let (got, _) = f.push_many(more).await.unwrap();
-    assert_eq!(
-        got,
-        [
-            Admission::Seen,
-            Admission::HostBudget,
-            Admission::HostBudget,
-            Admission::HostBudget
-        ]
-    );
+    // A refusal names its host (the crawl warns once per host).
+    let spent = || Admission::HostBudget(HostKey::of(&Url::parse("http://a.com/").unwrap()));
+    assert_eq!(got, [Admission::Seen, spent(), spent(), spent()]);
     // Another worker (process) sees the same budget; other hosts have their own.
     let (other, _) = h.another().await;
     let (got, _) = other.push_many(batch("a.com", 10)).await.unwrap();
-    assert_eq!(got, [Admission::HostBudget; 3]);
+    assert_eq!(got, [spent(), spent(), spent()]);
     let (got, _) = other.push_many(batch("b.com", 0)).await.unwrap();
-    assert_eq!(got, [Admission::New; 3]);
+    assert_eq!(got, [const { Admission::New }; 3]);
 }
 
 async fn a_crawl_delay_is_clamped_to_max_crawl_delay(b: Backend) {
@@ -786,7 +781,7 @@ async fn embedded_a_resumed_frontier_tells_seen_from_over_budget() {
             .push_many(vec![entry("http://a.com/1"), entry("http://a.com/2")])
             .await
             .unwrap();
-        assert_eq!(got, [Admission::New; 2]);
+        assert_eq!(got, [const { Admission::New }; 2]);
         store.flush().unwrap();
         store.close().unwrap();
     }
@@ -797,5 +792,6 @@ async fn embedded_a_resumed_frontier_tells_seen_from_over_budget() {
         .push_many(vec![entry("http://a.com/1"), entry("http://a.com/3")])
         .await
         .unwrap();
-    assert_eq!(got, [Admission::Seen, Admission::HostBudget]);
+    let host = HostKey::of(&Url::parse("http://a.com/").unwrap());
+    assert_eq!(got, [Admission::Seen, Admission::HostBudget(host)]);
 }

@@ -198,7 +198,9 @@ async fn an_unresolvable_name_is_declared_unreachable() {
     .await
     .unwrap();
     let took = start.elapsed();
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // Not one URL reached a server: a dead crawl, exit 4 with one line even with -q.
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    out.assert_stderr_has(&["no URL reached a server (", " dns", "): exit 4"]);
     assert!(took < Duration::from_secs(15), "crawl took {took:?}");
     assert_dead_host_recorded(&out_dir, dead, "dns: ");
 }

@@ -37,7 +37,7 @@ impl Shared {
         let admitted: Vec<Admission> = (0..entries.len())
             .map(|i| match codes.get(i) {
                 Some(Value::Int(1)) => Admission::New,
-                Some(Value::Int(2)) => Admission::HostBudget,
+                Some(Value::Int(2)) => Admission::HostBudget(HostKey::of(&entries[i].url)),
                 _ => Admission::Seen,
             })
             .collect();
