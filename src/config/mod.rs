@@ -12,6 +12,7 @@
 //! crawl behaviour: it only says what the user asked for.
 
 mod sections;
+pub mod units;
 mod validate;
 mod values;
 

@@ -32,13 +32,15 @@ pub struct OutputSettings {
     pub compress: Compression,
     /// Split pages into numbered parts of about this many bytes on disk (compressed
     /// size when compressed); 0 = one file [default: 0].
-    #[arg(long, required = false, value_name = "BYTES")]
+    #[arg(long, value_parser = super::units::parse_bytes, required = false, value_name = "BYTES")]
+    #[serde(deserialize_with = "super::units::bytes")]
     pub rotate_size: u64,
     /// Also archive every fetch as WARC 1.1 under OUT/warc/.
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub warc: bool,
     /// Start a new WARC file once the current one reaches this many bytes [default: 1073741824].
-    #[arg(long, required = false, value_name = "BYTES")]
+    #[arg(long, value_parser = super::units::parse_bytes, required = false, value_name = "BYTES")]
+    #[serde(deserialize_with = "super::units::bytes")]
     pub warc_rotate_size: u64,
 }
 
@@ -88,7 +90,8 @@ pub struct FrontierSettings {
     pub worker_id: Option<String>,
     /// Seconds without a heartbeat before a process's leased URLs go back to the queue
     /// (redis frontier) [default: 30].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub lease_ttl: f64,
     /// Frontier shard workers; 0 = one per CPU core [default: 0].
     #[arg(long, required = false, value_name = "N")]
@@ -128,13 +131,16 @@ pub struct PolitenessSettings {
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub ignore_robots: bool,
     /// Longest robots.txt Crawl-delay honoured, in seconds; longer values are clamped to this [default: 30].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub max_crawl_delay: f64,
     /// Longest Retry-After honoured, in seconds; longer values are clamped to this [default: 300].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub max_retry_after: f64,
     /// Memory for parsed robots.txt files, in bytes; least recently used hosts are dropped (and fetch robots.txt again when next needed) [default: 67108864].
-    #[arg(long, required = false, value_name = "BYTES")]
+    #[arg(long, value_parser = super::units::parse_bytes, required = false, value_name = "BYTES")]
+    #[serde(deserialize_with = "super::units::bytes")]
     pub robots_cache_bytes: u64,
 }
 
@@ -163,10 +169,12 @@ pub struct FetchSettings {
     #[arg(long, required = false, value_name = "UA")]
     pub user_agent: String,
     /// Whole-request deadline in seconds: connect, headers and body together [default: 30].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub timeout: f64,
     /// Largest body kept, in bytes after decompression; longer ones are cut and recorded as too_large [default: 10485760].
-    #[arg(long, required = false, value_name = "BYTES")]
+    #[arg(long, value_parser = super::units::parse_bytes, required = false, value_name = "BYTES")]
+    #[serde(deserialize_with = "super::units::bytes")]
     pub max_body: u64,
     /// Redirect hops followed from one URL before it is recorded as an error [default: 10].
     #[arg(long, required = false, value_name = "N")]
@@ -178,7 +186,8 @@ pub struct FetchSettings {
     #[arg(long, required = false, value_name = "N")]
     pub retries: u32,
     /// First retry backoff in seconds; doubles each retry, with jitter [default: 1.0].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub retry_backoff: f64,
     /// Connection-level failures in a row (DNS, refused, reset, TLS, timeout; robots.txt
     /// fetches included; those within a second of the last one counted count once) after
@@ -188,7 +197,8 @@ pub struct FetchSettings {
     pub unreachable_after: u32,
     /// Seconds within which those failures must fall: an older failure is forgotten, so a
     /// host failing now and then is never declared unreachable [default: 120].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub unreachable_window: f64,
 }
 
@@ -348,7 +358,8 @@ pub struct SitemapSettings {
     #[arg(long, required = false, value_name = "N")]
     pub max_sitemap_urls: usize,
     /// Most bytes read from one sitemap after decompression [default: 52428800].
-    #[arg(long, required = false, value_name = "BYTES")]
+    #[arg(long, value_parser = super::units::parse_bytes, required = false, value_name = "BYTES")]
+    #[serde(deserialize_with = "super::units::bytes")]
     pub max_sitemap_bytes: u64,
 }
 
@@ -376,10 +387,12 @@ pub struct RunSettings {
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
     /// Seconds between progress lines in the log when stderr is not a terminal [default: 10].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub progress_interval: f64,
     /// Seconds in-flight requests get to finish after a stop signal before they are abandoned [default: 5].
-    #[arg(long, required = false, value_name = "SECS")]
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
     pub shutdown_grace: f64,
     /// Only errors on stderr.
     #[arg(short, long, required = false, action = ArgAction::Set, num_args = 0, default_missing_value = "true", conflicts_with = "verbose")]

@@ -888,3 +888,57 @@ async fn limits_that_leave_urls_out_say_so() {
     out.assert_code(0);
     assert!(!out.stderr.contains("limits left out"), "{}", out.stderr);
 }
+
+/// Sizes and durations take units in flags and in the config file; plain numbers
+/// still mean bytes and seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sizes_and_durations_take_units() {
+    let site = Site::start().await;
+    site.set("/robots.txt", Reply::Status(404));
+    site.set("/", html_page("home", &["/big", "/slow"]));
+    site.set("/big", Reply::Html(format!("<p>{}</p>", "x".repeat(5000))));
+    site.set(
+        "/slow",
+        Reply::delayed(Duration::from_secs(3), html_page("slow", &[])),
+    );
+    let check = |dir: &std::path::Path| {
+        let records = records_by_url(dir);
+        let big = records[&site.url("/big")]["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            big.starts_with("too_large:") && big.contains("(2048 bytes)"),
+            "{big}"
+        );
+        let slow = records[&site.url("/slow")]["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(slow.starts_with("timeout:"), "{slow}");
+    };
+    let flags = ["--max-body=2KiB", "--timeout=500ms", "--retries=0"];
+    let mut args = vec![];
+    args.extend(flags);
+    let dir = crawl_site(&site, &args).await;
+    check(dir.path());
+
+    let conf = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        conf.path(),
+        "max_body = \"2KiB\"\ntimeout = \"0.5s\"\nretries = 0\nrobots_cache_bytes = \"1MiB\"\n",
+    )
+    .unwrap();
+    let config = conf.path().display().to_string();
+    let dir = crawl_site(&site, &["--config", &config]).await;
+    check(dir.path());
+
+    // A unit it does not know is a one-line error naming the flag, or the line.
+    let (out, _dir) = crawl(&[&site.url("/"), "--max-body=10 parsecs"]).await;
+    out.assert_code(2);
+    out.assert_stderr_has(&["--max-body", "unknown size unit 'parsecs'"]);
+    std::fs::write(conf.path(), "timeout = \"soon\"\n").unwrap();
+    let (out, _dir) = crawl(&[&site.url("/"), "--config", &config]).await;
+    out.assert_code(1);
+    out.assert_stderr_has(&["line 1: 'soon' is not a duration"]);
+}
