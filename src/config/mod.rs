@@ -288,6 +288,18 @@ impl Config {
     }
 }
 
+/// A listening address as `IP:PORT`, or `:PORT` for every interface (IPv4), as
+/// Prometheus and Go servers write it.
+pub fn listen_addr(addr: &str) -> Result<std::net::SocketAddr, String> {
+    let addr = addr.trim();
+    let full = match addr.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => addr.to_string(),
+    };
+    full.parse()
+        .map_err(|_| format!("'{addr}' is not an IP:PORT (or :PORT) address"))
+}
+
 /// The 1-based line of byte offset `at`.
 fn line_at(text: &str, at: usize) -> usize {
     text[..at.min(text.len())].matches('\n').count() + 1

@@ -383,7 +383,7 @@ pub struct RunSettings {
     /// Seed list file: one URL per line; blank lines and `#` comments ignored.
     #[arg(long, value_name = "FILE")]
     pub seeds: Option<PathBuf>,
-    /// Serve Prometheus text metrics at http://ADDR/metrics, e.g. 0.0.0.0:9090.
+    /// Serve Prometheus text metrics at http://ADDR/metrics: IP:PORT, or :PORT for all interfaces (e.g. :9090).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
     /// Seconds between progress lines in the log when stderr is not a terminal [default: 10].

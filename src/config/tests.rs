@@ -200,3 +200,26 @@ fn robots_agent_is_the_product_token() {
         );
     }
 }
+
+#[test]
+fn metrics_takes_ip_port_or_port_alone() {
+    use super::listen_addr;
+    assert_eq!(
+        listen_addr(":9090").map(|a| a.to_string()),
+        Ok("0.0.0.0:9090".into())
+    );
+    assert_eq!(
+        listen_addr("127.0.0.1:0").map(|a| a.to_string()),
+        Ok("127.0.0.1:0".into())
+    );
+    assert_eq!(
+        listen_addr("[::1]:9").map(|a| a.to_string()),
+        Ok("[::1]:9".into())
+    );
+    for bad in ["9090", ":", ":x", "localhost:9090", ""] {
+        assert!(listen_addr(bad).is_err(), "{bad}");
+    }
+    let mut config = Config::default();
+    config.run.metrics = Some(":9090".into());
+    assert!(config.validate().is_ok());
+}

@@ -195,8 +195,8 @@ impl RunSettings {
         secs("progress_interval", self.progress_interval, 0.1, 86_400.0)?;
         secs("shutdown_grace", self.shutdown_grace, 0.0, 3600.0)?;
         if let Some(addr) = &self.metrics {
-            if addr.parse::<std::net::SocketAddr>().is_err() {
-                return bad("metrics", format!("'{addr}' is not an IP:PORT address"));
+            if let Err(message) = super::listen_addr(addr) {
+                return bad("metrics", message);
             }
         }
         Ok(())

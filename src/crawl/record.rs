@@ -115,9 +115,16 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
         ticket: o.ticket,
         done: Pending::of(&lease),
     };
-    if let Some(e) = &record.error {
-        tracing::debug!(url = %record.url, "{e}");
-    }
+    // One line per URL with -v (nothing is formatted otherwise).
+    tracing::debug!(
+        url = %record.url,
+        status = record.status.unwrap_or(0),
+        bytes = record.content_length,
+        ms = record.elapsed_ms,
+        worker = lease.shard,
+        error = record.error.as_deref().unwrap_or(""),
+        "fetched"
+    );
     ctx.stats.record(o.status, kind, o.content_length);
     let mut out = Output {
         record: Some(record),

@@ -176,10 +176,10 @@ async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, CrawlError
     let Some(addr) = &config.run.metrics else {
         return Ok(None);
     };
-    let at: std::net::SocketAddr = addr.parse().map_err(|_| {
+    let at = crate::config::listen_addr(addr).map_err(|message| {
         CrawlError::Config(ConfigError::Invalid {
             key: "metrics",
-            message: format!("'{addr}' is not an IP:PORT address"),
+            message,
         })
     })?;
     let listener = crate::metrics::bind(at)

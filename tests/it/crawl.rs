@@ -942,3 +942,36 @@ async fn sizes_and_durations_take_units() {
     out.assert_code(1);
     out.assert_stderr_has(&["line 1: 'soon' is not a duration"]);
 }
+
+/// `-v` gives one line per URL (URL, status, bytes, time, worker) and nothing from
+/// the HTTP client's internals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_gives_one_line_per_url() {
+    let site = Site::start().await;
+    site.set("/robots.txt", Reply::Status(404));
+    site.set("/", html_page("home", &["/a", "/missing"]));
+    site.set("/a", html_page("a", &[]));
+    let (out, dir) = crawl(&[&site.url("/"), "--per-host-rate=0", "-v"]).await;
+    out.assert_code(0);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" fetched "))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        read_records(dir.path()).len(),
+        "{}",
+        out.stderr
+    );
+    let a = lines
+        .iter()
+        .find(|l| l.contains(&format!("url={}", site.url("/a"))))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    for field in ["status=200", "bytes=", "ms=", "worker="] {
+        assert!(a.contains(field), "{field} in {a}");
+    }
+    for internal in ["hyper", "reqwest", "h2::", "rustls"] {
+        assert!(!out.stderr.contains(internal), "{internal}: {}", out.stderr);
+    }
+}
