@@ -190,24 +190,20 @@ impl Config {
 
     /// This process's name in a shared crawl: --worker-id, or host name and pid.
     pub fn worker_name(&self) -> String {
-        if let Some(id) = &self.frontier.worker_id {
-            return id.clone();
+        match &self.frontier.worker_id {
+            Some(id) => id.clone(),
+            None => format!("{}.{}", host_name(), std::process::id()),
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_default();
-        let host: String = host
-            .trim()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .take(40)
-            .collect();
-        let host = match host.bytes().any(|b| b.is_ascii_alphabetic()) {
-            true => host,
-            false => format!("w{host}"),
-        };
-        format!("{host}.{}", std::process::id())
+    }
+
+    /// This process's `worker` label in metrics: --worker-id, or the host name
+    /// (a container's stays the same across restarts), never the process id, so a
+    /// restarted worker continues its own series.
+    pub fn metrics_label(&self) -> String {
+        match &self.frontier.worker_id {
+            Some(id) => id.clone(),
+            None => host_name(),
+        }
     }
 
     /// The settings every process of a shared crawl must agree on: what is crawled
@@ -322,3 +318,22 @@ fn line_of(text: &str, key: &str) -> usize {
 
 #[cfg(test)]
 mod tests;
+
+/// The machine's host name, cut to 40 letters, digits and `-`, starting with a
+/// letter-bearing name (`w` is put before an all-digit one).
+fn host_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(40)
+        .collect();
+    match host.bytes().any(|b| b.is_ascii_alphabetic()) {
+        true => host,
+        false => format!("w{host}"),
+    }
+}

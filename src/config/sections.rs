@@ -386,6 +386,10 @@ pub struct RunSettings {
     /// Serve Prometheus text metrics at http://ADDR/metrics: IP:PORT, or :PORT for all interfaces (e.g. :9090).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
+    /// Seconds the metrics endpoint keeps serving the final values after the crawl ends, so the last scrape sees the finish (Ctrl-C ends it early) [default: 15].
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
+    pub metrics_linger: f64,
     /// Seconds between progress lines in the log when stderr is not a terminal [default: 10].
     #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
     #[serde(deserialize_with = "super::units::secs")]
@@ -407,6 +411,7 @@ impl Default for RunSettings {
         RunSettings {
             seeds: None,
             metrics: None,
+            metrics_linger: 15.0,
             progress_interval: 10.0,
             shutdown_grace: 5.0,
             quiet: false,

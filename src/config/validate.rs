@@ -194,6 +194,7 @@ impl RunSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         secs("progress_interval", self.progress_interval, 0.1, 86_400.0)?;
         secs("shutdown_grace", self.shutdown_grace, 0.0, 3600.0)?;
+        secs("metrics_linger", self.metrics_linger, 0.0, 86400.0)?;
         if let Some(addr) = &self.metrics {
             if let Err(message) = super::listen_addr(addr) {
                 return bad("metrics", message);

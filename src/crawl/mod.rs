@@ -27,7 +27,9 @@
 //! 4. The sinks drain, write whole lines and fsync.
 //! 5. The journal commits (pending URLs of abandoned pages stay pending; the crawl
 //!    is marked finished only when it ran to its end) and closes.
-//! 6. stats.json is written (atomically, by rename), then the summary returned.
+//! 6. stats.json is written (atomically, by rename).
+//! 7. With `--metrics`, the endpoint serves the final numbers for `metrics_linger`
+//!    seconds (a stop signal ends the wait), then the summary is returned.
 //!
 //! # Resume
 //! With the durable frontier (the default), the same command on the same `--out`
@@ -81,9 +83,16 @@ pub async fn run(
     admit::seeds(&ctx, seeds).await;
     let watchers = started.watch(&ctx);
     // Run the workers until the frontier runs dry or a stop is asked for.
+    let after = stop.clone();
     let stopped_by = workers::run(&ctx, stop).await;
-    watchers.stop().await;
+    let endpoint = watchers.stop().await;
     fleet::leave(&ctx, heartbeat, stopped_by.is_some()).await;
+    let linger = ctx.config.run.metrics_linger;
     // Drain and finish: sinks, journal, stats.json.
-    finish::finish(ctx, started, stopped_by).await
+    let summary = finish::finish(ctx, started, stopped_by).await;
+    // The outputs are safe: the metrics endpoint may now show the final numbers.
+    if let Some(endpoint) = endpoint {
+        endpoint.linger(linger, after).await;
+    }
+    summary
 }

@@ -77,7 +77,10 @@ async fn process(ctx: &Ctx, lease: Lease) {
         false => ctx.config.fetch.max_body,
     };
     let attempt = lease.entry.attempt;
-    let resp = match ctx.fetcher.get_capped(&lease.entry.url, cap).await {
+    let fetching = Instant::now();
+    let fetched = ctx.fetcher.get_capped(&lease.entry.url, cap).await;
+    ctx.stats.timings.fetched(fetching.elapsed());
+    let resp = match fetched {
         Ok(r) => r,
         Err(e) => {
             let contact = record::page_contact(&e, attempt);

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use url::Url;
 
 use crate::fetch::logins::Logins;
 
 use super::ctx::{Ctx, Parts};
 use super::outdir::{self, OutLock};
-use super::CrawlError;
+use super::{CrawlError, StopRequest};
 use crate::config::{Config, ConfigError};
 use crate::extract::Extractor;
 use crate::frontier::{Frontier, Limits, Recorded, SharedOptions, Unreachable};
@@ -41,15 +42,41 @@ pub(super) struct Started {
 /// The displays that watch a running crawl: progress line, metrics endpoint.
 pub(super) struct Watchers {
     progress: Progress,
-    metrics: Option<tokio::task::JoinHandle<()>>,
+    metrics: Option<Endpoint>,
+}
+
+/// The metrics endpoint's task, and where it listens.
+pub(super) struct Endpoint {
+    task: tokio::task::JoinHandle<()>,
+    at: Option<std::net::SocketAddr>,
 }
 
 impl Watchers {
-    pub async fn stop(self) {
+    /// Ends the progress display; the metrics endpoint, if any, is handed back to
+    /// serve the final numbers (see [`Endpoint::linger`]).
+    pub async fn stop(self) -> Option<Endpoint> {
         self.progress.finish().await;
-        if let Some(m) = self.metrics {
-            m.abort();
+        self.metrics
+    }
+}
+
+impl Endpoint {
+    /// Keeps serving for `metrics_linger` seconds (the crawl's outputs are already
+    /// written), or until a stop is asked for; then closes.
+    pub async fn linger(self, secs: f64, mut stop: watch::Receiver<StopRequest>) {
+        let wait = Duration::from_secs_f64(secs);
+        if !wait.is_zero() && *stop.borrow_and_update() == StopRequest::Run {
+            if let Some(at) = self.at {
+                tracing::info!(
+                    "crawl over: metrics at http://{at}/ keep the final values for {secs}s (Ctrl-C ends this)"
+                );
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
         }
+        self.task.abort();
     }
 }
 
@@ -138,8 +165,9 @@ impl Started {
     /// Starts the progress display and the metrics endpoint.
     pub fn watch(&mut self, ctx: &Ctx) -> Watchers {
         let metrics = self.metrics.take().map(|listener| {
-            if let Ok(bound) = listener.local_addr() {
-                tracing::info!("metrics at http://{bound}/metrics");
+            let at = listener.local_addr().ok();
+            if let Some(bound) = at {
+                tracing::info!("metrics at http://{bound}/metrics, status page at http://{bound}/");
             }
             let source = crate::metrics::Source {
                 stats: self.stats.clone(),
@@ -148,8 +176,12 @@ impl Started {
                     .worker
                     .clone()
                     .unwrap_or_else(|| ctx.config.worker_name()),
+                label: ctx.config.metrics_label(),
             };
-            crate::metrics::serve(listener, source)
+            Endpoint {
+                task: crate::metrics::serve(listener, source),
+                at,
+            }
         });
         let progress = Progress::start(&ctx.config, self.stats.clone(), ctx.frontier.clone());
         Watchers { progress, metrics }

@@ -137,6 +137,7 @@ async fn worker(ctx: Arc<Ctx>, id: usize) {
             n = ctx.frontier.next(id, room) => n,
             _ = stop.wait_for(|l| !running(l)) => break,
         };
+        let polite = matches!(next, Next::Wait(_));
         let pause = match next {
             Next::Lease(lease) => {
                 let c = ctx.clone();
@@ -154,10 +155,15 @@ async fn worker(ctx: Arc<Ctx>, id: usize) {
             Next::Idle => MAX_IDLE,
         };
         drop(permit);
+        let idle = std::time::Instant::now();
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = &mut woken => {}
             _ = stop.wait_for(|l| !running(l)) => break,
+        }
+        // Only a wait on a host's politeness interval is counted (not an empty queue).
+        if polite {
+            ctx.stats.timings.politeness_wait(idle.elapsed());
         }
     }
     drain(&ctx, &mut tasks, &mut stop).await;

@@ -646,34 +646,6 @@ async fn a_redis_that_lost_its_data_stops_the_crawl_with_an_error() {
     assert_eq!(stats["stopped_by"], "frontier_lost");
 }
 
-/// Reads `GET /metrics` from ADDR (plain HTTP/1.0, bounded).
-fn scrape(addr: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
-}
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-/// The value of one sample line (`name{labels} value`) in a metrics page.
-fn sample(page: &str, starts: &str) -> Option<f64> {
-    page.lines()
-        .find(|l| l.starts_with(starts))?
-        .rsplit(' ')
-        .next()?
-        .parse()
-        .ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_on_both_backends() {
     let redis = Redis::start();
@@ -695,6 +667,8 @@ async fn metrics_are_served_on_both_backends() {
             "0".into(),
             "--metrics".into(),
             addr.clone(),
+            "--metrics-linger".into(),
+            "0".into(),
             "-q".into(),
         ];
         if backend == "redis" {

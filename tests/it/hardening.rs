@@ -10,22 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-/// A free port on 127.0.0.1 (bound, then released for trawl to take).
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
-/// `GET /metrics` (HTTP/1.0, bounded): the whole reply, or None.
-fn scrape(addr: &str) -> Option<String> {
-    use std::io::Write;
-    let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body).filter(|b| b.starts_with("HTTP/1.0 200") || b.starts_with("HTTP/1.1 200"))
+/// `GET /metrics`, when it answers 200.
+fn scrape_ok(addr: &str) -> Option<String> {
+    scrape(addr).filter(|r| is_ok(r))
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -61,7 +48,7 @@ async fn an_idle_crowd_on_the_metrics_port_is_capped_and_timed_out() {
     let pid = child.id();
     let a = addr.clone();
     wait_until("metrics answer", Duration::from_secs(30), || {
-        scrape(&a).is_some()
+        scrape_ok(&a).is_some()
     })
     .await;
     let addr2 = addr.clone();
@@ -77,7 +64,7 @@ async fn an_idle_crowd_on_the_metrics_port_is_capped_and_timed_out() {
         std::thread::sleep(Duration::from_millis(300));
         let held = open_fds(pid);
         // A scraper still gets its page while the crowd is connected.
-        let answered = scrape(&addr2).is_some();
+        let answered = scrape_ok(&addr2).is_some();
         for s in &idle {
             s.set_nonblocking(true).unwrap();
         }

@@ -9,6 +9,7 @@ mod fleet;
 mod frontier;
 mod hardening;
 mod hostile;
+mod metrics;
 mod resume;
 mod robots;
 mod signals;

@@ -14,6 +14,8 @@
 //! * Site builders ([`tree_site_routes`], [`slow_tree`], [`html_page`], ...), waits
 //!   ([`wait_until`]) and assertions shared by several test files.
 //! * A real redis-server (`redis.rs`) and the worked example's shop (`shop.rs`).
+//! * The metrics endpoint read as Prometheus and a browser read it (`scrape.rs`):
+//!   [`scrape`], [`sample`], and headless Chromium's [`dump_dom`].
 #![allow(dead_code)]
 
 use std::collections::{BTreeSet, HashMap};
@@ -29,12 +31,15 @@ use tokio::sync::watch;
 
 pub mod redis;
 mod run;
+mod scrape;
 mod server;
 mod shop;
 mod traps;
 // Not every test file uses every helper, and `common` is private to the test binary.
 #[allow(unused_imports)]
 pub use run::*;
+#[allow(unused_imports)]
+pub use scrape::*;
 use server::{accept_loop, Route, Shared};
 #[allow(unused_imports)]
 pub use shop::*;

@@ -1,9 +1,14 @@
-//! Prometheus text metrics for a running crawl, at `http://ADDR/metrics`.
+//! The metrics endpoint of a running crawl: Prometheus text at
+//! `http://ADDR/metrics` (see `exposition` for what it says) and a live status page
+//! at `http://ADDR/` (`status.html`: one self-contained file that reads `/metrics`,
+//! so the page and Prometheus always see the same numbers).
 //!
 //! Counters are this process's (a fleet is summed by Prometheus across its
 //! processes, labelled by `worker`); queue depth, hosts and heartbeats are the
 //! frontier's: the whole fleet's in a shared crawl. This module only reads
 //! snapshots; it never changes the crawl, and a slow scraper never slows it.
+//! After the crawl the endpoint may stay up (`metrics_linger`) so that the last
+//! scrape sees the finished counts.
 //!
 //! The port may be reachable by more than Prometheus, so a client can never hold
 //! more than a bounded share of the file descriptors the crawl needs: at most
@@ -12,9 +17,11 @@
 //! request head must arrive within [`HEADER_TIMEOUT`] (idle keep-alive included),
 //! and no connection lives longer than [`CONNECTION_LIFETIME`].
 
+mod exposition;
+pub mod process;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,15 +36,21 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::frontier::Frontier;
-use crate::stats::{ErrorKind, Stats};
+use crate::stats::Stats;
 
 /// What the metrics are read from.
 pub struct Source {
     pub stats: Arc<Stats>,
     pub frontier: Arc<Frontier>,
-    /// This process's name (its worker id in a shared crawl).
+    /// This process's name in the frontier (whose heartbeat is its own).
     pub worker: String,
+    /// This process's `worker` label: its configured id, or its host name, never
+    /// a process id, so a restarted process continues its series.
+    pub label: String,
 }
+
+/// The status page: one file, no external scripts, styles or fonts.
+const STATUS_PAGE: &str = include_str!("status.html");
 
 /// Binds `addr`: done before the crawl starts, so a taken port is a start-up error
 /// that leaves nothing behind.
@@ -155,138 +168,52 @@ async fn connection(stream: TcpStream, guard: SlotGuard, source: Arc<Source>) {
 }
 
 async fn respond(path: &str, source: &Source) -> Response<Full<Bytes>> {
-    let (status, body) = match path {
-        "/metrics" => (StatusCode::OK, render(source).await),
+    let (status, kind, body) = match path {
+        "/metrics" => (
+            StatusCode::OK,
+            exposition::CONTENT_TYPE,
+            render(source).await,
+        ),
+        "/" | "/index.html" => (
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            STATUS_PAGE.to_string(),
+        ),
         _ => (
             StatusCode::NOT_FOUND,
-            "not found: try /metrics\n".to_string(),
+            "text/plain; charset=utf-8",
+            "not found: try /metrics or /\n".to_string(),
         ),
     };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    if let Ok(v) = "text/plain; version=0.0.4; charset=utf-8".parse() {
+    if let Ok(v) = kind.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    // The page's script may only talk to this origin; nothing is cached.
+    for (name, value) in [
+        (
+            hyper::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+        ),
+        (hyper::header::CACHE_CONTROL, "no-store"),
+        (hyper::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        if let Ok(v) = value.parse() {
+            r.headers_mut().insert(name, v);
+        }
     }
     r
 }
 
-/// A label value with `\`, `"` and newlines escaped, as the text format wants.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, v) in samples {
-        let _ = writeln!(out, "{name}{labels} {v}");
-    }
-}
-
-/// The metrics page.
+/// The metrics page: the frontier's numbers brought up to now first (a shared
+/// crawl's counters come from Redis, a bounded wait), then encoded.
 pub async fn render(source: &Source) -> String {
-    // First: it brings a shared crawl's counters up to now (a bounded wait).
     let beats = source.frontier.heartbeats(&source.worker).await;
-    let mut out = String::with_capacity(4096);
-    process_metrics(&mut out, source);
-    crawl_metrics(&mut out, source, beats);
-    out
-}
-
-/// This process's counters, labelled with its worker name.
-fn process_metrics(out: &mut String, source: &Source) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let s = &source.stats;
-    let w = format!("{{worker=\"{}\"}}", label(&source.worker));
-    let one = |v: u64| vec![(w.clone(), v as f64)];
-    metric(
-        out,
-        "trawl_pages_total",
-        "counter",
-        "URLs attempted and recorded by this process.",
-        &one(s.records.load(Relaxed)),
-    );
-    metric(
-        out,
-        "trawl_pages_ok_total",
-        "counter",
-        "Recorded URLs that answered 2xx.",
-        &one(s.ok.load(Relaxed)),
-    );
-    let summary = s.summary(source.frontier.gauges());
-    let errors: Vec<(String, f64)> = ErrorKind::ALL
-        .iter()
-        .map(|k| {
-            let n = summary.failures.get(k.name()).copied().unwrap_or(0);
-            (
-                format!(
-                    "{{worker=\"{}\",kind=\"{}\"}}",
-                    label(&source.worker),
-                    k.name()
-                ),
-                n as f64,
-            )
-        })
-        .collect();
-    metric(
-        out,
-        "trawl_errors_total",
-        "counter",
-        "Recorded URLs that failed, by error kind.",
-        &errors,
-    );
-    metric(
-        out,
-        "trawl_bytes_total",
-        "counter",
-        "Body bytes received.",
-        &one(s.bytes.load(Relaxed)),
-    );
-    metric(
-        out,
-        "trawl_retries_total",
-        "counter",
-        "Fetch attempts that will be retried.",
-        &one(s.retries.load(Relaxed)),
-    );
-}
-
-/// The frontier's gauges (the whole fleet's in a shared crawl) and every live
-/// process's heartbeat.
-fn crawl_metrics(out: &mut String, source: &Source, beats: Vec<(String, f64)>) {
-    let g = source.frontier.gauges();
-    metric(
-        out,
-        "trawl_queue_depth",
-        "gauge",
-        "URLs queued in the frontier (the whole fleet's in a shared crawl).",
-        &[(String::new(), g.queued as f64)],
-    );
-    metric(
-        out,
-        "trawl_in_flight",
-        "gauge",
-        "URLs leased and not yet finished (the whole fleet's in a shared crawl).",
-        &[(String::new(), g.in_flight as f64)],
-    );
-    metric(
-        out,
-        "trawl_hosts",
-        "gauge",
-        "Distinct hosts seen by the frontier.",
-        &[(String::new(), g.hosts as f64)],
-    );
-    let beats: Vec<(String, f64)> = beats
-        .into_iter()
-        .map(|(name, at)| (format!("{{worker=\"{}\"}}", label(&name)), at))
-        .collect();
-    metric(
-        out,
-        "trawl_worker_heartbeat_timestamp_seconds",
-        "gauge",
-        "Unix time of each live process's last heartbeat.",
-        &beats,
-    );
+    exposition::encode(&exposition::Snapshot {
+        stats: &source.stats,
+        gauges: source.frontier.gauges(),
+        beats,
+        worker: &source.label,
+    })
 }
