@@ -251,6 +251,7 @@ impl Config {
         Extra::EACH
             .into_iter()
             .filter(|e| all || asked.contains(e))
+            .chain(asked.contains(&Extra::Links).then_some(Extra::Links))
             .collect()
     }
 

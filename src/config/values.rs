@@ -47,7 +47,11 @@ pub enum Extra {
     JsonLd,
     /// The readable main text: scripts, styles, navigation, headers and footers removed.
     Text,
-    /// All of the above.
+    /// The page's outlinks (URL, anchor text, rel, admitted), in record field
+    /// `outlinks` (`links` is the count). Not part of `all`: a link graph is a
+    /// dataset of its own, and `all` keeps the shape it had.
+    Links,
+    /// All of the above but `links`.
     All,
 }
 
@@ -63,8 +67,17 @@ impl Extra {
     ];
 
     /// The record field this extra fills.
+    pub fn field(self) -> &'static str {
+        match self {
+            Extra::Links => "outlinks",
+            other => other.name(),
+        }
+    }
+
+    /// The extra's name in `extras = [...]` and `--extras`.
     pub fn name(self) -> &'static str {
         match self {
+            Extra::Links => "links",
             Extra::Description => "description",
             Extra::Canonical => "canonical",
             Extra::Lang => "lang",
@@ -83,10 +96,12 @@ impl std::str::FromStr for Extra {
         // and configs name it: accepted, it adds nothing.
         Extra::EACH
             .into_iter()
-            .chain([Extra::Canonical, Extra::All])
+            .chain([Extra::Canonical, Extra::Links, Extra::All])
             .find(|e| e.name() == s)
             .ok_or_else(|| {
-                format!("'{s}' is not an extra (description, lang, meta, json_ld, text, all)")
+                format!(
+                    "'{s}' is not an extra (description, lang, meta, json_ld, text, links, all)"
+                )
             })
     }
 }

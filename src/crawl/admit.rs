@@ -38,11 +38,20 @@ pub(super) async fn seeds(ctx: &Ctx, seeds: Vec<Url>) {
 }
 
 /// Queues a page's links, one hop deeper, if wanted and not `nofollow` (unless
-/// `follow` is false for the whole page). Returns the ticket that makes them durable.
-pub(super) async fn links(ctx: &Ctx, entry: &Entry, links: Vec<Link>, follow: bool) -> Ticket {
+/// `follow` is false for the whole page). Returns the ticket that makes them
+/// durable, and for each link whether the crawl took it (new to the frontier, or
+/// known to it already).
+pub(super) async fn links(
+    ctx: &Ctx,
+    entry: &Entry,
+    links: Vec<Link>,
+    follow: bool,
+) -> (Ticket, Vec<bool>) {
     let depth = entry.depth + 1;
+    let mut taken = vec![false; links.len()];
     let mut wanted = Vec::with_capacity(links.len());
-    for link in links {
+    let mut which = Vec::with_capacity(links.len());
+    for (i, link) in links.into_iter().enumerate() {
         if !follow || (link.nofollow && !ctx.config.scope.follow_nofollow) {
             ctx.stats.refuse(Refusal::Nofollow);
             continue;
@@ -59,8 +68,15 @@ pub(super) async fn links(ctx: &Ctx, entry: &Entry, links: Vec<Link>, follow: bo
         let mut next = Entry::new(link.url, depth);
         next.query_hops = hops;
         wanted.push(next);
+        which.push(i);
     }
-    all(ctx, wanted).await
+    let (ticket, admitted) = push(ctx, wanted).await;
+    for (i, took) in which.into_iter().zip(admitted) {
+        if let Some(t) = taken.get_mut(i) {
+            *t = took;
+        }
+    }
+    (ticket, taken)
 }
 
 /// Follows a 3xx: the target is a URL like any link (scope, visited set), at the
@@ -141,12 +157,19 @@ const MAX_BUDGET_WARNINGS: usize = 1000;
 /// host's budget; counts what it refused. Returns the ticket that makes the
 /// admitted ones durable.
 pub(super) async fn all(ctx: &Ctx, entries: Vec<Entry>) -> Ticket {
+    push(ctx, entries).await.0
+}
+
+/// Pushes `entries`; for each, whether the crawl has it now (new or seen before).
+async fn push(ctx: &Ctx, entries: Vec<Entry>) -> (Ticket, Vec<bool>) {
     if entries.is_empty() {
-        return Ticket::NONE;
+        return (Ticket::NONE, Vec::new());
     }
     match ctx.frontier.push_many(entries).await {
         Ok((admitted, ticket)) => {
+            let mut taken = Vec::with_capacity(admitted.len());
             for what in admitted {
+                taken.push(!matches!(what, Admission::HostBudget(_)));
                 match what {
                     Admission::New => {}
                     Admission::Seen => ctx.stats.refuse(Refusal::Duplicate),
@@ -156,11 +179,11 @@ pub(super) async fn all(ctx: &Ctx, entries: Vec<Entry>) -> Ticket {
                     }
                 }
             }
-            ticket
+            (ticket, taken)
         }
         Err(e) => {
             ctx.fail_output(&e.to_string());
-            Ticket::NONE
+            (Ticket::NONE, Vec::new())
         }
     }
 }

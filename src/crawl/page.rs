@@ -8,7 +8,7 @@ use super::ctx::Ctx;
 use super::record::{self, Outcome};
 use super::{admit, content, fleet, sitemaps, unwind};
 use crate::canon::{self, fingerprint};
-use crate::extract::signals;
+use crate::extract::{signals, Anchor};
 use crate::fetch::{self, Response};
 use crate::frontier::{Contact, Lease};
 use crate::robots::Verdict;
@@ -256,6 +256,18 @@ async fn parsed(
         }
     }
     outcome.fields = Some(page.fields);
+    let graph = outcome
+        .fields
+        .as_ref()
+        .is_some_and(|f| f.contains_key(OUTLINKS));
+    let shown: Vec<(String, Option<Box<Anchor>>)> = match graph {
+        true => page
+            .links
+            .iter()
+            .map(|l| (l.url.to_string(), l.anchor.clone()))
+            .collect(),
+        false => Vec::new(),
+    };
     // A page refreshing to itself is a page that reloads, not a redirect.
     let elsewhere = page.refresh.filter(|target| {
         canon::parse(target, None, ctx.config.canon_rules())
@@ -263,8 +275,39 @@ async fn parsed(
     });
     if let Some(target) = elsewhere {
         outcome.redirect = Some("refresh");
+        // The page's own links are not followed: listed, none admitted.
+        if let (true, Some(fields)) = (graph, outcome.fields.as_mut()) {
+            fields.insert(OUTLINKS.into(), outlinks(shown, &[]));
+        }
         return admit::redirect(ctx, entry, &target, outcome).await;
     }
     let follow = (page.follow_links && !header.nofollow) || ctx.config.politeness.ignore_robots;
-    outcome.ticket = admit::links(ctx, entry, page.links, follow).await;
+    let (ticket, taken) = admit::links(ctx, entry, page.links, follow).await;
+    outcome.ticket = ticket;
+    if let (true, Some(fields)) = (graph, outcome.fields.as_mut()) {
+        fields.insert(OUTLINKS.into(), outlinks(shown, &taken));
+    }
+}
+
+/// The record field of `extras = ["links"]`.
+const OUTLINKS: &str = "outlinks";
+
+/// The link graph of one page, as Common Crawl's WAT files give it: each distinct
+/// link once, in document order, with how the page presented it and whether the
+/// crawl took it (new to the frontier or already known to it).
+fn outlinks(shown: Vec<(String, Option<Box<Anchor>>)>, taken: &[bool]) -> serde_json::Value {
+    let list = shown
+        .into_iter()
+        .enumerate()
+        .map(|(i, (url, anchor))| {
+            let anchor = anchor.map(|a| *a).unwrap_or_default();
+            serde_json::json!({
+                "url": url,
+                "text": anchor.text,
+                "rel": anchor.rel,
+                "admitted": taken.get(i).copied().unwrap_or(false),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
 }

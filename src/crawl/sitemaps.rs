@@ -123,9 +123,10 @@ async fn admit(ctx: &Ctx, from: &Entry, map: sitemap::Sitemap) -> crate::journal
                 .map(|url| Link {
                     url,
                     nofollow: false,
+                    anchor: None,
                 })
                 .collect();
-            super::admit::links(ctx, from, links, true).await
+            super::admit::links(ctx, from, links, true).await.0
         }
     }
 }

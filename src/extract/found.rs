@@ -37,6 +37,11 @@ pub(super) struct Found {
     pub(super) json_ld: Vec<String>,
     pub(super) json_ld_bytes: usize,
     pub(super) text: Option<text::Readable>,
+    /// Keep each href's anchor text and rel (`anchors`, aligned with `hrefs`).
+    pub(super) keep_anchors: bool,
+    pub(super) anchors: Vec<Anchor>,
+    /// The `<a>` whose text is being read (an index into `anchors`).
+    pub(super) open_anchor: Option<usize>,
 }
 
 pub(super) fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
@@ -50,13 +55,38 @@ pub(super) fn meta_value(s: &str) -> String {
     truncate_chars(one_line(s), MAX_META_CHARS)
 }
 
+impl Anchor {
+    /// Whitespace collapsed and trimmed; empty text is no text.
+    pub(super) fn finished(&self) -> Anchor {
+        let text = self.text.as_deref().map(one_line).filter(|t| !t.is_empty());
+        Anchor {
+            text: text.map(|t| truncate_chars(t, MAX_ANCHOR_CHARS)),
+            rel: self.rel.clone(),
+        }
+    }
+}
+
 impl Found {
-    fn push_href(&mut self, href: &str, nofollow: bool) {
+    /// Keeps an href (and, for the link graph, how it is presented); false when
+    /// the page's cap is reached.
+    fn push_href(&mut self, href: &str, nofollow: bool) -> bool {
         if self.max_hrefs > 0 && self.hrefs.len() >= self.max_hrefs {
             self.hrefs_cut += usize::from(wanted(href));
-            return;
+            return false;
         }
         self.hrefs.push((href.to_string(), nofollow));
+        true
+    }
+
+    /// Keeps a link with its rel, and its text to come when `text` is Some("").
+    fn push_link(&mut self, tag: &Tag, href: &str, nofollow: bool, text: Option<String>) {
+        if !self.push_href(href, nofollow) || !self.keep_anchors {
+            return;
+        }
+        let rel = attr(tag, "rel")
+            .map(|r| truncate_chars(one_line(r), MAX_REL_CHARS))
+            .filter(|r| !r.is_empty());
+        self.anchors.push(Anchor { text, rel });
     }
 
     pub(super) fn start_tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
@@ -65,24 +95,41 @@ impl Found {
         }
         match &*tag.name {
             "a" | "area" => {
+                // An <a> inside an unclosed <a> ends it, as in a browser.
+                self.open_anchor = None;
                 if let Some(href) = attr(tag, "href") {
                     let nofollow = attr(tag, "rel").is_some_and(|r| {
                         r.split_ascii_whitespace()
                             .any(|t| t.eq_ignore_ascii_case("nofollow"))
                     });
-                    self.push_href(href, nofollow);
+                    let text = match &*tag.name {
+                        "a" => Some(String::new()),
+                        _ => attr(tag, "alt").map(str::to_string),
+                    };
+                    let before = self.anchors.len();
+                    self.push_link(tag, href, nofollow, text);
+                    if &*tag.name == "a" && self.anchors.len() > before && !tag.self_closing {
+                        self.open_anchor = Some(before);
+                    }
                 }
             }
             "frame" => {
                 if let Some(src) = attr(tag, "src") {
-                    self.push_href(src, false);
+                    self.push_link(tag, src, false, None);
                 }
             }
             "iframe" => {
                 if let Some(src) = attr(tag, "src") {
-                    self.push_href(src, false);
+                    self.push_link(tag, src, false, None);
                 }
                 return TokenSinkResult::RawData(RawKind::Rawtext);
+            }
+            "img" => {
+                // An image link's words are its alt text.
+                if let (Some(i), Some(alt)) = (self.open_anchor, attr(tag, "alt")) {
+                    self.anchor_text(i, alt);
+                    self.anchor_text(i, " ");
+                }
             }
             "base" if self.base.is_none() => self.base = attr(tag, "href").map(str::to_string),
             "html" if self.lang.is_none() => {
@@ -95,7 +142,7 @@ impl Found {
                         self.canonical = Some(meta_value(href));
                     }
                     if signals::link_followed(rel) {
-                        self.push_href(href, signals::is_nofollow(rel));
+                        self.push_link(tag, href, signals::is_nofollow(rel), None);
                     }
                 }
             }
@@ -182,11 +229,32 @@ impl Found {
         match &*tag.name {
             "title" if self.title_state == 1 => self.title_state = 2,
             "script" => self.in_json_ld = false,
+            "a" => self.open_anchor = None,
             _ => {}
         }
     }
 
+    /// Adds to an anchor's text, up to a bound (whitespace is collapsed later, so
+    /// four bytes a character leave room for it).
+    fn anchor_text(&mut self, i: usize, text: &str) {
+        let Some(t) = self.anchors.get_mut(i).and_then(|a| a.text.as_mut()) else {
+            return;
+        };
+        let room = (MAX_ANCHOR_CHARS * 4).saturating_sub(t.len());
+        if room == 0 {
+            return;
+        }
+        let mut cut = text.len().min(room);
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        t.push_str(&text[..cut]);
+    }
+
     pub(super) fn characters(&mut self, text: &str) {
+        if let Some(i) = self.open_anchor {
+            self.anchor_text(i, text);
+        }
         if self.title_state == 1 && self.title.len() < MAX_TITLE_CHARS * 4 {
             self.title.push_str(text);
         }
@@ -260,4 +328,82 @@ pub(super) fn adds_depth(name: &str) -> bool {
                 | "rtc"
                 | "rp"
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn graph(html: &str) -> Vec<(String, Option<String>, Option<String>)> {
+        let config =
+            Config::from_toml(r#"extras = ["links"]"#, std::path::Path::new("t.toml")).unwrap();
+        let page = Extractor::new(&config)
+            .unwrap()
+            .page(html, &Url::parse("http://h.test/dir/").unwrap());
+        assert!(page.fields.contains_key("outlinks"), "{:?}", page.fields);
+        page.links
+            .into_iter()
+            .map(|l| {
+                let a = l.anchor.map(|a| *a).unwrap_or_default();
+                (l.url.to_string(), a.text, a.rel)
+            })
+            .collect()
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    #[test]
+    fn each_link_keeps_its_text_and_rel_as_the_page_wrote_them() {
+        let links = graph(
+            r#"<a href="a" rel="nofollow  ugc">The  <b>first</b>
+               link</a>
+               <a href=/img><img src=x.png alt="A picture"></a>
+               <area href="/map" alt="Map area">
+               <iframe src="/frame"></iframe>
+               <link rel="alternate" href="/feed">
+               <a href="a">again, other words</a>
+               <a href="/empty"></a>"#,
+        );
+        assert_eq!(
+            links,
+            vec![
+                (
+                    "http://h.test/dir/a".into(),
+                    s("The first link"),
+                    s("nofollow ugc")
+                ),
+                ("http://h.test/img".into(), s("A picture"), None),
+                ("http://h.test/map".into(), s("Map area"), None),
+                ("http://h.test/frame".into(), None, None),
+                ("http://h.test/feed".into(), None, s("alternate")),
+                ("http://h.test/empty".into(), None, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unclosed_anchor_ends_at_the_next_and_text_is_bounded() {
+        let long = "word ".repeat(10_000);
+        let links = graph(&format!(
+            r#"<a href="/one">one <a href="/two">{long}</a> after"#
+        ));
+        assert_eq!(links[0].1, s("one"));
+        let two = links[1].1.clone().unwrap();
+        assert!(two.chars().count() <= MAX_ANCHOR_CHARS, "{}", two.len());
+        assert!(two.starts_with("word word"));
+    }
+
+    #[test]
+    fn without_the_extra_no_anchor_is_kept() {
+        let page = crate::extract::extract(
+            r#"<a href="/x" rel="next">words</a>"#,
+            &Url::parse("http://h.test/").unwrap(),
+            Default::default(),
+        );
+        assert_eq!(page.links.len(), 1);
+        assert_eq!(page.links[0].anchor, None);
+    }
 }

@@ -75,7 +75,23 @@ pub const MAX_DOM_DEPTH: u32 = 1024;
 pub struct Link {
     pub url: Url,
     pub nofollow: bool,
+    /// How the page presents it, kept only for `extras = ["links"]`.
+    pub anchor: Option<Box<Anchor>>,
 }
+
+/// A link's anchor text and `rel`, as the page wrote them (one line each, capped).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Anchor {
+    /// The text inside `<a>...</a>` (an `<area>`'s `alt`); None for frames and
+    /// `<link>` elements, which have none.
+    pub text: Option<String>,
+    pub rel: Option<String>,
+}
+
+/// Anchor text kept per link, in characters.
+const MAX_ANCHOR_CHARS: usize = 256;
+/// A `rel` value kept per link, in characters.
+const MAX_REL_CHARS: usize = 128;
 
 /// Everything the crawl needs from one HTML page.
 #[derive(Debug, Default)]
@@ -185,7 +201,7 @@ impl Extractor {
     pub fn empty_fields(&self) -> Map<String, Value> {
         let mut fields = Map::new();
         for e in &self.extras {
-            fields.insert(e.name().to_string(), Value::Null);
+            fields.insert(e.field().to_string(), Value::Null);
         }
         if !self.rules.is_empty() {
             fields.insert("rule".into(), Value::Null);
@@ -247,6 +263,7 @@ impl Extractor {
                 .then(|| text::Readable::new(self.max_text_chars)),
             keep_meta: self.wants(Extra::Meta),
             keep_json_ld: self.wants(Extra::JsonLd),
+            keep_anchors: self.wants(Extra::Links),
             max_hrefs: self.max_hrefs(),
             agent: self.agent.clone(),
             ..Found::default()
@@ -295,6 +312,8 @@ impl Extractor {
                     links.push(Link {
                         url,
                         nofollow: *nofollow,
+                        // The first time the page names a URL is how it presents it.
+                        anchor: found.anchors.get(i).map(|a| Box::new(a.finished())),
                     });
                 }
             }
@@ -319,7 +338,7 @@ impl Extractor {
         let mut fields = Map::new();
         for e in &self.extras {
             let value = extra(*e, &found, base);
-            fields.insert(e.name().to_string(), value.unwrap_or(Value::Null));
+            fields.insert(e.field().to_string(), value.unwrap_or(Value::Null));
         }
         if !self.rules.is_empty() {
             let (rule, data) = match (set, dom) {
@@ -391,6 +410,8 @@ fn extra(e: Extra, found: &Found, base: &Url) -> Option<Value> {
                 .filter_map(|block| serde_json::from_str::<Value>(block).ok())
                 .collect(),
         )),
+        // Filled by the crawl, which knows which links it admitted.
+        Extra::Links => None,
         Extra::Text => found
             .text
             .as_ref()

@@ -10,6 +10,7 @@ mod frontier;
 mod hardening;
 mod hostile;
 mod metrics;
+mod outputs;
 mod resume;
 mod robots;
 mod signals;
