@@ -16,7 +16,10 @@ pub mod special;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, LOCATION,
+    RETRY_AFTER, USER_AGENT,
+};
 use url::Url;
 
 use crate::config::Config;
@@ -118,7 +121,9 @@ pub struct Fetcher {
     guard: Arc<AddressGuard>,
     timeout: Duration,
     max_body: u64,
-    user_agent: String,
+    /// The headers of every request, in the order they go on the wire (see
+    /// [`Fetcher::request_head`]).
+    headers: Vec<(HeaderName, HeaderValue)>,
     /// Keep [`Wire`] details (WARC output is on).
     keep_wire: bool,
     /// Seeds' credentials, sent to their own origins only.
@@ -135,7 +140,7 @@ impl Fetcher {
             guard,
             timeout: config.timeout(),
             max_body: config.fetch.max_body,
-            user_agent: config.fetch.user_agent.clone(),
+            headers: request_headers(&config.fetch.user_agent)?,
             keep_wire: config.output.warc,
             logins: logins::Logins::default(),
         })
@@ -198,7 +203,13 @@ impl Fetcher {
             false => &self.client,
         };
         let mut request = client.get(url.as_str());
-        if let Some(login) = self.logins.for_url(url) {
+        // Every header set here, in order, so that reqwest adds none of its own and
+        // the archive's request record is the request as sent.
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let login = self.logins.for_url(url);
+        if let Some(login) = login {
             request = request.basic_auth(&login.user, login.password.as_ref());
         }
         let mut resp = request.send().await.map_err(classify)?;
@@ -215,7 +226,7 @@ impl Fetcher {
             .map(str::to_string)
             .collect();
         let wire = self.keep_wire.then(|| Wire {
-            request_head: self.request_head(url, resp.version()),
+            request_head: self.request_head(url, resp.version(), login.is_some()),
             version: format!("{:?}", resp.version()),
             headers: headers
                 .iter()
@@ -249,24 +260,63 @@ impl Fetcher {
         })
     }
 
-    /// The request head this client sends for `url` (its default headers included).
-    fn request_head(&self, url: &Url, version: reqwest::Version) -> Vec<u8> {
+    /// The request head as it went on the wire for `url`: the request line (an
+    /// HTTP/1.x connection always sends `HTTP/1.1`, whatever version the server
+    /// answers in), then [`request_headers`] in order, the login's Authorization
+    /// when one was sent (its credentials written as `***`: archives are shared,
+    /// passwords are not), then `host`, which hyper adds last. Names are lower
+    /// case, as hyper writes them. An HTTP/2 request has no request line or Host
+    /// header on the wire; it is written in the same form, `HTTP/2.0` and the
+    /// `:authority` as `host`, which is how replay tools read it.
+    fn request_head(&self, url: &Url, version: reqwest::Version, login: bool) -> Vec<u8> {
         let mut target = url.path().to_string();
         if let Some(q) = url.query() {
             target.push('?');
             target.push_str(q);
+        }
+        let line_version = match version {
+            reqwest::Version::HTTP_2 => "HTTP/2.0",
+            reqwest::Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/1.1",
+        };
+        let mut head = format!("GET {target} {line_version}\r\n").into_bytes();
+        for (name, value) in &self.headers {
+            head.extend_from_slice(name.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        if login {
+            head.extend_from_slice(b"authorization: Basic ***\r\n");
         }
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
             _ => String::new(),
         };
-        format!(
-            "GET {target} {version:?}\r\nhost: {host}\r\nuser-agent: {}\r\naccept: */*\r\naccept-encoding: gzip, br, zstd, deflate\r\n\r\n",
-            self.user_agent
-        )
-        .into_bytes()
+        head.extend_from_slice(format!("host: {host}\r\n\r\n").as_bytes());
+        head
     }
+}
+
+/// The headers every request carries, in wire order: what reqwest would add by
+/// itself, set explicitly so the archive can say exactly what was sent. The
+/// encodings are those this build decodes.
+fn request_headers(user_agent: &str) -> Result<Vec<(HeaderName, HeaderValue)>, FetchError> {
+    let agent = HeaderValue::from_str(user_agent).map_err(|_| {
+        FetchError::new(
+            ErrorKind::Other,
+            "user_agent holds a character a header cannot carry".to_string(),
+        )
+    })?;
+    Ok(vec![
+        (ACCEPT, HeaderValue::from_static("*/*")),
+        (USER_AGENT, agent),
+        (
+            ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip, br, zstd, deflate"),
+        ),
+    ])
 }
 
 fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

@@ -88,3 +88,83 @@ async fn outlinks_are_not_part_of_extras_all() {
     assert!(records[0].get("text").is_some(), "{}", records[0]);
     assert!(records[0].get("outlinks").is_none(), "{}", records[0]);
 }
+
+/// Each WARC record of `dir`'s archives: (headers, block).
+fn warc_records(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir.join("warc")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut data = Vec::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
+            .read_to_end(&mut data)
+            .unwrap();
+        let mut rest = &data[..];
+        // Bounded: each turn takes one record off the front.
+        for _ in 0..10_000 {
+            let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
+                break;
+            };
+            let head = String::from_utf8_lossy(&rest[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a Content-Length");
+            let block = rest[end + 4..end + 4 + len].to_vec();
+            out.push((head, block));
+            rest = &rest[end + 4 + len + 4..];
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_warc_request_record_is_the_request_as_sent() {
+    // An HTTP/1.0 server: the request still went as HTTP/1.1, and says so.
+    let body = r#"<title>old</title><a href="/next?q=1">next</a>"#;
+    let reply = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let server = RawServer::start(reply.into_bytes()).await;
+    // A seed with credentials: they are sent, and archived as `***`.
+    let seed = format!("http://reader:s3cret@127.0.0.1:{}/", server.port);
+    let (out, dir) = crawl(&[&seed, "--warc", "--max-pages", "3", "-q"]).await;
+    out.assert_code(0);
+    let heads = server.heads();
+    assert!(heads.len() >= 3, "robots.txt, / and /next: {}", heads.len());
+    let records = warc_records(dir.path());
+    let requests: Vec<&(String, Vec<u8>)> = records
+        .iter()
+        .filter(|(h, _)| h.contains("WARC-Type: request"))
+        .collect();
+    assert_eq!(
+        requests.len(),
+        2,
+        "/ and /next?q=1 (robots.txt is not archived)"
+    );
+    for (head, block) in requests {
+        let target = head
+            .lines()
+            .find_map(|l| l.strip_prefix("WARC-Target-URI: "))
+            .unwrap();
+        let path = &target[target.find(&format!(":{}", server.port)).unwrap() + 6..];
+        let line = format!("GET {path} HTTP/1.1\r\n");
+        let sent = heads
+            .iter()
+            .find(|h| h.starts_with(line.as_bytes()))
+            .unwrap_or_else(|| panic!("no request for {path}"));
+        let sent = String::from_utf8_lossy(sent).to_string();
+        assert!(
+            sent.contains("authorization: Basic cmVhZGVyOnMzY3JldA==\r\n"),
+            "{sent}"
+        );
+        let expected = sent.replace("Basic cmVhZGVyOnMzY3JldA==", "Basic ***");
+        assert_eq!(
+            String::from_utf8_lossy(block),
+            expected,
+            "the archived request differs from the one on the wire"
+        );
+    }
+}

@@ -16,6 +16,7 @@
 //! * A real redis-server (`redis.rs`) and the worked example's shop (`shop.rs`).
 //! * The metrics endpoint read as Prometheus and a browser read it (`scrape.rs`):
 //!   [`scrape`], [`sample`], and headless Chromium's [`dump_dom`].
+//! * [`RawServer`] (`wire.rs`): an HTTP/1.0 server that keeps request heads byte for byte.
 #![allow(dead_code)]
 
 use std::collections::{BTreeSet, HashMap};
@@ -35,6 +36,7 @@ mod scrape;
 mod server;
 mod shop;
 mod traps;
+mod wire;
 // Not every test file uses every helper, and `common` is private to the test binary.
 #[allow(unused_imports)]
 pub use run::*;
@@ -45,6 +47,7 @@ use server::{accept_loop, Route, Shared};
 pub use shop::*;
 #[allow(unused_imports)]
 pub use traps::*;
+pub use wire::RawServer;
 
 // ---------------------------------------------------------------------------------------
 // Scripted replies and the hit log
