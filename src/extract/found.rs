@@ -161,18 +161,14 @@ impl Found {
                 self.push_attr(tag, "poster");
             }
             "audio" | "track" | "embed" | "script" => self.push_attr(tag, "src"),
-            "input" => {
-                let image =
-                    attr(tag, "type").is_some_and(|t| t.trim().eq_ignore_ascii_case("image"));
-                if image {
-                    self.push_attr(tag, "src");
-                }
+            "input"
+                if attr(tag, "type").is_some_and(|t| t.trim().eq_ignore_ascii_case("image")) =>
+            {
+                self.push_attr(tag, "src")
             }
             "object" => self.push_attr(tag, "data"),
-            "link" => {
-                if attr(tag, "rel").is_some_and(signals::link_requisite) {
-                    self.push_attr(tag, "href");
-                }
+            "link" if attr(tag, "rel").is_some_and(signals::link_requisite) => {
+                self.push_attr(tag, "href")
             }
             // Old markup's background images, which wget takes too.
             "body" | "table" | "td" | "th" => self.push_attr(tag, "background"),
