@@ -2,6 +2,16 @@
 //! filters, trap guards), then the frontier admits each once. Seeds and redirect
 //! targets come in here too. Canonicalisation happened before (in `canon`); the
 //! frontier's own rules (visited set, host budget) are applied by the frontier.
+//!
+//! Page requisites (`--page-requisites`, wget's `-p`) come in here too, by rules of
+//! their own: they exist so that an archived page replays, so `skip_extensions`
+//! (which is there to skip exactly images, stylesheets and scripts) does not apply
+//! to them, nor `max_depth` for their one hop (the deepest pages get theirs too:
+//! a requisite is never parsed, so the hop ends there), nor `nofollow` (which is
+//! about following links, not rendering). Scope, include/exclude and the trap
+//! guards do; robots.txt, politeness, the address guard and the budgets apply
+//! later, to every URL alike. An entry keeps its `requisite` mark through the
+//! frontier, a redirect and a resume.
 
 use url::Url;
 
@@ -40,6 +50,52 @@ pub(super) async fn seeds(ctx: &Ctx, seeds: Vec<Url>) {
 /// Queues a page's links, one hop deeper, if wanted and not `nofollow` (unless
 /// `follow` is false for the whole page). Returns the ticket that makes them durable.
 pub(super) async fn links(ctx: &Ctx, entry: &Entry, links: Vec<Link>, follow: bool) -> Ticket {
+    let wanted = wanted_links(ctx, entry, links, follow);
+    all(ctx, wanted).await
+}
+
+/// Queues a page's links (as [`links`]) and then its requisites, in one batch:
+/// a URL that is both a link and a requisite of the page enters as a link (so it
+/// is parsed if it is a page).
+pub(super) async fn page(
+    ctx: &Ctx,
+    entry: &Entry,
+    links: Vec<Link>,
+    follow: bool,
+    requisites: Vec<Url>,
+) -> Ticket {
+    let mut wanted = wanted_links(ctx, entry, links, follow);
+    wanted.extend(wanted_requisites(ctx, entry, requisites));
+    all(ctx, wanted).await
+}
+
+/// A page's requisites that the crawl wants (see the module docs): only with
+/// `--page-requisites`, only from a page that is not a requisite itself.
+fn wanted_requisites(ctx: &Ctx, entry: &Entry, urls: Vec<Url>) -> Vec<Entry> {
+    if !ctx.config.scope.page_requisites || entry.requisite {
+        return Vec::new();
+    }
+    let depth = entry.depth.saturating_add(1);
+    let mut wanted = Vec::with_capacity(urls.len());
+    for url in urls {
+        if let Err(why) = ctx.scope.check_target(&url) {
+            ctx.stats.refuse(why);
+            continue;
+        }
+        // No query-hop chain runs through a requisite: it links nowhere.
+        if let Err(why) = ctx.traps.check(&url, 0) {
+            ctx.stats.refuse(why);
+            continue;
+        }
+        wanted.push(Entry {
+            requisite: true,
+            ..Entry::new(url, depth)
+        });
+    }
+    wanted
+}
+
+fn wanted_links(ctx: &Ctx, entry: &Entry, links: Vec<Link>, follow: bool) -> Vec<Entry> {
     let depth = entry.depth + 1;
     let mut wanted = Vec::with_capacity(links.len());
     for link in links {
@@ -60,7 +116,7 @@ pub(super) async fn links(ctx: &Ctx, entry: &Entry, links: Vec<Link>, follow: bo
         next.query_hops = hops;
         wanted.push(next);
     }
-    all(ctx, wanted).await
+    wanted
 }
 
 /// Follows a 3xx: the target is a URL like any link (scope, visited set), at the
@@ -101,7 +157,12 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
             return outcome.fail(ErrorKind::Redirect, why);
         }
     }
-    if let Err(why) = ctx.scope.check_extension(&target) {
+    // A requisite's target is the requisite (a CDN's /logo.png → /v2/logo.png).
+    let extension = match entry.requisite && ctx.config.scope.page_requisites {
+        true => Ok(()),
+        false => ctx.scope.check_extension(&target),
+    };
+    if let Err(why) = extension {
         ctx.stats.refuse(why);
         let why = format!("target {target} ends in an extension of skip_extensions (not fetched)");
         return outcome.fail(ErrorKind::Redirect, why);
@@ -117,6 +178,7 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
     let next = Entry {
         via,
         seed: entry.seed,
+        requisite: entry.requisite,
         ..Entry::new(target, entry.depth)
     };
     outcome.ticket = all(ctx, vec![next]).await;
