@@ -9,6 +9,7 @@ mod fleet;
 mod frontier;
 mod hardening;
 mod hostile;
+mod requisites;
 mod resume;
 mod robots;
 mod signals;
