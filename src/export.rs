@@ -503,6 +503,7 @@ mod tests {
                     fetched_at: String::new(),
                     elapsed_ms: 0,
                     attempts: 1,
+                    requisite: None,
                     extra,
                     ticket: crate::journal::Ticket::NONE,
                     done: None,

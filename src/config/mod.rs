@@ -236,6 +236,7 @@ impl Config {
             "strip_session_ids",
             "follow_nofollow",
             "skip_extensions",
+            "page_requisites",
             "sitemaps",
             "lease_ttl",
         ];

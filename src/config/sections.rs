@@ -247,6 +247,11 @@ pub struct ScopeSettings {
     /// archives, fonts, css, js, office documents, pdf, installers].
     #[arg(long, required = false, value_name = "LIST", value_delimiter = ',')]
     pub skip_extensions: Vec<String>,
+    /// Also fetch what each HTML page needs to render (images, stylesheets, scripts,
+    /// icons, media), as wget -p: past skip_extensions and one hop past max_depth,
+    /// within scope, robots.txt and the budgets; never parsed for links.
+    #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub page_requisites: bool,
     /// Treat URLs differing only in query parameter order as the same page [default: true].
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub sort_query: bool,
@@ -268,6 +273,7 @@ impl Default for ScopeSettings {
                 .iter()
                 .map(|e| e.to_string())
                 .collect(),
+            page_requisites: false,
             sort_query: true,
             strip_session_ids: true,
         }

@@ -169,6 +169,8 @@ fn shared_crawl_keys_are_checked() {
     // Settings every process must share: politeness in, output out.
     let shared = Config::default().shared_settings();
     assert!(shared.contains_key("per_host_rate") && shared.contains_key("scope"));
+    // What is crawled: a process fetching requisites and one not would disagree.
+    assert!(shared.contains_key("page_requisites") && shared.contains_key("skip_extensions"));
     assert!(!shared.contains_key("out") && !shared.contains_key("concurrency"));
 }
 

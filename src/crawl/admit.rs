@@ -2,6 +2,16 @@
 //! filters, trap guards), then the frontier admits each once. Seeds and redirect
 //! targets come in here too. Canonicalisation happened before (in `canon`); the
 //! frontier's own rules (visited set, host budget) are applied by the frontier.
+//!
+//! Page requisites (`--page-requisites`, wget's `-p`) come in here too, by rules of
+//! their own: they exist so that an archived page replays, so `skip_extensions`
+//! (which is there to skip exactly images, stylesheets and scripts) does not apply
+//! to them, nor `max_depth` for their one hop (the deepest pages get theirs too:
+//! a requisite is never parsed, so the hop ends there), nor `nofollow` (which is
+//! about following links, not rendering). Scope, include/exclude and the trap
+//! guards do; robots.txt, politeness, the address guard and the budgets apply
+//! later, to every URL alike. An entry keeps its `requisite` mark through the
+//! frontier, a redirect and a resume.
 
 use url::Url;
 
@@ -47,8 +57,66 @@ pub(super) async fn links(
     links: Vec<Link>,
     follow: bool,
 ) -> (Ticket, Vec<bool>) {
-    let depth = entry.depth + 1;
+    page(ctx, entry, links, follow, Vec::new()).await
+}
+
+/// Queues a page's links (as [`links`]) and then its requisites, in one batch:
+/// a URL that is both a link and a requisite of the page enters as a link (so it
+/// is parsed if it is a page). Says for each link whether the crawl took it.
+pub(super) async fn page(
+    ctx: &Ctx,
+    entry: &Entry,
+    links: Vec<Link>,
+    follow: bool,
+    requisites: Vec<Url>,
+) -> (Ticket, Vec<bool>) {
     let mut taken = vec![false; links.len()];
+    let (mut wanted, which) = wanted_links(ctx, entry, links, follow);
+    wanted.extend(wanted_requisites(ctx, entry, requisites));
+    let (ticket, admitted) = push(ctx, wanted).await;
+    // The links come first in the batch, in `which` order.
+    for (i, took) in which.into_iter().zip(admitted) {
+        if let Some(t) = taken.get_mut(i) {
+            *t = took;
+        }
+    }
+    (ticket, taken)
+}
+
+/// A page's requisites that the crawl wants (see the module docs): only with
+/// `--page-requisites`, only from a page that is not a requisite itself.
+fn wanted_requisites(ctx: &Ctx, entry: &Entry, urls: Vec<Url>) -> Vec<Entry> {
+    if !ctx.config.scope.page_requisites || entry.requisite {
+        return Vec::new();
+    }
+    let depth = entry.depth.saturating_add(1);
+    let mut wanted = Vec::with_capacity(urls.len());
+    for url in urls {
+        if let Err(why) = ctx.scope.check_target(&url) {
+            ctx.stats.refuse(why);
+            continue;
+        }
+        // No query-hop chain runs through a requisite: it links nowhere.
+        if let Err(why) = ctx.traps.check(&url, 0) {
+            ctx.stats.refuse(why);
+            continue;
+        }
+        wanted.push(Entry {
+            requisite: true,
+            ..Entry::new(url, depth)
+        });
+    }
+    wanted
+}
+
+/// The links the crawl wants, and the index in `links` of each.
+fn wanted_links(
+    ctx: &Ctx,
+    entry: &Entry,
+    links: Vec<Link>,
+    follow: bool,
+) -> (Vec<Entry>, Vec<usize>) {
+    let depth = entry.depth + 1;
     let mut wanted = Vec::with_capacity(links.len());
     let mut which = Vec::with_capacity(links.len());
     for (i, link) in links.into_iter().enumerate() {
@@ -70,13 +138,7 @@ pub(super) async fn links(
         wanted.push(next);
         which.push(i);
     }
-    let (ticket, admitted) = push(ctx, wanted).await;
-    for (i, took) in which.into_iter().zip(admitted) {
-        if let Some(t) = taken.get_mut(i) {
-            *t = took;
-        }
-    }
-    (ticket, taken)
+    (wanted, which)
 }
 
 /// Follows a 3xx: the target is a URL like any link (scope, visited set), at the
@@ -117,7 +179,12 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
             return outcome.fail(ErrorKind::Redirect, why);
         }
     }
-    if let Err(why) = ctx.scope.check_extension(&target) {
+    // A requisite's target is the requisite (a CDN's /logo.png → /v2/logo.png).
+    let extension = match entry.requisite && ctx.config.scope.page_requisites {
+        true => Ok(()),
+        false => ctx.scope.check_extension(&target),
+    };
+    if let Err(why) = extension {
         ctx.stats.refuse(why);
         let why = format!("target {target} ends in an extension of skip_extensions (not fetched)");
         return outcome.fail(ErrorKind::Redirect, why);
@@ -133,6 +200,7 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
     let next = Entry {
         via,
         seed: entry.seed,
+        requisite: entry.requisite,
         ..Entry::new(target, entry.depth)
     };
     outcome.ticket = all(ctx, vec![next]).await;

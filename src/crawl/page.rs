@@ -107,18 +107,26 @@ async fn process(ctx: &Ctx, lease: Lease) {
 
 /// A resumed crawl's URLs were admitted under the earlier run's flags: a new
 /// --include/--exclude, skip_extensions, depth or trap limit applies to them too
-/// (seeds, and sitemap files, at depth 0, excepted).
+/// (seeds, and sitemap files, at depth 0, excepted), and so does turning
+/// --page-requisites off.
 fn still_wanted(ctx: &Ctx, lease: &Lease) -> Result<(), Refusal> {
     let e = &lease.entry;
     if !ctx.resumed || e.depth == 0 {
         return Ok(());
     }
-    if ctx.config.scope.max_depth.is_some_and(|max| e.depth > max) {
+    // A page requisite keeps its exemptions (one hop past max_depth, past
+    // skip_extensions) only while --page-requisites is still on.
+    let requisite = e.requisite && ctx.config.scope.page_requisites;
+    let max_depth = ctx.config.scope.max_depth;
+    if max_depth.is_some_and(|max| e.depth > max.saturating_add(u32::from(requisite))) {
         return Err(Refusal::Depth);
     }
     ctx.scope
         .check_filters(&e.url)
-        .and_then(|()| ctx.scope.check_extension(&e.url))
+        .and_then(|()| match requisite {
+            true => Ok(()),
+            false => ctx.scope.check_extension(&e.url),
+        })
         .and_then(|()| ctx.traps.check(&e.url, e.query_hops))
 }
 
@@ -214,6 +222,8 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
         // The archive keeps what was read, marked as cut (WARC-Truncated: length).
         outcome.exchange = record::exchange(&entry.url, Some(resp));
         return outcome;
+    } else if entry.requisite && ctx.config.scope.page_requisites {
+        // A page requisite is archived and recorded, never read for URLs.
     } else if ok && ctx.config.sitemaps.sitemaps && (named_sitemap || sitemaps::sniff(entry, &resp))
     {
         let resp = sitemaps::read(ctx, entry, resp, &mut outcome).await;
@@ -230,9 +240,10 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
 }
 
 /// A parsed HTML page: its record fields, then where it leads. A meta refresh
-/// that names another URL is followed as a redirect (the page's own links are
-/// not, as a 3xx body's are not); otherwise its links are admitted unless meta
-/// robots or X-Robots-Tag says nofollow.
+/// that names another URL is followed as a redirect (the page's own links and
+/// requisites are not, as a 3xx body's are not); otherwise its links are admitted
+/// unless meta robots or X-Robots-Tag says nofollow, and its requisites (with
+/// `--page-requisites`) whatever they say.
 async fn parsed(
     ctx: &Ctx,
     entry: &crate::frontier::Entry,
@@ -240,8 +251,10 @@ async fn parsed(
     header: signals::Directives,
     outcome: &mut Outcome,
 ) {
-    if page.links_cut > 0 {
-        let cut = page.links_cut as u64;
+    // Requisites past the cap count with the links past it (`max_links_per_page`).
+    let cut = page.links_cut + page.requisites_cut;
+    if cut > 0 {
+        let cut = cut as u64;
         ctx.stats
             .links_cut
             .fetch_add(cut, std::sync::atomic::Ordering::Relaxed);
@@ -282,7 +295,7 @@ async fn parsed(
         return admit::redirect(ctx, entry, &target, outcome).await;
     }
     let follow = (page.follow_links && !header.nofollow) || ctx.config.politeness.ignore_robots;
-    let (ticket, taken) = admit::links(ctx, entry, page.links, follow).await;
+    let (ticket, taken) = admit::page(ctx, entry, page.links, follow, page.requisites).await;
     outcome.ticket = ticket;
     if let (true, Some(fields)) = (graph, outcome.fields.as_mut()) {
         fields.insert(OUTLINKS.into(), outlinks(shown, &taken));

@@ -111,6 +111,11 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
         fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         attempts: lease.entry.attempt + 1,
+        requisite: ctx
+            .config
+            .scope
+            .page_requisites
+            .then_some(lease.entry.requisite),
         extra: o.fields.unwrap_or_else(|| ctx.empty_fields.clone()),
         ticket: o.ticket,
         done: Pending::of(&lease),

@@ -1,6 +1,11 @@
 //! The token pass's collector: what one pass over the tokens takes from a page
-//! (title, links, base href, meta robots, the extras' raw material), every piece
-//! bounded in size whatever the page.
+//! (title, links, base href, meta robots, the extras' raw material, and with
+//! `--page-requisites` the URLs the page needs to render), every piece bounded in
+//! size whatever the page.
+//!
+//! Page requisites are read here only, not by the byte scanner: a crawl that wants
+//! them sends every page through this pass (as extras do), so the scanner and its
+//! agreement tests stay as they are.
 
 use html5ever::tokenizer::{Tag, TagKind, Token, TokenSinkResult};
 use serde_json::{Map, Value};
@@ -42,6 +47,64 @@ pub(super) struct Found {
     pub(super) anchors: Vec<Anchor>,
     /// The `<a>` whose text is being read (an index into `anchors`).
     pub(super) open_anchor: Option<usize>,
+    /// Collect page requisites (`--page-requisites`).
+    pub(super) keep_requisites: bool,
+    /// Raw requisite URLs as written (src, srcset candidates, data, poster, link
+    /// href), in document order, at most `max_hrefs`.
+    pub(super) requisites: Vec<String>,
+    /// Requisite URLs seen past `max_hrefs` or past a srcset's
+    /// [`MAX_SRCSET_CANDIDATES`], not kept.
+    pub(super) requisites_cut: usize,
+}
+
+/// Candidates taken from one `srcset`: a browser picks one by the screen, a replay
+/// may ask for any of them; a hostile page could list thousands.
+pub(super) const MAX_SRCSET_CANDIDATES: usize = 8;
+
+/// The URLs of a `srcset` (`a.png 1x, b.png 2x`), as HTML's "parse a srcset
+/// attribute" splits it: a URL runs to whitespace (commas it ends with are
+/// separators), then its descriptors to the next comma outside parentheses. Takes
+/// at most `max`; returns how many more there were. Linear in the input.
+pub(super) fn srcset_urls(srcset: &str, max: usize) -> (Vec<&str>, usize) {
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c');
+    let (mut urls, mut cut) = (Vec::new(), 0);
+    let mut rest = srcset;
+    loop {
+        rest = rest.trim_start_matches(|c| is_space(c) || c == ',');
+        if rest.is_empty() {
+            break;
+        }
+        let end = rest.find(is_space).unwrap_or(rest.len());
+        let (mut url, after) = rest.split_at(end);
+        rest = after;
+        if url.ends_with(',') {
+            url = url.trim_end_matches(',');
+        } else {
+            // Descriptors (`2x`, `100w`, `(...)`) up to the comma that ends them.
+            let mut in_parens = false;
+            let mut next = rest.len();
+            for (i, c) in rest.char_indices() {
+                match c {
+                    '(' => in_parens = true,
+                    ')' => in_parens = false,
+                    ',' if !in_parens => {
+                        next = i + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            rest = &rest[next..];
+        }
+        if url.is_empty() {
+            continue;
+        }
+        match urls.len() < max {
+            true => urls.push(url),
+            false => cut += 1,
+        }
+    }
+    (urls, cut)
 }
 
 pub(super) fn attr<'a>(tag: &'a Tag, name: &str) -> Option<&'a str> {
@@ -89,9 +152,66 @@ impl Found {
         self.anchors.push(Anchor { text, rel });
     }
 
+    fn push_requisite(&mut self, url: &str) {
+        if !wanted(url) {
+            return;
+        }
+        if self.max_hrefs > 0 && self.requisites.len() >= self.max_hrefs {
+            self.requisites_cut += 1;
+            return;
+        }
+        self.requisites.push(url.to_string());
+    }
+
+    fn push_srcset(&mut self, tag: &Tag) {
+        if let Some(srcset) = attr(tag, "srcset") {
+            let (urls, cut) = srcset_urls(srcset, MAX_SRCSET_CANDIDATES);
+            self.requisites_cut += cut;
+            for url in urls {
+                self.push_requisite(url);
+            }
+        }
+    }
+
+    fn push_attr(&mut self, tag: &Tag, name: &str) {
+        if let Some(url) = attr(tag, name) {
+            self.push_requisite(url);
+        }
+    }
+
+    /// What a browser fetches to render this element (wget -p's "inline" links).
+    fn requisites_of(&mut self, tag: &Tag) {
+        match &*tag.name {
+            "img" | "source" => {
+                self.push_attr(tag, "src");
+                self.push_srcset(tag);
+            }
+            "video" => {
+                self.push_attr(tag, "src");
+                self.push_attr(tag, "poster");
+            }
+            "audio" | "track" | "embed" | "script" => self.push_attr(tag, "src"),
+            "input"
+                if attr(tag, "type").is_some_and(|t| t.trim().eq_ignore_ascii_case("image")) =>
+            {
+                self.push_attr(tag, "src")
+            }
+            "object" => self.push_attr(tag, "data"),
+            "link" if attr(tag, "rel").is_some_and(signals::link_requisite) => {
+                self.push_attr(tag, "href")
+            }
+            // Old markup's background images, which wget takes too.
+            "body" | "table" | "td" | "th" => self.push_attr(tag, "background"),
+            _ => {}
+        }
+    }
+
     pub(super) fn start_tag(&mut self, tag: &Tag) -> TokenSinkResult<()> {
         if let Some(t) = &mut self.text {
             t.start(tag);
+        }
+        if self.keep_requisites {
+            self.requisites_of(tag);
         }
         match &*tag.name {
             "a" | "area" => {
@@ -405,5 +525,157 @@ mod tests {
         );
         assert_eq!(page.links.len(), 1);
         assert_eq!(page.links[0].anchor, None);
+    }
+}
+
+#[cfg(test)]
+mod requisite_tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn extractor(max_links: usize) -> Extractor {
+        let mut config = Config::default();
+        config.scope.page_requisites = true;
+        config.traps.max_links_per_page = max_links;
+        Extractor::new(&config).unwrap()
+    }
+
+    fn requisites(html: &str) -> Vec<String> {
+        let page = extractor(0).page(html, &Url::parse("http://e.com/dir/page").unwrap());
+        page.requisites.iter().map(Url::to_string).collect()
+    }
+
+    #[test]
+    fn every_kind_of_requisite_is_collected_in_document_order() {
+        let html = r##"<html><head>
+            <link rel="stylesheet" href="/s.css"><link rel="alternate stylesheet" href="alt.css">
+            <link rel="shortcut icon" href="/favicon.ico"><link rel="apple-touch-icon" href="/t.png">
+            <link rel="preload" href="/font.woff2" as="font"><link rel="modulepreload" href="/m.mjs">
+            <link rel="prefetch" href="/later"><link rel="next" href="/page2">
+            <script src="/app.js"></script><script>var s = "<img src='/no.png'>";</script>
+            </head><body background="/bg.gif">
+            <img src="i.png"><img srcset="a1.png 1x, a2.png 2x">
+            <picture><source srcset="/p.webp" type="image/webp"><img src="/p.jpg"></picture>
+            <video src="/v.mp4" poster="/poster.jpg"><source src="/v.webm"><track src="/sub.vtt"></video>
+            <audio src="/a.mp3"></audio><input type="IMAGE" src="/button.png"><input type="text" src="/no-input">
+            <embed src="/e.swf"><object data="/o.svg"></object><table background="/t.gif"><tr><td background="/td.gif">
+            <a href="/link">not a requisite</a><iframe src="/frame"></iframe>
+            <img src=""><img src="#top"><img src="data:image/png;base64,AAAA"><img src="/i.png">
+            </body></html>"##;
+        assert_eq!(
+            requisites(html),
+            [
+                "http://e.com/s.css",
+                "http://e.com/dir/alt.css",
+                "http://e.com/favicon.ico",
+                "http://e.com/t.png",
+                "http://e.com/font.woff2",
+                "http://e.com/m.mjs",
+                "http://e.com/app.js",
+                "http://e.com/bg.gif",
+                "http://e.com/dir/i.png",
+                "http://e.com/dir/a1.png",
+                "http://e.com/dir/a2.png",
+                "http://e.com/p.webp",
+                "http://e.com/p.jpg",
+                "http://e.com/v.mp4",
+                "http://e.com/poster.jpg",
+                "http://e.com/v.webm",
+                "http://e.com/sub.vtt",
+                "http://e.com/a.mp3",
+                "http://e.com/button.png",
+                "http://e.com/e.swf",
+                "http://e.com/o.svg",
+                "http://e.com/t.gif",
+                "http://e.com/td.gif",
+                "http://e.com/i.png",
+            ]
+        );
+        // Links stay links: requisites are kept apart.
+        let page = extractor(0).page(html, &Url::parse("http://e.com/dir/page").unwrap());
+        let links: Vec<&str> = page.links.iter().map(|l| l.url.as_str()).collect();
+        assert_eq!(
+            links,
+            [
+                "http://e.com/page2",
+                "http://e.com/link",
+                "http://e.com/frame"
+            ]
+        );
+    }
+
+    #[test]
+    fn requisites_follow_base_href_and_ignore_nofollow() {
+        let html = r#"<head><base href="http://cdn.e.com/r/"><meta name="robots" content="nofollow">
+            </head><img src="x.png"><a href="y">y</a>"#;
+        let page = extractor(0).page(html, &Url::parse("http://e.com/").unwrap());
+        assert!(!page.follow_links);
+        let got: Vec<&str> = page.requisites.iter().map(Url::as_str).collect();
+        assert_eq!(got, ["http://cdn.e.com/r/x.png"]);
+    }
+
+    #[test]
+    fn without_the_setting_no_requisite_is_collected() {
+        let html = r#"<img src="/i.png"><script src="/a.js"></script><a href="/x">x</a>"#;
+        let page = extract(
+            html,
+            &Url::parse("http://e.com/").unwrap(),
+            canon::Rules::default(),
+        );
+        assert!(page.requisites.is_empty());
+        assert_eq!(page.requisites_cut, 0);
+        assert_eq!(page.links.len(), 1);
+    }
+
+    #[test]
+    fn srcset_is_split_as_html_splits_it() {
+        let urls = |s| srcset_urls(s, 100).0;
+        assert_eq!(urls("a.png 1x, b.png 2x"), ["a.png", "b.png"]);
+        assert_eq!(urls("a.png 100w,b.png 200w"), ["a.png", "b.png"]);
+        // A URL is whitespace-delimited: commas inside it stay, trailing ones separate.
+        assert_eq!(urls("a.png,b.png"), ["a.png,b.png"]);
+        assert_eq!(urls("a.png, b.png,, c.png"), ["a.png", "b.png", "c.png"]);
+        assert_eq!(
+            urls("data:image/png;base64,AAA= 1x, /x.png 2x"),
+            ["data:image/png;base64,AAA=", "/x.png"]
+        );
+        // A comma inside parenthesised descriptors does not end the candidate.
+        assert_eq!(urls("a.png (a, b) 1x, c.png"), ["a.png", "c.png"]);
+        assert_eq!(urls("  \t\n"), Vec::<&str>::new());
+        assert_eq!(urls(",,,"), Vec::<&str>::new());
+        assert_eq!(urls("only.png"), ["only.png"]);
+        assert_eq!(srcset_urls("a 1x, b 2x, c 3x", 2), (vec!["a", "b"], 1));
+    }
+
+    #[test]
+    fn a_long_srcset_is_bounded_and_counted() {
+        let srcset: Vec<String> = (0..20).map(|i| format!("/s{i}.png {i}w")).collect();
+        let html = format!(r#"<img srcset="{}">"#, srcset.join(", "));
+        let page = extractor(0).page(&html, &Url::parse("http://e.com/").unwrap());
+        assert_eq!(page.requisites.len(), MAX_SRCSET_CANDIDATES);
+        assert_eq!(page.requisites_cut, 20 - MAX_SRCSET_CANDIDATES);
+        // Linear however long: a megabyte of one srcset is parsed in one pass.
+        let big = "x 1x,".repeat(200_000);
+        let t = std::time::Instant::now();
+        let (kept, cut) = srcset_urls(&big, MAX_SRCSET_CANDIDATES);
+        assert_eq!((kept.len(), cut), (MAX_SRCSET_CANDIDATES, 200_000 - 8));
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn requisites_per_page_are_capped_by_max_links_per_page() {
+        let html: String = (0..50)
+            .map(|i| format!(r#"<img src="/i{i}.png"><script src="/s{i}.js"></script>"#))
+            .collect();
+        let page = extractor(10).page(&html, &Url::parse("http://e.com/").unwrap());
+        assert_eq!(page.requisites.len(), 10);
+        assert_eq!(page.requisites_cut, 90);
+        assert_eq!(page.requisites[9].as_str(), "http://e.com/s4.js");
+        // Raw URLs kept are bounded too (four per requisite of the cap): the rest
+        // are only counted.
+        let html = r#"<img src="/same.png">"#.repeat(1000);
+        let page = extractor(10).page(&html, &Url::parse("http://e.com/").unwrap());
+        assert_eq!(page.requisites.len(), 1);
+        assert_eq!(page.requisites_cut, 1000 - 40);
     }
 }

@@ -26,6 +26,11 @@
 //! anything it cannot decode exactly, and a test compares both on thousands of
 //! generated pages. It takes about a quarter off the crawl's CPU per page.
 //!
+//! With `--page-requisites`, the pass also takes what the page needs to render
+//! (images and their `srcset`s, stylesheets, scripts, icons, media, embeds: see
+//! `found`), resolved and bounded as links are but kept apart from them, since the
+//! crawl admits them by other rules (they pass `skip_extensions`).
+//!
 //! This module is pure CPU work: no I/O, no frontier, no scope decisions.
 
 mod found;
@@ -113,6 +118,12 @@ pub struct Page {
     pub fields: Map<String, Value>,
     /// Links found beyond `max_links_per_page` (before de-duplication), dropped.
     pub links_cut: usize,
+    /// Page requisites (`--page-requisites`): distinct canonical http(s) URLs of
+    /// what the page needs to render, in document order, at most
+    /// `max_links_per_page`; empty unless asked for.
+    pub requisites: Vec<Url>,
+    /// Requisite URLs found beyond that cap (or a srcset's), dropped.
+    pub requisites_cut: usize,
 }
 
 /// Whether a Content-Type names a document we parse for links.
@@ -158,6 +169,8 @@ pub struct Extractor {
     /// Our product token, for `<meta name="trawl">`.
     agent: String,
     rules: Rules,
+    /// Take page requisites too (`--page-requisites`).
+    requisites: bool,
 }
 
 impl Extractor {
@@ -171,6 +184,7 @@ impl Extractor {
             max_links: config.traps.max_links_per_page,
             agent: config.robots_agent(),
             rules: Rules::compile(&config.extract.rules)?,
+            requisites: config.scope.page_requisites,
         })
     }
 
@@ -183,6 +197,7 @@ impl Extractor {
             max_links: 0,
             agent: "trawl".into(),
             rules: Rules::default(),
+            requisites: false,
         })
     }
 
@@ -218,7 +233,8 @@ impl Extractor {
     /// `fast`: a page that needs only title, links and meta robots (no extras, no
     /// rules) goes through the byte scanner when it can take it (see `scan`).
     fn page_with(&self, html: &str, page_url: &Url, fast: bool) -> Page {
-        let scanned = (fast && self.extras.is_empty() && self.rules.is_empty())
+        // The scanner takes links only: requisites need the token pass.
+        let scanned = (fast && self.extras.is_empty() && self.rules.is_empty() && !self.requisites)
             .then(|| scan::scan_capped(html, self.max_hrefs(), &self.agent))
             .flatten();
         let (found, dom, too_deep, set) = match scanned {
@@ -266,6 +282,7 @@ impl Extractor {
             keep_anchors: self.wants(Extra::Links),
             max_hrefs: self.max_hrefs(),
             agent: self.agent.clone(),
+            keep_requisites: self.requisites,
             ..Found::default()
         };
         let tokenizer = Tokenizer::new(
@@ -321,6 +338,24 @@ impl Extractor {
         (links, found.hrefs_cut)
     }
 
+    /// The page's requisites, resolved against its base, canonical and each once,
+    /// up to `max_links`; and how many were left over past that.
+    fn requisites(&self, found: &Found, base: &Url) -> (Vec<Url>, usize) {
+        let mut seen = HashSet::new();
+        let mut urls = Vec::new();
+        for (i, raw) in found.requisites.iter().enumerate() {
+            if self.max_links > 0 && urls.len() >= self.max_links {
+                return (urls, found.requisites.len() - i + found.requisites_cut);
+            }
+            if let Ok(url) = canon::parse(raw.trim(), Some(base), self.canon) {
+                if seen.insert(canon::fingerprint(&url)) {
+                    urls.push(url);
+                }
+            }
+        }
+        (urls, found.requisites_cut)
+    }
+
     fn assemble(
         &self,
         found: Found,
@@ -335,6 +370,7 @@ impl Extractor {
             .and_then(|h| page_url.join(h.trim()).ok());
         let base = base.as_ref().unwrap_or(page_url);
         let (links, links_cut) = self.links(&found, base);
+        let (requisites, requisites_cut) = self.requisites(&found, base);
         let mut fields = Map::new();
         for e in &self.extras {
             let value = extra(*e, &found, base);
@@ -381,6 +417,8 @@ impl Extractor {
             refresh,
             fields,
             links_cut,
+            requisites,
+            requisites_cut,
         }
     }
 }

@@ -170,6 +170,26 @@ pub fn link_followed(rel: &str) -> bool {
     page
 }
 
+/// Whether a `<link rel>` names something the page needs to render (a page
+/// requisite, wget's "inline" link): `stylesheet` (`alternate stylesheet` too),
+/// `icon` (`shortcut icon`), `apple-touch-icon` (and `-precomposed`), `mask-icon`,
+/// `preload` and `modulepreload`. Not `prefetch`: that is for a later page.
+pub fn link_requisite(rel: &str) -> bool {
+    rel.split_ascii_whitespace().any(|token| {
+        [
+            "stylesheet",
+            "icon",
+            "apple-touch-icon",
+            "apple-touch-icon-precomposed",
+            "mask-icon",
+            "preload",
+            "modulepreload",
+        ]
+        .iter()
+        .any(|name| token.eq_ignore_ascii_case(name))
+    })
+}
+
 /// Whether a `rel` marks its link `nofollow`.
 pub fn is_nofollow(rel: &str) -> bool {
     rel.split_ascii_whitespace()
@@ -291,6 +311,26 @@ mod tests {
         }
         assert!(is_canonical("Canonical"));
         assert!(!is_canonical("alternate"));
+    }
+
+    #[test]
+    fn link_rels_a_page_renders_with_are_requisites() {
+        for rel in [
+            "stylesheet",
+            "alternate stylesheet",
+            "shortcut icon",
+            "ICON",
+            "apple-touch-icon",
+            "apple-touch-icon-precomposed",
+            "preload",
+            "modulepreload",
+        ] {
+            assert!(link_requisite(rel), "{rel}");
+            assert!(!link_followed(rel), "{rel}");
+        }
+        for rel in ["prefetch", "canonical", "alternate", "next", "manifest", ""] {
+            assert!(!link_requisite(rel), "{rel}");
+        }
     }
 
     #[test]

@@ -63,6 +63,12 @@ pub struct Entry {
     /// process that fetches it treats its host as a seed host too (scope, guard).
     #[serde(default, skip_serializing_if = "is_false")]
     pub seed: bool,
+    /// A page requisite (`--page-requisites`): an image, stylesheet or script a page
+    /// needs to render. Admitted past `skip_extensions` and one hop past
+    /// `max_depth`, and never parsed for links. Stored with the entry (durable store,
+    /// Redis queues), so a resumed crawl still knows why it was admitted.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub requisite: bool,
 }
 
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
@@ -83,6 +89,7 @@ impl Entry {
             query_hops: 0,
             seq: 0,
             seed: false,
+            requisite: false,
         }
     }
 }
@@ -581,6 +588,25 @@ mod tests {
 
     fn key(u: &str) -> HostKey {
         HostKey::of(&Url::parse(u).unwrap())
+    }
+
+    /// The stored form (durable store, Redis queues) keeps the requisite mark, and
+    /// leaves it out when false, so older stored entries read back as before.
+    #[test]
+    fn an_entry_remembers_it_is_a_requisite_when_stored() {
+        let plain = e("http://a.test/p");
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("requisite"), "{json}");
+        let old: Entry = serde_json::from_str(r#"{"url":"http://a.test/p","depth":0}"#).unwrap();
+        assert_eq!(old, plain);
+        let requisite = Entry {
+            requisite: true,
+            ..Entry::new(Url::parse("http://a.test/logo.png").unwrap(), 3)
+        };
+        let json = serde_json::to_string(&requisite).unwrap();
+        let back: Entry = serde_json::from_str(&json).unwrap();
+        assert!(back.requisite, "{json}");
+        assert_eq!(back, requisite);
     }
 
     fn ready_url(p: Poll) -> String {

@@ -3,8 +3,7 @@
 //! output, `trawl export`, and sitemaps.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -168,32 +167,6 @@ async fn a_bad_selector_stops_the_crawl_before_any_request() {
         site.hits().is_empty(),
         "no request before the rules compile"
     );
-}
-
-/// The reference WARC tool: `$WARCIO`, else the one `.ci/test` installs under
-/// target/, else `warcio` on PATH.
-fn warcio() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/warcio");
-    std::env::var_os("WARCIO")
-        .map(PathBuf::from)
-        .or_else(|| venv.is_file().then_some(venv))
-        .unwrap_or_else(|| PathBuf::from("warcio"))
-}
-
-fn run_warcio(args: &[&str]) -> String {
-    let out = Command::new(warcio())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run warcio ({e}): run the tests with .ci/test, which installs it")
-        });
-    assert!(
-        out.status.success(),
-        "warcio {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A page cut at --max-body keeps its response record: the bytes read, marked

@@ -71,3 +71,23 @@ pub(super) fn parse_beat(reply: &Value) -> Fleet {
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue item keeps every mark of its entry: a requisite read back from Redis
+    /// is still one (or a resumed or leased one would meet skip_extensions).
+    #[test]
+    fn a_queue_item_keeps_the_requisite_mark() {
+        let url = url::Url::parse("http://a.test/logo.png").unwrap();
+        let e = Entry {
+            requisite: true,
+            attempt: 1,
+            ..Entry::new(url, 2)
+        };
+        let raw = item(&e);
+        assert!(raw.starts_with('R'), "{raw}");
+        assert_eq!(parse_item(&raw), Some(e));
+    }
+}

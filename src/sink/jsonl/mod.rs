@@ -20,6 +20,7 @@
 //! | `fetched_at`     | string           | RFC 3339 UTC time the fetch finished |
 //! | `elapsed_ms`     | integer          | time spent on this URL's last attempt, robots.txt wait included |
 //! | `attempts`       | integer          | fetch attempts made (1 unless retried) |
+//! | `requisite`      | boolean          | with `--page-requisites` only: fetched as a page requisite (an image, stylesheet, script... a page needs), not as a link |
 //! | *(extra keys)*   | any              | extraction results ([`PageRecord::extra`]), after `attempts`, in key name order; absent when there are none |
 //!
 //! The extra keys: each extra switched on (`description`, `lang`, `meta`,

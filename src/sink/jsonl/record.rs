@@ -23,6 +23,11 @@ pub struct PageRecord {
     pub fetched_at: String,
     pub elapsed_ms: u64,
     pub attempts: u32,
+    /// Whether the URL was fetched as a page requisite; present on every record
+    /// with `--page-requisites` only (absent otherwise, so the default schema is
+    /// unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requisite: Option<bool>,
     /// Extraction results, written as top-level keys after `attempts` (in key name
     /// order: serde_json's map is sorted). Empty adds nothing to the line.
     #[serde(flatten)]

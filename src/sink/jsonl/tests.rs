@@ -29,6 +29,7 @@ fn record(url: &str) -> PageRecord {
         fetched_at: "2026-01-01T00:00:00.000Z".into(),
         elapsed_ms: 5,
         attempts: 1,
+        requisite: None,
         extra: Default::default(),
         ticket: Ticket::NONE,
         done: None,

@@ -314,3 +314,49 @@ pub fn spawn_args(args: &[String]) -> Child {
 pub fn spawn_crawl(url: &str, out: &Path, extra: &[&str]) -> Child {
     spawn_args(&crawl_args(url, out, extra))
 }
+
+/// The reference WARC tool: `$WARCIO`, else the one `.ci/test` installs under
+/// target/, else `warcio` on PATH.
+pub fn warcio() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/warcio");
+    std::env::var_os("WARCIO")
+        .map(PathBuf::from)
+        .or_else(|| venv.is_file().then_some(venv))
+        .unwrap_or_else(|| PathBuf::from("warcio"))
+}
+
+pub fn run_warcio(args: &[&str]) -> String {
+    let out = Command::new(warcio())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run warcio ({e}): run the tests with .ci/test, which installs it")
+        });
+    assert!(
+        out.status.success(),
+        "warcio {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `warcio index` of every finished WARC file of a crawl in `out_dir` (each checked
+/// with `warcio check` first): one JSON object per record, files in name order.
+pub fn warc_index(out_dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out_dir.join("warc"))
+        .unwrap_or_else(|e| panic!("no warc directory in {}: {e}", out_dir.display()))
+        .map(|e| e.expect("read warc dir").path())
+        .collect();
+    files.sort();
+    let mut records = Vec::new();
+    for f in &files {
+        let name = f.display().to_string();
+        let check = run_warcio(&["check", "-v", &name]);
+        assert!(!check.contains("digest failed"), "{check}");
+        for line in run_warcio(&["index", &name]).lines() {
+            records.push(serde_json::from_str(line).expect("warcio index prints JSON lines"));
+        }
+    }
+    records
+}
