@@ -59,33 +59,27 @@ fn counters(r: &mut Registry, stats: &Stats) {
         "The running trawl's version",
         Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
     );
-    let count = |r: &mut Registry, name: &str, help: &str, v: u64| {
-        r.register(name, help, ConstCounter::new(v));
-    };
-    count(
-        r,
-        "trawl_pages",
-        "URLs attempted and recorded by this process",
-        stats.records.load(Relaxed),
-    );
-    count(
-        r,
-        "trawl_pages_ok",
-        "Recorded URLs that answered 2xx",
-        stats.ok.load(Relaxed),
-    );
-    count(
-        r,
-        "trawl_bytes",
-        "Body bytes received",
-        stats.bytes.load(Relaxed),
-    );
-    count(
-        r,
-        "trawl_retries",
-        "Fetch attempts that will be retried",
-        stats.retries.load(Relaxed),
-    );
+    let counters = [
+        (
+            "trawl_pages",
+            "URLs attempted and recorded by this process",
+            &stats.records,
+        ),
+        (
+            "trawl_pages_ok",
+            "Recorded URLs that answered 2xx",
+            &stats.ok,
+        ),
+        ("trawl_bytes", "Body bytes received", &stats.bytes),
+        (
+            "trawl_retries",
+            "Fetch attempts that will be retried",
+            &stats.retries,
+        ),
+    ];
+    for (name, help, value) in counters {
+        r.register(name, help, ConstCounter::new(value.load(Relaxed)));
+    }
     let responses = Family::<Labels, Counter>::default();
     for (class, n) in stats.status_classes() {
         responses
@@ -128,28 +122,27 @@ fn counters(r: &mut Registry, stats: &Stats) {
 
 /// The frontier's gauges and every live process's heartbeat.
 fn crawl(r: &mut Registry, s: &Snapshot) {
-    let gauge = |r: &mut Registry, name: &str, help: &str, v: u64| {
-        r.register(name, help, ConstGauge::new(v as i64));
-    };
     let g = s.gauges;
-    gauge(
-        r,
-        "trawl_queue_depth",
-        "URLs queued in the frontier (the whole fleet's in a shared crawl)",
-        g.queued,
-    );
-    gauge(
-        r,
-        "trawl_in_flight",
-        "URLs leased and not yet finished (the whole fleet's in a shared crawl)",
-        g.in_flight,
-    );
-    gauge(
-        r,
-        "trawl_hosts",
-        "Distinct hosts seen by the frontier",
-        g.hosts,
-    );
+    let whole_fleet = [
+        (
+            "trawl_queue_depth",
+            "URLs queued in the frontier (the whole fleet's in a shared crawl)",
+            g.queued,
+        ),
+        (
+            "trawl_in_flight",
+            "URLs leased and not yet finished (the whole fleet's in a shared crawl)",
+            g.in_flight,
+        ),
+        (
+            "trawl_hosts",
+            "Distinct hosts seen by the frontier",
+            g.hosts,
+        ),
+    ];
+    for (name, help, value) in whole_fleet {
+        r.register(name, help, ConstGauge::new(value as i64));
+    }
     let beats = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for (name, at) in &s.beats {
         beats
