@@ -242,3 +242,100 @@ async fn queued_requisites_survive_a_stop_and_resume() {
         0
     );
 }
+
+/// Runs a pywb tool in `dir`, which must succeed.
+fn pywb(dir: &std::path::Path, tool: &str, args: &[&str]) {
+    let out = std::process::Command::new(ci_tool(tool))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {tool} ({e}): run the tests with .ci/test, which installs pywb")
+        });
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Kills the replay server however the test ends.
+struct Wayback(std::process::Child);
+
+impl Drop for Wayback {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The body of a reply from `get`, with its status line.
+fn status_and_body(reply: &str) -> (&str, &str) {
+    let line = reply.lines().next().unwrap_or("");
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (line, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_of_a_page_and_its_requisites_replays_in_pywb() {
+    let (_trap, other) = other_host();
+    let site = site_with_requisites(&other).await;
+    let dir = crawl_site(&site, &["--page-requisites", "--warc"]).await;
+    let warcs: Vec<String> = std::fs::read_dir(dir.path().join("warc"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    assert!(!warcs.is_empty());
+    // A pywb collection of the crawl's archive, served on loopback.
+    let replay = tempfile::tempdir().unwrap();
+    pywb(replay.path(), "wb-manager", &["init", "trawl"]);
+    let mut add = vec!["add", "trawl"];
+    add.extend(warcs.iter().map(String::as_str));
+    pywb(replay.path(), "wb-manager", &add);
+    let addr = free_addr();
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let _wayback = Wayback(
+        std::process::Command::new(ci_tool("wayback"))
+            .args(["-b", "127.0.0.1", "-p", &port])
+            .current_dir(replay.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("wayback starts"),
+    );
+    let a = addr.clone();
+    wait_until("pywb answers", Duration::from_secs(60), || {
+        get(&a, "/").is_some_and(|r| is_ok(&r))
+    })
+    .await;
+    // Each requisite replays byte for byte, as the site served it.
+    let served = [
+        ("/style.css", "body { color: red }"),
+        ("/app.js", "console.log(1)"),
+    ];
+    for (path, body) in served {
+        let reply = get(&addr, &format!("/trawl/2000id_/{}", site.url(path))).unwrap();
+        let (status, got) = status_and_body(&reply);
+        assert!(status.contains(" 200"), "{path}: {reply}");
+        assert_eq!(got, body, "{path}");
+    }
+    let reply = get(&addr, &format!("/trawl/2000id_/{}", site.url("/logo.png"))).unwrap();
+    assert!(status_and_body(&reply).0.contains(" 200"), "{reply}");
+    // The page replays with its requisites pointed at the archive, not the live site.
+    let reply = get(&addr, &format!("/trawl/2000mp_/{}", site.url("/"))).unwrap();
+    let (status, page) = status_and_body(&reply);
+    assert!(status.contains(" 200"), "{reply}");
+    assert!(page.contains("<title>Home</title>"), "{page}");
+    // pywb's rewriter names each by its kind: cs_ stylesheet, js_ script, im_ image.
+    for (kind, path) in [
+        ("cs_", "/style.css"),
+        ("js_", "/app.js"),
+        ("im_", "/logo.png"),
+    ] {
+        let archived = format!("\"/trawl/2000{kind}/{}\"", site.url(path));
+        assert!(page.contains(&archived), "no {archived} in\n{page}");
+    }
+    // What was out of scope was never archived.
+    let reply = get(&addr, &format!("/trawl/2000id_/{other}/elsewhere.png")).unwrap();
+    assert!(!status_and_body(&reply).0.contains(" 200"), "{reply}");
+}

@@ -318,11 +318,21 @@ pub fn spawn_crawl(url: &str, out: &Path, extra: &[&str]) -> Child {
 /// The reference WARC tool: `$WARCIO`, else the one `.ci/test` installs under
 /// target/, else `warcio` on PATH.
 pub fn warcio() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/warcio");
     std::env::var_os("WARCIO")
         .map(PathBuf::from)
-        .or_else(|| venv.is_file().then_some(venv))
-        .unwrap_or_else(|| PathBuf::from("warcio"))
+        .unwrap_or_else(|| ci_tool("warcio"))
+}
+
+/// A Python tool `.ci/test` installs in target/ci-venv (warcio, pywb's `wayback` and
+/// `wb-manager`), else the one on PATH.
+pub fn ci_tool(name: &str) -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/ci-venv/bin")
+        .join(name);
+    match venv.is_file() {
+        true => venv,
+        false => PathBuf::from(name),
+    }
 }
 
 pub fn run_warcio(args: &[&str]) -> String {

@@ -13,15 +13,16 @@ pub fn free_addr() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-/// `GET PATH` (HTTP/1.0, bounded): the whole reply, head included, or None.
+/// `GET PATH` (HTTP/1.0, bounded): the whole reply, head included (bytes that are
+/// not UTF-8 replaced), or None.
 pub fn get(addr: &str, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
         .ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
+    let mut body = Vec::new();
+    s.read_to_end(&mut body).ok()?;
+    Some(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// `GET /metrics`: the whole reply, or None.
