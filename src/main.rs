@@ -163,14 +163,27 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
         .thread_name("trawl")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(async {
+    let (result, lingering) = runtime.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(StopRequest::Run);
         tokio::spawn(watch_signals(tx));
-        crawl::run(config, urls, logins, rx).await
+        crawl::run_until_written(config, urls, logins, rx).await
     });
+    let code = report(result, quiet, &out, &stem);
+    // The summary is out; the metrics endpoint may serve the final numbers a while.
+    runtime.block_on(lingering.linger());
     // Everything was flushed by now. A page still being parsed off the reactor
     // (abandoned at a stop) must not hold the exit past the grace period.
     runtime.shutdown_timeout(Duration::from_millis(200));
+    code
+}
+
+/// The summary lines on stderr, and the exit code they lead to.
+fn report(
+    result: Result<trawl::stats::Summary, crawl::CrawlError>,
+    quiet: bool,
+    out: &std::path::Path,
+    stem: &str,
+) -> anyhow::Result<ExitCode> {
     let summary = match result {
         // Running the same command again on a finished crawl is not an error: a
         // container's supervisor restarting it must not loop on a failing exit.
@@ -203,7 +216,7 @@ fn crawl_command(args: CrawlArgs, flags: &clap::ArgMatches) -> anyhow::Result<Ex
             plural(summary.hosts, "host"),
             summary.duration_secs,
             summary.pages_per_sec,
-            pages_location(&out, &stem)
+            pages_location(out, stem)
         );
         let cut = summary.left_out();
         if !cut.is_empty() {
@@ -529,10 +542,27 @@ fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+/// stderr for log lines, which never fails: tracing-subscriber reports a failed
+/// write with `eprintln!`, which panics when stderr is closed (`trawl ... 2>&1 |
+/// head`), and a crawl must not die because nobody reads its log any more.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }
 
 /// Turns signals into stop requests: the first SIGINT/SIGTERM stops gracefully, a

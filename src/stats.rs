@@ -176,6 +176,8 @@ pub struct Stats {
     rule_pages: dashmap::DashMap<String, u64>,
     /// Durations, for the metrics endpoint (stats.json has no use for them).
     pub timings: Timings,
+    /// Set once the crawl is over and its outputs are written.
+    pub finished: std::sync::atomic::AtomicBool,
 }
 
 /// Upper bounds, in seconds, of the fetch-time histogram's buckets: from a

@@ -326,8 +326,9 @@ impl Default for TrapSettings {
 #[group(skip)]
 #[command(next_help_heading = "Extraction")]
 pub struct ExtractSettings {
-    /// Built-in extras added to HTML pages' records, comma-separated: description,
-    /// canonical, lang, meta, json_ld, text, or all. Extraction rules are config-only ([[rules]]).
+    /// Built-in extras added to HTML pages' records, comma-separated: description, lang,
+    /// meta, json_ld, text, links (the link graph, in field `outlinks`), or all (every one
+    /// but links). Extraction rules are config-only ([[rules]]).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub extras: Vec<Extra>,
     /// Longest readable text kept per page, in characters; 0 keeps none [default: 100000].
@@ -389,10 +390,10 @@ pub struct RunSettings {
     /// Seed list file: one URL per line; blank lines and `#` comments ignored.
     #[arg(long, value_name = "FILE")]
     pub seeds: Option<PathBuf>,
-    /// Serve Prometheus text metrics at http://ADDR/metrics: IP:PORT, or :PORT for all interfaces (e.g. :9090).
+    /// Serve Prometheus text metrics at http://ADDR/metrics and a live status page at http://ADDR/: IP:PORT, or :PORT for all IPv4 interfaces (e.g. :9090).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<String>,
-    /// Seconds the metrics endpoint keeps serving the final values after the crawl ends, so the last scrape sees the finish (Ctrl-C ends it early) [default: 15].
+    /// With --metrics: seconds the endpoint keeps serving the final values after the crawl ends, so the last scrape sees the finish (Ctrl-C ends it early) [default: 15].
     #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
     #[serde(deserialize_with = "super::units::secs")]
     pub metrics_linger: f64,

@@ -67,15 +67,39 @@ pub use workers::{Stop, StopRequest};
 
 /// Runs a crawl to completion or until a stop is requested on `stop`; returns the
 /// summary also written to `out/stats.json`. `logins` are the seeds' credentials
-/// (see `fetch::logins`).
+/// (see `fetch::logins`). With `--metrics`, returns after the endpoint's linger.
 pub async fn run(
     config: Config,
     seeds: Vec<Url>,
     logins: Logins,
     stop: watch::Receiver<StopRequest>,
 ) -> Result<Summary, CrawlError> {
+    let (summary, after) = run_until_written(config, seeds, logins, stop).await;
+    after.linger().await;
+    summary
+}
+
+/// Like [`run`], but returns as soon as every output is written, so that the
+/// caller can report the summary before the metrics endpoint's linger
+/// ([`Lingering::linger`]), which it must then await.
+pub async fn run_until_written(
+    config: Config,
+    seeds: Vec<Url>,
+    logins: Logins,
+    stop: watch::Receiver<StopRequest>,
+) -> (Result<Summary, CrawlError>, Lingering) {
+    let linger = config.run.metrics_linger;
+    let after = stop.clone();
+    let nothing = |after| Lingering {
+        endpoint: None,
+        secs: 0.0,
+        stop: after,
+    };
     // Start: every start-up problem stops the crawl here, before the first request.
-    let (mut started, ctx) = start::Started::open(config, &seeds, logins).await?;
+    let (mut started, ctx) = match start::Started::open(config, &seeds, logins).await {
+        Ok(opened) => opened,
+        Err(e) => return (Err(e), nothing(after)),
+    };
     let ctx = Arc::new(ctx);
     // Admit the seeds: this process joins the crawl first (a shared crawl's scope
     // holds every process's seeds).
@@ -83,16 +107,37 @@ pub async fn run(
     admit::seeds(&ctx, seeds).await;
     let watchers = started.watch(&ctx);
     // Run the workers until the frontier runs dry or a stop is asked for.
-    let after = stop.clone();
     let stopped_by = workers::run(&ctx, stop).await;
     let endpoint = watchers.stop().await;
     fleet::leave(&ctx, heartbeat, stopped_by.is_some()).await;
-    let linger = ctx.config.run.metrics_linger;
+    let stats = started.stats.clone();
     // Drain and finish: sinks, journal, stats.json.
     let summary = finish::finish(ctx, started, stopped_by).await;
     // The outputs are safe: the metrics endpoint may now show the final numbers.
-    if let Some(endpoint) = endpoint {
-        endpoint.linger(linger, after).await;
+    stats
+        .finished
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let lingering = Lingering {
+        endpoint,
+        secs: linger,
+        stop: after,
+    };
+    (summary, lingering)
+}
+
+/// The metrics endpoint after a crawl, serving its final numbers for
+/// `metrics_linger` seconds (see step 7 above).
+pub struct Lingering {
+    endpoint: Option<start::Endpoint>,
+    secs: f64,
+    stop: watch::Receiver<StopRequest>,
+}
+
+impl Lingering {
+    /// Serves the final numbers for the linger (a stop signal ends it), then closes.
+    pub async fn linger(self) {
+        if let Some(endpoint) = self.endpoint {
+            endpoint.linger(self.secs, self.stop).await;
+        }
     }
-    summary
 }

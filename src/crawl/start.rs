@@ -172,10 +172,12 @@ impl Started {
             let source = crate::metrics::Source {
                 stats: self.stats.clone(),
                 frontier: ctx.frontier.clone(),
+                // A fleet's heartbeats are named as the fleet knows them; alone, the
+                // process is its label.
                 worker: self
                     .worker
                     .clone()
-                    .unwrap_or_else(|| ctx.config.worker_name()),
+                    .unwrap_or_else(|| ctx.config.metrics_label()),
                 label: ctx.config.metrics_label(),
             };
             Endpoint {

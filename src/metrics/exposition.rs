@@ -80,6 +80,11 @@ fn counters(r: &mut Registry, stats: &Stats) {
     for (name, help, value) in counters {
         r.register(name, help, ConstCounter::new(value.load(Relaxed)));
     }
+    r.register(
+        "trawl_crawl_finished",
+        "1 once this process's crawl is over and its outputs are written (the endpoint lingers)",
+        ConstGauge::new(i64::from(stats.finished.load(Relaxed))),
+    );
     let responses = Family::<Labels, Counter>::default();
     for (class, n) in stats.status_classes() {
         responses

@@ -91,6 +91,10 @@ async fn the_status_page_shows_the_crawls_numbers_in_headless_chromium() {
         "{after}"
     );
     assert_eq!(dom_value(&after, "queue"), Some(0.0), "{after}");
+    assert!(
+        after.contains(">finished: these are the final numbers<"),
+        "{after}"
+    );
     assert_eq!(dom_value(&after, "class-4xx"), Some(1.0), "{after}");
     assert_eq!(
         dom_value(&after, "class-2xx"),
@@ -137,11 +141,22 @@ async fn metrics_carry_the_worker_id_and_the_series_people_alert_on() {
             &format!(":{port}"),
             "--metrics-linger",
             "4",
-            "-q",
         ],
     );
     let started = Instant::now();
-    let child = spawn_args(&args);
+    let mut child = spawn_args(&args);
+    // When the summary line is printed: before the linger, not after it. The reader
+    // stops there and closes the pipe: log lines written to a closed stderr (the
+    // linger's) must not kill the process.
+    let stderr = child.stderr.take().unwrap();
+    let summary_at = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("trawl: crawled"))
+            .map(|_| Instant::now())
+    });
     let mut live = String::new();
     wait_until("a page on /metrics", Duration::from_secs(30), || {
         live = scrape(&addr).unwrap_or_default();
@@ -234,12 +249,27 @@ async fn metrics_carry_the_worker_id_and_the_series_people_alert_on() {
         "{html}"
     );
     // Then the endpoint closes and the process exits by itself.
+    assert!(
+        page.contains("trawl_crawl_finished{worker=\"m7\"} 1"),
+        "{page}"
+    );
+    assert!(
+        live.contains("trawl_crawl_finished{worker=\"m7\"} 0"),
+        "{live}"
+    );
     let out = finish(child).await;
+    let exited = Instant::now();
     out.assert_code(0);
     assert!(
         started.elapsed() >= Duration::from_secs(4),
         "{:?}",
         started.elapsed()
+    );
+    let summary_at = summary_at.join().unwrap().expect("a summary line");
+    assert!(
+        exited.duration_since(summary_at) >= Duration::from_secs(3),
+        "the summary came {:?} before the exit, not before the 4 s linger",
+        exited.duration_since(summary_at)
     );
     assert!(
         scrape(&addr).is_none(),
