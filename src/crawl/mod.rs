@@ -29,7 +29,8 @@
 //!    is marked finished only when it ran to its end) and closes.
 //! 6. stats.json is written (atomically, by rename).
 //! 7. With `--metrics`, the endpoint serves the final numbers for `metrics_linger`
-//!    seconds (a stop signal ends the wait), then the summary is returned.
+//!    seconds (a stop signal ends the wait). [`run_until_written`] hands the summary
+//!    back before this step, so that the binary prints it first.
 //!
 //! # Resume
 //! With the durable frontier (the default), the same command on the same `--out`
