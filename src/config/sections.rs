@@ -168,6 +168,10 @@ pub struct FetchSettings {
     /// [default: trawl/VERSION (+https://github.com/trawl-crawler/trawl; ...)].
     #[arg(long, required = false, value_name = "UA")]
     pub user_agent: String,
+    /// A header sent on every request, 'Name: value' (repeat for more; replaces the file's [headers] table).
+    #[arg(long = "header", value_name = "'NAME: VALUE'")]
+    #[serde(with = "super::values::header_table")]
+    pub headers: Vec<super::values::Header>,
     /// Whole-request deadline in seconds: connect, headers and body together [default: 30].
     #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
     #[serde(deserialize_with = "super::units::secs")]
@@ -206,6 +210,7 @@ impl Default for FetchSettings {
     fn default() -> Self {
         FetchSettings {
             user_agent: default_user_agent(),
+            headers: Vec::new(),
             timeout: 30.0,
             max_body: 10 * 1024 * 1024,
             max_redirects: 10,

@@ -45,11 +45,13 @@ fn every_key_has_a_flag_and_every_flag_a_key() {
                 .map(|l| (a.get_id().to_string(), l.to_string()))
         })
         .map(|(id, long)| {
-            assert_eq!(
-                long,
-                id.replace('_', "-"),
-                "flag --{long} is not its key's name"
-            );
+            // One flag is spelled as curl and wget spell it: `--header`, repeated,
+            // fills the `[headers]` table.
+            let expected = match id.as_str() {
+                "headers" => "header".to_string(),
+                _ => id.replace('_', "-"),
+            };
+            assert_eq!(long, expected, "flag --{long} is not its key's name");
             id
         })
         .collect();

@@ -110,6 +110,17 @@ impl FrontierSettings {
 
 impl FetchSettings {
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.headers.len() > super::MAX_HEADERS {
+            return bad("headers", "at most 64 headers");
+        }
+        let mut names: Vec<&str> = self.headers.iter().map(|h| h.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigError::Invalid {
+                key: "headers",
+                message: format!("{} is given twice", w[0]),
+            });
+        }
         secs("timeout", self.timeout, 0.001, 86_400.0)?;
         if self.timeout == 0.0 {
             return bad("timeout", "must be positive");

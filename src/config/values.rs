@@ -271,3 +271,109 @@ pub fn product_token(name: &[u8]) -> &[u8] {
         .count();
     &name[..n]
 }
+
+/// One header sent on every request of the crawl: `--header 'Name: value'`, or a
+/// `[headers]` table in the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Lower case, as it goes on the wire.
+    pub name: String,
+    pub value: String,
+}
+
+/// Most `--header`s a crawl takes, and the longest value: a request head has to fit
+/// what servers accept (8 KiB is common).
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEADER_VALUE: usize = 4096;
+
+/// Headers trawl decides itself: the connection's framing, the host it asks, and
+/// the user agent that robots.txt is read for (`--user-agent`).
+const MANAGED_HEADERS: [&str; 9] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "user-agent",
+];
+
+impl Header {
+    /// A header from its name and value, checked as HTTP wants them.
+    pub fn new(name: &str, value: &str) -> Result<Header, String> {
+        let name = name.trim();
+        let value = value.trim();
+        let lower = name.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() || name.is_empty() {
+            return Err(format!("'{name}' is not a header name"));
+        }
+        if lower == "user-agent" {
+            return Err(
+                "set the user agent with user_agent (--user-agent): robots.txt is read for it"
+                    .into(),
+            );
+        }
+        if MANAGED_HEADERS.contains(&lower.as_str()) {
+            return Err(format!("{name} is decided by trawl, not set by hand"));
+        }
+        if value.len() > MAX_HEADER_VALUE {
+            return Err(format!(
+                "the value of {name} is over {MAX_HEADER_VALUE} bytes"
+            ));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err(format!(
+                "the value of {name} holds a character a header cannot carry"
+            ));
+        }
+        Ok(Header {
+            name: lower,
+            value: value.to_string(),
+        })
+    }
+
+    /// True for headers that carry credentials: never written to an archive.
+    pub fn is_secret(name: &str) -> bool {
+        matches!(
+            name.to_ascii_lowercase().as_str(),
+            "authorization" | "proxy-authorization" | "cookie"
+        )
+    }
+}
+
+impl std::str::FromStr for Header {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, value) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}' is not a header: write it 'Name: value'"))?;
+        Header::new(name, value)
+    }
+}
+
+/// `[headers]` in the config file: a table of name = value, read in name order.
+pub mod header_table {
+    use super::Header;
+    use serde::de::Error as _;
+    use serde::ser::SerializeMap as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(headers: &[Header], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(headers.len()))?;
+        for h in headers {
+            map.serialize_entry(&h.name, &h.value)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Header>, D::Error> {
+        let table = BTreeMap::<String, String>::deserialize(d)?;
+        table
+            .iter()
+            .map(|(name, value)| Header::new(name, value).map_err(D::Error::custom))
+            .collect()
+    }
+}

@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE, LOCATION,
-    RETRY_AFTER, USER_AGENT,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
+    LOCATION, RETRY_AFTER, USER_AGENT,
 };
 use url::Url;
 
-use crate::config::Config;
+use crate::config::{Config, Header};
 use crate::stats::ErrorKind;
 pub use guard::AddressGuard;
 use guard::{BlockedAddress, DnsFailure, GuardedResolver};
@@ -140,7 +140,7 @@ impl Fetcher {
             guard,
             timeout: config.timeout(),
             max_body: config.fetch.max_body,
-            headers: request_headers(&config.fetch.user_agent)?,
+            headers: request_headers(&config.fetch.user_agent, &config.fetch.headers)?,
             keep_wire: config.output.warc,
             logins: logins::Logins::default(),
         })
@@ -208,7 +208,11 @@ impl Fetcher {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        let login = self.logins.for_url(url);
+        // A user's own Authorization header (--header) is sent as given.
+        let login = self
+            .logins
+            .for_url(url)
+            .filter(|_| !self.has_authorization());
         if let Some(login) = login {
             request = request.basic_auth(&login.user, login.password.as_ref());
         }
@@ -260,6 +264,10 @@ impl Fetcher {
         })
     }
 
+    fn has_authorization(&self) -> bool {
+        self.headers.iter().any(|(n, _)| n == AUTHORIZATION)
+    }
+
     /// The request head as it went on the wire for `url`: the request line (an
     /// HTTP/1.x connection always sends `HTTP/1.1`, whatever version the server
     /// answers in), then [`request_headers`] in order, the login's Authorization
@@ -283,7 +291,10 @@ impl Fetcher {
         for (name, value) in &self.headers {
             head.extend_from_slice(name.as_str().as_bytes());
             head.extend_from_slice(b": ");
-            head.extend_from_slice(value.as_bytes());
+            match Header::is_secret(name.as_str()) {
+                true => head.extend_from_slice(b"***"),
+                false => head.extend_from_slice(value.as_bytes()),
+            }
             head.extend_from_slice(b"\r\n");
         }
         if login {
@@ -300,23 +311,37 @@ impl Fetcher {
 }
 
 /// The headers every request carries, in wire order: what reqwest would add by
-/// itself, set explicitly so the archive can say exactly what was sent. The
-/// encodings are those this build decodes.
-fn request_headers(user_agent: &str) -> Result<Vec<(HeaderName, HeaderValue)>, FetchError> {
-    let agent = HeaderValue::from_str(user_agent).map_err(|_| {
+/// itself, set explicitly so the archive can say exactly what was sent (the
+/// encodings are those this build decodes), then the user's `headers`. A user's
+/// header of the same name replaces a default in its place.
+fn request_headers(
+    user_agent: &str,
+    extra: &[Header],
+) -> Result<Vec<(HeaderName, HeaderValue)>, FetchError> {
+    let invalid = |what: &str| {
         FetchError::new(
             ErrorKind::Other,
-            "user_agent holds a character a header cannot carry".to_string(),
+            format!("{what} holds a character a header cannot carry"),
         )
-    })?;
-    Ok(vec![
+    };
+    let agent = HeaderValue::from_str(user_agent).map_err(|_| invalid("user_agent"))?;
+    let mut headers = vec![
         (ACCEPT, HeaderValue::from_static("*/*")),
         (USER_AGENT, agent),
         (
             ACCEPT_ENCODING,
             HeaderValue::from_static("gzip, br, zstd, deflate"),
         ),
-    ])
+    ];
+    for h in extra {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| invalid(&h.name))?;
+        let value = HeaderValue::from_str(&h.value).map_err(|_| invalid(&h.name))?;
+        match headers.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => headers.push((name, value)),
+        }
+    }
+    Ok(headers)
 }
 
 fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

@@ -11,6 +11,7 @@ mod hardening;
 mod hostile;
 mod metrics;
 mod outputs;
+mod requests;
 mod requisites;
 mod resume;
 mod robots;

@@ -126,6 +126,8 @@ pub struct Hit {
     pub user_agent: String,
     /// The `Authorization` header ("" if absent).
     pub authorization: String,
+    /// Every header, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
     /// The client's address: distinguishes connections.
     pub peer: SocketAddr,
     /// When the request head had been read.
@@ -133,6 +135,16 @@ pub struct Hit {
     /// When the last bytes of the reply had been handed to the socket (or the connection
     /// was gone). Equal to `start` while the request is still being served.
     pub end: Instant,
+}
+
+impl Hit {
+    /// The first value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Locks ignoring poisoning: a panicking test thread must not cascade into the server.

@@ -231,6 +231,7 @@ struct Claim {
     host: String,
     user_agent: String,
     authorization: String,
+    headers: Vec<(String, String)>,
     delay: Duration,
     action: Action,
     /// When its head had been read.
@@ -245,6 +246,7 @@ impl Claim {
             host: self.host,
             user_agent: self.user_agent,
             authorization: self.authorization,
+            headers: self.headers,
             peer,
             start: self.start,
             end: self.start,
@@ -320,6 +322,14 @@ impl Gate {
                 host: header("host").unwrap_or_default(),
                 user_agent: header("user-agent").unwrap_or_default(),
                 authorization: header("authorization").unwrap_or_default(),
+                headers: request
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).into_owned();
+                        (h.name.to_ascii_lowercase(), value)
+                    })
+                    .collect(),
                 delay,
                 action,
                 start: Instant::now(),
