@@ -172,6 +172,12 @@ pub struct FetchSettings {
     #[arg(long = "header", value_name = "'NAME: VALUE'")]
     #[serde(with = "super::values::header_table")]
     pub headers: Vec<super::values::Header>,
+    /// Netscape cookies.txt (as curl, wget and browser extensions export) loaded into the crawl's cookie jar at start.
+    #[arg(long, value_name = "FILE")]
+    pub cookies: Option<PathBuf>,
+    /// No cookie jar: no cookie is sent, and servers' Set-Cookie is ignored.
+    #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub no_cookies: bool,
     /// Whole-request deadline in seconds: connect, headers and body together [default: 30].
     #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
     #[serde(deserialize_with = "super::units::secs")]
@@ -211,6 +217,8 @@ impl Default for FetchSettings {
         FetchSettings {
             user_agent: default_user_agent(),
             headers: Vec::new(),
+            cookies: None,
+            no_cookies: false,
             timeout: 30.0,
             max_body: 10 * 1024 * 1024,
             max_redirects: 10,

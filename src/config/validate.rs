@@ -121,6 +121,12 @@ impl FetchSettings {
                 message: format!("{} is given twice", w[0]),
             });
         }
+        if self.no_cookies && self.cookies.is_some() {
+            return bad(
+                "cookies",
+                "a cookies file needs the cookie jar (no_cookies is set)",
+            );
+        }
         secs("timeout", self.timeout, 0.001, 86_400.0)?;
         if self.timeout == 0.0 {
             return bad("timeout", "must be positive");

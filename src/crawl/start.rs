@@ -90,6 +90,16 @@ impl Started {
     ) -> Result<(Started, Ctx), CrawlError> {
         config.validate()?;
         let extractor = Arc::new(Extractor::new(&config)?);
+        // A cookies file that cannot be read stops the crawl before its out dir
+        // is touched (the fetcher reads it again when it is built).
+        if let (Some(_), false) = (&config.fetch.cookies, config.fetch.no_cookies) {
+            crate::fetch::cookies::jar(config.fetch.cookies.as_deref()).map_err(|message| {
+                CrawlError::Config(ConfigError::Invalid {
+                    key: "cookies",
+                    message,
+                })
+            })?;
+        }
         let out = config.output.out.clone();
         let worker = config.is_shared().then(|| config.worker_name());
         let lock = outdir::lock(&out, worker.as_deref())?;

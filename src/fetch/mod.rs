@@ -9,6 +9,7 @@
 //! This module never retries, sleeps or decides politeness: it does one request.
 
 pub mod charset;
+pub mod cookies;
 pub mod guard;
 pub mod logins;
 pub mod special;
@@ -128,12 +129,23 @@ pub struct Fetcher {
     keep_wire: bool,
     /// Seeds' credentials, sent to their own origins only.
     logins: logins::Logins,
+    /// The cookie jar both clients share (None with `no_cookies`).
+    jar: Option<Arc<reqwest_cookie_store::CookieStoreMutex>>,
 }
 
 impl Fetcher {
     pub fn new(config: &Config, guard: Arc<AddressGuard>) -> Result<Fetcher, FetchError> {
-        let client = Self::client(config, &guard, false)?;
-        let seed_client = Self::client(config, &guard, true)?;
+        // One jar for both clients: a cookie set on a seed's origin is the same cookie
+        // whichever client asks next.
+        let jar = match config.fetch.no_cookies {
+            true => None,
+            false => Some(
+                cookies::jar(config.fetch.cookies.as_deref())
+                    .map_err(|e| FetchError::new(ErrorKind::Other, e))?,
+            ),
+        };
+        let client = Self::client(config, &guard, false, jar.as_ref())?;
+        let seed_client = Self::client(config, &guard, true, jar.as_ref())?;
         Ok(Fetcher {
             client,
             seed_client,
@@ -143,6 +155,7 @@ impl Fetcher {
             headers: request_headers(&config.fetch.user_agent, &config.fetch.headers)?,
             keep_wire: config.output.warc,
             logins: logins::Logins::default(),
+            jar,
         })
     }
 
@@ -156,13 +169,18 @@ impl Fetcher {
         config: &Config,
         guard: &Arc<AddressGuard>,
         seed: bool,
+        jar: Option<&Arc<reqwest_cookie_store::CookieStoreMutex>>,
     ) -> Result<reqwest::Client, FetchError> {
         let timeout = config.timeout();
         let resolver = GuardedResolver {
             guard: guard.clone(),
             seed,
         };
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(jar) = jar {
+            builder = builder.cookie_provider(jar.clone());
+        }
+        builder
             .user_agent(config.fetch.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(resolver))
@@ -216,6 +234,8 @@ impl Fetcher {
         if let Some(login) = login {
             request = request.basic_auth(&login.user, login.password.as_ref());
         }
+        // Whether the jar gave this request a Cookie header (for the archive's record).
+        let sent_cookie = self.keep_wire && self.has_cookies_for(url);
         let mut resp = request.send().await.map_err(classify)?;
         let status = resp.status().as_u16();
         let headers = resp.headers();
@@ -230,7 +250,7 @@ impl Fetcher {
             .map(str::to_string)
             .collect();
         let wire = self.keep_wire.then(|| Wire {
-            request_head: self.request_head(url, resp.version(), login.is_some()),
+            request_head: self.request_head(url, resp.version(), login.is_some(), sent_cookie),
             version: format!("{:?}", resp.version()),
             headers: headers
                 .iter()
@@ -264,6 +284,15 @@ impl Fetcher {
         })
     }
 
+    fn has_cookies_for(&self, url: &Url) -> bool {
+        let Some(jar) = &self.jar else {
+            return false;
+        };
+        jar.lock()
+            .map(|store| store.get_request_values(url).next().is_some())
+            .unwrap_or(false)
+    }
+
     fn has_authorization(&self) -> bool {
         self.headers.iter().any(|(n, _)| n == AUTHORIZATION)
     }
@@ -272,11 +301,18 @@ impl Fetcher {
     /// HTTP/1.x connection always sends `HTTP/1.1`, whatever version the server
     /// answers in), then [`request_headers`] in order, the login's Authorization
     /// when one was sent (its credentials written as `***`: archives are shared,
-    /// passwords are not), then `host`, which hyper adds last. Names are lower
+    /// passwords are not), the jar's `cookie` (as `***`), then `host`, which hyper
+    /// adds last. Names are lower
     /// case, as hyper writes them. An HTTP/2 request has no request line or Host
     /// header on the wire; it is written in the same form, `HTTP/2.0` and the
     /// `:authority` as `host`, which is how replay tools read it.
-    fn request_head(&self, url: &Url, version: reqwest::Version, login: bool) -> Vec<u8> {
+    fn request_head(
+        &self,
+        url: &Url,
+        version: reqwest::Version,
+        login: bool,
+        cookie: bool,
+    ) -> Vec<u8> {
         let mut target = url.path().to_string();
         if let Some(q) = url.query() {
             target.push('?');
@@ -299,6 +335,10 @@ impl Fetcher {
         }
         if login {
             head.extend_from_slice(b"authorization: Basic ***\r\n");
+        }
+        // reqwest adds the jar's Cookie header after the request's own.
+        if cookie {
+            head.extend_from_slice(b"cookie: ***\r\n");
         }
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),

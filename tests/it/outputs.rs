@@ -123,8 +123,9 @@ fn warc_records(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 async fn the_warc_request_record_is_the_request_as_sent() {
     // An HTTP/1.0 server: the request still went as HTTP/1.1, and says so.
     let body = r#"<title>old</title><a href="/next?q=1">next</a>"#;
+    // Every answer sets a session cookie: later requests carry it, archived as ***.
     let reply = format!(
-        "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{body}",
+        "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: sid=c00kie; Path=/\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let server = RawServer::start(reply.into_bytes()).await;
@@ -160,7 +161,10 @@ async fn the_warc_request_record_is_the_request_as_sent() {
             sent.contains("authorization: Basic cmVhZGVyOnMzY3JldA==\r\n"),
             "{sent}"
         );
-        let expected = sent.replace("Basic cmVhZGVyOnMzY3JldA==", "Basic ***");
+        assert!(sent.contains("cookie: sid=c00kie\r\n"), "{sent}");
+        let expected = sent
+            .replace("Basic cmVhZGVyOnMzY3JldA==", "Basic ***")
+            .replace("sid=c00kie", "***");
         assert_eq!(
             String::from_utf8_lossy(block),
             expected,

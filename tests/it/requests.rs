@@ -121,3 +121,140 @@ fn a_bad_header_is_one_line_at_start() {
         assert!(!out.stderr.contains("panicked"));
     }
 }
+
+/// A reply that sets these cookies on a small HTML page linking to `links`.
+fn setting(cookies: &[&str], links: &[&str]) -> Reply {
+    let mut headers = vec![("Content-Type".to_string(), "text/html".to_string())];
+    for c in cookies {
+        headers.push(("Set-Cookie".to_string(), c.to_string()));
+    }
+    let body: String = links
+        .iter()
+        .map(|l| format!("<a href=\"{l}\">x</a>"))
+        .collect();
+    Reply::Raw {
+        status: 200,
+        headers,
+        body: body.into_bytes(),
+    }
+}
+
+/// The Cookie header each path was asked with (the last request to it).
+fn cookie_of(site: &Site, path: &str) -> Option<String> {
+    site.hits()
+        .into_iter()
+        .rfind(|h| h.path == path)
+        .unwrap_or_else(|| panic!("{path} was not fetched"))
+        .header("cookie")
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cookie_jar_keeps_what_servers_set_as_rfc_6265_says() {
+    let site = Site::start().await;
+    site.set(
+        "/",
+        setting(
+            &[
+                "sid=abc; Path=/",
+                "scoped=1; Path=/app",
+                "sec=1; Secure",
+                "gone=1; Max-Age=0",
+                "foreign=1; Domain=example.org",
+            ],
+            &["/private", "/app/page"],
+        ),
+    );
+    site.set("/private", html_page("private", &[]));
+    site.set("/app/page", html_page("app", &[]));
+    site.set("/robots.txt", Reply::Status(404));
+    let (out, _dir) = crawl(&[&site.url("/"), "--per-host-concurrency", "1", "-q"]).await;
+    out.assert_code(0);
+    // Before any Set-Cookie, nothing is sent.
+    assert_eq!(cookie_of(&site, "/robots.txt"), None);
+    let private = cookie_of(&site, "/private").unwrap();
+    assert!(private.split("; ").any(|c| c == "sid=abc"), "{private}");
+    assert!(
+        !private.contains("gone=") && !private.contains("foreign="),
+        "{private}"
+    );
+    let app = cookie_of(&site, "/app/page").unwrap();
+    let mut sent: Vec<&str> = app.split("; ").collect();
+    sent.sort();
+    // Path scopes `scoped`; Max-Age=0 and a foreign Domain are never stored. `sec`
+    // (Secure) is sent: loopback is a secure context (RFC 6265bis, as browsers
+    // treat http://localhost); Secure over plain HTTP elsewhere is refused, which
+    // the jar's unit tests show on other hosts.
+    assert_eq!(sent, ["scoped=1", "sec=1", "sid=abc"], "{app}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cookies_sends_none_and_a_cookies_file_is_sent_from_the_first_request() {
+    let site = Site::start().await;
+    site.set("/", setting(&["sid=abc; Path=/"], &["/next"]));
+    site.set("/next", html_page("next", &[]));
+    site.set("/robots.txt", Reply::Status(404));
+    let (out, _dir) = crawl(&[&site.url("/"), "--no-cookies", "-q"]).await;
+    out.assert_code(0);
+    assert!(site.hits().iter().all(|h| h.header("cookie").is_none()));
+
+    let again = Site::start().await;
+    again.set("/", html_page("home", &[]));
+    again.set("/robots.txt", Reply::Status(404));
+    let files = tempfile::tempdir().unwrap();
+    let jar = files.path().join("cookies.txt");
+    std::fs::write(
+        &jar,
+        "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tlogin\ttoken-1\n\
+         #HttpOnly_127.0.0.1\tFALSE\t/\tTRUE\t0\tsecure_only\tx\n",
+    )
+    .unwrap();
+    let jar = jar.display().to_string();
+    let (out, dir) = crawl(&[&again.url("/"), "--cookies", &jar, "--warc", "-q"]).await;
+    out.assert_code(0);
+    for hit in again.hits() {
+        // Both lines of the file (the HttpOnly_ one is a cookie, not a comment;
+        // Secure reaches loopback, a secure context).
+        let mut sent: Vec<&str> = hit.header("cookie").unwrap_or("").split("; ").collect();
+        sent.sort();
+        assert_eq!(sent, ["login=token-1", "secure_only=x"], "{hit:?}");
+    }
+    let records = std::fs::read_to_string(dir.path().join("pages.jsonl")).unwrap();
+    assert!(!records.contains("token-1"));
+}
+
+#[test]
+fn a_bad_cookies_file_is_one_line_at_start() {
+    let files = tempfile::tempdir().unwrap();
+    let bad = files.path().join("bad.txt");
+    std::fs::write(&bad, "127.0.0.1\tFALSE\t/\tFALSE\n").unwrap();
+    for (file, needle) in [
+        (
+            bad.display().to_string(),
+            "line 1 has 4 tab-separated fields",
+        ),
+        (
+            "/nonexistent/cookies.txt".to_string(),
+            "cannot read cookies file",
+        ),
+    ] {
+        let out = run_trawl(
+            &[
+                "crawl",
+                "http://127.0.0.1:9/",
+                "--out",
+                &files.path().join("out").display().to_string(),
+                "--cookies",
+                &file,
+            ],
+            Duration::from_secs(30),
+        );
+        out.assert_code(1);
+        assert!(out.stderr.contains(needle), "{}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        assert!(
+            !files.path().join("out").exists(),
+            "the out dir was touched"
+        );
+    }
+}
