@@ -178,6 +178,9 @@ pub struct FetchSettings {
     /// No cookie jar: no cookie is sent, and servers' Set-Cookie is ignored.
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub no_cookies: bool,
+    /// Proxy for every request: http://, https:// or socks5h:// (the proxy resolves names), credentials in the URL; unset = the HTTP_PROXY, HTTPS_PROXY and NO_PROXY variables.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
     /// Whole-request deadline in seconds: connect, headers and body together [default: 30].
     #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
     #[serde(deserialize_with = "super::units::secs")]
@@ -219,6 +222,7 @@ impl Default for FetchSettings {
             headers: Vec::new(),
             cookies: None,
             no_cookies: false,
+            proxy: None,
             timeout: 30.0,
             max_body: 10 * 1024 * 1024,
             max_redirects: 10,

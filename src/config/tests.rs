@@ -227,3 +227,52 @@ fn metrics_takes_ip_port_or_port_alone() {
     config.run.metrics = Some(":9090".into());
     assert!(config.validate().is_ok());
 }
+
+#[test]
+fn headers_are_checked_and_read_from_a_table() {
+    let h: Header = "X-Api-Key:  k1 ".parse().unwrap();
+    assert_eq!((h.name.as_str(), h.value.as_str()), ("x-api-key", "k1"));
+    for bad in [
+        "NoColon",
+        "Bad Name: x",
+        "Host: h",
+        "User-Agent: x",
+        "X-A: a\u{7f}b",
+    ] {
+        assert!(bad.parse::<Header>().is_err(), "{bad}");
+    }
+    let long = format!("X-Long: {}", "a".repeat(MAX_HEADER_VALUE + 1));
+    assert!(long.parse::<Header>().is_err());
+    let c = Config::from_toml(
+        "[headers]\n\"X-B\" = \"2\"\n\"x-a\" = \"1\"\n",
+        Path::new("c.toml"),
+    )
+    .unwrap();
+    let mut names: Vec<&str> = c.fetch.headers.iter().map(|h| h.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["x-a", "x-b"]);
+    let e = Config::from_toml("[headers]\n\"Host\" = \"x\"\n", Path::new("c.toml")).unwrap_err();
+    assert!(e.to_string().contains("decided by trawl"), "{e}");
+    assert!(Header::is_secret("Authorization") && Header::is_secret("cookie"));
+    assert!(!Header::is_secret("accept"));
+}
+
+#[test]
+fn proxy_urls_are_checked_without_repeating_them() {
+    for good in [
+        "http://127.0.0.1:3128",
+        "https://proxy.example:443",
+        "socks5h://u:p@127.0.0.1:1080",
+    ] {
+        assert!(proxy_url(good).is_ok(), "{good}");
+    }
+    for bad in [
+        "socks5://u:secret@h:1",
+        "ftp://u:secret@h:21",
+        "secret",
+        "http://u:secret@",
+    ] {
+        let e = proxy_url(bad).unwrap_err();
+        assert!(!e.contains("secret"), "{bad}: {e}");
+    }
+}

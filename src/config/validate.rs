@@ -121,6 +121,12 @@ impl FetchSettings {
                 message: format!("{} is given twice", w[0]),
             });
         }
+        if let Some(p) = &self.proxy {
+            super::proxy_url(p).map_err(|message| ConfigError::Invalid {
+                key: "proxy",
+                message,
+            })?;
+        }
         if self.no_cookies && self.cookies.is_some() {
             return bad(
                 "cookies",

@@ -377,3 +377,27 @@ pub mod header_table {
             .collect()
     }
 }
+
+/// A `--proxy` URL, checked: http://, https:// or socks5h://, with a host. Plain
+/// socks5:// is refused: it resolves names here, past the private-address guard's
+/// view, where socks5h:// lets the proxy resolve them as an HTTP proxy does. The
+/// error never repeats the URL (it may hold a password).
+pub fn proxy_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s.trim())
+        .map_err(|e| format!("the proxy is not a URL ({e}): write it like http://host:3128"))?;
+    match url.scheme() {
+        "http" | "https" | "socks5h" => {}
+        "socks5" => {
+            return Err("use socks5h:// (the proxy resolves names), not socks5://".to_string())
+        }
+        other => {
+            return Err(format!(
+                "the proxy's scheme '{other}' is not http, https or socks5h"
+            ))
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the proxy URL has no host".to_string());
+    }
+    Ok(url)
+}

@@ -45,6 +45,9 @@ pub struct AddressGuard {
     /// The addresses each seed host name resolved to first: the only non-public
     /// addresses it may reach later.
     pinned: RwLock<HashMap<String, Vec<IpAddr>>>,
+    /// The proxy's host (`--proxy`): the user's choice, reached whatever it
+    /// resolves to, as a seed's host is.
+    proxy_host: RwLock<Option<String>>,
 }
 
 /// `scheme://host:port`, the default port spelled out: the unit of exemption (and
@@ -87,6 +90,22 @@ impl AddressGuard {
                 }
             }
         }
+    }
+
+    /// Exempts the proxy's host: its name is resolved through this guard (an HTTP
+    /// proxy's), and it is the user's, like a seed. Targets behind a proxy are
+    /// resolved by the proxy, out of the guard's sight: only their IP literals are
+    /// checked ([`AddressGuard::check_literal`], before anything is sent).
+    pub fn exempt_proxy(&self, proxy: &Url) {
+        if let (Some(host), Ok(mut slot)) = (proxy.host_str(), self.proxy_host.write()) {
+            *slot = Some(bare(host).to_ascii_lowercase());
+        }
+    }
+
+    fn is_proxy_host(&self, host: &str) -> bool {
+        self.proxy_host
+            .read()
+            .is_ok_and(|p| p.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(host)))
     }
 
     /// Whether `url` is on a seed's exact origin (or the guard is off).
@@ -172,7 +191,7 @@ pub struct GuardedResolver {
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let guard = self.guard.clone();
-        let seed = self.seed;
+        let seed = self.seed || guard.is_proxy_host(name.as_str());
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))

@@ -129,6 +129,9 @@ pub struct Fetcher {
     keep_wire: bool,
     /// Seeds' credentials, sent to their own origins only.
     logins: logins::Logins,
+    /// Requests may go through a proxy: the peer address is the proxy's, not the
+    /// server's, so the archive names none.
+    proxied: bool,
     /// The cookie jar both clients share (None with `no_cookies`).
     jar: Option<Arc<reqwest_cookie_store::CookieStoreMutex>>,
 }
@@ -144,6 +147,15 @@ impl Fetcher {
                     .map_err(|e| FetchError::new(ErrorKind::Other, e))?,
             ),
         };
+        if let Some(url) = config
+            .fetch
+            .proxy
+            .as_deref()
+            .and_then(|p| crate::config::proxy_url(p).ok())
+        {
+            guard.exempt_proxy(&url);
+        }
+        let proxied = config.fetch.proxy.is_some() || proxy_in_environment();
         let client = Self::client(config, &guard, false, jar.as_ref())?;
         let seed_client = Self::client(config, &guard, true, jar.as_ref())?;
         Ok(Fetcher {
@@ -156,6 +168,7 @@ impl Fetcher {
             keep_wire: config.output.warc,
             logins: logins::Logins::default(),
             jar,
+            proxied,
         })
     }
 
@@ -180,11 +193,19 @@ impl Fetcher {
         if let Some(jar) = jar {
             builder = builder.cookie_provider(jar.clone());
         }
+        // `--proxy` replaces the environment's proxies; without it reqwest reads
+        // HTTP_PROXY, HTTPS_PROXY and NO_PROXY.
+        if let Some(p) = &config.fetch.proxy {
+            let url =
+                crate::config::proxy_url(p).map_err(|e| FetchError::new(ErrorKind::Other, e))?;
+            let proxy = reqwest::Proxy::all(url.as_str())
+                .map_err(|_| FetchError::new(ErrorKind::Other, "the proxy URL is refused"))?;
+            builder = builder.proxy(proxy);
+        }
         builder
             .user_agent(config.fetch.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(Arc::new(resolver))
-            .no_proxy()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             // Idle sockets cost file descriptors: keep as many per host as may be in
@@ -256,7 +277,7 @@ impl Fetcher {
                 .iter()
                 .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
                 .collect(),
-            ip: resp.remote_addr().map(|a| a.ip()),
+            ip: resp.remote_addr().map(|a| a.ip()).filter(|_| !self.proxied),
         });
         // Sized from Content-Length when the server gives one (bounded: it may lie),
         // so a page is not copied again each time the buffer doubles.
@@ -382,6 +403,20 @@ fn request_headers(
         }
     }
     Ok(headers)
+}
+
+/// Whether a proxy variable reqwest reads is set.
+fn proxy_in_environment() -> bool {
+    [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
 fn header_str(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

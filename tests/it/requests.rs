@@ -258,3 +258,187 @@ fn a_bad_cookies_file_is_one_line_at_start() {
         );
     }
 }
+
+/// A small site: a page linking to another, and one link to another loopback host
+/// (127.0.0.2, not the seed's: the private-address guard refuses it).
+async fn linked_site() -> Site {
+    let site = Site::start().await;
+    let elsewhere = format!("http://127.0.0.2:{}/private", site.port());
+    site.set("/", html_page("home", &["/next", &elsewhere]));
+    site.set("/next", html_page("next", &[]));
+    site.set("/robots.txt", Reply::Status(404));
+    site
+}
+
+/// Everything a crawl in `dir` wrote, and its stderr: where a secret must not be.
+fn written(dir: &std::path::Path, stderr: &str) -> String {
+    let mut all = stderr.to_string();
+    for name in ["pages.jsonl", "stats.json"] {
+        all.push_str(&std::fs::read_to_string(dir.join(name)).unwrap_or_default());
+    }
+    if let Ok(entries) = std::fs::read_dir(dir.join("warc")) {
+        for e in entries {
+            use std::io::Read;
+            let mut text = Vec::new();
+            let file = std::fs::File::open(e.unwrap().path()).unwrap();
+            flate2::read::MultiGzDecoder::new(file)
+                .read_to_end(&mut text)
+                .unwrap();
+            all.push_str(&String::from_utf8_lossy(&text));
+        }
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_goes_through_an_http_proxy_whose_password_stays_secret() {
+    let site = linked_site().await;
+    let proxy = proxy::Proxy::http().await;
+    let url = format!("http://puser:pr0xy-pw@127.0.0.1:{}", proxy.port);
+    // Scope any: the link to 127.0.0.2 is wanted, and only the guard stops it.
+    let (out, dir) = crawl(&[
+        &site.url("/"),
+        "--proxy",
+        &url,
+        "--scope",
+        "any",
+        "--warc",
+        "-v",
+    ])
+    .await;
+    out.assert_code(0);
+    let seen = proxy.seen();
+    // robots.txt, / and /next, each through the proxy, with its credentials.
+    assert_eq!(seen.targets.len(), 3, "{seen:?}");
+    assert_eq!(site.hits().len(), 3);
+    assert!(
+        seen.credentials
+            .iter()
+            .all(|c| c == "Basic cHVzZXI6cHIweHktcHc="),
+        "{seen:?}"
+    );
+    assert_eq!(seen.credentials.len(), 3, "{seen:?}");
+    // The other loopback host is refused before anything is sent, proxy or not.
+    assert!(seen.refused.is_empty(), "{seen:?}");
+    let records = records_by_url(dir.path());
+    let blocked = &records[&format!("http://127.0.0.2:{}/private", site.port())];
+    assert!(
+        blocked["error"].as_str().unwrap().starts_with("blocked"),
+        "{blocked}"
+    );
+    let all = written(dir.path(), &out.stderr);
+    assert!(!all.contains("pr0xy-pw"), "the proxy password was written");
+    assert!(
+        !all.contains(&format!(":{}", proxy.port)),
+        "the proxy was named"
+    );
+    // The peer was the proxy: the archive names no server address.
+    assert!(
+        !all.contains("WARC-IP-Address"),
+        "an address that is the proxy's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socks5h_proxy_is_used_with_its_login() {
+    let site = linked_site().await;
+    let proxy = proxy::Proxy::socks5(Some(("suser", "s0cks-pw"))).await;
+    let url = format!("socks5h://suser:s0cks-pw@127.0.0.1:{}", proxy.port);
+    let (out, dir) = crawl(&[&site.url("/"), "--proxy", &url, "-v"]).await;
+    out.assert_code(0);
+    let seen = proxy.seen();
+    assert!(!seen.targets.is_empty(), "{seen:?}");
+    assert!(
+        seen.targets
+            .iter()
+            .all(|t| *t == format!("127.0.0.1:{}", site.port())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.credentials.iter().all(|c| c == "suser:s0cks-pw"),
+        "{seen:?}"
+    );
+    assert!(seen.refused.is_empty(), "{seen:?}");
+    assert_eq!(site.hits().len(), 3);
+    assert!(!written(dir.path(), &out.stderr).contains("s0cks-pw"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_variables_are_honoured_unless_proxy_is_set() {
+    let site = linked_site().await;
+    let proxy = proxy::Proxy::http().await;
+    let env_proxy = format!("http://127.0.0.1:{}", proxy.port);
+    let run = |extra: Vec<(&'static str, String)>, flags: Vec<String>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new(trawl_bin());
+        cmd.args(["crawl", &site.url("/"), "--out"])
+            .arg(dir.path())
+            .args(&flags)
+            .arg("-q")
+            .env_remove("RUST_LOG");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = wait_with_timeout(
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            Duration::from_secs(60),
+        );
+        out.assert_code(0);
+        dir
+    };
+    let before = proxy.seen().targets.len();
+    let _d = run(vec![("HTTP_PROXY", env_proxy.clone())], vec![]);
+    let through = proxy.seen().targets.len() - before;
+    assert_eq!(through, 3, "HTTP_PROXY is honoured: {:?}", proxy.seen());
+    // NO_PROXY names the site: straight there.
+    let before = proxy.seen().targets.len();
+    let _d = run(
+        vec![
+            ("HTTP_PROXY", env_proxy.clone()),
+            ("NO_PROXY", "127.0.0.1".to_string()),
+        ],
+        vec![],
+    );
+    assert_eq!(proxy.seen().targets.len(), before, "NO_PROXY is honoured");
+    // --proxy wins over the environment.
+    let other = proxy::Proxy::http().await;
+    let before = proxy.seen().targets.len();
+    let _d = run(
+        vec![("HTTP_PROXY", env_proxy)],
+        vec!["--proxy".into(), format!("http://127.0.0.1:{}", other.port)],
+    );
+    assert_eq!(proxy.seen().targets.len(), before);
+    assert_eq!(other.seen().targets.len(), 3, "{:?}", other.seen());
+}
+
+#[test]
+fn a_bad_proxy_url_is_one_line_that_does_not_repeat_it() {
+    let files = tempfile::tempdir().unwrap();
+    for (proxy, needle) in [
+        (
+            "ftp://user:topsecret@127.0.0.1:21",
+            "is not http, https or socks5h",
+        ),
+        ("socks5://user:topsecret@127.0.0.1:1080", "use socks5h://"),
+        ("no proxy at all topsecret", "the proxy is not a URL"),
+    ] {
+        let out = run_trawl(
+            &[
+                "crawl",
+                "http://127.0.0.1:9/",
+                "--out",
+                &files.path().join("out").display().to_string(),
+                "--proxy",
+                proxy,
+            ],
+            Duration::from_secs(30),
+        );
+        out.assert_code(1);
+        assert!(out.stderr.contains(needle), "{}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+        assert!(!out.stderr.contains("topsecret"), "{}", out.stderr);
+    }
+}

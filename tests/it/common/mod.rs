@@ -17,6 +17,7 @@
 //! * The metrics endpoint read as Prometheus and a browser read it (`scrape.rs`):
 //!   [`scrape`], [`sample`], and headless Chromium's [`dump_dom`].
 //! * [`RawServer`] (`wire.rs`): an HTTP/1.0 server that keeps request heads byte for byte.
+//! * HTTP and SOCKS5 proxies that count what passes through them (`proxy.rs`).
 #![allow(dead_code)]
 
 use std::collections::{BTreeSet, HashMap};
@@ -30,6 +31,7 @@ use serde_json::Value;
 use tokio::net::TcpSocket;
 use tokio::sync::watch;
 
+pub mod proxy;
 pub mod redis;
 mod run;
 mod scrape;
