@@ -500,6 +500,8 @@ mod tests {
                     canonical: None,
                     noindex: false,
                     redirect: None,
+                    etag: None,
+                    last_modified: None,
                     fetched_at: String::new(),
                     elapsed_ms: 0,
                     attempts: 1,

@@ -33,6 +33,9 @@ pub(super) struct Outcome {
     pub noindex: bool,
     /// How this response sent the reader on: `http` (3xx) or `refresh` (meta).
     pub redirect: Option<&'static str>,
+    /// The response's validators, for the next crawl's conditional requests.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
     /// The commit of the URLs this page discovered: its record waits for it.
     pub ticket: Ticket,
     /// Extras and rule fields of a parsed page.
@@ -59,6 +62,8 @@ impl Outcome {
             status: Some(resp.status),
             content_type: resp.content_type.clone(),
             content_length: resp.body.len() as u64,
+            etag: resp.etag.clone(),
+            last_modified: resp.last_modified.clone(),
             ..Outcome::empty()
         }
     }
@@ -75,6 +80,8 @@ impl Outcome {
             canonical: None,
             noindex: false,
             redirect: None,
+            etag: None,
+            last_modified: None,
             ticket: Ticket::NONE,
             fields: None,
             exchange: None,
@@ -108,6 +115,8 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
         canonical: o.canonical,
         noindex: o.noindex,
         redirect: o.redirect,
+        etag: o.etag,
+        last_modified: o.last_modified,
         fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         attempts: lease.entry.attempt + 1,

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE,
-    LOCATION, RETRY_AFTER, USER_AGENT,
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, ETAG,
+    LAST_MODIFIED, LOCATION, RETRY_AFTER, USER_AGENT,
 };
 use url::Url;
 
@@ -68,6 +68,10 @@ pub struct Response {
     /// The `X-Robots-Tag` header values, in order: the first [`MAX_ROBOTS_TAGS`],
     /// each cut to its directives within its first [`MAX_ROBOTS_TAG_BYTES`].
     pub robots_tag: Vec<String>,
+    /// The validators a recrawl asks with (`If-None-Match`, `If-Modified-Since`),
+    /// when sent and at most [`MAX_VALIDATOR_BYTES`].
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
     /// The body, decompressed, at most `max_body` bytes.
     pub body: Vec<u8>,
     /// True when the body was longer than `max_body` and was cut.
@@ -263,6 +267,8 @@ impl Fetcher {
         let content_type = header_str(headers, CONTENT_TYPE);
         let location = header_str(headers, LOCATION);
         let retry_after = header_str(headers, RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+        let etag = validator(headers, ETAG);
+        let last_modified = validator(headers, LAST_MODIFIED);
         let robots_tag = headers
             .get_all("x-robots-tag")
             .iter()
@@ -299,6 +305,8 @@ impl Fetcher {
             location,
             retry_after,
             robots_tag,
+            etag,
+            last_modified,
             body,
             truncated,
             wire,
@@ -403,6 +411,16 @@ fn request_headers(
         }
     }
     Ok(headers)
+}
+
+/// Longest ETag or Last-Modified kept: real ones are tens of bytes, and a record
+/// must not carry a server's megabyte.
+pub const MAX_VALIDATOR_BYTES: usize = 512;
+
+/// A validator header, when present, printable and short enough.
+fn validator(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    let v = headers.get(name)?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= MAX_VALIDATOR_BYTES).then(|| v.to_string())
 }
 
 /// Whether a proxy variable reqwest reads is set.

@@ -172,3 +172,46 @@ async fn the_warc_request_record_is_the_request_as_sent() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_carry_the_validators_a_recrawl_asks_with() {
+    let site = Site::start().await;
+    let page = |headers: Vec<(&str, String)>, links: &str| Reply::Raw {
+        status: 200,
+        headers: std::iter::once(("Content-Type".to_string(), "text/html".to_string()))
+            .chain(headers.into_iter().map(|(k, v)| (k.to_string(), v)))
+            .collect(),
+        body: links.as_bytes().to_vec(),
+    };
+    site.set(
+        "/",
+        page(
+            vec![
+                ("ETag", "\"v1-abc\"".to_string()),
+                ("Last-Modified", "Tue, 24 Nov 2026 10:00:00 GMT".to_string()),
+            ],
+            r#"<a href="/plain">p</a><a href="/huge">h</a>"#,
+        ),
+    );
+    site.set("/plain", html_page("plain", &[]));
+    site.set(
+        "/huge",
+        page(vec![("ETag", format!("\"{}\"", "x".repeat(600)))], ""),
+    );
+    site.set("/robots.txt", Reply::Status(404));
+    let (out, dir) = crawl(&[&site.url("/"), "-q"]).await;
+    out.assert_code(0);
+    let records = records_by_url(dir.path());
+    let home = &records[&site.url("/")];
+    assert_eq!(home["etag"], "\"v1-abc\"", "{home}");
+    assert_eq!(home["last_modified"], "Tue, 24 Nov 2026 10:00:00 GMT");
+    let plain = &records[&site.url("/plain")];
+    assert!(
+        plain["etag"].is_null() && plain["last_modified"].is_null(),
+        "{plain}"
+    );
+    assert!(
+        records[&site.url("/huge")]["etag"].is_null(),
+        "a 600-byte ETag is not kept"
+    );
+}

@@ -20,6 +20,10 @@ pub struct PageRecord {
     pub canonical: Option<String>,
     pub noindex: bool,
     pub redirect: Option<&'static str>,
+    /// The response's `ETag` and `Last-Modified`, as sent (null when absent): what
+    /// a later crawl asks `If-None-Match` / `If-Modified-Since` with.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
     pub fetched_at: String,
     pub elapsed_ms: u64,
     pub attempts: u32,
