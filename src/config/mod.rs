@@ -11,6 +11,7 @@
 //! This module never does I/O beyond reading the config file, and never decides
 //! crawl behaviour: it only says what the user asked for.
 
+pub mod hosts;
 mod sections;
 pub mod units;
 mod validate;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
+pub use hosts::{HostRule, RobotsMode};
 pub use sections::*;
 pub use values::*;
 

@@ -178,6 +178,9 @@ pub struct FetchSettings {
     /// No cookie jar: no cookie is sent, and servers' Set-Cookie is ignored.
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub no_cookies: bool,
+    /// Settings for the hosts a table matches (config file only: `[[hosts]]`).
+    #[arg(skip)]
+    pub hosts: Vec<super::hosts::HostRule>,
     /// Proxy for every request: http://, https:// or socks5h:// (the proxy resolves names), credentials in the URL; unset = the HTTP_PROXY, HTTPS_PROXY and NO_PROXY variables.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
@@ -223,6 +226,7 @@ impl Default for FetchSettings {
             cookies: None,
             no_cookies: false,
             proxy: None,
+            hosts: Vec::new(),
             timeout: 30.0,
             max_body: 10 * 1024 * 1024,
             max_redirects: 10,

@@ -121,6 +121,15 @@ impl FetchSettings {
                 message: format!("{} is given twice", w[0]),
             });
         }
+        if self.hosts.len() > super::hosts::MAX_HOST_RULES {
+            return bad("hosts", "at most 1000 [[hosts]] tables");
+        }
+        for rule in &self.hosts {
+            rule.check().map_err(|message| ConfigError::Invalid {
+                key: "hosts",
+                message,
+            })?;
+        }
         if let Some(p) = &self.proxy {
             super::proxy_url(p).map_err(|message| ConfigError::Invalid {
                 key: "proxy",

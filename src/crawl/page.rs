@@ -133,7 +133,17 @@ fn still_wanted(ctx: &Ctx, lease: &Lease) -> Result<(), Refusal> {
 /// Asks robots.txt (fetched once per host, within the host's politeness); hands
 /// the lease back when the page may be fetched now, ends it otherwise.
 async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease> {
-    if ctx.config.politeness.ignore_robots {
+    // A [[hosts]] table may obey or ignore robots.txt for its hosts.
+    let ignore = lease
+        .entry
+        .url
+        .host_str()
+        .and_then(|h| crate::config::hosts::rule_for(&ctx.config.fetch.hosts, h))
+        .and_then(|r| r.robots)
+        .map_or(ctx.config.politeness.ignore_robots, |m| {
+            m == crate::config::RobotsMode::Ignore
+        });
+    if ignore {
         return Some(lease);
     }
     let decision = ctx.robots.check(&ctx.fetcher, &lease.entry.url).await;

@@ -23,7 +23,7 @@ use reqwest::header::{
 };
 use url::Url;
 
-use crate::config::{Config, Header};
+use crate::config::{Config, Header, HostRule};
 use crate::stats::ErrorKind;
 pub use guard::AddressGuard;
 use guard::{BlockedAddress, DnsFailure, GuardedResolver};
@@ -118,6 +118,13 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504 | 522 | 524)
 }
 
+/// One `[[hosts]]` table, ready to send: its rule, and the crawl's headers with its
+/// own on top, in wire order.
+struct HostFetch {
+    rule: HostRule,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
 pub struct Fetcher {
     client: reqwest::Client,
     /// For seed origins only: its resolver lets a seed host reach the non-public
@@ -133,6 +140,8 @@ pub struct Fetcher {
     keep_wire: bool,
     /// Seeds' credentials, sent to their own origins only.
     logins: logins::Logins,
+    /// `[[hosts]]` tables, each with the whole header list its hosts get.
+    hosts: Vec<HostFetch>,
     /// Requests may go through a proxy: the peer address is the proxy's, not the
     /// server's, so the archive names none.
     proxied: bool,
@@ -160,6 +169,22 @@ impl Fetcher {
             guard.exempt_proxy(&url);
         }
         let proxied = config.fetch.proxy.is_some() || proxy_in_environment();
+        let hosts = config
+            .fetch
+            .hosts
+            .iter()
+            .map(|rule| {
+                let mut all = config.fetch.headers.clone();
+                for h in &rule.headers {
+                    all.retain(|a| a.name != h.name);
+                    all.push(h.clone());
+                }
+                Ok(HostFetch {
+                    rule: rule.clone(),
+                    headers: request_headers(&config.fetch.user_agent, &all)?,
+                })
+            })
+            .collect::<Result<Vec<_>, FetchError>>()?;
         let client = Self::client(config, &guard, false, jar.as_ref())?;
         let seed_client = Self::client(config, &guard, true, jar.as_ref())?;
         Ok(Fetcher {
@@ -173,6 +198,7 @@ impl Fetcher {
             logins: logins::Logins::default(),
             jar,
             proxied,
+            hosts,
         })
     }
 
@@ -246,18 +272,38 @@ impl Fetcher {
             false => &self.client,
         };
         let mut request = client.get(url.as_str());
+        // The first [[hosts]] table matching this URL's host: its headers and its
+        // credentials go to this request only.
+        let host = url
+            .host_str()
+            .and_then(|h| self.hosts.iter().find(|f| f.rule.matches(h)));
+        let sent = host.map_or(&self.headers, |f| &f.headers);
         // Every header set here, in order, so that reqwest adds none of its own and
         // the archive's request record is the request as sent.
-        for (name, value) in &self.headers {
+        for (name, value) in sent {
             request = request.header(name, value);
         }
-        // A user's own Authorization header (--header) is sent as given.
+        let has_authorization = sent.iter().any(|(n, _)| n == AUTHORIZATION);
+        let mut auth = None;
+        if let Some(rule) = host.map(|f| &f.rule).filter(|_| !has_authorization) {
+            if let Some((user, password)) =
+                rule.basic_auth.as_deref().and_then(|b| b.split_once(':'))
+            {
+                request = request.basic_auth(user, Some(password));
+                auth = Some("Basic");
+            } else if let Some(token) = &rule.bearer {
+                request = request.bearer_auth(token);
+                auth = Some("Bearer");
+            }
+        }
+        // A seed's login, unless the request carries credentials already.
         let login = self
             .logins
             .for_url(url)
-            .filter(|_| !self.has_authorization());
+            .filter(|_| !has_authorization && auth.is_none());
         if let Some(login) = login {
             request = request.basic_auth(&login.user, login.password.as_ref());
+            auth = Some("Basic");
         }
         // Whether the jar gave this request a Cookie header (for the archive's record).
         let sent_cookie = self.keep_wire && self.has_cookies_for(url);
@@ -277,7 +323,7 @@ impl Fetcher {
             .map(str::to_string)
             .collect();
         let wire = self.keep_wire.then(|| Wire {
-            request_head: self.request_head(url, resp.version(), login.is_some(), sent_cookie),
+            request_head: request_head(url, resp.version(), sent, auth, sent_cookie),
             version: format!("{:?}", resp.version()),
             headers: headers
                 .iter()
@@ -321,62 +367,57 @@ impl Fetcher {
             .map(|store| store.get_request_values(url).next().is_some())
             .unwrap_or(false)
     }
+}
 
-    fn has_authorization(&self) -> bool {
-        self.headers.iter().any(|(n, _)| n == AUTHORIZATION)
+/// The request head as it went on the wire for `url`: the request line (an
+/// HTTP/1.x connection always sends `HTTP/1.1`, whatever version the server
+/// answers in), then `headers` in order, the Authorization of a `[[hosts]]` table
+/// or a seed's login when one was sent (its credentials written as `***`: archives
+/// are shared, passwords are not), the jar's `cookie` (as `***`), then `host`,
+/// which hyper adds last. Names are lower case, as hyper writes them. An HTTP/2 request has no request line or Host
+/// header on the wire; it is written in the same form, `HTTP/2.0` and the
+/// `:authority` as `host`, which is how replay tools read it.
+fn request_head(
+    url: &Url,
+    version: reqwest::Version,
+    headers: &[(HeaderName, HeaderValue)],
+    auth: Option<&str>,
+    cookie: bool,
+) -> Vec<u8> {
+    let mut target = url.path().to_string();
+    if let Some(q) = url.query() {
+        target.push('?');
+        target.push_str(q);
     }
-
-    /// The request head as it went on the wire for `url`: the request line (an
-    /// HTTP/1.x connection always sends `HTTP/1.1`, whatever version the server
-    /// answers in), then [`request_headers`] in order, the login's Authorization
-    /// when one was sent (its credentials written as `***`: archives are shared,
-    /// passwords are not), the jar's `cookie` (as `***`), then `host`, which hyper
-    /// adds last. Names are lower
-    /// case, as hyper writes them. An HTTP/2 request has no request line or Host
-    /// header on the wire; it is written in the same form, `HTTP/2.0` and the
-    /// `:authority` as `host`, which is how replay tools read it.
-    fn request_head(
-        &self,
-        url: &Url,
-        version: reqwest::Version,
-        login: bool,
-        cookie: bool,
-    ) -> Vec<u8> {
-        let mut target = url.path().to_string();
-        if let Some(q) = url.query() {
-            target.push('?');
-            target.push_str(q);
+    let line_version = match version {
+        reqwest::Version::HTTP_2 => "HTTP/2.0",
+        reqwest::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    };
+    let mut head = format!("GET {target} {line_version}\r\n").into_bytes();
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        match Header::is_secret(name.as_str()) {
+            true => head.extend_from_slice(b"***"),
+            false => head.extend_from_slice(value.as_bytes()),
         }
-        let line_version = match version {
-            reqwest::Version::HTTP_2 => "HTTP/2.0",
-            reqwest::Version::HTTP_3 => "HTTP/3.0",
-            _ => "HTTP/1.1",
-        };
-        let mut head = format!("GET {target} {line_version}\r\n").into_bytes();
-        for (name, value) in &self.headers {
-            head.extend_from_slice(name.as_str().as_bytes());
-            head.extend_from_slice(b": ");
-            match Header::is_secret(name.as_str()) {
-                true => head.extend_from_slice(b"***"),
-                false => head.extend_from_slice(value.as_bytes()),
-            }
-            head.extend_from_slice(b"\r\n");
-        }
-        if login {
-            head.extend_from_slice(b"authorization: Basic ***\r\n");
-        }
-        // reqwest adds the jar's Cookie header after the request's own.
-        if cookie {
-            head.extend_from_slice(b"cookie: ***\r\n");
-        }
-        let host = match (url.host_str(), url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            _ => String::new(),
-        };
-        head.extend_from_slice(format!("host: {host}\r\n\r\n").as_bytes());
-        head
+        head.extend_from_slice(b"\r\n");
     }
+    if let Some(scheme) = auth {
+        head.extend_from_slice(format!("authorization: {scheme} ***\r\n").as_bytes());
+    }
+    // reqwest adds the jar's Cookie header after the request's own.
+    if cookie {
+        head.extend_from_slice(b"cookie: ***\r\n");
+    }
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    };
+    head.extend_from_slice(format!("host: {host}\r\n\r\n").as_bytes());
+    head
 }
 
 /// The headers every request carries, in wire order: what reqwest would add by

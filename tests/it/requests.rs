@@ -442,3 +442,98 @@ fn a_bad_proxy_url_is_one_line_that_does_not_repeat_it() {
         assert!(!out.stderr.contains("topsecret"), "{}", out.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_tables_scope_headers_credentials_and_robots_to_their_hosts() {
+    let site = Site::start().await;
+    let other = format!("http://localhost:{}", site.port());
+    site.set("/", html_page("home", &["/secret", "/go"]));
+    site.set("/secret", html_page("secret", &[]));
+    // A redirect to another host name (the same server): matched anew.
+    site.set("/go", Reply::Redirect(302, format!("{other}/landing")));
+    site.set(
+        "/landing",
+        html_page("landing", &[&format!("{other}/secret2")]),
+    );
+    site.set("/secret2", html_page("secret2", &[]));
+    site.set(
+        "/robots.txt",
+        Reply::robots("User-agent: *\nDisallow: /secret"),
+    );
+    let conf = tempfile::tempdir().unwrap();
+    let file = conf.path().join("trawl.toml");
+    std::fs::write(
+        &file,
+        "quiet = true\nscope = \"any\"\nallow_private = true\n\
+         [[hosts]]\nmatch = \"127.0.0.1\"\nbasic_auth = \"alice:w0nderland\"\n\
+         robots = \"ignore\"\nheaders = { \"X-Team\" = \"a\" }\n\
+         [[hosts]]\nmatch = \"*.localhost\"\nbearer = \"never-sent\"\n",
+    )
+    .unwrap();
+    let (out, dir) = crawl(&[
+        &site.url("/"),
+        "--config",
+        &file.display().to_string(),
+        "--warc",
+    ])
+    .await;
+    out.assert_code(0);
+    let hits = site.hits();
+    let (ours, theirs): (Vec<&Hit>, Vec<&Hit>) =
+        hits.iter().partition(|h| h.host.starts_with("127.0.0.1:"));
+    assert!(ours.len() >= 3 && !theirs.is_empty(), "{hits:?}");
+    for h in &ours {
+        assert_eq!(h.authorization, "Basic YWxpY2U6dzBuZGVybGFuZA==", "{h:?}");
+        assert_eq!(h.header("x-team"), Some("a"), "{h:?}");
+    }
+    // `*.localhost` is localhost's subdomains and localhost itself: its bearer token
+    // goes there, and alice's password never does.
+    for h in &theirs {
+        assert_eq!(h.authorization, "Bearer never-sent", "{h:?}");
+        assert_eq!(h.header("x-team"), None, "{h:?}");
+    }
+    // robots.txt ignored for 127.0.0.1 only: /secret fetched there, /secret2 refused
+    // on localhost.
+    assert_eq!(site.count("/secret"), 1);
+    assert_eq!(site.count("/secret2"), 0);
+    let records = records_by_url(dir.path());
+    let refused = &records[&format!("{other}/secret2")];
+    assert!(
+        refused["error"].as_str().unwrap().starts_with("robots"),
+        "{refused}"
+    );
+    let all = written(dir.path(), &out.stderr);
+    assert!(!all.contains("w0nderland") && !all.contains("never-sent"));
+    assert!(all.contains("authorization: Basic ***") && all.contains("authorization: Bearer ***"));
+}
+
+#[test]
+fn a_bad_hosts_table_is_one_line_at_start() {
+    let conf = tempfile::tempdir().unwrap();
+    for (table, needle) in [
+        ("match = \"a.test\"\nper_host_rate = 2.0\n", "per_host_rate"),
+        ("match = \"A.Test\"\n", "not a lower-case host"),
+        (
+            "match = \"a.test\"\nbasic_auth = \"u:p\"\nbearer = \"t\"\n",
+            "give one",
+        ),
+        ("match = \"a.test\"\nrobots = \"sometimes\"\n", "sometimes"),
+    ] {
+        let file = conf.path().join("bad.toml");
+        std::fs::write(&file, format!("[[hosts]]\n{table}")).unwrap();
+        let out = run_trawl(
+            &[
+                "crawl",
+                "http://127.0.0.1:9/",
+                "--out",
+                &conf.path().join("out").display().to_string(),
+                "--config",
+                &file.display().to_string(),
+            ],
+            Duration::from_secs(30),
+        );
+        out.assert_code(1);
+        assert!(out.stderr.contains(needle), "{table}: {}", out.stderr);
+        assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    }
+}

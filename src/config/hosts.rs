@@ -1,0 +1,153 @@
+//! `[[hosts]]`: settings for the hosts a table matches, the first match winning:
+//! headers, credentials (HTTP Basic or a bearer token) and whether robots.txt is
+//! obeyed. A table names a host (`api.example.com`) or a domain with its subdomains
+//! (`*.example.com`). Credentials go to the hosts a table matches and nowhere else:
+//! a redirect to another host is a new request, matched anew.
+//!
+//! Rate and concurrency per host are not settable here yet: a table naming them is
+//! refused (unknown key) rather than silently ignored.
+
+use serde::{Deserialize, Serialize};
+
+use super::values::{header_table, Header};
+
+/// One `[[hosts]]` table.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRule {
+    /// `host`, or `*.domain` for the domain and every subdomain.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// Headers for these hosts, on top of the crawl's (same name: this one).
+    #[serde(default, with = "header_table", skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<Header>,
+    /// `user:password` for HTTP Basic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<String>,
+    /// A bearer token (`Authorization: Bearer ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer: Option<String>,
+    /// `obey` or `ignore` robots.txt for these hosts (unset: the crawl's setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robots: Option<RobotsMode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RobotsMode {
+    Obey,
+    Ignore,
+}
+
+/// Most `[[hosts]]` tables: they are tried in order for every request.
+pub const MAX_HOST_RULES: usize = 1000;
+
+impl HostRule {
+    /// Whether this table applies to `host` (lower case, as URLs hold it).
+    pub fn matches(&self, host: &str) -> bool {
+        let pattern = self.pattern.as_str();
+        match pattern.strip_prefix("*.") {
+            Some(domain) => {
+                host == domain
+                    || host
+                        .strip_suffix(domain)
+                        .is_some_and(|rest| rest.ends_with('.'))
+            }
+            None => host == pattern,
+        }
+    }
+
+    /// One line naming what is wrong with the table, if anything.
+    pub fn check(&self) -> Result<(), String> {
+        let p = self.pattern.strip_prefix("*.").unwrap_or(&self.pattern);
+        let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+        if p.is_empty() || !p.chars().all(fine) || p != p.to_ascii_lowercase() {
+            return Err(format!(
+                "match '{}' is not a lower-case host or *.domain",
+                self.pattern
+            ));
+        }
+        if self.basic_auth.is_some() && self.bearer.is_some() {
+            return Err(format!(
+                "{}: basic_auth and bearer are two ways to log in; give one",
+                self.pattern
+            ));
+        }
+        if self.basic_auth.as_deref().is_some_and(|b| !b.contains(':')) {
+            return Err(format!(
+                "{}: basic_auth is written user:password",
+                self.pattern
+            ));
+        }
+        if self.bearer.as_deref().is_some_and(|t| {
+            t.is_empty() || reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err()
+        }) {
+            return Err(format!(
+                "{}: the bearer token cannot be sent as a header",
+                self.pattern
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The first table of `rules` that matches `host`.
+pub fn rule_for<'a>(rules: &'a [HostRule], host: &str) -> Option<&'a HostRule> {
+    rules.iter().find(|r| r.matches(host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(p: &str) -> HostRule {
+        HostRule {
+            pattern: p.into(),
+            ..HostRule::default()
+        }
+    }
+
+    #[test]
+    fn a_host_or_a_domain_with_its_subdomains_matches() {
+        assert!(rule("api.example.com").matches("api.example.com"));
+        assert!(!rule("api.example.com").matches("www.api.example.com"));
+        let d = rule("*.example.com");
+        assert!(d.matches("example.com") && d.matches("a.b.example.com"));
+        assert!(!d.matches("badexample.com") && !d.matches("example.com.evil"));
+        let rules = [rule("a.test"), rule("*.test")];
+        assert_eq!(
+            rule_for(&rules, "a.test").map(|r| r.pattern.as_str()),
+            Some("a.test")
+        );
+        assert_eq!(
+            rule_for(&rules, "b.test").map(|r| r.pattern.as_str()),
+            Some("*.test")
+        );
+        assert!(rule_for(&rules, "c.other").is_none());
+    }
+
+    #[test]
+    fn a_bad_table_is_one_line() {
+        let both = HostRule {
+            basic_auth: Some("u:p".into()),
+            bearer: Some("t".into()),
+            ..rule("a.test")
+        };
+        for (r, needle) in [
+            (rule(""), "not a lower-case host"),
+            (rule("A.test"), "not a lower-case host"),
+            (rule("a b"), "not a lower-case host"),
+            (both, "give one"),
+            (
+                HostRule {
+                    basic_auth: Some("nocolon".into()),
+                    ..rule("a.test")
+                },
+                "user:password",
+            ),
+        ] {
+            let e = r.check().unwrap_err();
+            assert!(e.contains(needle) && !e.contains('\n'), "{e}");
+        }
+    }
+}
