@@ -37,6 +37,15 @@ async fn the_status_page_shows_the_crawls_numbers_in_headless_chromium() {
         scrape(&a).is_some_and(|p| sample(&p, "trawl_pages_total").is_some_and(|n| n >= 3.0))
     })
     .await;
+    // Alone and without --worker-id, no series is labelled with the process id (a
+    // restarted process must continue its own series).
+    let page = scrape(&addr).unwrap();
+    let pid = child.id().to_string();
+    assert!(
+        !page.contains(&format!(".{pid}\"")),
+        "a pid in a label:\n{page}"
+    );
+    assert!(page.contains("trawl_pages_total{worker=\""), "{page}");
     let url = format!("http://{addr}/");
     let u = url.clone();
     let during = tokio::task::spawn_blocking(move || dump_dom(&u, 3000))

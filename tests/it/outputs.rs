@@ -91,30 +91,23 @@ async fn outlinks_are_not_part_of_extras_all() {
 
 /// Each WARC record of `dir`'s archives: (headers, block).
 fn warc_records(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    use std::io::Read;
+    let data = warc_bytes(dir);
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir.join("warc")).unwrap() {
-        let path = entry.unwrap().path();
-        let mut data = Vec::new();
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap())
-            .read_to_end(&mut data)
-            .unwrap();
-        let mut rest = &data[..];
-        // Bounded: each turn takes one record off the front.
-        for _ in 0..10_000 {
-            let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
-                break;
-            };
-            let head = String::from_utf8_lossy(&rest[..end]).to_string();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("a Content-Length");
-            let block = rest[end + 4..end + 4 + len].to_vec();
-            out.push((head, block));
-            rest = &rest[end + 4 + len + 4..];
-        }
+    let mut rest = &data[..];
+    // Bounded: each turn takes one record off the front.
+    for _ in 0..10_000 {
+        let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&rest[..end]).to_string();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a Content-Length");
+        let block = rest[end + 4..end + 4 + len].to_vec();
+        out.push((head, block));
+        rest = &rest[end + 4 + len + 4..];
     }
     out
 }

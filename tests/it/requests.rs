@@ -38,15 +38,7 @@ async fn headers_given_go_on_every_request_and_secrets_stay_out_of_the_archive()
         assert!(hit.user_agent.starts_with("trawl/"), "{hit:?}");
     }
     // The archive names every header, credentials as ***.
-    let mut archived = String::new();
-    for entry in std::fs::read_dir(dir.path().join("warc")).unwrap() {
-        use std::io::Read;
-        let mut text = Vec::new();
-        flate2::read::MultiGzDecoder::new(std::fs::File::open(entry.unwrap().path()).unwrap())
-            .read_to_end(&mut text)
-            .unwrap();
-        archived.push_str(&String::from_utf8_lossy(&text));
-    }
+    let archived = String::from_utf8_lossy(&warc_bytes(dir.path())).into_owned();
     assert!(archived.contains("x-api-key: k-123\r\n"), "{archived}");
     assert!(archived.contains("authorization: ***\r\n"), "{archived}");
     assert!(
@@ -276,17 +268,7 @@ fn written(dir: &std::path::Path, stderr: &str) -> String {
     for name in ["pages.jsonl", "stats.json"] {
         all.push_str(&std::fs::read_to_string(dir.join(name)).unwrap_or_default());
     }
-    if let Ok(entries) = std::fs::read_dir(dir.join("warc")) {
-        for e in entries {
-            use std::io::Read;
-            let mut text = Vec::new();
-            let file = std::fs::File::open(e.unwrap().path()).unwrap();
-            flate2::read::MultiGzDecoder::new(file)
-                .read_to_end(&mut text)
-                .unwrap();
-            all.push_str(&String::from_utf8_lossy(&text));
-        }
-    }
+    all.push_str(&String::from_utf8_lossy(&warc_bytes(dir)));
     all
 }
 

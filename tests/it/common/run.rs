@@ -323,6 +323,24 @@ pub fn warcio() -> PathBuf {
         .unwrap_or_else(|| ci_tool("warcio"))
 }
 
+/// Every WARC file of a crawl in `out_dir`, decompressed, one after another (empty
+/// when there is no archive). Files in name order.
+pub fn warc_bytes(out_dir: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out_dir.join("warc"))
+        .map(|d| d.map(|e| e.expect("read warc dir").path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut all = Vec::new();
+    for path in files {
+        let file = std::fs::File::open(&path).expect("open a WARC file");
+        flate2::read::MultiGzDecoder::new(file)
+            .read_to_end(&mut all)
+            .expect("a WARC file decompresses");
+    }
+    all
+}
+
 /// A Python tool `.ci/test` installs in target/ci-venv (warcio, pywb's `wayback` and
 /// `wb-manager`), else the one on PATH.
 pub fn ci_tool(name: &str) -> PathBuf {
