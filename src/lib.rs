@@ -2,7 +2,9 @@
 //!
 //! Module map (each module uses only those listed above it):
 //! - layer 0: [`config`] (what the user asked for, by section), [`canon`] (the one URL
-//!   canonicaliser, host keys, fingerprints), [`stats`] (counters and their names);
+//!   canonicaliser, host keys, fingerprints), [`stats`] (counters and their names),
+//!   [`digest`] (payload digests in WARC's form), [`recrawl`] (what an earlier crawl
+//!   knew of a URL, and how a new response compares);
 //! - layer 1: [`fetch`] (one safe HTTP GET), [`frontier`] (queues, politeness,
 //!   visited set), [`scope`] (which URLs are wanted), [`traps`] (spider-trap
 //!   guards), [`seeds`] (seed lists);
@@ -22,6 +24,7 @@ pub mod bench;
 pub mod canon;
 pub mod config;
 pub mod crawl;
+pub mod digest;
 pub mod export;
 pub mod extract;
 pub mod fetch;
@@ -31,6 +34,7 @@ pub mod merge;
 pub mod metrics;
 pub mod outfile;
 pub mod progress;
+pub mod recrawl;
 pub mod robots;
 pub mod scope;
 pub mod seeds;

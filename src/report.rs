@@ -66,6 +66,15 @@ pub(crate) fn crawl(
                 each.join(", ")
             );
         }
+        if let Some(r) = &summary.recrawl {
+            say!(
+                "trawl: recrawl: {} not modified, {} unchanged, {} changed, {} new",
+                r.not_modified,
+                r.unchanged,
+                r.changed,
+                r.new
+            );
+        }
     }
     let dead = summary.reached_nothing();
     if dead {

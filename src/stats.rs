@@ -178,6 +178,75 @@ pub struct Stats {
     pub timings: Timings,
     /// Set once the crawl is over and its outputs are written.
     pub finished: std::sync::atomic::AtomicBool,
+    /// What a recrawl (`--since`) found.
+    pub recrawl: RecrawlCounts,
+}
+
+/// A recrawl's counters (`--since`); reported only when it is on.
+#[derive(Debug, Default)]
+pub struct RecrawlCounts {
+    pub on: std::sync::atomic::AtomicBool,
+    read: AtomicU64,
+    admitted: AtomicU64,
+    skipped: AtomicU64,
+    changes: [AtomicU64; 4],
+}
+
+impl RecrawlCounts {
+    /// An earlier record read.
+    pub fn read(&self) {
+        self.read.fetch_add(1, Relaxed);
+    }
+
+    /// An earlier URL the frontier did not have.
+    pub fn admitted(&self) {
+        self.admitted.fetch_add(1, Relaxed);
+    }
+
+    /// Lines of the earlier crawl that were not records.
+    pub fn skipped_lines(&self, n: u64) {
+        self.skipped.fetch_add(n, Relaxed);
+    }
+
+    /// A response judged against its prior.
+    pub fn change(&self, c: crate::recrawl::Change) {
+        if let Some(i) = crate::recrawl::Change::ALL.iter().position(|x| *x == c) {
+            self.changes[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    fn summary(&self) -> Option<RecrawlSummary> {
+        if !self.on.load(Relaxed) {
+            return None;
+        }
+        let n = |i: usize| self.changes[i].load(Relaxed);
+        Some(RecrawlSummary {
+            previous_records: self.read.load(Relaxed),
+            previous_admitted: self.admitted.load(Relaxed),
+            previous_skipped_lines: self.skipped.load(Relaxed),
+            new: n(0),
+            not_modified: n(1),
+            unchanged: n(2),
+            changed: n(3),
+        })
+    }
+}
+
+/// stats.json's `recrawl` (with `--since` only). The four kinds count this run's
+/// responses by their record's `recrawl` field.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecrawlSummary {
+    /// Records read from the earlier crawl.
+    pub previous_records: u64,
+    /// Of their URLs, those admitted (not refused by this crawl's scope, filters
+    /// or trap guards, and not already queued).
+    pub previous_admitted: u64,
+    /// Lines of the earlier crawl that were not records.
+    pub previous_skipped_lines: u64,
+    pub new: u64,
+    pub not_modified: u64,
+    pub unchanged: u64,
+    pub changed: u64,
 }
 
 /// Upper bounds, in seconds, of the fetch-time histogram's buckets: from a
@@ -385,6 +454,7 @@ impl Stats {
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             completed: false,
             stopped_by: None,
+            recrawl: self.recrawl.summary(),
         }
     }
 }
@@ -487,6 +557,9 @@ pub struct Summary {
     pub completed: bool,
     /// What stopped the crawl early, if anything.
     pub stopped_by: Option<StopReason>,
+    /// What a recrawl found (`--since` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recrawl: Option<RecrawlSummary>,
 }
 
 /// Error kinds that mean the server was never reached (no HTTP response).

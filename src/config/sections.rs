@@ -27,6 +27,9 @@ pub struct OutputSettings {
     /// Start over when OUT already holds a crawl (its pages files, stats.json, frontier state and WARC files are removed).
     #[arg(long, required = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub fresh: bool,
+    /// Recrawl: the out dir of an earlier crawl. Its URLs are all admitted again (at their depth, under this crawl's scope), each asked for with If-None-Match / If-Modified-Since from its record; a 304 is recorded not_modified with the earlier digest.
+    #[arg(long, value_name = "PREVIOUS_OUT")]
+    pub since: Option<PathBuf>,
     /// Compress pages.jsonl: none, gzip or zstd [default: none].
     #[arg(long, required = false, value_name = "none|gzip|zstd")]
     pub compress: Compression,
@@ -49,6 +52,7 @@ impl Default for OutputSettings {
         OutputSettings {
             out: PathBuf::from("crawl-out"),
             fresh: false,
+            since: None,
             compress: Compression::None,
             rotate_size: 0,
             warc: false,

@@ -28,7 +28,12 @@ use crate::traps;
 /// budget). On resume they are already seen, unless new ones were added to the
 /// command. With `--sitemaps` and robots.txt ignored, nothing will name the seed
 /// hosts' sitemaps: each host's /sitemap.xml is tried.
-pub(super) async fn seeds(ctx: &Ctx, seeds: Vec<Url>) {
+/// A recrawl's seed takes its prior from `priors` (by fingerprint).
+pub(super) async fn seeds(
+    ctx: &Ctx,
+    seeds: Vec<Url>,
+    mut priors: std::collections::HashMap<u64, Box<crate::recrawl::Prior>>,
+) {
     if ctx.config.sitemaps.sitemaps && ctx.config.politeness.ignore_robots {
         let mut hosts = std::collections::HashSet::new();
         for s in &seeds {
@@ -41,6 +46,7 @@ pub(super) async fn seeds(ctx: &Ctx, seeds: Vec<Url>) {
         .into_iter()
         .map(|s| Entry {
             seed: true,
+            prior: priors.remove(&fingerprint(&s)),
             ..Entry::new(s, 0)
         })
         .collect();

@@ -58,6 +58,25 @@ pub(super) async fn parse(
     }
 }
 
+/// The SHA-1 of a whole body (none when empty or cut; see `digest`), large ones off
+/// the async reactor, as parses are: a 10 MB body is milliseconds of hashing. None
+/// only when the blocking pool failed the job (the runtime is shutting down).
+pub(super) async fn digest(resp: Response) -> Option<(Response, Option<[u8; 20]>)> {
+    if resp.body.is_empty() || resp.truncated {
+        return Some((resp, None));
+    }
+    if resp.body.len() <= INLINE_PARSE_BYTES {
+        let sha = crate::digest::sha1(&resp.body);
+        return Some((resp, Some(sha)));
+    }
+    tokio::task::spawn_blocking(move || {
+        let sha = crate::digest::sha1(&resp.body);
+        (resp, Some(sha))
+    })
+    .await
+    .ok()
+}
+
 /// A page labelled HTML whose first bytes say otherwise: a known binary signature
 /// (PDF, images, archives, compressed data), or many control bytes. A stray NUL in
 /// real markup does not make a page binary.

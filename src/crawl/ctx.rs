@@ -39,6 +39,8 @@ pub(super) struct Ctx {
     pub traps: Traps,
     /// This run continues an interrupted one (its queued URLs are re-checked).
     pub resumed: bool,
+    /// The earlier crawl of a recrawl (`--since`).
+    pub since: Option<super::since::Previous>,
     pub stats: Arc<Stats>,
     /// pages.jsonl first, then the WARC archive when asked for.
     pub sinks: Vec<Sink>,
@@ -69,6 +71,7 @@ pub(super) struct Parts {
     pub extractor: Arc<Extractor>,
     pub stats: Arc<Stats>,
     pub resumed: bool,
+    pub since: Option<super::since::Previous>,
 }
 
 impl Ctx {
@@ -86,6 +89,7 @@ impl Ctx {
             extractor,
             stats,
             resumed,
+            since,
         } = parts;
         let guard = Arc::new(AddressGuard::new(config.fetch.allow_private));
         for s in seeds {
@@ -98,6 +102,7 @@ impl Ctx {
             scope: Scope::new(&config, seeds)?,
             traps: Traps::new(&config.traps),
             resumed,
+            since,
             robots: RobotsCache::new(
                 &config.robots_agent(),
                 Duration::from_secs_f64(config.fetch.retry_backoff),

@@ -39,6 +39,8 @@ pub enum CrawlError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Shared(#[from] SharedError),
+    #[error(transparent)]
+    Since(#[from] crate::recrawl::RecrawlError),
     #[error("cannot serve metrics on {addr}: {source}")]
     Metrics {
         addr: std::net::SocketAddr,

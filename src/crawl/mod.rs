@@ -14,6 +14,7 @@
 //! | parsing a body off the reactor; what is HTML | `content.rs` |
 //! | link, redirect and seed admission | `admit.rs` |
 //! | sitemaps: discovery and reading | `sitemaps.rs` |
+//! | recrawl: the earlier crawl read, its URLs admitted | `since.rs` |
 //! | the record of a page and its lease's end | `record.rs` |
 //! | drain and finish: sinks, journal, summary | `finish.rs` |
 //!
@@ -50,6 +51,7 @@ mod fleet;
 mod outdir;
 mod page;
 mod record;
+mod since;
 mod sitemaps;
 mod start;
 mod unwind;
@@ -105,7 +107,11 @@ pub async fn run_until_written(
     // Admit the seeds: this process joins the crawl first (a shared crawl's scope
     // holds every process's seeds).
     let heartbeat = fleet::join(&ctx, &seeds).await;
-    admit::seeds(&ctx, seeds).await;
+    // A recrawl's seeds keep what the earlier crawl knew of them; then every URL
+    // of the earlier crawl is admitted.
+    let priors = since::seed_priors(&ctx, &seeds).await;
+    admit::seeds(&ctx, seeds, priors).await;
+    since::admit(&ctx).await;
     let watchers = started.watch(&ctx);
     // Run the workers until the frontier runs dry or a stop is asked for.
     let stopped_by = workers::run(&ctx, stop).await;

@@ -78,7 +78,17 @@ async fn process(ctx: &Ctx, lease: Lease) {
     };
     let attempt = lease.entry.attempt;
     let fetching = Instant::now();
-    let fetched = ctx.fetcher.get_capped(&lease.entry.url, cap).await;
+    // A recrawl asks whether the page changed since the earlier crawl's copy.
+    let (etag, last_modified) = lease
+        .entry
+        .prior
+        .as_deref()
+        .map_or((None, None), |p| p.validators());
+    let ask = fetch::Validators {
+        etag,
+        last_modified,
+    };
+    let fetched = ctx.fetcher.get_if(&lease.entry.url, cap, ask).await;
     ctx.stats.timings.fetched(fetching.elapsed());
     let resp = match fetched {
         Ok(r) => r,
@@ -101,7 +111,12 @@ async fn process(ctx: &Ctx, lease: Lease) {
         };
         return record::retry(ctx, lease, delay, Contact::Reached).await;
     }
-    let outcome = respond(ctx, &lease, resp, named_sitemap).await;
+    let Some((resp, payload)) = content::digest(resp).await else {
+        let o = Outcome::error(ErrorKind::Other, "the body could not be hashed");
+        return record::finish(ctx, lease, o, started).await;
+    };
+    let mut outcome = respond(ctx, &lease, resp, named_sitemap).await;
+    outcome.payload = payload;
     record::finish(ctx, lease, outcome, started).await
 }
 

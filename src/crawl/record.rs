@@ -11,6 +11,8 @@ use crate::canon::HostKey;
 use crate::fetch::Response;
 use crate::frontier::{Contact, Lease};
 use crate::journal::{Pending, Ticket};
+use crate::recrawl::Change;
+use crate::sink::warc::{Revisit, RevisitProfile};
 use crate::sink::{Exchange, Output, PageRecord};
 use crate::stats::ErrorKind;
 
@@ -36,6 +38,11 @@ pub(super) struct Outcome {
     /// The response's validators, for the next crawl's conditional requests.
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// The SHA-1 of a whole body (none when empty or cut; set by the page's
+    /// processing, see `content::digest`), and the record's `digest` made of it (or
+    /// of the earlier crawl's, over a `304`).
+    pub payload: Option<[u8; 20]>,
+    pub digest: Option<String>,
     /// The commit of the URLs this page discovered: its record waits for it.
     pub ticket: Ticket,
     /// Extras and rule fields of a parsed page.
@@ -82,6 +89,8 @@ impl Outcome {
             redirect: None,
             etag: None,
             last_modified: None,
+            payload: None,
+            digest: None,
             ticket: Ticket::NONE,
             fields: None,
             exchange: None,
@@ -96,7 +105,11 @@ impl Outcome {
 }
 
 /// Writes the record, counts it, and ends the lease (links were pushed already).
-pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant) {
+pub(super) async fn finish(ctx: &Ctx, lease: Lease, mut o: Outcome, started: Instant) {
+    let recrawl = recrawl(ctx, &lease, &mut o);
+    if let Some(ex) = o.exchange.as_mut() {
+        ex.payload_sha = o.payload;
+    }
     let kind = o.error.as_ref().map(|(k, _)| *k);
     let contact = match o.contact {
         Some(c) => c,
@@ -117,6 +130,7 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
         redirect: o.redirect,
         etag: o.etag,
         last_modified: o.last_modified,
+        digest: o.digest,
         fetched_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         attempts: lease.entry.attempt + 1,
@@ -125,6 +139,7 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
             .scope
             .page_requisites
             .then_some(lease.entry.requisite),
+        recrawl: recrawl.map(|c| c.map(Change::name)),
         extra: o.fields.unwrap_or_else(|| ctx.empty_fields.clone()),
         ticket: o.ticket,
         done: Pending::of(&lease),
@@ -155,6 +170,46 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, o: Outcome, started: Instant
     if dead {
         declared_unreachable(ctx, &host, &contact);
     }
+}
+
+/// A recrawl's verdict on a response (`--since`; `None` without it, `Some(None)`
+/// for an attempt with no response): the record's `digest` (the earlier one over
+/// a `304`), validators kept from the earlier record when a `304` repeats none,
+/// and the archive's revisit of the earlier capture when it was archived.
+fn recrawl(ctx: &Ctx, lease: &Lease, o: &mut Outcome) -> Option<Option<Change>> {
+    o.digest = o.payload.as_ref().map(crate::digest::text);
+    let since = ctx.since.as_ref()?;
+    let Some(status) = o.status else {
+        return Some(None);
+    };
+    let prior = lease.entry.prior.as_deref();
+    let change = Change::of(prior, status, o.digest.as_deref());
+    ctx.stats.recrawl.change(change);
+    let Some(prior) = prior else {
+        return Some(Some(change));
+    };
+    if change == Change::NotModified {
+        o.digest = prior.content_digest().map(str::to_string);
+        o.etag = o.etag.take().or_else(|| prior.etag.clone());
+        o.last_modified = o
+            .last_modified
+            .take()
+            .or_else(|| prior.last_modified.clone());
+    }
+    let profile = match change {
+        Change::NotModified => RevisitProfile::ServerNotModified,
+        Change::Unchanged => RevisitProfile::IdenticalPayloadDigest,
+        _ => return Some(Some(change)),
+    };
+    let date = humantime::parse_rfc3339_weak(&prior.date).ok();
+    if let (true, Some(ex), Some(date)) = (since.archived, o.exchange.as_mut(), date) {
+        ex.revisit = Some(Revisit {
+            profile,
+            date,
+            digest: o.digest.clone(),
+        });
+    }
+    Some(Some(change))
 }
 
 /// Hands the lease back to be tried again after `delay`; `contact` is what this
@@ -247,5 +302,7 @@ pub(super) fn exchange(url: &Url, resp: Option<Response>) -> Option<Exchange> {
         headers: wire.headers,
         body: resp.body,
         truncated: resp.truncated,
+        payload_sha: None,
+        revisit: None,
     })
 }

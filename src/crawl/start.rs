@@ -101,6 +101,11 @@ impl Started {
             })?;
         }
         let out = config.output.out.clone();
+        // So does an earlier crawl (`--since`) that is not there.
+        let since = match &config.output.since {
+            Some(dir) => Some(super::since::Previous::open(dir, &out)?),
+            None => None,
+        };
         let worker = config.is_shared().then(|| config.worker_name());
         let lock = outdir::lock(&out, worker.as_deref())?;
         let state_dir = config
@@ -128,6 +133,10 @@ impl Started {
             false => Journal::none(&out),
         };
         let stats = Arc::new(Stats::new());
+        stats
+            .recrawl
+            .on
+            .store(since.is_some(), std::sync::atomic::Ordering::Relaxed);
         let recorded = match resumed {
             true => journal
                 .recover(|page| {
@@ -159,6 +168,7 @@ impl Started {
             extractor,
             stats: stats.clone(),
             resumed,
+            since,
         };
         let ctx = Ctx::new(config, seeds, logins, parts)?;
         let started = Started {

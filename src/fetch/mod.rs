@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, ETAG,
-    LAST_MODIFIED, LOCATION, RETRY_AFTER, USER_AGENT,
+    IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION, RETRY_AFTER, USER_AGENT,
 };
 use url::Url;
 
@@ -254,10 +254,21 @@ impl Fetcher {
 
     /// Like [`get`](Self::get) with a different body cap (robots.txt has its own).
     pub async fn get_capped(&self, url: &Url, cap: u64) -> Result<Response, FetchError> {
+        self.get_if(url, cap, Validators::default()).await
+    }
+
+    /// Like [`get_capped`](Self::get_capped), asking only for a newer version than
+    /// the one `ask` names (`If-None-Match`, `If-Modified-Since`): a recrawl.
+    pub async fn get_if(
+        &self,
+        url: &Url,
+        cap: u64,
+        ask: Validators<'_>,
+    ) -> Result<Response, FetchError> {
         self.guard
             .check_literal(url)
             .map_err(|e| FetchError::new(ErrorKind::Blocked, e.to_string()))?;
-        match tokio::time::timeout(self.timeout, self.get_inner(url, cap)).await {
+        match tokio::time::timeout(self.timeout, self.get_inner(url, cap, ask)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::new(
                 ErrorKind::Timeout,
@@ -266,7 +277,12 @@ impl Fetcher {
         }
     }
 
-    async fn get_inner(&self, url: &Url, cap: u64) -> Result<Response, FetchError> {
+    async fn get_inner(
+        &self,
+        url: &Url,
+        cap: u64,
+        ask: Validators<'_>,
+    ) -> Result<Response, FetchError> {
         let client = match self.guard.is_exempt(url) {
             true => &self.seed_client,
             false => &self.client,
@@ -281,6 +297,10 @@ impl Fetcher {
         // Every header set here, in order, so that reqwest adds none of its own and
         // the archive's request record is the request as sent.
         for (name, value) in sent {
+            request = request.header(name, value);
+        }
+        let conditional = ask.headers();
+        for (name, value) in &conditional {
             request = request.header(name, value);
         }
         let has_authorization = sent.iter().any(|(n, _)| n == AUTHORIZATION);
@@ -323,7 +343,13 @@ impl Fetcher {
             .map(str::to_string)
             .collect();
         let wire = self.keep_wire.then(|| Wire {
-            request_head: request_head(url, resp.version(), sent, auth, sent_cookie),
+            request_head: request_head(
+                url,
+                resp.version(),
+                sent.iter().chain(&conditional),
+                auth,
+                sent_cookie,
+            ),
             version: format!("{:?}", resp.version()),
             headers: headers
                 .iter()
@@ -377,10 +403,10 @@ impl Fetcher {
 /// which hyper adds last. Names are lower case, as hyper writes them. An HTTP/2 request has no request line or Host
 /// header on the wire; it is written in the same form, `HTTP/2.0` and the
 /// `:authority` as `host`, which is how replay tools read it.
-fn request_head(
+fn request_head<'a>(
     url: &Url,
     version: reqwest::Version,
-    headers: &[(HeaderName, HeaderValue)],
+    headers: impl Iterator<Item = &'a (HeaderName, HeaderValue)>,
     auth: Option<&str>,
     cookie: bool,
 ) -> Vec<u8> {
@@ -420,6 +446,31 @@ fn request_head(
     head
 }
 
+/// What a conditional request asks with: an earlier response's validators.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Validators<'a> {
+    pub etag: Option<&'a str>,
+    pub last_modified: Option<&'a str>,
+}
+
+impl Validators<'_> {
+    /// `If-None-Match` and `If-Modified-Since`, for those given that a header can
+    /// carry (both, as RFC 9110 allows: a server uses the first it supports).
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let mut out = Vec::new();
+        let pairs = [
+            (IF_NONE_MATCH, self.etag),
+            (IF_MODIFIED_SINCE, self.last_modified),
+        ];
+        for (name, value) in pairs {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+                out.push((name, v));
+            }
+        }
+        out
+    }
+}
+
 /// The headers every request carries, in wire order: what reqwest would add by
 /// itself, set explicitly so the archive can say exactly what was sent (the
 /// encodings are those this build decodes), then the user's `headers`. A user's
@@ -454,9 +505,7 @@ fn request_headers(
     Ok(headers)
 }
 
-/// Longest ETag or Last-Modified kept: real ones are tens of bytes, and a record
-/// must not carry a server's megabyte.
-pub const MAX_VALIDATOR_BYTES: usize = 512;
+pub use crate::recrawl::MAX_VALIDATOR_BYTES;
 
 /// A validator header, when present, printable and short enough.
 fn validator(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

@@ -69,6 +69,10 @@ pub struct Entry {
     /// Redis queues), so a resumed crawl still knows why it was admitted.
     #[serde(default, skip_serializing_if = "is_false")]
     pub requisite: bool,
+    /// What an earlier crawl recorded of this URL (`--since`): asked with
+    /// conditionally, and compared against. Boxed: most entries have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior: Option<Box<crate::recrawl::Prior>>,
 }
 
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
@@ -90,6 +94,7 @@ impl Entry {
             seq: 0,
             seed: false,
             requisite: false,
+            prior: None,
         }
     }
 }
@@ -607,6 +612,26 @@ mod tests {
         let back: Entry = serde_json::from_str(&json).unwrap();
         assert!(back.requisite, "{json}");
         assert_eq!(back, requisite);
+        assert!(!json.contains("prior"), "{json}");
+    }
+
+    /// A recrawl's prior goes with the entry through the store and Redis.
+    #[test]
+    fn an_entry_keeps_its_prior_when_stored() {
+        let prior = crate::recrawl::Prior {
+            status: Some(200),
+            etag: Some("\"v1\"".into()),
+            last_modified: Some("Tue, 01 Dec 2026 10:00:00 GMT".into()),
+            digest: Some("sha1:ABC".into()),
+            date: "2026-12-01T10:00:00.000Z".into(),
+        };
+        let entry = Entry {
+            prior: Some(Box::new(prior)),
+            ..e("http://a.test/p")
+        };
+        let json = serde_json::to_string(&entry).unwrap();
+        let back: Entry = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, entry, "{json}");
     }
 
     fn ready_url(p: Poll) -> String {

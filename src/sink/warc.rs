@@ -30,7 +30,18 @@
 //! `revisit` record (profile `identical-payload-digest`) holding only the HTTP head
 //! and pointing at the first record with `WARC-Refers-To`. Only the first
 //! [`DEDUP_DIGESTS`] distinct payloads are remembered (about 150 MB at most);
-//! after that, new payloads are stored in full. Nothing is deduplicated across runs.
+//! after that, new payloads are stored in full.
+//!
+//! Across runs, only a recrawl (`--since`) of a crawl that was archived too writes
+//! revisits: of profile `server-not-modified` for a `304` (the record names the
+//! earlier payload's digest and holds no HTTP head, so that replay serves the
+//! earlier capture whole: pywb and wabac.js replay a revisit's own head when it has
+//! one, and a 304's would replay as a 304 with no page), and
+//! `identical-payload-digest` for a `200` that brought the earlier digest (the
+//! record holds its head). Both name the earlier capture by
+//! `WARC-Refers-To-Target-URI` and `WARC-Refers-To-Date`, as Heritrix does; its
+//! record id is not known to the recrawl, and replay tools (pywb) find the
+//! original by URL, date and digest.
 //!
 //! # What this writer must never do
 //! - Leave a live file under a finished name: files are written as `<name>.open`
@@ -53,12 +64,13 @@ use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use data_encoding::BASE32;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+use crate::digest::{sha1, text as digest_text};
 
 /// Where and how to write archives.
 #[derive(Debug, Clone)]
@@ -95,6 +107,44 @@ pub struct Exchange {
     /// The body was cut at `max_body`: the record holds what was read and says
     /// `WARC-Truncated: length` (WARC 1.1, 5.13).
     pub truncated: bool,
+    /// The SHA-1 of `body`, when the crawl computed it already (for the record's
+    /// `digest`); computed here otherwise.
+    pub payload_sha: Option<[u8; 20]>,
+    /// An earlier crawl's archive holds this page's payload (`--since`): written
+    /// as a revisit of it.
+    pub revisit: Option<Revisit>,
+}
+
+/// What a recrawl's unchanged page refers to: the earlier crawl's capture of the
+/// same URL (`WARC-Refers-To-Target-URI` and `-Date`; its record id is not known,
+/// and replay tools find the original by URL, date and digest).
+#[derive(Debug, Clone)]
+pub struct Revisit {
+    pub profile: RevisitProfile,
+    /// The date of the earlier capture.
+    pub date: SystemTime,
+    /// The earlier payload's digest (`sha1:...`), for a `304`, which has none of
+    /// its own.
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevisitProfile {
+    /// The server answered `304 Not Modified`: the record holds its head.
+    ServerNotModified,
+    /// A `200` whose payload the earlier capture had: the record holds the head.
+    IdenticalPayloadDigest,
+}
+
+impl RevisitProfile {
+    fn uri(self) -> &'static str {
+        match self {
+            RevisitProfile::ServerNotModified => {
+                "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+            }
+            RevisitProfile::IdenticalPayloadDigest => REVISIT_PROFILE,
+        }
+    }
 }
 
 /// Exchanges buffered between the crawl and the writer. Each carries a whole body,
@@ -219,7 +269,7 @@ impl Writer {
     fn exchange_members(&mut self, ex: &Exchange, warcinfo_id: Uuid) -> std::io::Result<Vec<u8>> {
         let date = warc_date(ex.fetched_at);
         let head = response_head(ex);
-        let payload_sha = sha1(&ex.body);
+        let payload_sha = ex.payload_sha.unwrap_or_else(|| sha1(&ex.body));
         let payload_digest = digest_text(&payload_sha);
         let response_id = Uuid::new_v4();
 
@@ -240,6 +290,42 @@ impl Writer {
             self.seen.get(&payload_sha)
         };
         let mut out = Vec::new();
+        if let Some(rv) = &ex.revisit {
+            // An earlier crawl's capture: a revisit of it, whatever this run holds.
+            let digest = match rv.profile {
+                RevisitProfile::ServerNotModified => rv.digest.clone(),
+                RevisitProfile::IdenticalPayloadDigest => Some(payload_digest),
+            };
+            let mut headers = vec![
+                ("WARC-Type", "revisit".to_string()),
+                ("WARC-Record-ID", record_id(response_id)),
+            ];
+            headers.extend(common.iter().cloned());
+            headers.extend([
+                ("WARC-Profile", rv.profile.uri().to_string()),
+                ("WARC-Refers-To-Target-URI", clean(&ex.url)),
+                ("WARC-Refers-To-Date", warc_date(rv.date)),
+            ]);
+            if let Some(d) = digest {
+                headers.push(("WARC-Payload-Digest", clean(&d)));
+            }
+            // A 304's revisit holds no HTTP head: replay tools (pywb, wabac.js) then
+            // serve the earlier capture's status, headers and body, where the 304's
+            // head would be replayed as a 304 with no page.
+            let block: &[&[u8]] = match rv.profile {
+                RevisitProfile::ServerNotModified => &[],
+                RevisitProfile::IdenticalPayloadDigest => {
+                    headers.push((
+                        "Content-Type",
+                        "application/http; msgtype=response".to_string(),
+                    ));
+                    &[&head]
+                }
+            };
+            out.extend(gzip_member(&record(headers, block)?)?);
+            out.extend(self.request_member(ex, common, response_id)?);
+            return Ok(out);
+        }
         match original {
             Some(orig) => {
                 let mut headers = vec![
@@ -290,6 +376,17 @@ impl Writer {
             }
         }
 
+        out.extend(self.request_member(ex, common, response_id)?);
+        Ok(out)
+    }
+
+    /// The `request` record of an exchange, naming its response.
+    fn request_member(
+        &self,
+        ex: &Exchange,
+        common: Vec<(&str, String)>,
+        response_id: Uuid,
+    ) -> std::io::Result<Vec<u8>> {
         let mut headers = vec![
             ("WARC-Type", "request".to_string()),
             ("WARC-Record-ID", record_id(Uuid::new_v4())),
@@ -302,8 +399,7 @@ impl Writer {
                 "application/http; msgtype=request".to_string(),
             ),
         ]);
-        out.extend(gzip_member(&record(headers, &[&ex.request_head])?)?);
-        Ok(out)
+        gzip_member(&record(headers, &[&ex.request_head])?)
     }
 
     /// Creates the next `.open` file and writes its warcinfo record.
@@ -533,14 +629,6 @@ fn gzip_member(data: &[u8]) -> std::io::Result<Vec<u8>> {
     gz.finish()
 }
 
-fn sha1(data: &[u8]) -> [u8; 20] {
-    Sha1::digest(data).into()
-}
-
-fn digest_text(sha: &[u8; 20]) -> String {
-    format!("sha1:{}", BASE32.encode(sha))
-}
-
 fn record_id(id: Uuid) -> String {
     format!("<urn:uuid:{id}>")
 }
@@ -584,6 +672,8 @@ mod tests {
             ],
             body: body.to_vec(),
             truncated: false,
+            payload_sha: None,
+            revisit: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod hardening;
 mod hostile;
 mod metrics;
 mod outputs;
+mod recrawl;
 mod requests;
 mod requisites;
 mod resume;

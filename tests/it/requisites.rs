@@ -243,39 +243,6 @@ async fn queued_requisites_survive_a_stop_and_resume() {
     );
 }
 
-/// Runs a pywb tool in `dir`, which must succeed.
-fn pywb(dir: &std::path::Path, tool: &str, args: &[&str]) {
-    let out = std::process::Command::new(ci_tool(tool))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {tool} ({e}): run the tests with .ci/test, which installs pywb")
-        });
-    assert!(
-        out.status.success(),
-        "{tool} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Kills the replay server however the test ends.
-struct Wayback(std::process::Child);
-
-impl Drop for Wayback {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The body of a reply from `get`, with its status line.
-fn status_and_body(reply: &str) -> (&str, &str) {
-    let line = reply.lines().next().unwrap_or("");
-    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (line, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_of_a_page_and_its_requisites_replays_in_pywb() {
     let (_trap, other) = other_host();
@@ -287,27 +254,7 @@ async fn the_archive_of_a_page_and_its_requisites_replays_in_pywb() {
         .collect();
     assert!(!warcs.is_empty());
     // A pywb collection of the crawl's archive, served on loopback.
-    let replay = tempfile::tempdir().unwrap();
-    pywb(replay.path(), "wb-manager", &["init", "trawl"]);
-    let mut add = vec!["add", "trawl"];
-    add.extend(warcs.iter().map(String::as_str));
-    pywb(replay.path(), "wb-manager", &add);
-    let addr = free_addr();
-    let port = addr.rsplit(':').next().unwrap().to_string();
-    let _wayback = Wayback(
-        std::process::Command::new(ci_tool("wayback"))
-            .args(["-b", "127.0.0.1", "-p", &port])
-            .current_dir(replay.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("wayback starts"),
-    );
-    let a = addr.clone();
-    wait_until("pywb answers", Duration::from_secs(60), || {
-        get(&a, "/").is_some_and(|r| is_ok(&r))
-    })
-    .await;
+    let (_wayback, addr) = replay(&warcs).await;
     // Each requisite replays byte for byte, as the site served it.
     let served = [
         ("/style.css", "body { color: red }"),

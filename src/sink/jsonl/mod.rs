@@ -17,10 +17,13 @@
 //! | `canonical`      | string or null   | the page's `<link rel="canonical">` target, absolute |
 //! | `noindex`        | boolean          | meta robots or X-Robots-Tag said `noindex` (or `none`) |
 //! | `redirect`       | string or null   | `"http"` (a 3xx with Location) or `"refresh"` (a meta refresh followed); then `final_url` is the target |
+//! | `etag`, `last_modified` | string or null | the response's `ETag` and `Last-Modified` as sent (what a recrawl asks with); over a `304` that repeats none, the earlier record's |
+//! | `digest`         | string or null   | `sha1:` and the base-32 SHA-1 of the whole body after decoding (the archive's `WARC-Payload-Digest`); null for an empty or cut body; over a recrawl's `304`, the earlier record's |
 //! | `fetched_at`     | string           | RFC 3339 UTC time the fetch finished |
 //! | `elapsed_ms`     | integer          | time spent on this URL's last attempt, robots.txt wait included |
 //! | `attempts`       | integer          | fetch attempts made (1 unless retried) |
 //! | `requisite`      | boolean          | with `--page-requisites` only: fetched as a page requisite (an image, stylesheet, script... a page needs), not as a link |
+//! | `recrawl`        | string or null   | with `--since` only: `new` (not in the earlier crawl), `not_modified` (a `304`), `unchanged` (a 2xx with the earlier digest), `changed`; null when no response came |
 //! | *(extra keys)*   | any              | extraction results ([`PageRecord::extra`]), after `attempts`, in key name order; absent when there are none |
 //!
 //! The extra keys: each extra switched on (`description`, `lang`, `meta`,

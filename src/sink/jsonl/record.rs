@@ -24,6 +24,10 @@ pub struct PageRecord {
     /// a later crawl asks `If-None-Match` / `If-Modified-Since` with.
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// `sha1:` and the base-32 SHA-1 of the whole body after content decoding (as
+    /// the archive's `WARC-Payload-Digest`); null with no body or a cut one. Over
+    /// a recrawl's `304`, the earlier record's.
+    pub digest: Option<String>,
     pub fetched_at: String,
     pub elapsed_ms: u64,
     pub attempts: u32,
@@ -32,6 +36,10 @@ pub struct PageRecord {
     /// unchanged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requisite: Option<bool>,
+    /// With `--since` only: `new`, `not_modified`, `unchanged` or `changed` (null
+    /// when no response came); see `recrawl::Change`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recrawl: Option<Option<&'static str>>,
     /// Extraction results, written as top-level keys after `attempts` (in key name
     /// order: serde_json's map is sorted). Empty adds nothing to the line.
     #[serde(flatten)]

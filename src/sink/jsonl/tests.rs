@@ -28,10 +28,12 @@ fn record(url: &str) -> PageRecord {
         redirect: None,
         etag: None,
         last_modified: None,
+        digest: None,
         fetched_at: "2026-01-01T00:00:00.000Z".into(),
         elapsed_ms: 5,
         attempts: 1,
         requisite: None,
+        recrawl: None,
         extra: Default::default(),
         ticket: Ticket::NONE,
         done: None,
@@ -69,7 +71,7 @@ fn schema_is_pinned() {
     let line = serde_json::to_string(&record("http://e.com/")).unwrap();
     assert_eq!(
         line,
-        r#"{"url":"http://e.com/","final_url":"http://e.com/","status":200,"error":null,"depth":1,"content_type":"text/html","content_length":12,"title":"T \"q\"\n","links":3,"canonical":null,"noindex":false,"redirect":null,"etag":null,"last_modified":null,"fetched_at":"2026-01-01T00:00:00.000Z","elapsed_ms":5,"attempts":1}"#
+        r#"{"url":"http://e.com/","final_url":"http://e.com/","status":200,"error":null,"depth":1,"content_type":"text/html","content_length":12,"title":"T \"q\"\n","links":3,"canonical":null,"noindex":false,"redirect":null,"etag":null,"last_modified":null,"digest":null,"fetched_at":"2026-01-01T00:00:00.000Z","elapsed_ms":5,"attempts":1}"#
     );
 }
 

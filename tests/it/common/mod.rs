@@ -33,6 +33,7 @@ use tokio::sync::watch;
 
 pub mod proxy;
 pub mod redis;
+mod replay;
 mod run;
 mod scrape;
 mod server;
@@ -41,6 +42,7 @@ mod traps;
 mod wire;
 // Not every test file uses every helper, and `common` is private to the test binary.
 #[allow(unused_imports)]
+pub use replay::*;
 pub use run::*;
 #[allow(unused_imports)]
 pub use scrape::*;
@@ -115,6 +117,16 @@ pub enum Reply {
     /// Read the request, write the partial head [`RESET_PARTIAL_HEAD`], then close with a
     /// TCP RST (`SO_LINGER` 0).
     Reset,
+    /// A page with validators, answering conditional requests as a static file server
+    /// does: `304 Not Modified` (with the validators, no body) when `If-None-Match`
+    /// names `etag`, or, without `If-None-Match`, when `If-Modified-Since` equals
+    /// `last_modified`; otherwise 200 HTML with `ETag` and `Last-Modified` (each when
+    /// given).
+    Validated {
+        etag: Option<String>,
+        last_modified: Option<String>,
+        html: String,
+    },
 }
 
 /// One request the server received.

@@ -141,14 +141,21 @@ pub(super) enum BodyKind {
     Endless,
 }
 
+/// What a request asks conditionally (its `If-None-Match` and `If-Modified-Since`).
+#[derive(Default)]
+pub(super) struct Conditions {
+    if_none_match: Option<String>,
+    if_modified_since: Option<String>,
+}
+
 /// Picks the reply for one request to `target` and advances its sequence count.
-pub(super) fn plan(shared: &Shared, target: &str) -> (Duration, Action) {
+pub(super) fn plan(shared: &Shared, target: &str, cond: &Conditions) -> (Duration, Action) {
     let mut routes = lock(&shared.routes);
     match routes.get_mut(target) {
         Some(route) => {
             let n = route.served;
             route.served += 1;
-            resolve(&route.reply, n)
+            resolve(&route.reply, n, cond)
         }
         None => (Duration::ZERO, plain(404, "")),
     }
@@ -165,7 +172,7 @@ fn plain(status: u16, body: &str) -> Action {
     }
 }
 
-fn resolve(reply: &Reply, n: usize) -> (Duration, Action) {
+fn resolve(reply: &Reply, n: usize, cond: &Conditions) -> (Duration, Action) {
     let now = |action| (Duration::ZERO, action);
     let http = |status, content_type: &str, body| Action::Http {
         status,
@@ -196,11 +203,11 @@ fn resolve(reply: &Reply, n: usize) -> (Duration, Action) {
             body: BodyKind::Full(Bytes::copy_from_slice(body)),
         }),
         Reply::Delay(delay, inner) => {
-            let (more, action) = resolve(inner, n);
+            let (more, action) = resolve(inner, n, cond);
             (*delay + more, action)
         }
         Reply::Sequence(replies) => match replies.get(n.min(replies.len().saturating_sub(1))) {
-            Some(reply) => resolve(reply, n),
+            Some(reply) => resolve(reply, n, cond),
             None => now(plain(500, "fixture: empty Reply::Sequence\n")),
         },
         Reply::Endless { content_type } => now(http(200, content_type, BodyKind::Endless)),
@@ -217,6 +224,42 @@ fn resolve(reply: &Reply, n: usize) -> (Duration, Action) {
         })),
         Reply::RawBytes(bytes) => now(Action::Raw(Trap::RawBytes(bytes.clone()))),
         Reply::Reset => now(Action::Raw(Trap::Reset)),
+        Reply::Validated {
+            etag,
+            last_modified,
+            html,
+        } => {
+            // RFC 9110 13.2.2: If-None-Match, when sent, decides alone.
+            let fresh = match (&cond.if_none_match, &cond.if_modified_since) {
+                (Some(asked), _) => etag
+                    .as_ref()
+                    .is_some_and(|e| asked.split(',').any(|a| a.trim() == e || a.trim() == "*")),
+                (None, Some(since)) => last_modified.as_ref() == Some(since),
+                (None, None) => false,
+            };
+            let mut headers = Vec::new();
+            if let Some(e) = etag {
+                headers.push(("ETag".to_string(), e.clone()));
+            }
+            if let Some(l) = last_modified {
+                headers.push(("Last-Modified".to_string(), l.clone()));
+            }
+            let (status, body) = match fresh {
+                true => (304, Bytes::new()),
+                false => {
+                    headers.push((
+                        CONTENT_TYPE.to_string(),
+                        "text/html; charset=utf-8".to_string(),
+                    ));
+                    (200, Bytes::copy_from_slice(html.as_bytes()))
+                }
+            };
+            now(Action::Http {
+                status,
+                headers,
+                body: BodyKind::Full(body),
+            })
+        }
     }
 }
 
@@ -314,7 +357,11 @@ impl Gate {
         let Some(target) = request.path else {
             return Head::Unframed;
         };
-        let (delay, action) = plan(&self.shared, target);
+        let cond = Conditions {
+            if_none_match: header("if-none-match"),
+            if_modified_since: header("if-modified-since"),
+        };
+        let (delay, action) = plan(&self.shared, target, &cond);
         Head::Request {
             len: head_len.saturating_add(body_len),
             claim: Box::new(Claim {
