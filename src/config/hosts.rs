@@ -4,8 +4,12 @@
 //! (`*.example.com`). Credentials go to the hosts a table matches and nowhere else:
 //! a redirect to another host is a new request, matched anew.
 //!
-//! Rate and concurrency per host are not settable here yet: a table naming them is
-//! refused (unknown key) rather than silently ignored.
+//!
+//! A table may also set its hosts' politeness (`rate`, `concurrency`: each host the
+//! table matches gets them, in place of `per_host_rate` and `per_host_concurrency`;
+//! enforced by the frontier, `frontier::HostLimits`) and cookies sent to them from
+//! the start (put in the crawl's jar, scoped to the table's host or domain).
+//! An unknown key is refused, never silently ignored.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +34,15 @@ pub struct HostRule {
     /// `obey` or `ignore` robots.txt for these hosts (unset: the crawl's setting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub robots: Option<RobotsMode>,
+    /// Requests per second to each of these hosts (0 = no limit; unset: `per_host_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Requests in flight to each of these hosts (unset: `per_host_concurrency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// Cookies (name = value) in the jar for these hosts from the start.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cookies: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,16 +58,7 @@ pub const MAX_HOST_RULES: usize = 1000;
 impl HostRule {
     /// Whether this table applies to `host` (lower case, as URLs hold it).
     pub fn matches(&self, host: &str) -> bool {
-        let pattern = self.pattern.as_str();
-        match pattern.strip_prefix("*.") {
-            Some(domain) => {
-                host == domain
-                    || host
-                        .strip_suffix(domain)
-                        .is_some_and(|rest| rest.ends_with('.'))
-            }
-            None => host == pattern,
-        }
+        pattern_matches(&self.pattern, host)
     }
 
     /// One line naming what is wrong with the table, if anything.
@@ -79,6 +83,39 @@ impl HostRule {
                 self.pattern
             ));
         }
+        if self
+            .rate
+            .is_some_and(|r| !r.is_finite() || !(0.0..=100_000.0).contains(&r))
+        {
+            return Err(format!(
+                "{}: rate must be between 0 (no limit) and 100000 requests per second",
+                self.pattern
+            ));
+        }
+        if self.concurrency.is_some_and(|c| !(1..=10_000).contains(&c)) {
+            return Err(format!(
+                "{}: concurrency must be between 1 and 10000",
+                self.pattern
+            ));
+        }
+        if self.cookies.len() > 64 {
+            return Err(format!("{}: at most 64 cookies", self.pattern));
+        }
+        for (name, value) in &self.cookies {
+            // RFC 6265: a name is a token; a value has no controls, space, '"', ',',
+            // ';' or '\\'.
+            let token = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+            let octet = |c: char| c.is_ascii_graphic() && !"\",;\\".contains(c);
+            if name.is_empty() || !name.chars().all(token) || name.len() > 256 {
+                return Err(format!("{}: '{name}' is not a cookie name", self.pattern));
+            }
+            if value.len() > 4096 || !value.chars().all(octet) {
+                return Err(format!(
+                    "{}: cookie {name} has a value a cookie cannot carry",
+                    self.pattern
+                ));
+            }
+        }
         if self.bearer.as_deref().is_some_and(|t| {
             t.is_empty() || reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")).is_err()
         }) {
@@ -88,6 +125,19 @@ impl HostRule {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether `pattern` (a table's `match`) covers `host`.
+pub fn pattern_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(domain) => {
+            host == domain
+                || host
+                    .strip_suffix(domain)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        }
+        None => host == pattern,
     }
 }
 
@@ -144,6 +194,41 @@ mod tests {
                     ..rule("a.test")
                 },
                 "user:password",
+            ),
+            (
+                HostRule {
+                    rate: Some(f64::NAN),
+                    ..rule("a.test")
+                },
+                "rate must be",
+            ),
+            (
+                HostRule {
+                    rate: Some(-1.0),
+                    ..rule("a.test")
+                },
+                "rate must be",
+            ),
+            (
+                HostRule {
+                    concurrency: Some(0),
+                    ..rule("a.test")
+                },
+                "concurrency must be",
+            ),
+            (
+                HostRule {
+                    cookies: [("a b".to_string(), "1".to_string())].into(),
+                    ..rule("a.test")
+                },
+                "not a cookie name",
+            ),
+            (
+                HostRule {
+                    cookies: [("sid".to_string(), "x;y".to_string())].into(),
+                    ..rule("a.test")
+                },
+                "cannot carry",
             ),
         ] {
             let e = r.check().unwrap_err();

@@ -242,9 +242,26 @@ impl Config {
             "sitemaps",
             "lease_ttl",
         ];
-        all.into_iter()
+        let mut shared: serde_json::Map<_, _> = all
+            .into_iter()
             .filter(|(k, _)| SHARED.contains(&k.as_str()))
-            .collect()
+            .collect();
+        // [[hosts]] politeness (never its credentials: the settings live in Redis).
+        let politeness: Vec<serde_json::Value> = self
+            .fetch
+            .hosts
+            .iter()
+            .map(|r| serde_json::json!([r.pattern, r.rate, r.concurrency]))
+            .collect();
+        if self
+            .fetch
+            .hosts
+            .iter()
+            .any(|r| r.rate.is_some() || r.concurrency.is_some())
+        {
+            shared.insert("host_politeness".into(), politeness.into());
+        }
+        shared
     }
 
     /// The extras asked for, `all` expanded, each once, in record order.

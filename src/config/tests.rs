@@ -276,3 +276,27 @@ fn proxy_urls_are_checked_without_repeating_them() {
         assert!(!e.contains("secret"), "{bad}: {e}");
     }
 }
+
+/// A fleet agrees on `[[hosts]]` politeness (a process with another rate is
+/// refused at join), and its credentials never reach the settings Redis keeps.
+#[test]
+fn hosts_politeness_is_shared_and_its_secrets_are_not() {
+    let mut config = Config::default();
+    assert!(!config.shared_settings().contains_key("host_politeness"));
+    config.fetch.hosts = vec![HostRule {
+        pattern: "a.test".into(),
+        rate: Some(0.5),
+        basic_auth: Some("u:s3cret".into()),
+        cookies: [("sid".to_string(), "c00kie".to_string())].into(),
+        ..HostRule::default()
+    }];
+    let shared = serde_json::to_string(&config.shared_settings()).unwrap();
+    assert!(
+        shared.contains(r#""host_politeness":[["a.test",0.5,null]]"#),
+        "{shared}"
+    );
+    assert!(
+        !shared.contains("s3cret") && !shared.contains("c00kie"),
+        "{shared}"
+    );
+}

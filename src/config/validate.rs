@@ -142,6 +142,12 @@ impl FetchSettings {
                 "a cookies file needs the cookie jar (no_cookies is set)",
             );
         }
+        if self.no_cookies && self.hosts.iter().any(|r| !r.cookies.is_empty()) {
+            return bad(
+                "hosts",
+                "cookies in a [[hosts]] table need the cookie jar (no_cookies is set)",
+            );
+        }
         secs("timeout", self.timeout, 0.001, 86_400.0)?;
         if self.timeout == 0.0 {
             return bad("timeout", "must be positive");

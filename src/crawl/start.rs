@@ -92,13 +92,14 @@ impl Started {
         let extractor = Arc::new(Extractor::new(&config)?);
         // A cookies file that cannot be read stops the crawl before its out dir
         // is touched (the fetcher reads it again when it is built).
-        if let (Some(_), false) = (&config.fetch.cookies, config.fetch.no_cookies) {
-            crate::fetch::cookies::jar(config.fetch.cookies.as_deref()).map_err(|message| {
-                CrawlError::Config(ConfigError::Invalid {
-                    key: "cookies",
-                    message,
-                })
-            })?;
+        if !config.fetch.no_cookies {
+            crate::fetch::cookies::jar(config.fetch.cookies.as_deref(), &config.fetch.hosts)
+                .map_err(|message| {
+                    CrawlError::Config(ConfigError::Invalid {
+                        key: "cookies",
+                        message,
+                    })
+                })?;
         }
         let out = config.output.out.clone();
         // So does an earlier crawl (`--since`) that is not there.
@@ -223,6 +224,7 @@ fn limits(config: &Config) -> Limits {
             window: Duration::from_secs_f64(config.fetch.unreachable_window),
             gap: Unreachable::GAP,
         },
+        hosts: crate::frontier::HostLimits::from_rules(&config.fetch.hosts),
     }
 }
 

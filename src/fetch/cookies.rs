@@ -20,8 +20,14 @@ pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 /// The jar for a crawl: empty, or filled from `file`. Errors are one line naming
 /// the file (and line).
-pub fn jar(file: Option<&Path>) -> Result<Arc<CookieStoreMutex>, String> {
+pub fn jar(
+    file: Option<&Path>,
+    hosts: &[crate::config::HostRule],
+) -> Result<Arc<CookieStoreMutex>, String> {
     let mut store = CookieStore::default();
+    for rule in hosts {
+        load_table(rule, &mut store)?;
+    }
     if let Some(path) = file {
         let shown = path.display();
         let meta = std::fs::metadata(path)
@@ -39,6 +45,30 @@ pub fn jar(file: Option<&Path>) -> Result<Arc<CookieStoreMutex>, String> {
             .map_err(|e| format!("cookies file {shown}: {e}"))?;
     }
     Ok(Arc::new(CookieStoreMutex::new(store)))
+}
+
+/// A `[[hosts]]` table's cookies, as session cookies of its hosts: host-only for a
+/// host, for the domain and its subdomains for `*.domain` (over http and https).
+fn load_table(rule: &crate::config::HostRule, store: &mut CookieStore) -> Result<(), String> {
+    let (host, domain) = match rule.pattern.strip_prefix("*.") {
+        Some(d) => (d, true),
+        None => (rule.pattern.as_str(), false),
+    };
+    for (name, value) in &rule.cookies {
+        let url = Url::parse(&format!("http://{host}/"))
+            .map_err(|e| format!("[[hosts]] {}: no URL for its cookies ({e})", rule.pattern))?;
+        let mut set = format!("{name}={value}; Path=/");
+        if domain {
+            set.push_str(&format!("; Domain={host}"));
+        }
+        store.parse(&set, &url).map_err(|e| {
+            format!(
+                "[[hosts]] {}: the cookie {name} is refused ({e})",
+                rule.pattern
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn now_secs() -> u64 {
@@ -178,7 +208,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_huge_file_is_one_line() {
-        let e = jar(Some(Path::new("/nonexistent/cookies.txt"))).unwrap_err();
+        let e = jar(Some(Path::new("/nonexistent/cookies.txt")), &[]).unwrap_err();
         assert!(
             e.starts_with("cannot read cookies file /nonexistent/cookies.txt"),
             "{e}"

@@ -156,7 +156,7 @@ impl Fetcher {
         let jar = match config.fetch.no_cookies {
             true => None,
             false => Some(
-                cookies::jar(config.fetch.cookies.as_deref())
+                cookies::jar(config.fetch.cookies.as_deref(), &config.fetch.hosts)
                     .map_err(|e| FetchError::new(ErrorKind::Other, e))?,
             ),
         };

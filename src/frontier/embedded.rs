@@ -81,7 +81,8 @@ impl Embedded {
         let shards = (0..shards.max(1))
             .map(|_| {
                 let s = Schedule::new(MonotonicClock, conc, limits.per_host_rate)
-                    .with_unreachable(limits.unreachable);
+                    .with_unreachable(limits.unreachable)
+                    .with_host_limits(limits.hosts.clone());
                 let head = MEM_PER_HOST.max(2 * conc);
                 Mutex::new(if durable {
                     s.with_mem_per_host(head)

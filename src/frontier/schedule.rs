@@ -167,6 +167,10 @@ struct Host<C: Clock> {
     wants_refill: bool,
     /// Spacing set by robots.txt Crawl-delay, when slower than the configured rate.
     interval: Option<Duration>,
+    /// This host's configured concurrency and spacing (`per_host_*`, or its
+    /// `[[hosts]]` table's).
+    cap: u32,
+    base: Option<Duration>,
     /// Connection-level failures in a row, when the first and the last counted came.
     failures: u32,
     first_failure: Option<C::Instant>,
@@ -201,6 +205,8 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     start_block: Option<C::Instant>,
     /// When a host is declared unreachable.
     unreachable: Unreachable,
+    /// `[[hosts]]` tables' rate and concurrency, asked when a host is first met.
+    host_limits: super::HostLimits,
 }
 
 fn limiter<C: Clock + Clone>(interval: Option<Duration>, clock: &C) -> Option<Limiter<C>> {
@@ -230,7 +236,14 @@ impl<C: Clock + Clone> Schedule<C> {
                 after: 0,
                 ..Unreachable::default()
             },
+            host_limits: super::HostLimits::default(),
         }
+    }
+
+    /// Gives the hosts `[[hosts]]` tables match their own rate and concurrency.
+    pub fn with_host_limits(mut self, limits: super::HostLimits) -> Self {
+        self.host_limits = limits;
+        self
     }
 
     /// Declares hosts unreachable by this rule (by default never).
@@ -242,13 +255,19 @@ impl<C: Clock + Clone> Schedule<C> {
     /// Holds every host, present or yet to come, for one request interval from now:
     /// a restarted crawl cannot know how recently each host was last asked.
     pub fn hold_all_for_restart(&mut self) {
-        let Some(interval) = self.interval else {
+        // Hosts not met yet may have a table's slower rate: hold them the longest.
+        let rate = self.interval.map_or(0.0, |i| 1.0 / i.as_secs_f64());
+        let Some(longest) = self.host_limits.longest_interval(rate) else {
             return;
         };
-        let until = self.clock.now() + interval.into();
+        let until = self.clock.now() + longest.into();
         self.start_block = Some(until);
-        let keys: Vec<HostKey> = self.hosts.keys().cloned().collect();
-        for key in keys {
+        let held: Vec<(HostKey, Duration)> = self
+            .hosts
+            .iter()
+            .filter_map(|(k, h)| Some((k.clone(), h.base?)))
+            .collect();
+        for (key, interval) in held {
             self.pause_host(&key, interval);
         }
     }
@@ -279,11 +298,38 @@ impl<C: Clock + Clone> Schedule<C> {
 
     fn host_mut(&mut self, key: &HostKey) -> &mut Host<C> {
         let (interval, clock, start_block) = (self.interval, &self.clock, self.start_block);
-        self.hosts.entry(key.clone()).or_insert_with(|| Host {
+        let (conc, base) = (self.per_host_concurrency, &self.host_limits);
+        self.hosts.entry(key.clone()).or_insert_with(|| {
+            let (cap, base) = match base.for_host(key) {
+                Some(own) => (
+                    own.concurrency
+                        .map_or(conc, |c| c.clamp(1, u32::MAX as usize) as u32),
+                    match own.rate {
+                        Some(rate) => super::interval_of(rate),
+                        None => interval,
+                    },
+                ),
+                None => (conc, interval),
+            };
+            Host::new(cap, base, limiter(base, clock), start_block)
+        })
+    }
+}
+
+impl<C: Clock> Host<C> {
+    fn new(
+        cap: u32,
+        base: Option<Duration>,
+        limiter: Option<Limiter<C>>,
+        blocked_until: Option<C::Instant>,
+    ) -> Host<C> {
+        Host {
             queue: HostQueue::default(),
             in_flight: 0,
-            limiter: limiter(interval, clock),
-            blocked_until: start_block,
+            cap,
+            base,
+            limiter,
+            blocked_until,
             in_ready: false,
             spilled: 0,
             cursor: 0,
@@ -293,9 +339,11 @@ impl<C: Clock + Clone> Schedule<C> {
             first_failure: None,
             last_failure: None,
             unreachable: None,
-        })
+        }
     }
+}
 
+impl<C: Clock + Clone> Schedule<C> {
     /// Queues a durable URL (its `seq` set, in increasing order per host): in memory
     /// when the host's head has room and nothing is spilled before it, else counted
     /// as spilled. Returns true when it was kept in memory.
@@ -377,15 +425,16 @@ impl<C: Clock + Clone> Schedule<C> {
 
     /// The spacing a host's requests currently keep (rate or Crawl-delay).
     pub fn interval(&self, key: &HostKey) -> Option<Duration> {
-        self.hosts.get(key)?.interval.or(self.interval)
+        let host = self.hosts.get(key)?;
+        host.interval.or(host.base)
     }
 
     /// Puts the host in the ready heap at `at` if it could be leased from.
     fn wake(&mut self, key: &HostKey, at: C::Instant) {
-        let cap = self.per_host_concurrency;
         let Some(host) = self.hosts.get_mut(key) else {
             return;
         };
+        let cap = host.cap;
         let dead = host.unreachable.is_some();
         if host.in_ready || host.queue.is_empty() || (host.in_flight >= cap && !dead) {
             return;
@@ -429,10 +478,10 @@ impl<C: Clock + Clone> Schedule<C> {
                 return Poll::Wait(at.duration_since(now).into());
             }
             self.ready.pop();
-            let cap = self.per_host_concurrency;
             let Some(host) = self.hosts.get_mut(&key) else {
                 continue;
             };
+            let cap = host.cap;
             host.in_ready = false;
             // An unreachable host's URLs are only recorded: no politeness to keep.
             let dead = host.unreachable.is_some();
@@ -564,12 +613,12 @@ impl<C: Clock + Clone> Schedule<C> {
     /// Slows one host down to at most one request per `interval` (robots.txt
     /// Crawl-delay); never speeds it up beyond the configured rate.
     pub fn set_min_interval(&mut self, key: &HostKey, interval: Duration) {
-        let effective = match self.interval {
+        let clock = self.clock.clone();
+        let host = self.host_mut(key);
+        let effective = match host.base {
             Some(i) if i >= interval => i,
             _ => interval,
         };
-        let clock = self.clock.clone();
-        let host = self.host_mut(key);
         host.limiter = limiter(Some(effective), &clock);
         host.interval = Some(effective);
         // The new limiter starts fresh; keep the old spacing by not letting the host

@@ -81,8 +81,8 @@ impl Harness {
         let redis = matches!(backend, Backend::Redis).then(Redis::start);
         let crawl = "suite".to_string();
         let first = match &redis {
-            None => Frontier::embedded(8, limits, None),
-            Some(r) => join(r, &crawl, "w0", limits, Duration::from_secs(30)).await,
+            None => Frontier::embedded(8, limits.clone(), None),
+            Some(r) => join(r, &crawl, "w0", limits.clone(), Duration::from_secs(30)).await,
         };
         Harness {
             backend,
@@ -111,7 +111,14 @@ impl Harness {
         match (&self.redis, self.backend) {
             (Some(r), Backend::Redis) => {
                 let w = format!("w{n}");
-                let f = join(r, &self.crawl, &w, self.limits, Duration::from_secs(30)).await;
+                let f = join(
+                    r,
+                    &self.crawl,
+                    &w,
+                    self.limits.clone(),
+                    Duration::from_secs(30),
+                )
+                .await;
                 (Arc::new(f), 0)
             }
             _ => (self.first.clone(), n * 3 + 1),
@@ -311,6 +318,71 @@ async fn per_host_rate_spaces_a_hosts_leases(b: Backend) {
             "leases only {gap:?} apart"
         );
     }
+}
+
+/// `[[hosts]]` politeness: the first table matching a host gives it its own
+/// concurrency and rate, whoever asks; other hosts keep the crawl's.
+async fn a_hosts_table_sets_its_hosts_rate_and_concurrency(b: Backend) {
+    let table =
+        |pattern: &str, rate: Option<f64>, concurrency: Option<usize>| trawl::config::HostRule {
+            pattern: pattern.into(),
+            rate,
+            concurrency,
+            ..Default::default()
+        };
+    let rules = [
+        table("wide.test", None, Some(3)),
+        table("*.slow.test", Some(10.0), None),
+        // Never reached for x.slow.test: the first match wins.
+        table("x.slow.test", None, Some(5)),
+    ];
+    let limits = Limits {
+        hosts: trawl::frontier::HostLimits::from_rules(&rules),
+        ..limits(1, 0.0, 0)
+    };
+    let h = Harness::with(b, limits).await;
+    let f = h.f();
+    for i in 0..3 {
+        for host in ["wide.test", "a.test", "x.slow.test"] {
+            f.push(entry(&format!("http://{host}/{i}"))).await.unwrap();
+        }
+    }
+    // wide.test: three at once; a.test: one at a time (the crawl's concurrency).
+    let (other, w) = h.another().await;
+    let mut wide = Vec::new();
+    let mut plain = Vec::new();
+    let mut slow = Vec::new();
+    let start = Instant::now();
+    for _ in 0..40 {
+        let from_other = wide.len() % 2 == 1;
+        let (f, w) = if from_other { (&*other, w) } else { (f, 0) };
+        match f.next(w, 1).await {
+            Next::Lease(l) => match l.host.as_str() {
+                "http://wide.test:80" => wide.push(l),
+                "http://a.test:80" => plain.push(l),
+                _ => slow.push((Instant::now(), l, from_other)),
+            },
+            _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    assert_eq!(wide.len(), 3, "wide.test's table allows three in flight");
+    assert_eq!(plain.len(), 1, "a.test keeps the crawl's one");
+    // x.slow.test: ten a second, one in flight at a time (the crawl's), so each
+    // is completed before the next.
+    assert_eq!(slow.len(), 1, "x.slow.test keeps the crawl's concurrency");
+    // A lease ends through the process that took it.
+    let (at, first, from_other) = slow.pop().unwrap();
+    match from_other {
+        true => other.complete(first, None, &Contact::Unknown).await,
+        false => f.complete(first, None, &Contact::Unknown).await,
+    };
+    let next = lease_within(f, 0, Duration::from_secs(3)).await;
+    assert_eq!(next.host.as_str(), "http://x.slow.test:80");
+    let gap = at.elapsed();
+    assert!(gap >= Duration::from_millis(90), "only {gap:?} apart");
 }
 
 async fn a_retry_pauses_the_host(b: Backend) {
@@ -594,6 +666,7 @@ suite!(
     a_spent_budget_never_strands_a_retry,
     per_host_concurrency_is_a_limit_across_workers,
     per_host_rate_spaces_a_hosts_leases,
+    a_hosts_table_sets_its_hosts_rate_and_concurrency,
     a_retry_pauses_the_host,
     crawl_delay_slows_a_host,
     a_hosts_url_budget_holds_across_workers,
@@ -776,7 +849,7 @@ async fn embedded_a_resumed_frontier_tells_seen_from_over_budget() {
     };
     {
         let store = Arc::new(Store::open(&path).unwrap());
-        let f = Frontier::embedded(2, budget, Some(store.clone()));
+        let f = Frontier::embedded(2, budget.clone(), Some(store.clone()));
         let (got, _) = f
             .push_many(vec![entry("http://a.com/1"), entry("http://a.com/2")])
             .await

@@ -489,6 +489,96 @@ async fn hosts_tables_scope_headers_credentials_and_robots_to_their_hosts() {
     assert!(all.contains("authorization: Basic ***") && all.contains("authorization: Bearer ***"));
 }
 
+/// Most requests to one host in flight at once, from the fixture's log.
+fn most_at_once(hits: &[&Hit]) -> usize {
+    hits.iter()
+        .map(|h| {
+            hits.iter()
+                .filter(|o| o.start <= h.start && h.start < o.end)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// A table's `rate`, `concurrency` and `cookies` go to the hosts it matches only;
+/// the others keep the crawl's politeness and get no cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_tables_set_rate_concurrency_and_cookies_for_their_hosts() {
+    let site = Site::start().await;
+    let other = format!("http://localhost:{}", site.port());
+    let slow = |title: &str, links: &[&str]| {
+        Reply::delayed(Duration::from_millis(300), html_page(title, links))
+    };
+    let mut links: Vec<String> = (0..6).map(|i| format!("/p/{i}")).collect();
+    links.extend((0..4).map(|i| format!("{other}/l/{i}")));
+    let refs: Vec<&str> = links.iter().map(String::as_str).collect();
+    site.set("/", html_page("home", &refs));
+    for i in 0..6 {
+        site.set(&format!("/p/{i}"), slow("p", &[]));
+    }
+    for i in 0..4 {
+        site.set(&format!("/l/{i}"), html_page("l", &[]));
+    }
+    site.set("/robots.txt", Reply::Status(404));
+    let conf = tempfile::tempdir().unwrap();
+    let file = conf.path().join("trawl.toml");
+    std::fs::write(
+        &file,
+        "quiet = true
+scope = \"any\"
+allow_private = true
+         per_host_rate = 0
+per_host_concurrency = 1
+         [[hosts]]
+match = \"127.0.0.1\"
+concurrency = 4
+         [[hosts]]
+match = \"localhost\"
+rate = 5
+cookies = { sid = \"abc123\" }
+",
+    )
+    .unwrap();
+    let (out, dir) = crawl(&[&site.url("/"), "--config", &file.display().to_string()]).await;
+    out.assert_code(0);
+    let hits = site.hits();
+    let (ours, theirs): (Vec<&Hit>, Vec<&Hit>) =
+        hits.iter().partition(|h| h.host.starts_with("127.0.0.1:"));
+    let pages: Vec<&Hit> = ours
+        .iter()
+        .copied()
+        .filter(|h| h.path.starts_with("/p/"))
+        .collect();
+    assert_eq!(pages.len(), 6);
+    let at_once = most_at_once(&pages);
+    assert!(
+        at_once >= 3,
+        "127.0.0.1's table allows 4 at once; saw {at_once}"
+    );
+    // localhost: its table's five a second (the crawl has no limit), one at a time.
+    let mut starts: Vec<_> = theirs.iter().map(|h| h.start).collect();
+    starts.sort();
+    assert_eq!(starts.len(), 5, "robots.txt and four pages: {theirs:?}");
+    for pair in starts.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(
+            gap >= Duration::from_millis(180),
+            "localhost hits {gap:?} apart"
+        );
+    }
+    // The table's cookie goes to localhost only, from its first request.
+    for h in &theirs {
+        assert_eq!(h.header("cookie"), Some("sid=abc123"), "{h:?}");
+    }
+    for h in &ours {
+        assert_eq!(h.header("cookie"), None, "{h:?}");
+    }
+    assert!(!std::fs::read_to_string(dir.path().join("pages.jsonl"))
+        .unwrap()
+        .contains("abc123"));
+}
+
 #[test]
 fn a_bad_hosts_table_is_one_line_at_start() {
     let conf = tempfile::tempdir().unwrap();
@@ -500,6 +590,15 @@ fn a_bad_hosts_table_is_one_line_at_start() {
             "give one",
         ),
         ("match = \"a.test\"\nrobots = \"sometimes\"\n", "sometimes"),
+        ("match = \"a.test\"\nrate = -1\n", "rate must be"),
+        (
+            "match = \"a.test\"\nconcurrency = 0\n",
+            "concurrency must be",
+        ),
+        (
+            "match = \"a.test\"\ncookies = { \"a b\" = \"1\" }\n",
+            "not a cookie name",
+        ),
     ] {
         let file = conf.path().join("bad.toml");
         std::fs::write(&file, format!("[[hosts]]\n{table}")).unwrap();

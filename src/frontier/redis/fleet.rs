@@ -35,7 +35,7 @@ impl Shared {
     /// for the whole fleet.
     pub async fn set_crawl_delay(&self, host: &HostKey, delay: Duration) {
         let delay = delay.min(self.max_crawl_delay);
-        let effective = delay.max(Duration::from_millis(self.interval_ms));
+        let effective = delay.max(self.base_interval(host).unwrap_or_default());
         self.intervals.insert(host.clone(), effective);
         let ms = effective.as_millis() as u64;
         self.run("delay", &args![host.as_str(), ms]).await;
@@ -45,7 +45,7 @@ impl Shared {
         self.intervals
             .get(host)
             .map(|d| *d)
-            .or_else(|| (self.interval_ms > 0).then(|| Duration::from_millis(self.interval_ms)))
+            .or_else(|| self.base_interval(host))
     }
 
     /// Sends this process's heartbeat (with `report`, its own counters as JSON),

@@ -43,7 +43,7 @@ impl Shared {
         agree_settings(&mut conn, &prefix, &opts.crawl, settings)
             .await?
             .map_err(unreachable)?;
-        let limits = opts.limits;
+        let limits = &opts.limits;
         let interval_ms = if limits.per_host_rate > 0.0 {
             (1000.0 / limits.per_host_rate).ceil() as u64
         } else {
@@ -66,6 +66,8 @@ impl Shared {
             notify: Notify::new(),
             fleet: Mutex::new(Fleet::default()),
             intervals: DashMap::new(),
+            host_limits: limits.hosts.clone(),
+            told: dashmap::DashSet::new(),
             down: AtomicBool::new(false),
             in_flight: AtomicU64::new(0),
             held: Mutex::new(std::collections::HashSet::new()),

@@ -15,11 +15,45 @@ use crate::canon::{fingerprint, HostKey};
 use crate::frontier::{Admission, Contact, Entry, Lease, Next, Unreachable};
 
 impl Shared {
+    /// Gives Redis the `[[hosts]]` rate and concurrency of hosts met for the first
+    /// time, before their URLs are queued (so the first lease already obeys them).
+    async fn tell_host_limits(&self, entries: &[Entry]) {
+        if self.host_limits.is_empty() {
+            return;
+        }
+        for e in entries {
+            let host = HostKey::of(&e.url);
+            if self.told.contains(&host) {
+                continue;
+            }
+            let (conc, iv) = self.host_limits.resolve(&host, self.conc, self.rate());
+            if self.host_limits.for_host(&host).is_some() {
+                let ms = iv.map_or(0, |d| d.as_millis().max(1) as u64);
+                self.run("hostcfg", &args![host.as_str(), conc, ms]).await;
+            }
+            self.told.insert(host);
+        }
+    }
+
+    /// The crawl's `per_host_rate`, from the spacing kept.
+    fn rate(&self) -> f64 {
+        match self.interval_ms {
+            0 => 0.0,
+            ms => 1000.0 / ms as f64,
+        }
+    }
+
+    /// A host's configured spacing (its table's, or the crawl's).
+    pub(super) fn base_interval(&self, host: &HostKey) -> Option<Duration> {
+        self.host_limits.resolve(host, self.conc, self.rate()).1
+    }
+
     /// Admits URLs once per crawl, across every process, within each host's budget.
     pub async fn push_many(&self, entries: &[Entry]) -> Vec<Admission> {
         if entries.is_empty() {
             return Vec::new();
         }
+        self.tell_host_limits(entries).await;
         let mut args: Vec<String> = Vec::with_capacity(2 + entries.len() * 4);
         args.push(self.conc.to_string());
         args.push(self.max_per_host.to_string());

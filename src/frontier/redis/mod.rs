@@ -142,6 +142,10 @@ pub struct Shared {
     fleet: Mutex<Fleet>,
     /// Crawl-delay spacing learnt here (Redis holds the fleet's).
     intervals: DashMap<HostKey, Duration>,
+    /// `[[hosts]]` rate and concurrency, and the hosts this process has told Redis
+    /// about (every process tells: they agree on the tables, and Redis keeps one).
+    host_limits: crate::frontier::HostLimits,
+    told: dashmap::DashSet<HostKey>,
     /// Set while Redis does not answer (logged once per outage).
     down: AtomicBool,
     in_flight: AtomicU64,

@@ -12,7 +12,9 @@
 --   P.."r:"..H      list: host H's URLs to try again ("R" + JSON), taken before q:H,
 --                   so a spent page budget never strands a retry behind fresh URLs
 --   P.."h:"..H      hash: host H's inflight, next (ms: not before), iv (ms between
---                   requests, when robots.txt Crawl-delay slows it), admitted,
+--                   requests, when robots.txt Crawl-delay slows it), cap and base
+--                   (its [[hosts]] table's concurrency and ms between requests,
+--                   when one matches it), admitted,
 --                   fails, fail0 and failN (connection failures in a row, the first's
 --                   and the last counted one's ms),
 --                   dead (why it was declared unreachable)
@@ -43,6 +45,11 @@ local function queued(h)
   return redis.call('LLEN', P .. 'q:' .. h) + redis.call('LLEN', P .. 'r:' .. h)
 end
 
+-- Host h's concurrency: its [[hosts]] table's, else the crawl's.
+local function cap_of(hk, conc)
+  return tonumber(redis.call('HGET', hk, 'cap') or conc) or conc
+end
+
 -- Puts host h in the ready set if it has queued URLs and a free slot; an
 -- unreachable host's URLs go at once (they are recorded, not fetched).
 local function wake(h, conc)
@@ -50,7 +57,7 @@ local function wake(h, conc)
   if queued(h) == 0 then return end
   if redis.call('HEXISTS', hk, 'dead') == 1 then
     redis.call('ZADD', P .. 'ready', 0, h)
-  elseif num(redis.call('HGET', hk, 'inflight')) < conc then
+  elseif num(redis.call('HGET', hk, 'inflight')) < cap_of(hk, conc) then
     redis.call('ZADD', P .. 'ready', 'NX', num(redis.call('HGET', hk, 'next')), h)
   end
 end
@@ -175,8 +182,8 @@ elseif op == 'take' then
       -- Paused since it was queued (retry, Crawl-delay): wait for its time.
       redis.call('ZADD', P .. 'ready', nxt, h)
     else
-      local iv = tonumber(redis.call('HGET', hk, 'iv') or dflt)
-      local cap = conc
+      local iv = tonumber(redis.call('HGET', hk, 'iv') or redis.call('HGET', hk, 'base') or dflt)
+      local cap = cap_of(hk, conc)
       if dead then iv = 0; cap = math.huge end
       local inflight = num(redis.call('HGET', hk, 'inflight'))
       local keep = true
@@ -276,6 +283,12 @@ elseif op == 'back' then
     redis.call('ZADD', P .. 'ready', num(redis.call('HGET', hk, 'next')), h)
   end
   return res
+
+elseif op == 'hostcfg' then
+  -- ARGV: P, op, host, concurrency, ms between requests (0 = no limit): a
+  -- [[hosts]] table's politeness, told by every process (they agree on it).
+  redis.call('HSET', P .. 'h:' .. ARGV[3], 'cap', tonumber(ARGV[4]), 'base', tonumber(ARGV[5]))
+  return 1
 
 elseif op == 'delay' then
   -- ARGV: P, op, host, interval ms: robots.txt Crawl-delay slows the host for everyone.
