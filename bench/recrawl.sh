@@ -30,6 +30,7 @@ if [ -z "$trawl" ]; then
 fi
 
 work=$(mktemp -d /tmp/trawl-recrawl.XXXXXX)
+chmod 755 "$work"  # nginx workers may run as another user
 trap 'kill "$(cat "$work/nginx.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/tmp"
 python3 bench/gen_site.py "$work/site" "$pages" "127.0.0.1:$port"
@@ -76,10 +77,12 @@ for line in open(log):
     sent += int(parts[1])
     n304 += parts[0] == "304"
 s = json.load(open(f"{out}/stats.json"))
+import os
+warc = sum(e.stat().st_size for e in os.scandir(f"{out}/warc")) if os.path.isdir(f"{out}/warc") else 0
 r = s.get("recrawl") or {}
 print(json.dumps({"crawl": name, "secs": round(float(t1) - float(t0), 2), "requests": reqs,
                   "responses_304": n304, "wire_bytes": sent, "body_bytes": s["bytes"],
-                  "pages": s["pages"], "recrawl": r}))
+                  "pages": s["pages"], "warc_bytes": warc, "recrawl": r}))
 PY
 }
 
@@ -105,10 +108,10 @@ import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
 pages, pct = sys.argv[3], sys.argv[4]
 print(f"## Recrawl: {pages} pages, {pct}% changed\n")
-print("| crawl | time (s) | requests | 304s | wire bytes (nginx) | body bytes (trawl) | records |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("| crawl | time (s) | requests | 304s | wire bytes (nginx) | body bytes (trawl) | records | WARC bytes |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in (a, b):
-    print(f"| {r['crawl']} | {r['secs']} | {r['requests']} | {r['responses_304']} | {r['wire_bytes']:,} | {r['body_bytes']:,} | {r['pages']} |")
+    print(f"| {r['crawl']} | {r['secs']} | {r['requests']} | {r['responses_304']} | {r['wire_bytes']:,} | {r['body_bytes']:,} | {r['pages']} | {r['warc_bytes']:,} |")
 print(f"\nrecrawl/first: wire bytes {b['wire_bytes'] / a['wire_bytes']:.1%}, body bytes {b['body_bytes'] / a['body_bytes']:.1%}, time {b['secs'] / a['secs']:.1%}")
 print(f"\nrecrawl's stats.json: {json.dumps(b['recrawl'])}")
 PY

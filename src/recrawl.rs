@@ -75,7 +75,8 @@ pub enum Change {
     New,
     /// The server answered `304 Not Modified` to the conditional request.
     NotModified,
-    /// A 2xx whose payload has the earlier digest.
+    /// The earlier status and payload again (a 2xx with the earlier digest, or the
+    /// same 404 page).
     Unchanged,
     /// Anything else with an answer: a new payload, or a new status.
     Changed,
@@ -103,9 +104,11 @@ impl Change {
         let Some(prior) = prior else {
             return Change::New;
         };
+        // A 304 before stood for the 2xx it confirmed.
+        let before = prior.status.map(|s| if s == 304 { 200 } else { s });
         match status {
             304 => Change::NotModified,
-            200..=299 if digest.is_some() && digest == prior.content_digest() => Change::Unchanged,
+            _ if before == Some(status) && digest == prior.digest.as_deref() => Change::Unchanged,
             _ => Change::Changed,
         }
     }
@@ -204,12 +207,29 @@ mod tests {
         assert_eq!(Change::of(Some(&p), 200, Some("sha1:A")), Change::Unchanged);
         assert_eq!(Change::of(Some(&p), 200, Some("sha1:B")), Change::Changed);
         assert_eq!(Change::of(Some(&p), 404, Some("sha1:A")), Change::Changed);
-        // A 404 before, the same error page now: not "unchanged content".
+        // A 404 before: the same 404 page is unchanged, a page there now changed.
         let gone = prior(404, "sha1:A");
+        assert_eq!(
+            Change::of(Some(&gone), 404, Some("sha1:A")),
+            Change::Unchanged
+        );
         assert_eq!(
             Change::of(Some(&gone), 200, Some("sha1:A")),
             Change::Changed
         );
+        // A 304 before carried its 200's digest.
+        let confirmed = prior(304, "sha1:A");
+        assert_eq!(
+            Change::of(Some(&confirmed), 200, Some("sha1:A")),
+            Change::Unchanged
+        );
+        // Empty bodies: the same redirect again.
+        let moved = Prior {
+            digest: None,
+            ..prior(301, "")
+        };
+        assert_eq!(Change::of(Some(&moved), 301, None), Change::Unchanged);
+        assert_eq!(Change::of(Some(&moved), 302, None), Change::Changed);
         assert_eq!(gone.validators(), (None, None));
         assert_eq!(p.validators(), (Some("\"v1\""), None));
     }

@@ -196,9 +196,13 @@ fn recrawl(ctx: &Ctx, lease: &Lease, o: &mut Outcome) -> Option<Option<Change>> 
             .take()
             .or_else(|| prior.last_modified.clone());
     }
+    // An unchanged error page or empty redirect is archived as it came: a revisit
+    // stands for a payload (a page), as Heritrix's do.
     let profile = match change {
         Change::NotModified => RevisitProfile::ServerNotModified,
-        Change::Unchanged => RevisitProfile::IdenticalPayloadDigest,
+        Change::Unchanged if (200..300).contains(&status) && o.payload.is_some() => {
+            RevisitProfile::IdenticalPayloadDigest
+        }
         _ => return Some(Some(change)),
     };
     let date = humantime::parse_rfc3339_weak(&prior.date).ok();

@@ -23,7 +23,7 @@
 //! | `elapsed_ms`     | integer          | time spent on this URL's last attempt, robots.txt wait included |
 //! | `attempts`       | integer          | fetch attempts made (1 unless retried) |
 //! | `requisite`      | boolean          | with `--page-requisites` only: fetched as a page requisite (an image, stylesheet, script... a page needs), not as a link |
-//! | `recrawl`        | string or null   | with `--since` only: `new` (not in the earlier crawl), `not_modified` (a `304`), `unchanged` (a 2xx with the earlier digest), `changed`; null when no response came |
+//! | `recrawl`        | string or null   | with `--since` only: `new` (not in the earlier crawl), `not_modified` (a `304`), `unchanged` (the earlier status and digest again), `changed`; null when no response came |
 //! | *(extra keys)*   | any              | extraction results ([`PageRecord::extra`]), after `attempts`, in key name order; absent when there are none |
 //!
 //! The extra keys: each extra switched on (`description`, `lang`, `meta`,
