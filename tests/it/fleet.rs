@@ -863,3 +863,70 @@ async fn ctrl_c_hands_a_processs_leases_back_at_once() {
     assert_each_page_recorded_once(dir.path(), &site, 40);
     assert!(dir.path().join("stats-stopping.json").exists());
 }
+
+/// A recrawl run by a fleet: each process gives the same `--since`; the earlier
+/// crawl's priors travel with the URLs through Redis, so whichever process fetches
+/// a page asks conditionally, and each page is recorded once, `not_modified`. The
+/// `[[hosts]]` table's rate holds across the processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_recrawl_asks_conditionally_within_a_hosts_tables_rate() {
+    let redis = Redis::start();
+    let site = Site::start().await;
+    let pages: Vec<String> = (0..5).map(|i| format!("/v/{i}")).collect();
+    let refs: Vec<&str> = pages.iter().map(String::as_str).collect();
+    let validated = |etag: &str, html: String| Reply::Validated {
+        etag: Some(format!("\"{etag}\"")),
+        last_modified: None,
+        html,
+    };
+    site.set("/robots.txt", Reply::Status(404));
+    site.set("/", validated("home", html_of(&refs)));
+    for (i, p) in pages.iter().enumerate() {
+        site.set(
+            p,
+            validated(&format!("v{i}"), format!("<title>{i}</title>")),
+        );
+    }
+    let first = tempfile::tempdir().unwrap();
+    let args = crawl_args(&site.url("/"), first.path(), &["-q", "--per-host-rate=0"]);
+    run_trawl_async(args, Duration::from_secs(30))
+        .await
+        .assert_code(0);
+    let before = site.hits().len();
+
+    let conf = tempfile::tempdir().unwrap();
+    let file = conf.path().join("trawl.toml");
+    std::fs::write(&file, "[[hosts]]\nmatch = \"127.0.0.1\"\nrate = 5\n").unwrap();
+    let since = first.path().display().to_string();
+    let file = file.display().to_string();
+    let flags = ["--since", &since, "--config", &file, "--per-host-rate=0"];
+    let dir = run_fleet(&redis, "again", &site.url("/"), &["a1", "a2"], &flags).await;
+    let records = fleet_records(dir.path());
+    assert_eq!(records.len(), 6, "{records:?}");
+    for (_, r) in &records {
+        assert_eq!(r["recrawl"], "not_modified", "{r}");
+        assert_eq!(r["status"], 304, "{r}");
+    }
+    let hits: Vec<Hit> = site.hits().into_iter().skip(before).collect();
+    for h in hits.iter().filter(|h| h.path != "/robots.txt") {
+        assert!(h.header("if-none-match").is_some(), "{h:?}");
+    }
+    let mut starts: Vec<Instant> = hits.iter().map(|h| h.start).collect();
+    starts.sort();
+    for w in starts.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(180),
+            "requests only {gap:?} apart"
+        );
+    }
+}
+
+/// A page linking to `links`.
+fn html_of(links: &[&str]) -> String {
+    let anchors: String = links
+        .iter()
+        .map(|l| format!("<a href=\"{l}\">x</a>"))
+        .collect();
+    format!("<title>home</title>{anchors}")
+}
