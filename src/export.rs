@@ -508,6 +508,7 @@ mod tests {
                     attempts: 1,
                     requisite: None,
                     recrawl: None,
+                    original_date: None,
                     extra,
                     ticket: crate::journal::Ticket::NONE,
                     done: None,

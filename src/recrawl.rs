@@ -40,8 +40,9 @@ pub struct Prior {
     /// `sha1:...` of the payload the earlier crawl had (carried over a `304`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// The earlier record's `fetched_at` (RFC 3339): what an archive's revisit
-    /// record refers to.
+    /// When the payload `digest` names was captured (RFC 3339): the earlier
+    /// record's `original_date` over a 304, else its `fetched_at`. What an
+    /// archive's revisit record refers to.
     pub date: String,
 }
 
@@ -119,6 +120,8 @@ impl Change {
 pub enum RecrawlError {
     #[error("--since {0}: no earlier crawl there (no pages.jsonl files)")]
     Empty(PathBuf),
+    #[error("--since {0}: its pages files hold no record of a crawl")]
+    NoRecords(PathBuf),
     #[error("--since {path}: {source}")]
     Io {
         path: PathBuf,
@@ -156,6 +159,8 @@ struct Line {
     digest: Option<String>,
     fetched_at: String,
     #[serde(default)]
+    original_date: Option<String>,
+    #[serde(default)]
     requisite: Option<bool>,
 }
 
@@ -180,7 +185,11 @@ pub fn parse(line: &[u8]) -> Option<PriorUrl> {
             etag: l.etag.filter(|v| fits(v, MAX_VALIDATOR_BYTES)),
             last_modified: l.last_modified.filter(|v| fits(v, MAX_VALIDATOR_BYTES)),
             digest: l.digest.filter(|v| fits(v, MAX_FIELD_BYTES)),
-            date: l.fetched_at,
+            // Over a 304, the capture the digest names is older than the record.
+            date: l
+                .original_date
+                .filter(|v| fits(v, MAX_FIELD_BYTES))
+                .unwrap_or(l.fetched_at),
         },
     })
 }

@@ -516,7 +516,8 @@ pub struct Traps {
 pub struct Summary {
     /// URLs attempted: lines in pages.jsonl.
     pub pages: u64,
-    /// Records with a 2xx status and no error.
+    /// Records with a 2xx status and no error, and a recrawl's `304`s (a page
+    /// confirmed unchanged).
     pub pages_ok: u64,
     /// Records with an error, by kind.
     pub failures: BTreeMap<String, u64>,

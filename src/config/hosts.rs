@@ -71,6 +71,20 @@ impl HostRule {
                 self.pattern
             ));
         }
+        // A table applies to a host on every port and scheme: a port (outside an
+        // IPv6 literal's brackets) or a trailing dot would match nothing, silently.
+        let port = match p.strip_prefix('[').and_then(|v6| v6.strip_suffix(']')) {
+            // An IPv6 literal: all of it within one pair of brackets.
+            Some(inside) => inside.contains(['[', ']']),
+            None => p.contains([':', '[', ']']),
+        };
+        if port || p.ends_with('.') || p.starts_with('.') || p.contains("..") {
+            return Err(format!(
+                "match '{}' is not a host name (a table matches a host on every port: \
+                 give no port, and no leading or trailing dot)",
+                self.pattern
+            ));
+        }
         if self.basic_auth.is_some() && self.bearer.is_some() {
             return Err(format!(
                 "{}: basic_auth and bearer are two ways to log in; give one",
@@ -83,14 +97,8 @@ impl HostRule {
                 self.pattern
             ));
         }
-        if self
-            .rate
-            .is_some_and(|r| !r.is_finite() || !(0.0..=100_000.0).contains(&r))
-        {
-            return Err(format!(
-                "{}: rate must be between 0 (no limit) and 100000 requests per second",
-                self.pattern
-            ));
+        if self.rate.is_some_and(|r| !super::rate_in_range(r)) {
+            return Err(format!("{}: rate {}", self.pattern, super::RATE_RANGE));
         }
         if self.concurrency.is_some_and(|c| !(1..=10_000).contains(&c)) {
             return Err(format!(
@@ -177,6 +185,13 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_literal_is_a_host() {
+        let r = rule("[::1]");
+        assert!(r.check().is_ok());
+        assert!(r.matches("[::1]"));
+    }
+
+    #[test]
     fn a_bad_table_is_one_line() {
         let both = HostRule {
             basic_auth: Some("u:p".into()),
@@ -187,6 +202,10 @@ mod tests {
             (rule(""), "not a lower-case host"),
             (rule("A.test"), "not a lower-case host"),
             (rule("a b"), "not a lower-case host"),
+            (rule("a.test:8080"), "give no port"),
+            (rule("[::1]:80"), "give no port"),
+            (rule("a.test."), "trailing dot"),
+            (rule("*..a.test"), "not a host name"),
             (both, "give one"),
             (
                 HostRule {

@@ -111,6 +111,17 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
 }
 
+/// Requests per second, as `per_host_rate` and a `[[hosts]]` table's `rate` take
+/// them: 0 (no limit), or from one an hour (a slower rate would look like a hang)
+/// to 100,000.
+pub fn rate_in_range(rate: f64) -> bool {
+    rate == 0.0 || (rate.is_finite() && (1.0 / 3600.0..=100_000.0).contains(&rate))
+}
+
+/// What [`rate_in_range`] allows, said to the user.
+pub const RATE_RANGE: &str =
+    "must be 0 (no limit) or from 0.00028 (one request an hour) to 100000 requests per second";
+
 impl Config {
     /// Reads a TOML file; keys not given keep their defaults.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {

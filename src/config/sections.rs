@@ -128,7 +128,7 @@ pub struct PolitenessSettings {
     /// Requests in flight to one host (scheme+host+port) [default: 2].
     #[arg(long, required = false, value_name = "N")]
     pub per_host_concurrency: usize,
-    /// Requests per second to one host; 0 = no rate limit. robots.txt Crawl-delay can only lower it [default: 1.0].
+    /// Requests per second to one host; 0 = no rate limit, else 0.00028 (one an hour) to 100000. robots.txt Crawl-delay can only lower it [default: 1.0].
     #[arg(long, required = false, value_name = "R")]
     pub per_host_rate: f64,
     /// Do not fetch or obey robots.txt, nor the nofollow of meta robots and X-Robots-Tag (`=false` overrides the config).

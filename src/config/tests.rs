@@ -300,3 +300,58 @@ fn hosts_politeness_is_shared_and_its_secrets_are_not() {
         "{shared}"
     );
 }
+
+/// Cookies need the jar: a cookies file or a table's cookies with `no_cookies` is a
+/// contradiction, said in one line rather than silently dropped.
+#[test]
+fn cookies_without_the_jar_are_refused() {
+    let mut c = Config::default();
+    c.fetch.no_cookies = true;
+    c.fetch.cookies = Some("cookies.txt".into());
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("no_cookies") && !e.contains('\n'), "{e}");
+    c.fetch.cookies = None;
+    c.fetch.hosts = vec![HostRule {
+        pattern: "a.test".into(),
+        cookies: [("sid".to_string(), "1".to_string())].into(),
+        ..HostRule::default()
+    }];
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("[[hosts]]") && e.contains("no_cookies"), "{e}");
+    c.fetch.no_cookies = false;
+    assert!(c.validate().is_ok());
+}
+
+/// A rate so slow it looks like a hang is refused, for the crawl and for a table;
+/// so is a second table for a pattern, which could never apply.
+#[test]
+fn rates_are_range_checked_and_tables_are_not_repeated() {
+    let mut c = Config::default();
+    for (rate, ok) in [
+        (0.0, true),
+        (1.0 / 3600.0, true),
+        (100_000.0, true),
+        (1e-7, false),
+        (-1.0, false),
+        (f64::INFINITY, false),
+        (f64::NAN, false),
+    ] {
+        c.politeness.per_host_rate = rate;
+        assert_eq!(c.validate().is_ok(), ok, "per_host_rate {rate}");
+        c.politeness.per_host_rate = 1.0;
+        c.fetch.hosts = vec![HostRule {
+            pattern: "a.test".into(),
+            rate: Some(rate),
+            ..HostRule::default()
+        }];
+        assert_eq!(c.validate().is_ok(), ok, "table rate {rate}");
+        c.fetch.hosts.clear();
+    }
+    let table = |p: &str| HostRule {
+        pattern: p.into(),
+        ..HostRule::default()
+    };
+    c.fetch.hosts = vec![table("a.test"), table("*.a.test"), table("a.test")];
+    let e = c.validate().unwrap_err().to_string();
+    assert!(e.contains("two tables match 'a.test'"), "{e}");
+}

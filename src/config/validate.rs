@@ -68,11 +68,8 @@ impl PolitenessSettings {
         if !(1..=10_000).contains(&self.per_host_concurrency) {
             return bad("per_host_concurrency", "must be between 1 and 10000");
         }
-        if !self.per_host_rate.is_finite() || !(0.0..=100_000.0).contains(&self.per_host_rate) {
-            return bad(
-                "per_host_rate",
-                "must be between 0 (no limit) and 100000 requests per second",
-            );
+        if !super::rate_in_range(self.per_host_rate) {
+            return bad("per_host_rate", super::RATE_RANGE);
         }
         secs("max_retry_after", self.max_retry_after, 0.0, 86_400.0)?;
         if !(1 << 20..=1 << 40).contains(&self.robots_cache_bytes) {
@@ -124,11 +121,21 @@ impl FetchSettings {
         if self.hosts.len() > super::hosts::MAX_HOST_RULES {
             return bad("hosts", "at most 1000 [[hosts]] tables");
         }
-        for rule in &self.hosts {
+        for (i, rule) in self.hosts.iter().enumerate() {
             rule.check().map_err(|message| ConfigError::Invalid {
                 key: "hosts",
                 message,
             })?;
+            // The first match wins: a second table for the same pattern never applies.
+            if self.hosts[..i].iter().any(|r| r.pattern == rule.pattern) {
+                return bad(
+                    "hosts",
+                    format!(
+                        "two tables match '{}': the second would never apply",
+                        rule.pattern
+                    ),
+                );
+            }
         }
         if let Some(p) = &self.proxy {
             super::proxy_url(p).map_err(|message| ConfigError::Invalid {

@@ -43,6 +43,8 @@ pub(super) struct Outcome {
     /// of the earlier crawl's, over a `304`).
     pub payload: Option<[u8; 20]>,
     pub digest: Option<String>,
+    /// Over a recrawl's 304: when the payload `digest` names was captured.
+    pub original_date: Option<String>,
     /// The commit of the URLs this page discovered: its record waits for it.
     pub ticket: Ticket,
     /// Extras and rule fields of a parsed page.
@@ -91,6 +93,7 @@ impl Outcome {
             last_modified: None,
             payload: None,
             digest: None,
+            original_date: None,
             ticket: Ticket::NONE,
             fields: None,
             exchange: None,
@@ -140,6 +143,7 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, mut o: Outcome, started: Ins
             .page_requisites
             .then_some(lease.entry.requisite),
         recrawl: recrawl.map(|c| c.map(Change::name)),
+        original_date: o.original_date,
         extra: o.fields.unwrap_or_else(|| ctx.empty_fields.clone()),
         ticket: o.ticket,
         done: Pending::of(&lease),
@@ -155,6 +159,12 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, mut o: Outcome, started: Ins
         "fetched"
     );
     ctx.stats.record(o.status, kind, o.content_length);
+    // A 304 answering a recrawl's question is a page confirmed: ok, as a 200 is.
+    if recrawl == Some(Some(Change::NotModified)) {
+        ctx.stats
+            .ok
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut out = Output {
         record: Some(record),
         exchange: o.exchange,
@@ -189,6 +199,7 @@ fn recrawl(ctx: &Ctx, lease: &Lease, o: &mut Outcome) -> Option<Option<Change>> 
         return Some(Some(change));
     };
     if change == Change::NotModified {
+        o.original_date = Some(prior.date.clone());
         o.digest = prior.content_digest().map(str::to_string);
         o.etag = o.etag.take().or_else(|| prior.etag.clone());
         o.last_modified = o

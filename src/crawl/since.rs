@@ -24,6 +24,9 @@ pub(crate) struct Previous {
     /// The earlier crawl archived its responses (it has WARC files): unchanged
     /// pages may then be archived as revisits of those.
     pub archived: bool,
+    /// Why the earlier crawl did not reach all it found (its stats say so), if it
+    /// did not.
+    pub stopped_early: Option<String>,
 }
 
 impl Previous {
@@ -45,6 +48,17 @@ impl Previous {
         if all_part_paths(dir).map_err(io)?.is_empty() {
             return Err(RecrawlError::Empty(dir.to_path_buf()));
         }
+        // One record is enough to tell a crawl's files from others (reading stops
+        // there); a directory of junk is refused, not recrawled as all new.
+        let first = for_each_line(dir, |line| match parse(line) {
+            Some(_) => Err(()),
+            None => Ok(()),
+        });
+        match first {
+            Err(ReadError::Callback(())) => {}
+            Ok(_) => return Err(RecrawlError::NoRecords(dir.to_path_buf())),
+            Err(ReadError::Io { path, source }) => return Err(RecrawlError::Io { path, source }),
+        }
         let archived = std::fs::read_dir(dir.join("warc"))
             .map(|entries| {
                 entries.flatten().any(|e| {
@@ -57,6 +71,7 @@ impl Previous {
         Ok(Previous {
             dir: dir.to_path_buf(),
             archived,
+            stopped_early: stopped_early(dir),
         })
     }
 
@@ -78,6 +93,37 @@ impl Previous {
             Err(ReadError::Callback(never)) => match never {},
         }
     }
+}
+
+/// Largest stats file read: a real one is a few kilobytes.
+const MAX_STATS_BYTES: u64 = 1 << 20;
+
+/// Why the crawl in `dir` left URLs unfetched, from its stats files (every
+/// process's): stopped by a signal or by `max_pages`, or URLs left queued. None
+/// when it ran to its end, or when no stats file says.
+fn stopped_early(dir: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stats = name == "stats.json" || (name.starts_with("stats-") && name.ends_with(".json"));
+        if !stats || e.metadata().map_or(true, |m| m.len() > MAX_STATS_BYTES) {
+            continue;
+        }
+        let Ok(text) = std::fs::read(e.path()) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let queued = v["queued"].as_u64().unwrap_or(0);
+        match v["stopped_by"].as_str() {
+            Some(why) => return Some(format!("it was stopped by {why} with {queued} URLs queued")),
+            None if queued > 0 => return Some(format!("it left {queued} URLs queued")),
+            None if v["completed"] == false => return Some("it did not complete".into()),
+            None => {}
+        }
+    }
+    None
 }
 
 /// What each seed was in the earlier crawl: a seed keeps its prior (and its seed
@@ -123,6 +169,14 @@ pub(super) async fn admit(ctx: &Ctx) {
     let Some(previous) = ctx.since.clone() else {
         return;
     };
+    // A 304 leads nowhere: what the earlier crawl never fetched is reached only
+    // through pages that changed.
+    if let Some(why) = &previous.stopped_early {
+        tracing::warn!(
+            "--since {}: {why}; pages it never fetched are reached only through pages that changed (crawl without --since to reach them all)",
+            previous.dir.display()
+        );
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<PriorUrl>>(4);
     let reader = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(BATCH);
@@ -227,5 +281,23 @@ mod tests {
             Previous::open(out.path(), dir.path()),
             Err(RecrawlError::Empty(_))
         ));
+        assert_eq!(prev.stopped_early, None);
+        // Junk only: refused.
+        std::fs::write(out.path().join("pages.jsonl"), "junk\n{}\n").unwrap();
+        assert!(matches!(
+            Previous::open(out.path(), dir.path()),
+            Err(RecrawlError::NoRecords(_))
+        ));
+        // A crawl its page budget stopped says so.
+        std::fs::write(
+            dir.path().join("stats.json"),
+            r#"{"completed":true,"stopped_by":"max_pages","queued":10}"#,
+        )
+        .unwrap();
+        let prev = Previous::open(dir.path(), out.path()).unwrap();
+        assert_eq!(
+            prev.stopped_early.as_deref(),
+            Some("it was stopped by max_pages with 10 URLs queued")
+        );
     }
 }

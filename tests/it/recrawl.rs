@@ -165,6 +165,11 @@ async fn a_recrawl_asks_conditionally_and_records_what_changed() {
         assert_eq!(field(&after, &url, "content_length"), 0, "{path}");
     }
     assert_eq!(field(&after, &site.url("/"), "etag"), HOME_ETAG);
+    assert_eq!(
+        field(&after, &site.url("/"), "original_date"),
+        field(&before, &site.url("/"), "fetched_at"),
+        "the capture the digest names"
+    );
     assert_eq!(field(&after, &site.url("/a"), "last_modified"), A_MODIFIED);
     // /c is linked from the 304'd /a only: it was re-admitted from the earlier
     // crawl, and came back whole with the same payload.
@@ -193,6 +198,7 @@ async fn a_recrawl_asks_conditionally_and_records_what_changed() {
     assert_eq!(r["unchanged"], 1, "{s}");
     assert_eq!(r["changed"], 1, "{s}");
     assert_eq!(r["new"], 1, "{s}");
+    assert_eq!(s["pages_ok"], 5, "304s confirm pages: {s}");
     assert!(s["bytes"].as_u64() < stats(&first)["bytes"].as_u64());
     assert!(stats(&first).get("recrawl").is_none());
     run.assert_stderr_has(&["recrawl: 2 not modified, 1 unchanged, 1 changed, 1 new"]);
@@ -216,6 +222,14 @@ async fn a_recrawl_asks_conditionally_and_records_what_changed() {
         field(&before, &site.url("/"), "digest")
     );
     assert_eq!(field(&again, &site.url("/b"), "recrawl"), "not_modified");
+    // Two recrawls on, the capture is still the first crawl's.
+    assert_eq!(
+        field(&again, &site.url("/"), "original_date"),
+        field(&before, &site.url("/"), "fetched_at")
+    );
+    assert!(field(&again, &site.url("/b"), "original_date")
+        .as_str()
+        .is_some_and(|d| d != field(&before, &site.url("/b"), "fetched_at")));
     assert_eq!(field(&again, &site.url("/d"), "recrawl"), "unchanged");
 }
 
@@ -246,9 +260,13 @@ async fn a_bad_since_is_one_line_at_start() {
     let empty = tempfile::tempdir().unwrap();
     let empty_dir = empty.path().display().to_string();
     let out_str = out.display().to_string();
-    let cases: [(&str, &str); 2] = [
+    let junk = tempfile::tempdir().unwrap();
+    std::fs::write(junk.path().join("pages.jsonl"), "not a record\n{}\n").unwrap();
+    let junk_dir = junk.path().display().to_string();
+    let cases: [(&str, &str); 3] = [
         (&missing, "--since"),
         (&empty_dir, "no earlier crawl there"),
+        (&junk_dir, "hold no record"),
     ];
     for (since, says) in cases {
         let run = run_trawl(
@@ -389,4 +407,31 @@ async fn without_an_earlier_archive_nothing_is_a_revisit() {
         .find(|r| r["warc-target-uri"] == site.url("/").as_str() && r["warc-type"] == "response")
         .unwrap();
     assert_eq!(home["http:status"], "304", "{home}");
+}
+
+/// An earlier crawl cut short (here by its page budget) never fetched some pages,
+/// and a 304 leads nowhere: the recrawl says so rather than finish quietly short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recrawl_of_a_crawl_cut_short_says_what_it_will_miss() {
+    let site = Site::start().await;
+    first_version(&site);
+    let base = tempfile::tempdir().unwrap();
+    let first = base.path().join("first");
+    crawl_into(&site, &first, &["--max-pages", "2"]).await;
+    let second = base.path().join("second");
+    let since = first.display().to_string();
+    let run = crawl_into(&site, &second, &["--since", &since]).await;
+    run.assert_stderr_has(&[
+        "stopped by max_pages",
+        "reached only through pages that changed",
+    ]);
+    // A finished crawl as the base: no such warning.
+    let third = base.path().join("third");
+    let since = second.display().to_string();
+    let run = crawl_into(&site, &third, &["--since", &since]).await;
+    assert!(
+        !run.stderr.contains("reached only through"),
+        "{}",
+        run.stderr
+    );
 }

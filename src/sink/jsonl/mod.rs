@@ -24,6 +24,7 @@
 //! | `attempts`       | integer          | fetch attempts made (1 unless retried) |
 //! | `requisite`      | boolean          | with `--page-requisites` only: fetched as a page requisite (an image, stylesheet, script... a page needs), not as a link |
 //! | `recrawl`        | string or null   | with `--since` only: `new` (not in the earlier crawl), `not_modified` (a `304`), `unchanged` (the earlier status and digest again), `changed`; null when no response came |
+//! | `original_date`  | string           | over a recrawl's `304` only: when the payload `digest` names was captured (the crawl that last fetched it whole) |
 //! | *(extra keys)*   | any              | extraction results ([`PageRecord::extra`]), after `attempts`, in key name order; absent when there are none |
 //!
 //! The extra keys: each extra switched on (`description`, `lang`, `meta`,

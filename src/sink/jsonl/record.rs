@@ -40,6 +40,10 @@ pub struct PageRecord {
     /// when no response came); see `recrawl::Change`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recrawl: Option<Option<&'static str>>,
+    /// Over a recrawl's `304` only: when the payload `digest` names was captured
+    /// (the first crawl that fetched it), which the next recrawl's archive refers to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_date: Option<String>,
     /// Extraction results, written as top-level keys after `attempts` (in key name
     /// order: serde_json's map is sorted). Empty adds nothing to the line.
     #[serde(flatten)]

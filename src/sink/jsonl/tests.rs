@@ -34,6 +34,7 @@ fn record(url: &str) -> PageRecord {
         attempts: 1,
         requisite: None,
         recrawl: None,
+        original_date: None,
         extra: Default::default(),
         ticket: Ticket::NONE,
         done: None,
