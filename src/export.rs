@@ -509,6 +509,8 @@ mod tests {
                     requisite: None,
                     recrawl: None,
                     original_date: None,
+                    rendered: None,
+                    render_reason: None,
                     extra,
                     ticket: crate::journal::Ticket::NONE,
                     done: None,

@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod outfile;
 pub mod progress;
 pub mod recrawl;
+pub mod render;
 pub mod robots;
 pub mod scope;
 pub mod seeds;

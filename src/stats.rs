@@ -37,10 +37,13 @@ pub enum ErrorKind {
     /// Not fetched: the host was declared unreachable after connection-level
     /// failures in a row (the message names the last one).
     Unreachable,
+    /// The page was fetched but its render failed (a tab that hung or crashed, a
+    /// browser that died): recorded with the plain page's fields and links.
+    Render,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Dns,
@@ -51,6 +54,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Other,
         ErrorKind::Unreachable,
+        ErrorKind::Render,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Other => "other",
             ErrorKind::Unreachable => "host_unreachable",
+            ErrorKind::Render => "render",
         }
     }
 
@@ -153,7 +158,7 @@ pub struct Stats {
     pub ok: AtomicU64,
     pub bytes: AtomicU64,
     pub retries: AtomicU64,
-    errors: [AtomicU64; 10],
+    errors: [AtomicU64; 11],
     statuses: StatusCounts,
     refused_scope: AtomicU64,
     refused_depth: AtomicU64,
@@ -180,6 +185,90 @@ pub struct Stats {
     pub finished: std::sync::atomic::AtomicBool,
     /// What a recrawl (`--since`) found.
     pub recrawl: RecrawlCounts,
+    /// What rendering (`--render`) did.
+    pub render: RenderCounts,
+}
+
+/// Why pages were rendered, as the record's `render_reason` names it (see
+/// `render::signal::Reason`).
+pub const RENDER_REASONS: [&str; 4] = ["always", "app_root", "noscript", "little_content"];
+
+/// Rendering's counters (`--render`); reported only when it is on.
+#[derive(Debug, Default)]
+pub struct RenderCounts {
+    pub on: std::sync::atomic::AtomicBool,
+    reasons: [AtomicU64; 4],
+    /// Pages whose render failed (recorded with a `render` error, links of the
+    /// plain page kept).
+    pub failed: AtomicU64,
+    /// Renders read at their deadline, the wait rule unmet.
+    pub waited_out: AtomicU64,
+    /// Requests the pages made that trawl fetched for them.
+    pub requests: AtomicU64,
+    /// Requests refused by resource type (`render_block`).
+    pub blocked_type: AtomicU64,
+    /// Requests refused by the address guard.
+    pub blocked_address: AtomicU64,
+    /// Requests refused otherwise: other schemes, a page navigating away, more
+    /// than a page may make.
+    pub blocked_other: AtomicU64,
+    /// Requests that failed (timeouts, connection errors).
+    pub request_errors: AtomicU64,
+    /// Browser processes started again after one died.
+    pub browser_restarts: AtomicU64,
+    /// Browser processes replaced after `render_recycle` pages.
+    pub browser_recycles: AtomicU64,
+}
+
+impl RenderCounts {
+    /// A page rendered, for this reason (a name of [`RENDER_REASONS`]).
+    pub fn rendered(&self, reason: &str) {
+        if let Some(i) = RENDER_REASONS.iter().position(|r| *r == reason) {
+            self.reasons[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    fn summary(&self) -> Option<RenderSummary> {
+        if !self.on.load(Relaxed) {
+            return None;
+        }
+        let reasons: std::collections::BTreeMap<&'static str, u64> = RENDER_REASONS
+            .iter()
+            .zip(&self.reasons)
+            .map(|(name, n)| (*name, n.load(Relaxed)))
+            .collect();
+        Some(RenderSummary {
+            rendered: reasons.values().sum(),
+            reasons,
+            failed: self.failed.load(Relaxed),
+            waited_out: self.waited_out.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            blocked_type: self.blocked_type.load(Relaxed),
+            blocked_address: self.blocked_address.load(Relaxed),
+            blocked_other: self.blocked_other.load(Relaxed),
+            request_errors: self.request_errors.load(Relaxed),
+            browser_restarts: self.browser_restarts.load(Relaxed),
+            browser_recycles: self.browser_recycles.load(Relaxed),
+        })
+    }
+}
+
+/// stats.json's `render` (with `--render auto|always`, or a `[[hosts]]` table's).
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderSummary {
+    /// Pages rendered (their records say `rendered: true`), failed ones included.
+    pub rendered: u64,
+    /// Of those, by `render_reason`.
+    pub reasons: std::collections::BTreeMap<&'static str, u64>,
+    pub failed: u64,
+    pub waited_out: u64,
+    pub requests: u64,
+    pub blocked_type: u64,
+    pub blocked_address: u64,
+    pub blocked_other: u64,
+    pub request_errors: u64,
+    pub browser_restarts: u64,
+    pub browser_recycles: u64,
 }
 
 /// A recrawl's counters (`--since`); reported only when it is on.
@@ -455,6 +544,7 @@ impl Stats {
             completed: false,
             stopped_by: None,
             recrawl: self.recrawl.summary(),
+            render: self.render.summary(),
         }
     }
 }
@@ -561,6 +651,9 @@ pub struct Summary {
     /// What a recrawl found (`--since` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recrawl: Option<RecrawlSummary>,
+    /// What rendering did (`--render` other than never only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub render: Option<RenderSummary>,
 }
 
 /// Error kinds that mean the server was never reached (no HTTP response).

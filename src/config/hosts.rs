@@ -8,7 +8,8 @@
 //! A table may also set its hosts' politeness (`rate`, `concurrency`: each host the
 //! table matches gets them, in place of `per_host_rate` and `per_host_concurrency`;
 //! enforced by the frontier, `frontier::HostLimits`) and cookies sent to them from
-//! the start (put in the crawl's jar, scoped to the table's host or domain).
+//! the start (put in the crawl's jar, scoped to the table's host or domain), and
+//! whether its pages are rendered in a browser (`render`, in place of the crawl's).
 //! An unknown key is refused, never silently ignored.
 
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,9 @@ pub struct HostRule {
     /// Cookies (name = value) in the jar for these hosts from the start.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub cookies: std::collections::BTreeMap<String, String>,
+    /// `never`, `auto` or `always` render these hosts' pages (unset: `render`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<super::values::RenderMode>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

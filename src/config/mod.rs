@@ -49,6 +49,8 @@ pub struct Config {
     #[serde(flatten)]
     pub sitemaps: SitemapSettings,
     #[serde(flatten)]
+    pub render: RenderSettings,
+    #[serde(flatten)]
     pub run: RunSettings,
 }
 
@@ -64,6 +66,7 @@ impl clap::Args for Config {
         let cmd = TrapSettings::augment_args(cmd);
         let cmd = ExtractSettings::augment_args(cmd);
         let cmd = SitemapSettings::augment_args(cmd);
+        let cmd = RenderSettings::augment_args(cmd);
         RunSettings::augment_args(cmd)
     }
 
@@ -89,6 +92,7 @@ impl clap::FromArgMatches for Config {
         self.traps.update_from_arg_matches(m)?;
         self.extract.update_from_arg_matches(m)?;
         self.sitemaps.update_from_arg_matches(m)?;
+        self.render.update_from_arg_matches(m)?;
         self.run.update_from_arg_matches(m)
     }
 }
@@ -161,6 +165,7 @@ impl Config {
             traps: toml::from_str(text).map_err(error)?,
             extract: toml::from_str(text).map_err(error)?,
             sitemaps: toml::from_str(text).map_err(error)?,
+            render: toml::from_str(text).map_err(error)?,
             run: toml::from_str(text).map_err(error)?,
         })
     }

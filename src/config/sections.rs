@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args};
 use serde::{Deserialize, Serialize};
 
-use super::values::{default_user_agent, Backend, Compression, Extra, RuleSet, ScopeMode};
+use super::values::{
+    default_user_agent, Backend, Compression, Extra, RenderMode, RuleSet, ScopeMode, WaitRule,
+};
 
 /// Where the records go, and in what form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
@@ -402,6 +404,50 @@ impl Default for SitemapSettings {
             max_sitemaps_per_host: 100,
             max_sitemap_urls: 50_000,
             max_sitemap_bytes: 50 * 1024 * 1024,
+        }
+    }
+}
+
+/// Rendering script-built pages in headless Chromium.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default)]
+#[group(skip)]
+#[command(next_help_heading = "Rendering")]
+pub struct RenderSettings {
+    /// Render pages in headless Chromium: never; auto (only pages that look script-built: an empty app root, a noscript asking for JavaScript, or scripts beside almost no text and links); always (every HTML page) [default: never].
+    #[arg(long, required = false, value_name = "never|auto|always")]
+    pub render: RenderMode,
+    /// Chromium, Chrome or chromium-headless-shell to render with [default: the first of chromium-headless-shell, chromium, chromium-browser, google-chrome on the PATH].
+    #[arg(long, value_name = "PATH")]
+    pub browser: Option<PathBuf>,
+    /// Pages rendered at once (browser tabs) [default: 4].
+    #[arg(long, required = false, value_name = "N")]
+    pub render_concurrency: usize,
+    /// Seconds one page may take to render, its wait rule included; a page still busy then is read as it stands, one that does not answer is closed and recorded as a render error [default: 20].
+    #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
+    #[serde(deserialize_with = "super::units::secs")]
+    pub render_timeout: f64,
+    /// When a rendered page is read: load (the load event), idle (load, then no request in flight for 500 ms), or selector:CSS (an element matching CSS exists) [default: idle].
+    #[arg(long, required = false, value_name = "load|idle|selector:CSS")]
+    pub render_wait: WaitRule,
+    /// Pages one browser process renders before it is replaced by a fresh one, so its memory stays bounded; 0 = never [default: 500].
+    #[arg(long, required = false, value_name = "N")]
+    pub render_recycle: u64,
+    /// What a rendered page may not load, comma-separated resource types: image, media, font, stylesheet, texttrack, manifest, ping, other [default: image,media,font].
+    #[arg(long, required = false, value_name = "LIST", value_delimiter = ',')]
+    pub render_block: Vec<String>,
+}
+
+impl Default for RenderSettings {
+    fn default() -> Self {
+        RenderSettings {
+            render: RenderMode::Never,
+            browser: None,
+            render_concurrency: 4,
+            render_timeout: 20.0,
+            render_wait: WaitRule::Idle,
+            render_recycle: 500,
+            render_block: ["image", "media", "font"].map(String::from).to_vec(),
         }
     }
 }

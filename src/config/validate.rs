@@ -42,6 +42,7 @@ impl Config {
         self.exclude_patterns()?;
         self.scope.validate()?;
         self.run.validate()?;
+        self.render.validate()?;
         if self.is_shared() && self.output.fresh {
             return bad(
                 "fresh",
@@ -76,6 +77,42 @@ impl PolitenessSettings {
             return bad("robots_cache_bytes", "must be between 1 MiB and 1 TiB");
         }
         secs("max_crawl_delay", self.max_crawl_delay, 0.0, 86_400.0)
+    }
+}
+
+/// Resource types `render_block` may name: those that cannot add links or text to
+/// the DOM a crawler reads (documents, scripts and requests by script can).
+pub const BLOCKABLE: [&str; 8] = [
+    "image",
+    "media",
+    "font",
+    "stylesheet",
+    "texttrack",
+    "manifest",
+    "ping",
+    "other",
+];
+
+impl RenderSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=256).contains(&self.render_concurrency) {
+            return bad("render_concurrency", "must be between 1 and 256");
+        }
+        secs("render_timeout", self.render_timeout, 1.0, 600.0)?;
+        if let Some(t) = self
+            .render_block
+            .iter()
+            .find(|t| !BLOCKABLE.contains(&t.as_str()))
+        {
+            return bad(
+                "render_block",
+                format!(
+                    "'{t}' is not a resource type that may be blocked ({})",
+                    BLOCKABLE.join(", ")
+                ),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -29,6 +29,90 @@ impl std::str::FromStr for ScopeMode {
     }
 }
 
+/// Whether pages are rendered in a browser (`render`, and a `[[hosts]]` table's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RenderMode {
+    /// Plain HTTP only.
+    #[default]
+    Never,
+    /// Render pages that look script-built (see `render::signal`).
+    Auto,
+    /// Render every HTML page.
+    Always,
+}
+
+impl std::str::FromStr for RenderMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "never" => Ok(RenderMode::Never),
+            "auto" => Ok(RenderMode::Auto),
+            "always" => Ok(RenderMode::Always),
+            other => Err(format!(
+                "'{other}' is not a render mode (never, auto or always)"
+            )),
+        }
+    }
+}
+
+/// When a rendered page is read (`render_wait`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WaitRule {
+    /// The load event.
+    Load,
+    /// The load event, then no request in flight for a quiet spell.
+    #[default]
+    Idle,
+    /// An element matching this CSS selector exists.
+    Selector(String),
+}
+
+impl std::str::FromStr for WaitRule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "load" => Ok(WaitRule::Load),
+            "idle" => Ok(WaitRule::Idle),
+            _ => match s.strip_prefix("selector:").map(str::trim) {
+                Some(css) if !css.is_empty() && css.len() <= 1024 => {
+                    // Checked here as the browser will read it: a selector scraper
+                    // cannot parse would fail every page.
+                    scraper::Selector::parse(css)
+                        .map_err(|e| format!("'{css}' is not a CSS selector ({e})"))?;
+                    Ok(WaitRule::Selector(css.to_string()))
+                }
+                _ => Err(format!(
+                    "'{s}' is not a wait rule (load, idle or selector:CSS)"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for WaitRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitRule::Load => f.write_str("load"),
+            WaitRule::Idle => f.write_str("idle"),
+            WaitRule::Selector(css) => write!(f, "selector:{css}"),
+        }
+    }
+}
+
+impl Serialize for WaitRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for WaitRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A built-in extra a page's record can carry (`extras = [...]`), each its own
 /// top-level record field of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -30,32 +30,53 @@ pub(super) async fn parse(
     url: &Url,
     resp: Response,
 ) -> (extract::Page, Option<Response>) {
+    let len = resp.body.len();
+    let work = move |extractor: &extract::Extractor, url: &Url| {
+        let text = fetch::charset::decode_html(&resp.body, resp.content_type.as_deref());
+        (parse_guarded(extractor, &text, url), Some(resp))
+    };
+    off_reactor(ctx, url, len, work, (extract::Page::default(), None)).await
+}
+
+/// Parses HTML already decoded (a rendered page's DOM), as [`parse`] does.
+pub(super) async fn parse_text(ctx: &Ctx, url: &Url, text: String) -> extract::Page {
+    let len = text.len();
+    let work =
+        move |extractor: &extract::Extractor, url: &Url| parse_guarded(extractor, &text, url);
+    off_reactor(ctx, url, len, work, extract::Page::default()).await
+}
+
+/// Runs `work` inline for a small body, on the blocking pool for a large one
+/// (`failed` when the pool could not run it: the runtime is shutting down).
+async fn off_reactor<T: Send + 'static>(
+    ctx: &Ctx,
+    url: &Url,
+    len: usize,
+    work: impl FnOnce(&extract::Extractor, &Url) -> T + Send + 'static,
+    failed: T,
+) -> T {
     let extractor = ctx.extractor.clone();
     let url = url.clone();
-    let len = resp.body.len();
-    let work = move || {
-        let text = fetch::charset::decode_html(&resp.body, resp.content_type.as_deref());
-        // A parser bug on one hostile page must cost that page only, never the
-        // worker task (its lease would never complete).
-        let page = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            extractor.page(&text, &url)
-        }))
+    if len > INLINE_PARSE_BYTES {
+        tokio::task::spawn_blocking(move || work(&extractor, &url))
+            .await
+            .unwrap_or(failed)
+    } else {
+        work(&extractor, &url)
+    }
+}
+
+/// A parser bug on one hostile page must cost that page only, never the worker
+/// task (its lease would never complete).
+fn parse_guarded(extractor: &extract::Extractor, text: &str, url: &Url) -> extract::Page {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| extractor.page(text, url)))
         .unwrap_or_else(|_| {
             tracing::warn!(%url, "the HTML parser failed on this page; recorded without links");
             extract::Page {
                 fields: extractor.empty_fields(),
                 ..extract::Page::default()
             }
-        });
-        (page, Some(resp))
-    };
-    if len > INLINE_PARSE_BYTES {
-        tokio::task::spawn_blocking(work)
-            .await
-            .unwrap_or_else(|_| (extract::Page::default(), None))
-    } else {
-        work()
-    }
+        })
 }
 
 /// The SHA-1 of a whole body (none when empty or cut; see `digest`), large ones off

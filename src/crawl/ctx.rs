@@ -41,6 +41,8 @@ pub(super) struct Ctx {
     pub resumed: bool,
     /// The earlier crawl of a recrawl (`--since`).
     pub since: Option<super::since::Previous>,
+    /// The browser, when pages are rendered (`--render`).
+    pub renderer: Option<Arc<crate::render::Renderer>>,
     pub stats: Arc<Stats>,
     /// pages.jsonl first, then the WARC archive when asked for.
     pub sinks: Vec<Sink>,
@@ -72,6 +74,7 @@ pub(super) struct Parts {
     pub stats: Arc<Stats>,
     pub resumed: bool,
     pub since: Option<super::since::Previous>,
+    pub renderer: Option<Arc<crate::render::Renderer>>,
 }
 
 impl Ctx {
@@ -90,6 +93,7 @@ impl Ctx {
             stats,
             resumed,
             since,
+            renderer,
         } = parts;
         let guard = Arc::new(AddressGuard::new(config.fetch.allow_private));
         for s in seeds {
@@ -103,6 +107,7 @@ impl Ctx {
             traps: Traps::new(&config.traps),
             resumed,
             since,
+            renderer,
             robots: RobotsCache::new(
                 &config.robots_agent(),
                 Duration::from_secs_f64(config.fetch.retry_backoff),

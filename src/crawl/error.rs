@@ -41,6 +41,8 @@ pub enum CrawlError {
     Shared(#[from] SharedError),
     #[error(transparent)]
     Since(#[from] crate::recrawl::RecrawlError),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
     #[error("cannot serve metrics on {addr}: {source}")]
     Metrics {
         addr: std::net::SocketAddr,

@@ -22,6 +22,10 @@ pub(super) async fn finish(
     let lost = ctx.frontier.lost();
     let output_failed = ctx.output_failed.load(Ordering::SeqCst);
     let ctx = Arc::into_inner(ctx).ok_or(CrawlError::Sink(SinkError::Closed))?;
+    // No page renders any more: the browser goes first (it holds no output).
+    if let Some(renderer) = &ctx.renderer {
+        renderer.close().await;
+    }
     // Records first (they wait for the store: commit now rather than at the next
     // interval), then the store's final state.
     started.journal.flush()?;

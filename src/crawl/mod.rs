@@ -14,6 +14,7 @@
 //! | parsing a body off the reactor; what is HTML | `content.rs` |
 //! | link, redirect and seed admission | `admit.rs` |
 //! | sitemaps: discovery and reading | `sitemaps.rs` |
+//! | rendering: which pages, and the rendered page as the record's | `rendered.rs` |
 //! | recrawl: the earlier crawl read, its URLs admitted | `since.rs` |
 //! | the record of a page and its lease's end | `record.rs` |
 //! | drain and finish: sinks, journal, summary | `finish.rs` |
@@ -51,6 +52,7 @@ mod fleet;
 mod outdir;
 mod page;
 mod record;
+mod rendered;
 mod since;
 mod sitemaps;
 mod start;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::ctx::Ctx;
 use super::record::{self, Outcome};
-use super::{admit, content, fleet, sitemaps, unwind};
+use super::{admit, content, fleet, rendered, sitemaps, unwind};
 use crate::canon::{self, fingerprint};
 use crate::extract::{signals, Anchor};
 use crate::fetch::{self, Response};
@@ -255,9 +255,32 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
         outcome.exchange = record::exchange(&entry.url, resp);
         return outcome;
     } else if ok && content::is_parseable(&resp) {
-        let (page, resp) = content::parse(ctx, &entry.url, resp).await;
+        let (mut page, resp) = content::parse(ctx, &entry.url, resp).await;
+        // Rendered (`--render`): the DOM the browser built is the page; a failed
+        // render leaves the plain page, recorded with the render's error.
+        let why = resp
+            .as_ref()
+            .and_then(|r| rendered::reason(ctx, entry, r, &page));
+        let (mut dom, mut failed) = (None, None);
+        if let (Some(why), Some(r)) = (why, resp.as_ref()) {
+            outcome.rendered = Some(why.name());
+            ctx.stats.render.rendered(why.name());
+            match rendered::render(ctx, entry, r).await {
+                Ok(done) => {
+                    page = rendered::page_of(ctx, entry, &done).await;
+                    dom = Some(done.html.into_bytes());
+                }
+                Err(e) => failed = Some(e.to_string()),
+            }
+        }
         outcome.exchange = record::exchange(&entry.url, resp);
+        if let Some(ex) = outcome.exchange.as_mut() {
+            ex.rendered = dom;
+        }
         parsed(ctx, entry, page, header, &mut outcome).await;
+        if let Some(why) = failed {
+            outcome.fail(ErrorKind::Render, why);
+        }
         return outcome;
     }
     outcome.exchange = record::exchange(&entry.url, Some(resp));

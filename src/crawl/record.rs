@@ -45,6 +45,8 @@ pub(super) struct Outcome {
     pub digest: Option<String>,
     /// Over a recrawl's 304: when the payload `digest` names was captured.
     pub original_date: Option<String>,
+    /// Why the page was rendered (`--render`), when it was.
+    pub rendered: Option<&'static str>,
     /// The commit of the URLs this page discovered: its record waits for it.
     pub ticket: Ticket,
     /// Extras and rule fields of a parsed page.
@@ -94,6 +96,7 @@ impl Outcome {
             payload: None,
             digest: None,
             original_date: None,
+            rendered: None,
             ticket: Ticket::NONE,
             fields: None,
             exchange: None,
@@ -144,6 +147,8 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, mut o: Outcome, started: Ins
             .then_some(lease.entry.requisite),
         recrawl: recrawl.map(|c| c.map(Change::name)),
         original_date: o.original_date,
+        rendered: ctx.renderer.is_some().then_some(o.rendered.is_some()),
+        render_reason: o.rendered,
         extra: o.fields.unwrap_or_else(|| ctx.empty_fields.clone()),
         ticket: o.ticket,
         done: Pending::of(&lease),
@@ -319,5 +324,6 @@ pub(super) fn exchange(url: &Url, resp: Option<Response>) -> Option<Exchange> {
         truncated: resp.truncated,
         payload_sha: None,
         revisit: None,
+        rendered: None,
     })
 }

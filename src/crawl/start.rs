@@ -107,6 +107,11 @@ impl Started {
             Some(dir) => Some(super::since::Previous::open(dir, &out)?),
             None => None,
         };
+        // So does a browser that is missing or does not start (`--render`).
+        let renderer = match crate::render::Renderer::wanted(&config) {
+            true => Some(Arc::new(crate::render::Renderer::start(&config).await?)),
+            false => None,
+        };
         let worker = config.is_shared().then(|| config.worker_name());
         let lock = outdir::lock(&out, worker.as_deref())?;
         let state_dir = config
@@ -138,6 +143,10 @@ impl Started {
             .recrawl
             .on
             .store(since.is_some(), std::sync::atomic::Ordering::Relaxed);
+        stats
+            .render
+            .on
+            .store(renderer.is_some(), std::sync::atomic::Ordering::Relaxed);
         let recorded = match resumed {
             true => journal
                 .recover(|page| {
@@ -170,6 +179,7 @@ impl Started {
             stats: stats.clone(),
             resumed,
             since,
+            renderer,
         };
         let ctx = Ctx::new(config, seeds, logins, parts)?;
         let started = Started {

@@ -268,7 +268,26 @@ impl Fetcher {
         self.guard
             .check_literal(url)
             .map_err(|e| FetchError::new(ErrorKind::Blocked, e.to_string()))?;
-        match tokio::time::timeout(self.timeout, self.get_inner(url, cap, ask)).await {
+        match tokio::time::timeout(self.timeout, self.get_inner(url, cap, ask, None)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::new(
+                ErrorKind::Timeout,
+                format!("no complete response within {:?}", self.timeout),
+            )),
+        }
+    }
+
+    /// A request a rendered page made (`render`), sent as trawl sends its own:
+    /// the address guard, the user's headers, a `[[hosts]]` table's credentials,
+    /// the jar, the proxy, the deadline and `max_body`. The browser's method and
+    /// body go with it, and of its headers only `Content-Type` (what a body needs
+    /// to be read); the response keeps its headers ([`Response::wire`]).
+    pub async fn forward(&self, url: &Url, sub: &SubRequest) -> Result<Response, FetchError> {
+        self.guard
+            .check_literal(url)
+            .map_err(|e| FetchError::new(ErrorKind::Blocked, e.to_string()))?;
+        let call = self.get_inner(url, self.max_body, Validators::default(), Some(sub));
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::new(
                 ErrorKind::Timeout,
@@ -282,12 +301,24 @@ impl Fetcher {
         url: &Url,
         cap: u64,
         ask: Validators<'_>,
+        sub: Option<&SubRequest>,
     ) -> Result<Response, FetchError> {
         let client = match self.guard.is_exempt(url) {
             true => &self.seed_client,
             false => &self.client,
         };
-        let mut request = client.get(url.as_str());
+        let mut request = match sub {
+            Some(s) => client.request(s.method.clone(), url.as_str()),
+            None => client.get(url.as_str()),
+        };
+        if let Some(s) = sub {
+            if let Some(ct) = &s.content_type {
+                request = request.header(CONTENT_TYPE, ct);
+            }
+            if let Some(body) = &s.body {
+                request = request.body(body.clone());
+            }
+        }
         // The first [[hosts]] table matching this URL's host: its headers and its
         // credentials go to this request only.
         let host = url
@@ -342,7 +373,7 @@ impl Fetcher {
             .filter_map(|v| std::str::from_utf8(robots_tag_head(v.as_bytes())).ok())
             .map(str::to_string)
             .collect();
-        let wire = self.keep_wire.then(|| Wire {
+        let wire = (self.keep_wire || sub.is_some()).then(|| Wire {
             request_head: request_head(
                 url,
                 resp.version(),
@@ -444,6 +475,14 @@ fn request_head<'a>(
     };
     head.extend_from_slice(format!("host: {host}\r\n\r\n").as_bytes());
     head
+}
+
+/// What a rendered page asked for beyond a URL (see [`Fetcher::forward`]).
+#[derive(Debug, Clone)]
+pub struct SubRequest {
+    pub method: reqwest::Method,
+    pub body: Option<Vec<u8>>,
+    pub content_type: Option<HeaderValue>,
 }
 
 /// What a conditional request asks with: an earlier response's validators.

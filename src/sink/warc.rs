@@ -113,6 +113,9 @@ pub struct Exchange {
     /// An earlier crawl's archive holds this page's payload (`--since`): written
     /// as a revisit of it.
     pub revisit: Option<Revisit>,
+    /// The page's DOM as a browser rendered it (`--render`): archived as a
+    /// `conversion` record referring to the response.
+    pub rendered: Option<Vec<u8>>,
 }
 
 /// What a recrawl's unchanged page refers to: the earlier crawl's capture of the
@@ -323,7 +326,8 @@ impl Writer {
                 }
             };
             out.extend(gzip_member(&record(headers, block)?)?);
-            out.extend(self.request_member(ex, common, response_id)?);
+            out.extend(self.request_member(ex, common.clone(), response_id)?);
+            out.extend(conversion_member(ex, common, response_id)?);
             return Ok(out);
         }
         match original {
@@ -376,7 +380,8 @@ impl Writer {
             }
         }
 
-        out.extend(self.request_member(ex, common, response_id)?);
+        out.extend(self.request_member(ex, common.clone(), response_id)?);
+        out.extend(conversion_member(ex, common, response_id)?);
         Ok(out)
     }
 
@@ -561,6 +566,30 @@ fn repair_file(path: &Path) -> std::io::Result<(u64, u64)> {
 
 /// The stored response head: status line, headers with the wire-describing ones
 /// renamed, the stored body's length, blank line.
+/// The rendered DOM of an exchange (`--render`), when there is one: a WARC 1.1
+/// `conversion` record (6.8: "an alternative version of another record's content
+/// that was created as the result of an archival process") referring to the
+/// response it was rendered from, as `text/html` in UTF-8.
+fn conversion_member(
+    ex: &Exchange,
+    common: Vec<(&str, String)>,
+    response_id: Uuid,
+) -> std::io::Result<Vec<u8>> {
+    let Some(dom) = &ex.rendered else {
+        return Ok(Vec::new());
+    };
+    let mut headers = vec![
+        ("WARC-Type", "conversion".to_string()),
+        ("WARC-Record-ID", record_id(Uuid::new_v4())),
+    ];
+    headers.extend(common);
+    headers.extend([
+        ("WARC-Refers-To", record_id(response_id)),
+        ("Content-Type", "text/html; charset=utf-8".to_string()),
+    ]);
+    gzip_member(&record(headers, &[dom])?)
+}
+
 fn response_head(ex: &Exchange) -> Vec<u8> {
     let reason = if ex.reason.is_empty() {
         reqwest::StatusCode::from_u16(ex.status)
@@ -674,6 +703,7 @@ mod tests {
             truncated: false,
             payload_sha: None,
             revisit: None,
+            rendered: None,
         }
     }
 

@@ -44,6 +44,14 @@ pub struct PageRecord {
     /// (the first crawl that fetched it), which the next recrawl's archive refers to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original_date: Option<String>,
+    /// Whether the page was rendered in a browser; present on every record when
+    /// rendering is on (`--render auto|always` or a `[[hosts]]` table's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rendered: Option<bool>,
+    /// Why it was rendered: `always`, or in `auto` the signal that said the page
+    /// is built by script (`app_root`, `noscript`, `little_content`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub render_reason: Option<&'static str>,
     /// Extraction results, written as top-level keys after `attempts` (in key name
     /// order: serde_json's map is sorted). Empty adds nothing to the line.
     #[serde(flatten)]

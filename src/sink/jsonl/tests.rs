@@ -35,6 +35,8 @@ fn record(url: &str) -> PageRecord {
         requisite: None,
         recrawl: None,
         original_date: None,
+        rendered: None,
+        render_reason: None,
         extra: Default::default(),
         ticket: Ticket::NONE,
         done: None,
