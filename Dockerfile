@@ -28,7 +28,7 @@ COPY src ./src
 RUN cargo build --release --locked --bin trawl \
  && strip target/release/trawl
 
-FROM debian:bookworm-slim@sha256:7b140f374b289a7c2befc338f42ebe6441b7ea838a042bbd5acbfca6ec875818
+FROM debian:bookworm-slim@sha256:7b140f374b289a7c2befc338f42ebe6441b7ea838a042bbd5acbfca6ec875818 AS runtime
 # TLS roots are compiled into the binary (webpki-roots): no ca-certificates needed.
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin trawl \
  && mkdir -p /data /etc/trawl \
@@ -50,3 +50,18 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9090 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && head -c 12 <&3 | grep -q ' 200'"]
 ENTRYPOINT ["trawl"]
 CMD ["--help"]
+
+# The image with a browser, for --render auto|always (about 300 MB more):
+#   docker build --target render -t trawl:render .
+# Debian's headless Chromium, unpinned on purpose: a browser runs hostile scripts, so
+# the image takes the security updates of the day it is built.
+FROM runtime AS render
+USER 0:0
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium-headless-shell \
+ && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
+
+# The default image (the last stage): trawl alone, no browser.
+FROM runtime

@@ -47,6 +47,8 @@ pub const BROWSERS: [&str; 5] = [
 /// Time a browser gets to start and to close.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a launch failed, the time before the next try.
+const RELAUNCH_AFTER: Duration = Duration::from_secs(30);
 
 /// Why a page could not be rendered, or rendering could not start.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +107,11 @@ pub struct Renderer {
     /// renders in flight have finished with the old one.
     live: RwLock<Option<Live>>,
     launches: AtomicU64,
+    /// The browser's own sandbox works here (false once it could not start).
+    sandbox: AtomicBool,
+    /// The last launch that failed, and why: pages wait [`RELAUNCH_AFTER`] before
+    /// another try (each meanwhile fails with the same error).
+    failed_launch: std::sync::Mutex<Option<(std::time::Instant, String)>>,
     /// Per-host spacing of the pages' requests (see `tab::Pacer`).
     pacer: tab::Pacer,
 }
@@ -133,8 +140,11 @@ impl Renderer {
                 .any(|h| h.render.is_some_and(|m| m != RenderMode::Never))
     }
 
-    /// Finds the browser and starts it once, so that a missing or broken browser
-    /// is one error at start.
+    /// Finds the browser (a missing one is one error at start) and, when every
+    /// page is to be rendered (`render = "always"`), starts it, so that a browser
+    /// that cannot run is one error at start too. Otherwise (`auto`, or only some
+    /// hosts' tables) it starts when the first page needs it: a crawl of pages
+    /// that never look script-built pays nothing for it.
     pub async fn start(config: &Config) -> Result<Renderer, RenderError> {
         let executable = match &config.render.browser {
             Some(path) => executable(path)?,
@@ -155,10 +165,14 @@ impl Renderer {
             tabs: Semaphore::new(r.render_concurrency),
             live: RwLock::new(None),
             launches: AtomicU64::new(0),
+            sandbox: AtomicBool::new(true),
+            failed_launch: std::sync::Mutex::new(None),
             pacer: tab::Pacer::default(),
         };
-        let live = renderer.launch().await?;
-        *renderer.live.write().await = Some(live);
+        if config.render.render == RenderMode::Always {
+            let live = renderer.launch().await?;
+            *renderer.live.write().await = Some(live);
+        }
         Ok(renderer)
     }
 
@@ -216,14 +230,58 @@ impl Renderer {
                 };
                 close(old).await;
             }
-            *slot = Some(self.launch().await?);
+            if let Ok(failed) = self.failed_launch.lock() {
+                let recent = failed
+                    .as_ref()
+                    .filter(|(at, _)| at.elapsed() < RELAUNCH_AFTER);
+                if let Some((_, why)) = recent {
+                    return Err(RenderError::Launch {
+                        path: self.settings.executable.clone(),
+                        message: why.clone(),
+                    });
+                }
+            }
+            match self.launch().await {
+                Ok(live) => *slot = Some(live),
+                Err(e) => {
+                    tracing::error!("{e}; pages that need rendering are recorded with this error");
+                    if let Ok(mut failed) = self.failed_launch.lock() {
+                        *failed = Some((std::time::Instant::now(), e.to_string()));
+                    }
+                    return Err(e);
+                }
+            }
         }
         Err(RenderError::Browser(
             "the browser kept being replaced while in use".into(),
         ))
     }
 
+    /// Starts a browser: with its sandbox when it can have one, else without (see
+    /// [`Renderer::launch_with`]).
     async fn launch(&self) -> Result<Live, RenderError> {
+        // Chromium refuses to run as root with its sandbox (containers run as root).
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        if root || !self.sandbox.load(Ordering::Relaxed) {
+            return self.launch_with(false).await;
+        }
+        match self.launch_with(true).await {
+            Ok(live) => Ok(live),
+            Err(first) => {
+                // A container without user namespaces has no room for the sandbox;
+                // trawl's own walls (every request paused, no network) still hold.
+                let live = self.launch_with(false).await.map_err(|_| first)?;
+                tracing::warn!(
+                    "the browser's sandbox could not start here (no user namespaces?): rendering without it"
+                );
+                self.sandbox.store(false, Ordering::Relaxed);
+                Ok(live)
+            }
+        }
+    }
+
+    async fn launch_with(&self, sandbox: bool) -> Result<Live, RenderError> {
         let s = &self.settings;
         let n = self.launches.fetch_add(1, Ordering::Relaxed);
         let profile =
@@ -245,9 +303,7 @@ impl Renderer {
                 None => builder.arg(key),
             };
         }
-        // Chromium refuses to run as root with its sandbox (containers run as root).
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } == 0 {
+        if !sandbox {
             builder = builder.no_sandbox();
         }
         let config = builder.build().map_err(failed)?;

@@ -620,3 +620,110 @@ async fn a_hosts_table_renders_its_hosts_only() {
         "127.0.0.1 is not rendered"
     );
 }
+
+/// The pids of `root`'s descendants whose command line holds `needle`.
+fn descendants_with(root: u32, needle: &str) -> Vec<u32> {
+    let mut parent_of = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        if let Some(ppid) = after.split(' ').nth(1).and_then(|p| p.parse::<u32>().ok()) {
+            parent_of.insert(pid, ppid);
+        }
+    }
+    let under = |mut pid: u32| {
+        for _ in 0..64 {
+            match parent_of.get(&pid) {
+                Some(&p) if p == root => return true,
+                Some(&p) if p > 1 => pid = p,
+                _ => return false,
+            }
+        }
+        false
+    };
+    parent_of
+        .keys()
+        .copied()
+        .filter(|&pid| under(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_tab_is_recorded_as_an_error_and_the_crawl_goes_on() {
+    let site = Site::start().await;
+    site.set("/robots.txt", Reply::Status(404));
+    site.set("/", html_page("home", &["/slow", "/after"]));
+    // Waits on a request that never ends: the tab is mid-render when it dies.
+    site.set(
+        "/slow",
+        Reply::Html(
+            "<html><body><a href=\"/from-slow\">n</a><script>fetch('/never');</script></body></html>"
+                .into(),
+        ),
+    );
+    site.set("/never", Reply::Hang);
+    for p in ["/after", "/from-slow"] {
+        site.set(p, html_page(p, &[]));
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let child = spawn_crawl(
+        &site.url("/"),
+        out_dir.path(),
+        &[
+            "--render",
+            "always",
+            "--render-timeout",
+            "60",
+            "--render-concurrency",
+            "1",
+            "--per-host-rate",
+            "0",
+        ],
+    );
+    wait_until("the slow page's request", Duration::from_secs(60), || {
+        site.count("/never") >= 1
+    })
+    .await;
+    let renderers = descendants_with(child.id(), "--type=renderer");
+    assert!(!renderers.is_empty(), "a renderer under trawl");
+    for pid in renderers {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let out = finish(child).await;
+    out.assert_code(0);
+    // Long before the render deadline: the crash was noticed, not waited out.
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    let records = records_by_url(out_dir.path());
+    let slow = record(&records, &site, "/slow");
+    assert!(
+        slow["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("render: "),
+        "{slow}"
+    );
+    // The crawl went on: its plain links, and later pages rendered.
+    assert_eq!(record(&records, &site, "/from-slow")["status"], 200);
+    let later = record(&records, &site, "/from-slow");
+    assert_eq!(later["rendered"], true);
+    assert_eq!(later["error"], Value::Null, "{later}");
+}
