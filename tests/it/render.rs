@@ -230,7 +230,8 @@ fn in_private_network(test: &str) -> bool {
     let out = wait_with_timeout(child, Duration::from_secs(120));
     assert!(
         out.code == Some(0) && out.stdout.contains("1 passed"),
-        "inside a private network namespace, {test} failed (run the tests as root or with user namespaces):\n{}\n{}",
+        "{test} failed inside a private network namespace (its output follows; if unshare \
+         itself failed, run the tests as root or with user namespaces):\n{}\n{}",
         out.stdout,
         out.stderr
     );
@@ -273,12 +274,14 @@ Promise.allSettled([
   fetch('http://169.254.169.254/latest/meta-data/').then(() => 'reached', () => 'refused'),
   fetch('http://127.0.0.2:{other}/count').then(() => 'reached', () => 'refused'),
   fetch('/same-origin.json').then(r => r.text()),
+  fetch('/hop').then(() => 'reached', () => 'refused'),
   new Promise(done => {{
     try {{ const ws = new WebSocket('ws://127.0.0.2:{other}/ws'); ws.onerror = () => done('refused'); ws.onopen = () => done('reached'); }}
     catch (e) {{ done('refused'); }}
   }}),
 ]).then(all => {{
   note('results', all.map(r => r.value).join(','));
+  const frame = document.createElement('iframe'); frame.src = 'http://127.0.0.2:{other}/frame'; root.appendChild(frame);
   const img = document.createElement('img'); img.src = '/logo.png'; root.appendChild(img);
   const video = document.createElement('video'); video.preload = 'auto'; video.src = '/clip.mp4'; root.appendChild(video);
   const a = document.createElement('a'); a.href = '/done'; a.textContent = 'done'; root.appendChild(a);
@@ -289,6 +292,11 @@ Promise.allSettled([
     site.set(
         "/same-origin.json",
         Reply::typed("application/json", "\"ok\""),
+    );
+    // A same-origin request redirected to the other address: the hop is checked too.
+    site.set(
+        "/hop",
+        Reply::Redirect(302, format!("http://127.0.0.2:{other}/via-redirect")),
     );
     site.set("/logo.png", Reply::typed("image/png", b"\x89PNG".to_vec()));
     site.set(
@@ -314,7 +322,7 @@ Promise.allSettled([
         home["text"]
             .as_str()
             .unwrap_or_default()
-            .contains("refused,refused,\"ok\",refused"),
+            .contains("refused,refused,\"ok\",refused,refused"),
         "{home}"
     );
     assert_eq!(record(&records, &site, "/done")["status"], 200);
@@ -325,7 +333,10 @@ Promise.allSettled([
     assert_eq!(site.count("/clip.mp4"), 0);
     assert_eq!(site.count("/same-origin.json"), 1);
     let render = &stats(dir.path())["render"];
-    assert!(render["blocked_address"].as_u64().unwrap() >= 2, "{render}");
+    // The metadata address, the other loopback address, the redirect's target and
+    // the frame's document.
+    assert!(render["blocked_address"].as_u64().unwrap() >= 4, "{render}");
+    assert_eq!(site.count("/hop"), 1);
     assert!(render["blocked_type"].as_u64().unwrap() >= 1, "{render}");
     assert!(
         render["blocked_other"].as_u64().unwrap() >= 1,
