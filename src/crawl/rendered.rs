@@ -72,6 +72,11 @@ pub(super) async fn render(
         counts: &ctx.stats.render,
     };
     let out = renderer.render(&job).await;
+    // The page's requests to its own host used that host's slots: its next page
+    // waits for the last of them, in the frontier (every process of a fleet).
+    if let Some(wait) = renderer.host_busy_for(&entry.url) {
+        ctx.frontier.hold(&HostKey::of(&entry.url), wait).await;
+    }
     match &out {
         Ok(r) if r.waited_out => {
             ctx.stats.render.waited_out.fetch_add(1, Ordering::Relaxed);

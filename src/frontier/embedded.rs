@@ -420,6 +420,12 @@ impl Embedded {
         self.notify.notify_waiters();
     }
 
+    /// The host's next lease waits `delay` from now (see `Frontier::hold`).
+    pub fn hold(&self, host: &HostKey, delay: Duration) {
+        self.shard(host.shard(self.shards.len()))
+            .pause_host(host, delay);
+    }
+
     /// The spacing in force for a host's requests, if any.
     pub fn host_interval(&self, host: &HostKey) -> Option<Duration> {
         self.shard(host.shard(self.shards.len())).interval(host)

@@ -415,6 +415,16 @@ impl Frontier {
         }
     }
 
+    /// The host's next request waits `delay` from now (never sooner than it
+    /// would have): its slots were used outside the frontier (a rendered page's
+    /// own requests).
+    pub async fn hold(&self, host: &HostKey, delay: Duration) {
+        match self {
+            Frontier::Embedded(f) => f.hold(host, delay),
+            Frontier::Redis(f) => f.hold(host, delay).await,
+        }
+    }
+
     /// True when nothing is queued or leased (the shared frontier: as of the
     /// last heartbeat).
     pub fn is_done(&self) -> bool {

@@ -176,6 +176,13 @@ impl Renderer {
         Ok(renderer)
     }
 
+    /// How long until the next request to `url`'s host is due, given the requests
+    /// rendered pages made to it (the frontier is told, so that the host's next
+    /// page waits for it too).
+    pub fn host_busy_for(&self, url: &Url) -> Option<Duration> {
+        self.pacer.wait_for(url.host_str()?)
+    }
+
     /// Tabs open at once.
     pub fn concurrency(&self) -> usize {
         self.settings.concurrency

@@ -115,6 +115,14 @@ impl Pacer {
         tokio::time::sleep_until(at).await;
     }
 
+    /// How long until `host`'s next slot, if it is in the future.
+    pub(super) fn wait_for(&self, host: &str) -> Option<Duration> {
+        let next = self.next.lock().ok()?;
+        let at = *next.get(host)?;
+        let left = at.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
     /// The page itself was just fetched from `host`: its next slot is one interval on.
     fn fetched(&self, host: &str, interval: Option<Duration>) {
         let Some(interval) = interval.filter(|i| !i.is_zero()) else {

@@ -404,6 +404,31 @@ async fn a_retry_pauses_the_host(b: Backend) {
     assert_eq!(l.entry.attempt, 1);
 }
 
+/// A host held (its slots used by a rendered page's own requests) gives its next
+/// URL only when the hold ends; another host is not held.
+async fn a_held_host_waits(b: Backend) {
+    let h = Harness::new(b, 2, 0.0, 0).await;
+    let f = h.f();
+    f.push(entry("http://a.com/1")).await.unwrap();
+    f.push(entry("http://a.com/2")).await.unwrap();
+    let l = lease(f, 0).await;
+    let host = l.host.clone();
+    let at = Instant::now();
+    f.hold(&host, Duration::from_millis(400)).await;
+    f.complete(l, None, &Contact::Unknown).await;
+    f.push(entry("http://b.com/1")).await.unwrap();
+    let other = lease_within(f, 0, Duration::from_secs(3)).await;
+    assert_eq!(other.entry.url.as_str(), "http://b.com/1");
+    f.complete(other, None, &Contact::Unknown).await;
+    let l = lease_within(f, 0, Duration::from_secs(3)).await;
+    assert_eq!(l.host, host);
+    assert!(
+        at.elapsed() >= Duration::from_millis(380),
+        "{:?}",
+        at.elapsed()
+    );
+}
+
 async fn crawl_delay_slows_a_host(b: Backend) {
     let h = Harness::new(b, 4, 0.0, 0).await;
     let f = h.f();
@@ -668,6 +693,7 @@ suite!(
     per_host_rate_spaces_a_hosts_leases,
     a_hosts_table_sets_its_hosts_rate_and_concurrency,
     a_retry_pauses_the_host,
+    a_held_host_waits,
     crawl_delay_slows_a_host,
     a_hosts_url_budget_holds_across_workers,
     a_crawl_delay_is_clamped_to_max_crawl_delay,

@@ -41,6 +41,12 @@ impl Shared {
         self.run("delay", &args![host.as_str(), ms]).await;
     }
 
+    /// The host's next request, by any process, waits `delay` from now.
+    pub async fn hold(&self, host: &HostKey, delay: Duration) {
+        let ms = delay.as_millis().min(u128::from(u32::MAX)) as u64;
+        self.run("hold", &args![host.as_str(), ms]).await;
+    }
+
     pub fn host_interval(&self, host: &HostKey) -> Option<Duration> {
         self.intervals
             .get(host)

@@ -301,6 +301,16 @@ elseif op == 'delay' then
   end
   return 1
 
+elseif op == 'hold' then
+  -- ARGV: P, op, host, ms: the host's slots were used outside the frontier (a
+  -- rendered page's own requests): its next request waits, in every process.
+  local hk = P .. 'h:' .. ARGV[3]
+  local until_ms = now_ms() + tonumber(ARGV[4])
+  if redis.call('EXISTS', hk) == 1 and num(redis.call('HGET', hk, 'next')) < until_ms then
+    redis.call('HSET', hk, 'next', until_ms)
+  end
+  return 1
+
 elseif op == 'beat' then
   -- ARGV: P, op, worker, ttl ms, conc, report JSON.
   -- Marks the worker alive, hands back the leases of workers silent for ttl, and
