@@ -440,12 +440,14 @@ fn bench_command(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(config: &Config) {
+    // chromiumoxide logs the browser's socket closing (a browser restarted, a
+    // crawl's end) as errors: trawl reports what matters of it itself.
     let default = if config.run.quiet {
-        "error"
+        "error,chromiumoxide=off"
     } else if config.run.verbose {
-        "warn,trawl=debug"
+        "warn,trawl=debug,chromiumoxide=off"
     } else {
-        "warn,trawl=info"
+        "warn,trawl=info,chromiumoxide=off"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()

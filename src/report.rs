@@ -75,6 +75,15 @@ pub(crate) fn crawl(
                 r.new
             );
         }
+        if let Some(r) = &summary.render {
+            say!(
+                "trawl: rendered {} in the browser ({} failed, {} read at their deadline, {} of their requests refused)",
+                plural(r.rendered, "page"),
+                r.failed,
+                r.waited_out,
+                r.blocked_type + r.blocked_address + r.blocked_robots + r.blocked_other
+            );
+        }
     }
     let dead = summary.reached_nothing();
     if dead {

@@ -209,6 +209,10 @@ pub struct RenderCounts {
     pub blocked_type: AtomicU64,
     /// Requests refused by the address guard.
     pub blocked_address: AtomicU64,
+    /// Requests robots.txt disallows.
+    pub blocked_robots: AtomicU64,
+    /// Pages rendered (their DOM read), of those attempted.
+    pub done: AtomicU64,
     /// Requests refused otherwise: other schemes, a page navigating away, more
     /// than a page may make.
     pub blocked_other: AtomicU64,
@@ -221,8 +225,8 @@ pub struct RenderCounts {
 }
 
 impl RenderCounts {
-    /// A page rendered, for this reason (a name of [`RENDER_REASONS`]).
-    pub fn rendered(&self, reason: &str) {
+    /// A render begun, for this reason (a name of [`RENDER_REASONS`]).
+    pub fn attempted(&self, reason: &str) {
         if let Some(i) = RENDER_REASONS.iter().position(|r| *r == reason) {
             self.reasons[i].fetch_add(1, Relaxed);
         }
@@ -238,13 +242,14 @@ impl RenderCounts {
             .map(|(name, n)| (*name, n.load(Relaxed)))
             .collect();
         Some(RenderSummary {
-            rendered: reasons.values().sum(),
+            rendered: self.done.load(Relaxed),
             reasons,
             failed: self.failed.load(Relaxed),
             waited_out: self.waited_out.load(Relaxed),
             requests: self.requests.load(Relaxed),
             blocked_type: self.blocked_type.load(Relaxed),
             blocked_address: self.blocked_address.load(Relaxed),
+            blocked_robots: self.blocked_robots.load(Relaxed),
             blocked_other: self.blocked_other.load(Relaxed),
             request_errors: self.request_errors.load(Relaxed),
             browser_restarts: self.browser_restarts.load(Relaxed),
@@ -256,15 +261,16 @@ impl RenderCounts {
 /// stats.json's `render` (with `--render auto|always`, or a `[[hosts]]` table's).
 #[derive(Debug, Clone, Serialize)]
 pub struct RenderSummary {
-    /// Pages rendered (their records say `rendered: true`), failed ones included.
+    /// Pages rendered (their records say `rendered: true`).
     pub rendered: u64,
-    /// Of those, by `render_reason`.
+    /// Renders begun, by `render_reason` (those that failed included).
     pub reasons: std::collections::BTreeMap<&'static str, u64>,
     pub failed: u64,
     pub waited_out: u64,
     pub requests: u64,
     pub blocked_type: u64,
     pub blocked_address: u64,
+    pub blocked_robots: u64,
     pub blocked_other: u64,
     pub request_errors: u64,
     pub browser_restarts: u64,

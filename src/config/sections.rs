@@ -417,13 +417,13 @@ pub struct RenderSettings {
     /// Render pages in headless Chromium: never; auto (only pages that look script-built: an empty app root, a noscript asking for JavaScript, or scripts beside almost no text and links); always (every HTML page) [default: never].
     #[arg(long, required = false, value_name = "never|auto|always")]
     pub render: RenderMode,
-    /// Chromium, Chrome or chromium-headless-shell to render with [default: the first of chromium-headless-shell, chromium, chromium-browser, google-chrome on the PATH].
+    /// Chromium, Chrome or chromium-headless-shell to render with [default: the first of chromium-headless-shell, chromium, chromium-browser, google-chrome, chrome on the PATH].
     #[arg(long, value_name = "PATH")]
     pub browser: Option<PathBuf>,
     /// Pages rendered at once (browser tabs) [default: 4].
     #[arg(long, required = false, value_name = "N")]
     pub render_concurrency: usize,
-    /// Seconds one page may take to render, its wait rule included; a page still busy then is read as it stands, one that does not answer is closed and recorded as a render error [default: 20].
+    /// Seconds one page may take to render, its wait rule included; a page still busy then is read as it stands, one that does not answer within 3 s more is closed and recorded as a render error [default: 20].
     #[arg(long, value_parser = super::units::parse_secs, required = false, value_name = "SECS")]
     #[serde(deserialize_with = "super::units::secs")]
     pub render_timeout: f64,
@@ -433,7 +433,7 @@ pub struct RenderSettings {
     /// Pages one browser process renders before it is replaced by a fresh one, so its memory stays bounded; 0 = never [default: 500].
     #[arg(long, required = false, value_name = "N")]
     pub render_recycle: u64,
-    /// What a rendered page may not load, comma-separated resource types: image, media, font, stylesheet, texttrack, manifest, ping, other [default: image,media,font].
+    /// What a rendered page may not load, comma-separated resource types: image, media, font, stylesheet, texttrack, manifest, ping, other; `--render-block=` blocks none [default: image,media,font].
     #[arg(long, required = false, value_name = "LIST", value_delimiter = ',')]
     pub render_block: Vec<String>,
 }

@@ -102,6 +102,8 @@ impl RenderSettings {
         if let Some(t) = self
             .render_block
             .iter()
+            // An empty list from the command line (`--render-block=`) is one empty name.
+            .filter(|t| !t.is_empty())
             .find(|t| !BLOCKABLE.contains(&t.as_str()))
         {
             return bad(

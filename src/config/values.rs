@@ -56,6 +56,36 @@ impl std::str::FromStr for RenderMode {
     }
 }
 
+/// scraper's message for most selector errors asks to "report this to the
+/// developer" over two lines; the error's own name says what is wrong ("empty
+/// selector", "unsupported pseudo class or element"), in one line.
+pub fn selector_message(e: &scraper::error::SelectorErrorKind) -> String {
+    use scraper::error::SelectorErrorKind as K;
+    match e {
+        K::UnexpectedSelectorParseError(inner) => {
+            let debug = format!("{inner:?}");
+            let name = debug
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("syntax error");
+            let mut words = String::new();
+            for c in name.chars() {
+                if c.is_ascii_uppercase() && !words.is_empty() {
+                    words.push(' ');
+                }
+                words.push(c.to_ascii_lowercase());
+            }
+            words
+        }
+        other => other
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase(),
+    }
+}
+
 /// When a rendered page is read (`render_wait`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum WaitRule {
@@ -78,8 +108,12 @@ impl std::str::FromStr for WaitRule {
                 Some(css) if !css.is_empty() && css.len() <= 1024 => {
                     // Checked here as the browser will read it: a selector scraper
                     // cannot parse would fail every page.
-                    scraper::Selector::parse(css)
-                        .map_err(|e| format!("'{css}' is not a CSS selector ({e})"))?;
+                    scraper::Selector::parse(css).map_err(|e| {
+                        format!(
+                            "'{css}' is not a CSS selector trawl reads ({})",
+                            selector_message(&e)
+                        )
+                    })?;
                     Ok(WaitRule::Selector(css.to_string()))
                 }
                 _ => Err(format!(

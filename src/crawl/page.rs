@@ -263,14 +263,17 @@ async fn respond(ctx: &Ctx, lease: &Lease, resp: Response, named_sitemap: bool) 
             .and_then(|r| rendered::reason(ctx, entry, r, &page));
         let (mut dom, mut failed) = (None, None);
         if let (Some(why), Some(r)) = (why, resp.as_ref()) {
-            outcome.rendered = Some(why.name());
-            ctx.stats.render.rendered(why.name());
+            ctx.stats.render.attempted(why.name());
             match rendered::render(ctx, entry, r).await {
                 Ok(done) => {
+                    outcome.rendered = Some((why.name(), true));
                     page = rendered::page_of(ctx, entry, &done).await;
                     dom = Some(done.html.into_bytes());
                 }
-                Err(e) => failed = Some(e.to_string()),
+                Err(e) => {
+                    outcome.rendered = Some((why.name(), false));
+                    failed = Some(e.to_string());
+                }
             }
         }
         outcome.exchange = record::exchange(&entry.url, resp);

@@ -45,8 +45,9 @@ pub(super) struct Outcome {
     pub digest: Option<String>,
     /// Over a recrawl's 304: when the payload `digest` names was captured.
     pub original_date: Option<String>,
-    /// Why the page was rendered (`--render`), when it was.
-    pub rendered: Option<&'static str>,
+    /// Why the page was to be rendered (`--render`), and whether its render
+    /// succeeded, when one was begun.
+    pub rendered: Option<(&'static str, bool)>,
     /// The commit of the URLs this page discovered: its record waits for it.
     pub ticket: Ticket,
     /// Extras and rule fields of a parsed page.
@@ -147,8 +148,11 @@ pub(super) async fn finish(ctx: &Ctx, lease: Lease, mut o: Outcome, started: Ins
             .then_some(lease.entry.requisite),
         recrawl: recrawl.map(|c| c.map(Change::name)),
         original_date: o.original_date,
-        rendered: ctx.renderer.is_some().then_some(o.rendered.is_some()),
-        render_reason: o.rendered,
+        rendered: ctx
+            .renderer
+            .is_some()
+            .then_some(o.rendered.is_some_and(|(_, ok)| ok)),
+        render_reason: o.rendered.map(|(why, _)| why),
         extra: o.fields.unwrap_or_else(|| ctx.empty_fields.clone()),
         ticket: o.ticket,
         done: Pending::of(&lease),

@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use url::Url;
 
 use super::content;
@@ -62,6 +63,30 @@ pub(super) async fn render(
                 .1
         })
     };
+    let ignore_robots = |url: &Url| {
+        url.host_str()
+            .and_then(|h| crate::config::hosts::rule_for(&ctx.config.fetch.hosts, h))
+            .and_then(|r| r.robots)
+            .map_or(ctx.config.politeness.ignore_robots, |m| {
+                m == crate::config::RobotsMode::Ignore
+            })
+    };
+    // The page's own requests obey robots.txt as its pages do (as Google's
+    // renderer does): a script or API the site disallows is not fetched. A host
+    // whose robots.txt cannot be fetched at all (refused by the address guard, or
+    // down) is left to the request itself, which meets the same fate and is
+    // counted for what it is.
+    let allowed = |url: Url| -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            if ignore_robots(&url) {
+                return true;
+            }
+            !matches!(
+                ctx.robots.check(&ctx.fetcher, &url).await.verdict,
+                crate::robots::Verdict::Disallowed | crate::robots::Verdict::Unavailable { .. }
+            )
+        })
+    };
     let job = Job {
         url: &entry.url,
         status: resp.status,
@@ -69,6 +94,7 @@ pub(super) async fn render(
         body: &resp.body,
         fetcher: &ctx.fetcher,
         interval: &interval,
+        allowed: &allowed,
         counts: &ctx.stats.render,
     };
     let out = renderer.render(&job).await;
@@ -78,10 +104,12 @@ pub(super) async fn render(
         ctx.frontier.hold(&HostKey::of(&entry.url), wait).await;
     }
     match &out {
-        Ok(r) if r.waited_out => {
-            ctx.stats.render.waited_out.fetch_add(1, Ordering::Relaxed);
+        Ok(r) => {
+            ctx.stats.render.done.fetch_add(1, Ordering::Relaxed);
+            if r.waited_out {
+                ctx.stats.render.waited_out.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        Ok(_) => {}
         Err(e) => {
             ctx.stats.render.failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(url = %entry.url, "render failed: {e}");

@@ -64,31 +64,13 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
         .expect("constant pattern")
 });
 
-/// scraper's message for most selector errors asks to "report this to the
-/// developer"; the error's own name says what is wrong ("empty selector").
+/// What is wrong with a selector, in a few words (see `config::selector_message`).
 fn selector_message(e: &scraper::error::SelectorErrorKind) -> String {
-    use scraper::error::SelectorErrorKind as K;
-    match e {
-        K::UnexpectedSelectorParseError(inner) => {
-            let debug = format!("{inner:?}");
-            let name = debug
-                .split(['(', ' ', '{'])
-                .next()
-                .unwrap_or("syntax error");
-            let mut words = String::new();
-            for c in name.chars() {
-                if c.is_ascii_uppercase() && !words.is_empty() {
-                    words.push(' ');
-                }
-                words.push(c.to_ascii_lowercase());
-            }
-            if words.contains("pseudo") {
-                words.push_str(" (rules match static HTML: no :hover, :visited...)");
-            }
-            words
-        }
-        other => super::one_line(&other.to_string()).to_lowercase(),
+    let mut words = crate::config::selector_message(e);
+    if words.contains("pseudo") {
+        words.push_str(" (rules match static HTML: no :hover, :visited...)");
     }
+    words
 }
 
 fn regex_message(e: &regex::Error) -> String {

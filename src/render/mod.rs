@@ -59,10 +59,12 @@ pub enum RenderError {
     NotExecutable { path: PathBuf },
     #[error("the browser {path} did not start: {message}")]
     Launch { path: PathBuf, message: String },
-    #[error("the page did not answer within {0:?} (a script that never yields, or a hung tab); the tab was closed")]
-    Hung(Duration),
+    #[error("the page did not answer after {0} s (a script that never yields, or a hung tab); the tab was closed")]
+    Hung(u64),
     #[error("the tab crashed")]
     Crashed,
+    #[error("the browser died while the page was rendered; it is started again for the next page")]
+    Died,
     #[error("the browser failed: {0}")]
     Browser(String),
 }
@@ -85,6 +87,9 @@ struct Settings {
 struct Live {
     browser: Browser,
     events: tokio::task::JoinHandle<()>,
+    /// True once the DevTools connection ended (the browser died): pages in
+    /// flight stop at once instead of waiting out their deadline.
+    gone: tokio::sync::watch::Sender<bool>,
     rendered: AtomicU64,
     /// Set when a command to it failed: it is replaced before the next page.
     broken: AtomicBool,
@@ -94,6 +99,7 @@ struct Live {
 impl Live {
     fn usable(&self, recycle: u64) -> bool {
         !self.events.is_finished()
+            && !*self.gone.borrow()
             && !self.broken.load(Ordering::Relaxed)
             && (recycle == 0 || self.rendered.load(Ordering::Relaxed) < recycle)
     }
@@ -126,6 +132,8 @@ pub struct Job<'a> {
     pub fetcher: &'a Fetcher,
     /// The spacing between requests to a host (its politeness), if any.
     pub interval: &'a (dyn Fn(&Url) -> Option<Duration> + Sync),
+    /// Whether robots.txt lets trawl fetch a URL the page asks for.
+    pub allowed: &'a (dyn Fn(Url) -> futures_util::future::BoxFuture<'a, bool> + Sync),
     pub counts: &'a RenderCounts,
 }
 
@@ -199,10 +207,15 @@ impl Renderer {
             .map_err(|_| RenderError::Browser("the renderer is closed".into()))?;
         let live = self.browser(job.counts).await?;
         live.rendered.fetch_add(1, Ordering::Relaxed);
-        let out = tab::render(&live.browser, &self.settings, &self.pacer, job).await;
-        if let Err(RenderError::Browser(why)) = &out {
-            tracing::warn!(url = %job.url, "the browser failed ({why}); it is started again");
-            live.broken.store(true, Ordering::Relaxed);
+        let gone = live.gone.subscribe();
+        let out = tab::render(&live.browser, &self.settings, &self.pacer, job, gone).await;
+        match &out {
+            Err(RenderError::Browser(why)) => {
+                tracing::warn!(url = %job.url, "the browser failed ({why}); it is started again");
+                live.broken.store(true, Ordering::Relaxed);
+            }
+            Err(RenderError::Died) => live.broken.store(true, Ordering::Relaxed),
+            _ => {}
         }
         out
     }
@@ -314,25 +327,46 @@ impl Renderer {
             builder = builder.no_sandbox();
         }
         let config = builder.build().map_err(failed)?;
-        let (browser, mut handler) =
-            match tokio::time::timeout(LAUNCH_TIMEOUT, Browser::launch(config)).await {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Err(failed(e.to_string())),
-                Err(_) => return Err(failed(format!("no answer within {LAUNCH_TIMEOUT:?}"))),
-            };
-        // The DevTools socket is read here until the browser goes away: its end is
-        // how a dead browser is noticed.
+        let (browser, mut handler) = match tokio::time::timeout(
+            LAUNCH_TIMEOUT,
+            Browser::launch(config),
+        )
+        .await
+        {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => {
+                let said = e.to_string();
+                // chromiumoxide's wording for a program that is not a browser.
+                let message = match said.contains("before websocket URL") {
+                        true => "it exited before it could be driven over the DevTools protocol (is it Chromium, Chrome or chromium-headless-shell?)".to_string(),
+                        false => said,
+                    };
+                return Err(failed(message));
+            }
+            Err(_) => return Err(failed(format!("no answer within {LAUNCH_TIMEOUT:?}"))),
+        };
+        // The DevTools socket is read here until the browser goes away: a closed
+        // socket is how a dead browser is noticed, and every page in flight is told.
+        let gone = tokio::sync::watch::Sender::new(false);
+        let tell = gone.clone();
         let events = tokio::spawn(async move {
             while let Some(event) = handler.next().await {
-                if let Err(e) = event {
-                    tracing::debug!("browser message: {e}");
+                match event {
+                    Err(chromiumoxide::error::CdpError::Ws(e)) => {
+                        tracing::debug!("the browser's connection ended: {e}");
+                        break;
+                    }
+                    Err(e) => tracing::debug!("browser message: {e}"),
+                    Ok(()) => {}
                 }
             }
+            tell.send_replace(true);
         });
         tracing::debug!(browser = %s.executable.display(), "browser started");
         Ok(Live {
             browser,
             events,
+            gone,
             rendered: AtomicU64::new(0),
             broken: AtomicBool::new(false),
             profile,
@@ -349,9 +383,12 @@ impl Renderer {
 
 /// Ends a browser process and removes its profile.
 async fn close(mut live: Live) {
-    if tokio::time::timeout(CLOSE_TIMEOUT, live.browser.close())
-        .await
-        .is_err()
+    // A dead browser's socket would never answer a close.
+    let alive = !*live.gone.borrow() && !live.events.is_finished();
+    if alive
+        && tokio::time::timeout(CLOSE_TIMEOUT, live.browser.close())
+            .await
+            .is_err()
     {
         tracing::debug!("the browser did not close in time; killed");
     }

@@ -240,6 +240,7 @@ pub(super) async fn render(
     settings: &Settings,
     pacer: &Pacer,
     job: &Job<'_>,
+    gone: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Rendered, RenderError> {
     let opened = tokio::time::timeout(settings.timeout, browser.new_page("about:blank")).await;
     let page = match opened {
@@ -247,7 +248,10 @@ pub(super) async fn render(
         Ok(Err(e)) => return Err(RenderError::Browser(format!("no new tab: {e}"))),
         Err(_) => return Err(RenderError::Browser("no new tab in time".into())),
     };
-    let out = in_tab(&page, settings, pacer, job).await;
+    let out = in_tab(&page, settings, pacer, job, gone).await;
+    if matches!(out, Err(RenderError::Died)) {
+        return out;
+    }
     // A hung tab is closed too: the browser ends its renderer.
     let closed = tokio::time::timeout(super::CLOSE_TIMEOUT, page.close()).await;
     match (out, closed) {
@@ -262,6 +266,7 @@ async fn in_tab(
     settings: &Settings,
     pacer: &Pacer,
     job: &Job<'_>,
+    gone: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Rendered, RenderError> {
     let cdp = |e: chromiumoxide::error::CdpError| RenderError::Browser(e.to_string());
     let mut paused = page
@@ -298,6 +303,9 @@ async fn in_tab(
     }
     let deadline = Instant::now() + settings.timeout;
     let drive = drive(page, settings, job, &traffic, deadline);
+    // The browser may die under the page (killed, or crashed): noticed at once.
+    let died = until_gone(gone);
+    tokio::pin!(died);
     tokio::pin!(drive);
     let mut work = FuturesUnordered::new();
     loop {
@@ -322,12 +330,19 @@ async fn in_tab(
                 let _ = page.execute(HandleJavaScriptDialogParams::new(false)).await;
             }
             Some(_) = crashed.next() => return Err(RenderError::Crashed),
+            () = &mut died => return Err(RenderError::Died),
             Some(socket) = sockets.next() => {
                 tracing::debug!(url = %socket.url, "a rendered page's WebSocket refused");
                 job.counts.blocked_other.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// Resolves once the browser's connection has ended.
+async fn until_gone(mut gone: tokio::sync::watch::Receiver<bool>) {
+    // The borrowed value is dropped at once: nothing is held across an await.
+    let _ = gone.wait_for(|g| *g).await.map(|_| ());
 }
 
 /// Navigates, waits by the rule, and reads the DOM.
@@ -375,7 +390,7 @@ async fn drive(
     }
     // Read what the page holds now; a page that cannot answer within the grace is
     // hung (a script that never yields).
-    let read_by = Instant::now().max(deadline.min(Instant::now() + READ_GRACE)) + READ_GRACE;
+    let read_by = Instant::now().max(deadline) + READ_GRACE;
     let ask = EvaluateParams::builder()
         .expression(READ_SCRIPT)
         .return_by_value(true)
@@ -384,11 +399,7 @@ async fn drive(
     let read = match tokio::time::timeout_at(read_by, page.evaluate_expression(ask)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(RenderError::Browser(e.to_string())),
-        Err(_) => {
-            return Err(RenderError::Hung(
-                settings.timeout + READ_GRACE.min(settings.timeout),
-            ))
-        }
+        Err(_) => return Err(RenderError::Hung(traffic.start.elapsed().as_secs())),
     };
     let text: String = read
         .into_value()
@@ -474,11 +485,11 @@ async fn answer(
     let reply = match verdict {
         Verdict::Document => {
             traffic.document_served.store(true, Ordering::Relaxed);
-            let mut headers = Vec::new();
-            if let Some(ct) = job.content_type {
-                headers.push(HeaderEntry::new("content-type", ct));
-            }
-            fulfil(page, id, job.status, headers, job.body).await
+            // Decoded as the plain parse decodes it (header, BOM, meta, detection)
+            // and handed over as UTF-8, so the browser cannot guess otherwise.
+            let text = crate::fetch::charset::decode_html(job.body, job.content_type);
+            let headers = vec![HeaderEntry::new("content-type", "text/html; charset=utf-8")];
+            fulfil(page, id, job.status, headers, text.as_bytes()).await
         }
         Verdict::Refuse(why) => {
             match why {
@@ -492,7 +503,16 @@ async fn answer(
                         seen.push(event.request.url.clone());
                     }
                 }
+                // A navigation answered 204 No Content is abandoned and the page
+                // stays as it is (HTML's navigate algorithm), where a refusal would
+                // replace it with an error page.
+                fulfil(page, id, 204, Vec::new(), b"").await
+            } else {
+                fail(page, id, ErrorReason::BlockedByClient).await
             }
+        }
+        Verdict::Fetch(url) if !(job.allowed)(url.clone()).await => {
+            counts.blocked_robots.fetch_add(1, Ordering::Relaxed);
             fail(page, id, ErrorReason::BlockedByClient).await
         }
         Verdict::Fetch(url) => {

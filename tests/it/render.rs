@@ -397,7 +397,9 @@ async fn a_hung_tab_and_a_page_that_never_idles_end_in_time_and_the_crawl_goes_o
         "{spin}"
     );
     assert_eq!(spin["status"], 200);
-    assert_eq!(spin["rendered"], true);
+    // Begun, not done: rendered is false, the reason stays.
+    assert_eq!(spin["rendered"], false);
+    assert_eq!(spin["render_reason"], "always");
     // Its plain links still count.
     assert_eq!(record(&records, &site, "/after-spin")["status"], 200);
     // The chatty page is read as it stands at its deadline, links added by script included.
@@ -754,4 +756,74 @@ async fn a_crashed_tab_is_recorded_as_an_error_and_the_crawl_goes_on() {
     let later = record(&records, &site, "/from-slow");
     assert_eq!(later["rendered"], true);
     assert_eq!(later["error"], Value::Null, "{later}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rendered_page_keeps_its_dom_when_it_navigates_its_charset_and_robots_txt() {
+    let site = Site::start().await;
+    site.set(
+        "/robots.txt",
+        Reply::robots("User-agent: *\nDisallow: /api/\n"),
+    );
+    // Builds a link, then navigates away: the page must stay what it was.
+    site.set(
+        "/",
+        Reply::Html(
+            "<html><head><title>Stays</title></head><body><a href=\"/static\">s</a><div id=\"root\"></div>\
+             <script>document.getElementById('root').innerHTML = '<a href=\"/built\">b</a>';\
+             setTimeout(() => { location.href = '/elsewhere'; }, 100);</script></body></html>"
+                .into(),
+        ),
+    );
+    // UTF-8 without a declared charset: the browser must read what the plain parse reads.
+    site.set(
+        "/static",
+        Reply::typed(
+            "text/html",
+            "<html><head><title>caf\u{e9} \u{2014} na\u{ef}ve</title></head><body><a href=\"/api-user\">a</a>\
+             <script>fetch('/api/items').then(r => r.text()).then(t => document.title += ' ' + t, () => document.title += ' refused');</script></body></html>"
+                .as_bytes()
+                .to_vec(),
+        ),
+    );
+    site.set("/api/items", Reply::typed("text/plain", "leaked"));
+    for p in ["/built", "/elsewhere", "/api-user"] {
+        site.set(p, html_page(p, &[]));
+    }
+    let (out, dir) = crawl(&[
+        &site.url("/"),
+        "--render",
+        "always",
+        "--per-host-rate",
+        "0",
+        "--render-wait",
+        "selector:#never",
+        "--render-timeout",
+        "2",
+    ])
+    .await;
+    out.assert_code(0);
+    let records = records_by_url(dir.path());
+    let home = record(&records, &site, "/");
+    assert_eq!(home["title"], "Stays", "{home}");
+    assert_eq!(home["rendered"], true);
+    assert_eq!(
+        home["links"], 3,
+        "its static and built links, and where it went: {home}"
+    );
+    for p in ["/static", "/built", "/elsewhere"] {
+        assert_eq!(record(&records, &site, p)["status"], 200, "{p}");
+    }
+    let static_page = record(&records, &site, "/static");
+    assert_eq!(
+        static_page["title"], "caf\u{e9} \u{2014} na\u{ef}ve refused",
+        "{static_page}"
+    );
+    assert_eq!(site.count("/api/items"), 0, "robots.txt disallows it");
+    let render = &stats(dir.path())["render"];
+    assert_eq!(render["blocked_robots"], 1, "{render}");
+    assert!(
+        render["blocked_other"].as_u64().unwrap() >= 1,
+        "the navigation: {render}"
+    );
 }
