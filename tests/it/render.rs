@@ -787,7 +787,15 @@ async fn a_rendered_page_keeps_its_dom_when_it_navigates_its_charset_and_robots_
         ),
     );
     site.set("/api/items", Reply::typed("text/plain", "leaked"));
-    for p in ["/built", "/elsewhere", "/api-user"] {
+    // A meta refresh is still a redirect when the page is rendered.
+    site.set(
+        "/built",
+        Reply::Html(
+            "<html><head><meta http-equiv=\"refresh\" content=\"0;url=/refreshed\"></head><body>r</body></html>"
+                .into(),
+        ),
+    );
+    for p in ["/refreshed", "/elsewhere", "/api-user"] {
         site.set(p, html_page(p, &[]));
     }
     let (out, dir) = crawl(&[
@@ -811,9 +819,12 @@ async fn a_rendered_page_keeps_its_dom_when_it_navigates_its_charset_and_robots_
         home["links"], 3,
         "its static and built links, and where it went: {home}"
     );
-    for p in ["/static", "/built", "/elsewhere"] {
+    for p in ["/static", "/built", "/elsewhere", "/refreshed"] {
         assert_eq!(record(&records, &site, p)["status"], 200, "{p}");
     }
+    let built = record(&records, &site, "/built");
+    assert_eq!(built["redirect"], "refresh", "{built}");
+    assert_eq!(built["final_url"], site.url("/refreshed"));
     let static_page = record(&records, &site, "/static");
     assert_eq!(
         static_page["title"], "caf\u{e9} \u{2014} na\u{ef}ve refused",
