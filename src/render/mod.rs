@@ -4,7 +4,7 @@
 //! start (a missing browser is one error then, not one per page), restarted when it
 //! dies, replaced after `render_recycle` pages so its memory stays bounded, and
 //! closed at the end. A bounded pool of tabs (`render_concurrency`) renders pages;
-//! one tab's render is `tab.rs`.
+//! one tab's render is `tab.rs`, the requests it makes `requests.rs`.
 //!
 //! Every request a rendered page makes is trawl's request: the browser fetches
 //! nothing itself. The page's own document is answered with the body trawl already
@@ -18,6 +18,7 @@
 //!
 //! This module never admits URLs or writes records: it returns what it rendered.
 
+mod requests;
 pub mod signal;
 mod tab;
 
@@ -118,8 +119,8 @@ pub struct Renderer {
     /// The last launch that failed, and why: pages wait [`RELAUNCH_AFTER`] before
     /// another try (each meanwhile fails with the same error).
     failed_launch: std::sync::Mutex<Option<(std::time::Instant, String)>>,
-    /// Per-host spacing of the pages' requests (see `tab::Pacer`).
-    pacer: tab::Pacer,
+    /// Per-host spacing of the pages' requests (see `requests::Pacer`).
+    pacer: requests::Pacer,
 }
 
 /// One page to render: what trawl fetched, and what it fetches the page's own
@@ -175,7 +176,7 @@ impl Renderer {
             launches: AtomicU64::new(0),
             sandbox: AtomicBool::new(true),
             failed_launch: std::sync::Mutex::new(None),
-            pacer: tab::Pacer::default(),
+            pacer: requests::Pacer::default(),
         };
         if config.render.render == RenderMode::Always {
             let live = renderer.launch().await?;
