@@ -31,9 +31,10 @@ use dashmap::DashMap;
 use governor::clock::MonotonicClock;
 use tokio::sync::Notify;
 
-use super::schedule::{Entry, Poll, Schedule};
+use super::schedule::{Poll, Schedule};
 use super::store::{Op, Store, StoreError};
 use super::visited::{Seen, Visited};
+use super::Entry;
 use super::{Admission, Contact, Lease, Limits, Next, Recorded};
 use crate::canon::{fingerprint, HostKey};
 

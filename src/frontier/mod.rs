@@ -16,6 +16,7 @@
 //! `discard`, `retry`, `requeue` or `release` for every lease.
 
 pub mod embedded;
+mod entry;
 pub mod redis;
 pub mod schedule;
 pub mod store;
@@ -31,8 +32,8 @@ use url::Url;
 use crate::canon::HostKey;
 use crate::stats::ErrorKind;
 pub use embedded::{Admitted, Embedded};
+pub use entry::Entry;
 pub use redis::{Shared, SharedError, SharedOptions};
-pub use schedule::Entry;
 pub use store::{Pending, Store, StoreError, Ticket};
 
 /// How long a process leaving a shared crawl waits for Redis to take its leases back.
