@@ -72,7 +72,7 @@ fn main() {
     let (frontier, store) = match &redis {
         Some(url) => {
             let opts = SharedOptions {
-                url: url.clone(),
+                at: trawl::frontier::redis::Endpoint::new(url),
                 crawl: crawl.clone(),
                 worker: "bench".into(),
                 limits: limits(),

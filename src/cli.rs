@@ -86,6 +86,10 @@ pub struct StatusArgs {
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub crawl_id: String,
 
+    /// The CA of a `rediss://` server, as given to `trawl crawl --redis-ca`.
+    #[arg(long, value_name = "FILE")]
+    pub redis_ca: Option<std::path::PathBuf>,
+
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -179,10 +179,11 @@ fn status_command(args: StatusArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let st = runtime.block_on(trawl::frontier::redis::status(
-        &args.frontier,
-        &args.crawl_id,
-    ))?;
+    let at = trawl::frontier::redis::Endpoint {
+        url: args.frontier.clone(),
+        ca: args.redis_ca.clone(),
+    };
+    let st = runtime.block_on(trawl::frontier::redis::status(&at, &args.crawl_id))?;
     if st.counters.is_empty() && st.workers.is_empty() {
         anyhow::bail!(
             "no crawl named '{}' at {}",

@@ -76,9 +76,9 @@ pub struct FrontierSettings {
     /// Directory of the durable frontier [default: OUT/state].
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
-    /// Frontier backend: `embedded` (this process only) or `redis://HOST:PORT/DB`, shared by every
-    /// process started with the same --crawl-id (each writes OUT/pages-<worker-id>.jsonl)
-    /// [default: embedded].
+    /// Frontier backend: `embedded` (this process only) or `redis://[USER:PASSWORD@]HOST:PORT/DB`
+    /// (`rediss://` for TLS; any node of a Redis Cluster), shared by every process started with
+    /// the same --crawl-id (each writes OUT/pages-<worker-id>.jsonl) [default: embedded].
     #[serde(rename = "frontier")]
     #[arg(
         long = "frontier",
@@ -87,6 +87,10 @@ pub struct FrontierSettings {
         value_name = "BACKEND"
     )]
     pub backend: Backend,
+    /// PEM file of the certificate authority that signed a `rediss://` server's certificate
+    /// (a private CA) [default: the bundled public roots].
+    #[arg(long, value_name = "FILE")]
+    pub redis_ca: Option<PathBuf>,
     /// Name of the shared crawl in Redis; processes with the same name are one crawler [default: default].
     #[arg(long, required = false, value_name = "NAME")]
     pub crawl_id: String,
@@ -110,6 +114,7 @@ impl Default for FrontierSettings {
             durable: true,
             state: None,
             backend: Backend::Embedded,
+            redis_ca: None,
             crawl_id: "default".into(),
             worker_id: None,
             lease_ttl: 30.0,

@@ -5,6 +5,7 @@
 use regex::Regex;
 
 use super::sections::*;
+use super::values::Backend;
 use super::{Config, ConfigError};
 
 fn bad(key: &'static str, message: impl Into<String>) -> Result<(), ConfigError> {
@@ -122,6 +123,13 @@ impl FrontierSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.workers > 4096 {
             return bad("workers", "must be at most 4096 (0 = number of CPU cores)");
+        }
+        let tls = matches!(&self.backend, Backend::Redis(u) if u.starts_with("rediss://"));
+        if self.redis_ca.is_some() && !tls {
+            return bad(
+                "redis_ca",
+                "is the CA of a TLS Redis: give the frontier as rediss://",
+            );
         }
         if !name_ok(&self.crawl_id) {
             return bad("crawl_id", "use 1 to 64 letters, digits, '-', '_' or '.'");

@@ -230,7 +230,7 @@ impl std::str::FromStr for Extra {
 pub enum Backend {
     #[default]
     Embedded,
-    /// `redis://HOST:PORT/DB`.
+    /// `redis://HOST:PORT/DB` or `rediss://...` (TLS), with any user and password.
     Redis(String),
 }
 
@@ -239,9 +239,12 @@ impl std::str::FromStr for Backend {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "embedded" => Ok(Backend::Embedded),
-            url if url.starts_with("redis://") => Ok(Backend::Redis(url.to_string())),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Ok(Backend::Redis(url.to_string()))
+            }
             other => Err(format!(
-                "'{other}' is neither \"embedded\" nor a redis://HOST:PORT/DB address"
+                "'{}' is neither \"embedded\" nor a redis://HOST:PORT/DB (or rediss://) address",
+                crate::frontier::redis::redact(other)
             )),
         }
     }

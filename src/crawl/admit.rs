@@ -79,7 +79,7 @@ pub(super) async fn page(
     let mut taken = vec![false; links.len()];
     let (mut wanted, which) = wanted_links(ctx, entry, links, follow);
     wanted.extend(wanted_requisites(ctx, entry, requisites));
-    let (ticket, admitted) = push(ctx, wanted).await;
+    let (ticket, admitted) = push(ctx, wanted, true).await;
     // The links come first in the batch, in `which` order.
     for (i, took) in which.into_iter().zip(admitted) {
         if let Some(t) = taken.get_mut(i) {
@@ -209,7 +209,7 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
         requisite: entry.requisite,
         ..Entry::new(target, entry.depth)
     };
-    outcome.ticket = all(ctx, vec![next]).await;
+    outcome.ticket = push(ctx, vec![next], true).await.0;
 }
 
 /// A host's URL budget refused its first URL: say so once per host, since the
@@ -231,15 +231,25 @@ const MAX_BUDGET_WARNINGS: usize = 1000;
 /// host's budget; counts what it refused. Returns the ticket that makes the
 /// admitted ones durable.
 pub(super) async fn all(ctx: &Ctx, entries: Vec<Entry>) -> Ticket {
-    push(ctx, entries).await.0
+    push(ctx, entries, false).await.0
 }
 
 /// Pushes `entries`; for each, whether the crawl has it now (new or seen before).
-async fn push(ctx: &Ctx, entries: Vec<Entry>) -> (Ticket, Vec<bool>) {
+/// `from_page`: they are the links of a page whose task is about to finish it (a
+/// shared frontier then leases the task's next URL in the same call).
+async fn push(ctx: &Ctx, entries: Vec<Entry>, from_page: bool) -> (Ticket, Vec<bool>) {
     if entries.is_empty() {
         return (Ticket::NONE, Vec::new());
     }
-    match ctx.frontier.push_many(entries).await {
+    // This task's slot frees once the page is recorded: it counts as room.
+    let admitted = match from_page {
+        true => {
+            let room = ctx.permits.available_permits() + 1;
+            ctx.frontier.push_from_page(entries, room).await
+        }
+        false => ctx.frontier.push_many(entries).await,
+    };
+    match admitted {
         Ok((admitted, ticket)) => {
             let mut taken = Vec::with_capacity(admitted.len());
             for what in admitted {

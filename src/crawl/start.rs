@@ -256,7 +256,10 @@ async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, CrawlError
 
 async fn join_shared(config: &Config, worker: &str) -> Result<Frontier, CrawlError> {
     let opts = SharedOptions {
-        url: config.frontier.backend.to_string(),
+        at: crate::frontier::redis::Endpoint {
+            url: config.frontier.backend.to_string(),
+            ca: config.frontier.redis_ca.clone(),
+        },
         crawl: config.frontier.crawl_id.clone(),
         worker: worker.to_string(),
         limits: limits(config),

@@ -275,7 +275,7 @@ pub struct Beat {
 #[allow(clippy::large_enum_variant)]
 pub enum Frontier {
     Embedded(Embedded),
-    Redis(Box<Shared>),
+    Redis(std::sync::Arc<Shared>),
 }
 
 impl Frontier {
@@ -294,9 +294,7 @@ impl Frontier {
         opts: SharedOptions,
         settings: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Frontier, SharedError> {
-        Ok(Frontier::Redis(Box::new(
-            Shared::join(opts, settings).await?,
-        )))
+        Ok(Frontier::Redis(Shared::join(opts, settings).await?))
     }
 
     /// Admits a URL once per crawl; false if it was already seen (or refused).
@@ -311,12 +309,32 @@ impl Frontier {
         &self,
         entries: Vec<Entry>,
     ) -> Result<(Vec<Admission>, Ticket), StoreError> {
+        self.admit(entries, 0).await
+    }
+
+    /// [`Frontier::push_many`] for the links of a page whose task is about to
+    /// finish it: the shared frontier may lease up to `room` URLs (that task's next
+    /// one and the process's free slots') in the same call to Redis, so a page
+    /// costs one round trip.
+    pub async fn push_from_page(
+        &self,
+        entries: Vec<Entry>,
+        room: usize,
+    ) -> Result<(Vec<Admission>, Ticket), StoreError> {
+        self.admit(entries, room).await
+    }
+
+    async fn admit(
+        &self,
+        entries: Vec<Entry>,
+        room: usize,
+    ) -> Result<(Vec<Admission>, Ticket), StoreError> {
         match self {
             Frontier::Embedded(f) => {
                 let a = f.push_many(entries)?;
                 Ok((a.admissions, Ticket::of_store(a.ticket)))
             }
-            Frontier::Redis(f) => Ok((f.push_many(&entries).await, Ticket::NONE)),
+            Frontier::Redis(f) => Ok((f.push_many(&entries, room).await, Ticket::NONE)),
         }
     }
 
@@ -461,6 +479,7 @@ impl Frontier {
                     hosts,
                     queued,
                     in_flight: f.leased(),
+                    redis_round_trips: None,
                 }
             }
             Frontier::Redis(f) => {
@@ -469,6 +488,7 @@ impl Frontier {
                     hosts: fleet.hosts,
                     queued: fleet.queued,
                     in_flight: fleet.leased,
+                    redis_round_trips: Some(f.round_trips()),
                 }
             }
         }

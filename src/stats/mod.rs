@@ -399,6 +399,7 @@ impl Stats {
             stopped_by: None,
             recrawl: self.recrawl.summary(),
             render: self.render.summary(),
+            redis_round_trips: gauges.redis_round_trips,
         }
     }
 }
@@ -421,6 +422,8 @@ pub struct Gauges {
     pub hosts: u64,
     pub queued: u64,
     pub in_flight: u64,
+    /// Calls this process made to Redis (shared frontier only).
+    pub redis_round_trips: Option<u64>,
 }
 
 /// URLs refused before they were fetched, by reason.
@@ -508,6 +511,10 @@ pub struct Summary {
     /// What rendering did (`--render` other than never only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub render: Option<RenderSummary>,
+    /// Calls this process made to Redis, retries included (shared frontier only):
+    /// about one a page, since a page's end rides on its next call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_round_trips: Option<u64>,
 }
 
 /// Error kinds that mean the server was never reached (no HTTP response).

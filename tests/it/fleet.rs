@@ -13,7 +13,7 @@ use crate::common::*;
 
 /// Every record in every process's pages file in `dir` (a killed process's torn
 /// last line is left out), with the file it came from.
-fn fleet_records(dir: &Path) -> Vec<(String, serde_json::Value)> {
+pub(crate) fn fleet_records(dir: &Path) -> Vec<(String, serde_json::Value)> {
     let mut out = Vec::new();
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -36,7 +36,7 @@ fn fleet_records(dir: &Path) -> Vec<(String, serde_json::Value)> {
     out
 }
 
-fn url_of(v: &serde_json::Value) -> String {
+pub(crate) fn url_of(v: &serde_json::Value) -> String {
     v["url"].as_str().unwrap().to_string()
 }
 
@@ -49,11 +49,23 @@ fn fleet_args(
     worker: &str,
     extra: &[&str],
 ) -> Vec<String> {
+    fleet_args_at(seeds, &redis.url(), id, out, worker, extra)
+}
+
+/// [`fleet_args`] for a Redis given by its URL (a cluster, TLS).
+pub(crate) fn fleet_args_at(
+    seeds: &[String],
+    frontier: &str,
+    id: &str,
+    out: &Path,
+    worker: &str,
+    extra: &[&str],
+) -> Vec<String> {
     let mut args: Vec<String> = vec!["crawl".into()];
     args.extend(seeds.iter().cloned());
     for a in [
         "--frontier",
-        &redis.url(),
+        frontier,
         "--crawl-id",
         id,
         "--out",
@@ -68,7 +80,7 @@ fn fleet_args(
     args
 }
 
-fn tree_urls(site: &Site, pages: usize) -> HashSet<String> {
+pub(crate) fn tree_urls(site: &Site, pages: usize) -> HashSet<String> {
     (0..pages).map(|i| site.url(&tree_page_path(i))).collect()
 }
 
@@ -136,7 +148,7 @@ async fn status(redis: &Redis, id: &str) -> RunOutput {
 }
 
 /// `trawl merge DIR -o DIR/merged/pages.jsonl`; returns the run and the merged directory.
-async fn merge(dir: &Path) -> (RunOutput, std::path::PathBuf) {
+pub(crate) async fn merge(dir: &Path) -> (RunOutput, std::path::PathBuf) {
     let merged = dir.join("merged");
     let out = merged.join("pages.jsonl");
     let args = [
@@ -153,7 +165,7 @@ async fn merge(dir: &Path) -> (RunOutput, std::path::PathBuf) {
 }
 
 /// `stats-<worker>.json` in `dir`.
-fn worker_stats(dir: &Path, worker: &str) -> serde_json::Value {
+pub(crate) fn worker_stats(dir: &Path, worker: &str) -> serde_json::Value {
     read_json(&dir.join(format!("stats-{worker}.json")))
 }
 
@@ -188,7 +200,7 @@ async fn run_fleet(
     dir
 }
 
-async fn finish_all(children: Vec<Child>) -> Vec<RunOutput> {
+pub(crate) async fn finish_all(children: Vec<Child>) -> Vec<RunOutput> {
     let mut outs = Vec::new();
     for c in children {
         outs.push(finish(c).await);

@@ -1,6 +1,7 @@
 //! The frontier test suite, run against both backends: the embedded frontier (one
 //! process) and the shared one in a real redis-server (where "another worker" is
-//! another process joining the same crawl). Same calls, same expectations.
+//! another process joining the same crawl), the latter also on a three-node Redis
+//! Cluster. Same calls, same expectations.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,17 +14,32 @@ use trawl::frontier::{
 use trawl::stats::ErrorKind;
 use url::Url;
 
-use crate::common::redis::Redis;
+use crate::common::redis::{Cluster, Redis};
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Embedded,
     Redis,
+    Cluster,
+}
+
+/// Where a shared crawl's Redis is: one server or a cluster.
+enum Server {
+    One(Redis),
+    Cluster(Cluster),
+}
+
+impl Server {
+    fn url(&self) -> String {
+        match self {
+            Server::One(r) => r.url(),
+            Server::Cluster(c) => c.url(),
+        }
+    }
 }
 
 struct Harness {
-    backend: Backend,
-    redis: Option<Redis>,
+    redis: Option<Server>,
     crawl: String,
     limits: Limits,
     first: Arc<Frontier>,
@@ -47,7 +63,7 @@ fn options(
     ttl: Duration,
 ) -> SharedOptions {
     SharedOptions {
-        url,
+        at: trawl::frontier::redis::Endpoint::new(&url),
         crawl: crawl.to_string(),
         worker,
         limits,
@@ -57,7 +73,17 @@ fn options(
 
 /// Another process joining the crawl `crawl` in `r` as `worker`.
 async fn join(r: &Redis, crawl: &str, worker: &str, limits: Limits, ttl: Duration) -> Frontier {
-    let opts = options(r.url(), crawl, worker.to_string(), limits, ttl);
+    join_url(r.url(), crawl, worker, limits, ttl).await
+}
+
+async fn join_url(
+    url: String,
+    crawl: &str,
+    worker: &str,
+    limits: Limits,
+    ttl: Duration,
+) -> Frontier {
+    let opts = options(url, crawl, worker.to_string(), limits, ttl);
     Frontier::shared(opts, &serde_json::Map::new())
         .await
         .expect("join")
@@ -78,14 +104,23 @@ impl Harness {
     }
 
     async fn with(backend: Backend, limits: Limits) -> Harness {
-        let redis = matches!(backend, Backend::Redis).then(Redis::start);
+        let redis = match backend {
+            Backend::Embedded => None,
+            Backend::Redis => Some(Server::One(Redis::start())),
+            // Started off the runtime: forming a cluster waits on its nodes.
+            Backend::Cluster => Some(Server::Cluster(
+                tokio::task::spawn_blocking(Cluster::start)
+                    .await
+                    .expect("cluster"),
+            )),
+        };
         let crawl = "suite".to_string();
+        let ttl = Duration::from_secs(30);
         let first = match &redis {
             None => Frontier::embedded(8, limits.clone(), None),
-            Some(r) => join(r, &crawl, "w0", limits.clone(), Duration::from_secs(30)).await,
+            Some(r) => join_url(r.url(), &crawl, "w0", limits.clone(), ttl).await,
         };
         Harness {
-            backend,
             redis,
             crawl,
             limits,
@@ -108,11 +143,11 @@ impl Harness {
     /// (embedded), or another process joining it (Redis).
     async fn another(&self) -> (Arc<Frontier>, usize) {
         let n = self.joined.fetch_add(1, Ordering::SeqCst) + 1;
-        match (&self.redis, self.backend) {
-            (Some(r), Backend::Redis) => {
+        match &self.redis {
+            Some(r) => {
                 let w = format!("w{n}");
-                let f = join(
-                    r,
+                let f = join_url(
+                    r.url(),
                     &self.crawl,
                     &w,
                     self.limits.clone(),
@@ -121,7 +156,7 @@ impl Harness {
                 .await;
                 (Arc::new(f), 0)
             }
-            _ => (self.first.clone(), n * 3 + 1),
+            None => (self.first.clone(), n * 3 + 1),
         }
     }
 }
@@ -158,6 +193,25 @@ async fn lease_within(f: &Frontier, worker: usize, limit: Duration) -> Lease {
     panic!("no lease");
 }
 
+/// Polls until the crawl is over for `f` (at most 2 s): another process's ends
+/// reach Redis on its next call, or on their own within 10 ms.
+async fn done_within(f: &Frontier, worker: usize) {
+    let start = Instant::now();
+    for _ in 0..400 {
+        match f.next(worker, 1).await {
+            Next::Done => return,
+            Next::Lease(l) => panic!("expected the end, got a lease of {}", l.entry.url),
+            _ => {}
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "not over within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("not over");
+}
+
 async fn admits_once_and_finishes_when_nothing_is_left(b: Backend) {
     let h = Harness::new(b, 2, 0.0, 0).await;
     let f = h.f();
@@ -176,8 +230,8 @@ async fn admits_once_and_finishes_when_nothing_is_left(b: Backend) {
     other
         .complete(l, Some(ErrorKind::Timeout), &Contact::Unknown)
         .await;
-    assert!(matches!(f.next(0, 1).await, Next::Done));
-    assert!(matches!(other.next(w, 1).await, Next::Done));
+    done_within(&other, w).await;
+    done_within(f, 0).await;
 }
 
 async fn every_worker_finds_one_hosts_work(b: Backend) {
@@ -266,7 +320,7 @@ async fn released_leases_come_back(b: Backend) {
     let l = lease(&other, w).await;
     assert_eq!(l.entry.url.as_str(), "http://a.com/x");
     other.complete(l, None, &Contact::Unknown).await;
-    assert!(matches!(h.f().next(0, 1).await, Next::Done));
+    done_within(h.f(), 0).await;
 }
 
 async fn per_host_concurrency_is_a_limit_across_workers(b: Backend) {
@@ -290,7 +344,7 @@ async fn per_host_concurrency_is_a_limit_across_workers(b: Backend) {
     f.complete(b_lease, None, &Contact::Unknown).await;
     nothing_now(&other, w).await;
     f.complete(a, None, &Contact::Unknown).await;
-    let third = lease(&other, w).await;
+    let third = lease_within(&other, w, Duration::from_secs(2)).await;
     assert_eq!(third.entry.url.as_str(), "http://a.com/2");
 }
 
@@ -680,6 +734,14 @@ macro_rules! suite {
                 }
             )*
         }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Cluster).await
+                }
+            )*
+        }
     };
 }
 
@@ -764,8 +826,10 @@ async fn redis_a_lease_whose_reply_was_lost_is_adopted() {
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let script = ::redis::Script::new(include_str!("../../src/frontier/redis/redis.lua"));
     let _lost_reply: ::redis::Value = script
+        .key("trawl:{adopt}:c")
         .arg("trawl:{adopt}:")
         .arg("take")
+        .arg("")
         .arg("w1")
         .arg(1)
         .arg(4)

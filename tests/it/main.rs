@@ -12,6 +12,7 @@ mod hostile;
 mod metrics;
 mod outputs;
 mod recrawl;
+mod redis_setups;
 mod render;
 mod requests;
 mod requisites;

@@ -4,13 +4,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
-use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::Script;
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
+use super::conn::{connect, Conn};
 use super::{key_prefix, message, redact, Fleet, Shared, SharedError, SharedOptions, SCRIPT};
 
 impl Shared {
@@ -19,12 +18,15 @@ impl Shared {
     pub async fn join(
         opts: SharedOptions,
         settings: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Shared, SharedError> {
+    ) -> Result<std::sync::Arc<Shared>, SharedError> {
         let unreachable = |e: ::redis::RedisError| SharedError::Unreachable {
-            url: redact(&opts.url),
+            url: redact(&opts.at.url),
             message: message(&e),
         };
-        let mut conn = connect(&opts.url).await?;
+        let mut conn = connect(&opts.at).await?;
+        if conn.is_cluster() {
+            tracing::info!("Redis at {} is a cluster", redact(&opts.at.url));
+        }
         let prefix = key_prefix(&opts.crawl);
         if let Some(age_ms) = heartbeat_age(&mut conn, &prefix, &opts.worker)
             .await
@@ -49,10 +51,10 @@ impl Shared {
         } else {
             0
         };
-        Ok(Shared {
+        let shared = std::sync::Arc::new(Shared {
             conn,
             script: Script::new(SCRIPT),
-            url: redact(&opts.url),
+            url: redact(&opts.at.url),
             prefix,
             worker: opts.worker,
             conc: limits.per_host_concurrency,
@@ -74,37 +76,19 @@ impl Shared {
             crawl: opts.crawl,
             lost: AtomicBool::new(false),
             refused: Mutex::new(None),
-        })
+            settled: Mutex::new(Vec::new()),
+            settle_wake: std::sync::Arc::new(Notify::new()),
+            trips: AtomicU64::new(0),
+        });
+        shared.start_settler();
+        Ok(shared)
     }
-}
-
-/// A connection that reconnects by itself, made within 5 s and answering PING.
-async fn connect(url: &str) -> Result<ConnectionManager, SharedError> {
-    let unreachable = |message: String| SharedError::Unreachable {
-        url: redact(url),
-        message,
-    };
-    let client = ::redis::Client::open(url).map_err(|e| unreachable(message(&e)))?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(3)))
-        .set_response_timeout(Some(Duration::from_secs(10)))
-        .set_number_of_retries(1);
-    let connect = ConnectionManager::new_with_config(client, config);
-    let mut conn = tokio::time::timeout(Duration::from_secs(5), connect)
-        .await
-        .map_err(|_| unreachable("no answer within 5 s".into()))?
-        .map_err(|e| unreachable(message(&e)))?;
-    let _: String = ::redis::cmd("PING")
-        .query_async(&mut conn)
-        .await
-        .map_err(|e| unreachable(message(&e)))?;
-    Ok(conn)
 }
 
 /// Milliseconds since `worker` last beat in this crawl, on Redis's clock; None if
 /// it never did.
 async fn heartbeat_age(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     prefix: &str,
     worker: &str,
 ) -> ::redis::RedisResult<Option<u64>> {
@@ -125,7 +109,7 @@ async fn heartbeat_age(
 /// Stores this process's settings as the crawl's if it has none yet; otherwise
 /// every key both sides know must match. The inner result is Redis's answer.
 async fn agree_settings(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     prefix: &str,
     crawl: &str,
     settings: &serde_json::Map<String, serde_json::Value>,
@@ -152,7 +136,7 @@ async fn agree_settings(
 
 /// Stores `settings` as the crawl's unless it has some; returns the ones it had.
 async fn read_settings(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     prefix: &str,
     settings: &serde_json::Map<String, serde_json::Value>,
 ) -> ::redis::RedisResult<Option<serde_json::Map<String, serde_json::Value>>> {

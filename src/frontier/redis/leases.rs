@@ -49,14 +49,26 @@ impl Shared {
     }
 
     /// Admits URLs once per crawl, across every process, within each host's budget.
-    pub async fn push_many(&self, entries: &[Entry]) -> Vec<Admission> {
+    /// `room`: how many URLs this process could start once the page whose links
+    /// these are is finished (0 for other admissions); when it has no lease
+    /// waiting, the same call leases up to that many (from hosts without a rate
+    /// limit: see `take` in the script).
+    pub async fn push_many(&self, entries: &[Entry], room: usize) -> Vec<Admission> {
         if entries.is_empty() {
             return Vec::new();
         }
         self.tell_host_limits(entries).await;
-        let mut args: Vec<String> = Vec::with_capacity(2 + entries.len() * 4);
+        let want = match self.buffer.lock().is_ok_and(|b| b.is_empty()) {
+            true => room.min(TAKE_BATCH),
+            false => 0,
+        };
+        let mut args: Vec<String> = Vec::with_capacity(6 + entries.len() * 4);
+        args.push(self.worker.clone());
         args.push(self.conc.to_string());
         args.push(self.max_per_host.to_string());
+        args.push(want.to_string());
+        args.push(self.interval_ms.to_string());
+        args.push(self.max_pages.to_string());
         for e in entries {
             let fp = fingerprint(&e.url);
             args.push((fp >> 48).to_string());
@@ -64,10 +76,14 @@ impl Shared {
             args.push(HostKey::of(&e.url).as_str().to_string());
             args.push(item(e));
         }
-        let codes = match self.run("admit", &args).await {
+        let mut codes = match self.run("admit", &args).await {
             Value::Array(v) => v,
             _ => Vec::new(),
         };
+        if codes.len() > entries.len() {
+            let leases = codes.split_off(entries.len());
+            self.buffer_leases(&leases).await;
+        }
         let admitted: Vec<Admission> = (0..entries.len())
             .map(|i| match codes.get(i) {
                 Some(Value::Int(1)) => Admission::New,
@@ -94,7 +110,14 @@ impl Shared {
         let reply = self
             .run(
                 "take",
-                &args![self.worker, n, self.conc, self.interval_ms, self.max_pages,],
+                &args![
+                    self.worker,
+                    n,
+                    self.conc,
+                    self.interval_ms,
+                    self.max_pages,
+                    n
+                ],
             )
             .await;
         let Value::Array(items) = reply else {
@@ -117,6 +140,16 @@ impl Shared {
             None => return Next::Wait(IDLE_POLL),
             _ => {}
         }
+        self.buffer_leases(&items).await;
+        match self.pop() {
+            Some(l) => Next::Lease(l),
+            None => Next::Wait(IDLE_POLL),
+        }
+    }
+
+    /// Makes the (id, host, item, unreachable cause) quadruples of a reply this
+    /// process's leases, waiting in its buffer.
+    async fn buffer_leases(&self, items: &[Value]) {
         let mut taken = VecDeque::new();
         for t in items.chunks(4) {
             let [Value::Int(id), host, raw, dead] = t else {
@@ -127,15 +160,11 @@ impl Shared {
                 taken.push_back(lease);
             }
         }
-        let first = taken.pop_front();
         if !taken.is_empty() {
             if let Ok(mut b) = self.buffer.lock() {
                 b.extend(taken);
             }
-        }
-        match first {
-            Some(l) => Next::Lease(l),
-            None => Next::Wait(IDLE_POLL),
+            self.notify.notify_waiters();
         }
     }
 
@@ -278,7 +307,9 @@ impl Shared {
     }
 
     /// Finishes a lease: recorded (`discarded`: no record) with an error kind or
-    /// none. True when `contact` made the host unreachable.
+    /// none. True when `contact` made the host unreachable. A lease whose end
+    /// cannot make its host unreachable is settled on the next call instead of
+    /// one of its own (see the module docs).
     pub async fn complete(
         &self,
         lease: Lease,
@@ -286,6 +317,16 @@ impl Shared {
         error: Option<&str>,
         contact: &Contact,
     ) -> bool {
+        if let Some(line) = settled_line(lease.id, discarded, error, contact) {
+            if let Ok(mut s) = self.settled.lock() {
+                s.push((lease.id, line));
+                self.in_flight.fetch_sub(1, Relaxed);
+                drop(s);
+                self.settle_wake.notify_one();
+                self.notify.notify_waiters();
+                return false;
+            }
+        }
         let counter = if discarded { "discarded" } else { "done" };
         let [news, after, window, gap] = self.contact_args(contact);
         let a = args![
@@ -327,5 +368,89 @@ impl Shared {
             gap
         ];
         self.finish_lease(lease.id, "back", &a).await
+    }
+}
+
+/// How long a settled lease waits for a call to ride on before it is sent alone.
+const SETTLE_WAIT: Duration = Duration::from_millis(10);
+
+impl Shared {
+    /// Starts the task that sends settled leases no call carried within
+    /// [`SETTLE_WAIT`]. It holds the frontier weakly and ends when it is dropped.
+    pub(super) fn start_settler(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let wake = self.settle_wake.clone();
+        tokio::spawn(async move {
+            loop {
+                wake.notified().await;
+                tokio::time::sleep(SETTLE_WAIT).await;
+                let Some(s) = weak.upgrade() else {
+                    return;
+                };
+                let waiting = s.settled.lock().is_ok_and(|v| !v.is_empty());
+                if waiting && !s.is_lost() {
+                    s.run("settle", &args![s.worker, s.conc]).await;
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Lets the settler see the frontier is gone.
+        self.settle_wake.notify_one();
+    }
+}
+
+/// A lease's end as the script settles it ("id counter kind news;"), if it can
+/// wait for the next call: only news that cannot make a host unreachable, and an
+/// error kind that cannot break the line.
+fn settled_line(
+    id: u64,
+    discarded: bool,
+    error: Option<&str>,
+    contact: &Contact,
+) -> Option<String> {
+    let news = match contact {
+        Contact::Unknown => "",
+        Contact::Reached => "ok",
+        Contact::Failed(_) | Contact::Refused(_) => return None,
+    };
+    let kind = error.unwrap_or("");
+    if !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    let counter = if discarded { 'x' } else { 'd' };
+    Some(format!("{id} {counter} {kind} {news};"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_ends_that_cannot_make_a_host_unreachable_wait() {
+        assert_eq!(
+            settled_line(7, false, None, &Contact::Reached).as_deref(),
+            Some("7 d  ok;")
+        );
+        assert_eq!(
+            settled_line(8, true, Some("robots"), &Contact::Unknown).as_deref(),
+            Some("8 x robots ;")
+        );
+        assert_eq!(
+            settled_line(
+                9,
+                false,
+                Some("connect"),
+                &Contact::Failed("refused".into())
+            ),
+            None
+        );
+        assert_eq!(
+            settled_line(9, false, Some("a b;"), &Contact::Reached),
+            None
+        );
     }
 }

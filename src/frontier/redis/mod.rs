@@ -25,6 +25,24 @@
 //! twice across the outputs, which `trawl merge` removes (at-least-once, deduplicated
 //! on merge).
 //!
+//! # One round trip a page
+//! A process takes URLs in batches (`take`), and a lease that ended without news
+//! that could make its host unreachable is not reported on its own: its end rides
+//! on this process's next call (a page's admission of its links, the next `take`,
+//! the heartbeat), which settles it before anything else. So a page costs about one
+//! call to Redis. The price: a process killed with settled leases not yet sent has
+//! them handed back after `lease_ttl`, and those pages are recorded twice across
+//! the outputs (still deduplicated by `trawl merge`); a clean exit sends them. A
+//! lease that finds no call to ride on within `SETTLE_WAIT` (10 ms: a quiet
+//! process, the crawl's last pages) is sent on its own, so other processes see
+//! a host's slot free or the crawl finished that much later at most.
+//!
+//! # Redis as people run it
+//! One server or a Redis Cluster (every key of a crawl shares one hash tag, and
+//! every script names the crawl's counter key, so it runs on the node serving that
+//! slot), over TLS (`rediss://`) or not, with a password or an ACL user: see
+//! `conn.rs`.
+//!
 //! # Redis going away
 //! Every operation is retried with backoff until Redis answers again: processes
 //! pause, lose nothing and carry on (with Redis persistence on, e.g. AOF). Only the
@@ -38,12 +56,14 @@ macro_rules! args {
     ($($a:expr),* $(,)?) => { [$($a.to_string()),*] };
 }
 
+mod conn;
 mod fleet;
 mod join;
 mod leases;
 mod status;
 mod wire;
 
+pub use conn::Endpoint;
 pub use status::{status, Status, WorkerStatus};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -51,8 +71,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 use wire::{message, permanent};
 
-use ::redis::aio::ConnectionManager;
 use ::redis::{Script, Value};
+use conn::Conn;
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
@@ -90,12 +110,14 @@ pub enum SharedError {
     Lost { crawl: String, url: String },
     #[error("Redis at {url} refused a frontier operation ({message}): stopped; the records written so far are kept")]
     Refused { url: String, message: String },
+    #[error("cannot use {path} as redis_ca (the CA of a rediss:// server): {message}")]
+    Ca { path: String, message: String },
 }
 
 /// How to join a shared crawl.
 #[derive(Debug, Clone)]
 pub struct SharedOptions {
-    pub url: String,
+    pub at: Endpoint,
     pub crawl: String,
     pub worker: String,
     pub limits: Limits,
@@ -123,7 +145,7 @@ pub struct Fleet {
 }
 
 pub struct Shared {
-    conn: ConnectionManager,
+    conn: Conn,
     script: Script,
     url: String,
     prefix: String,
@@ -158,6 +180,13 @@ pub struct Shared {
     /// Set when Redis refuses an operation for good (a script error, out of memory):
     /// retrying cannot help, so the crawl stops and says why.
     refused: Mutex<Option<String>>,
+    /// Leases ended here and not yet reported, by id, each as the script reads it
+    /// ("id counter kind news;"): they ride on the next call (see the module docs).
+    settled: Mutex<Vec<(u64, String)>>,
+    /// Wakes the settler: leases were settled and may find no call to ride on.
+    settle_wake: std::sync::Arc<Notify>,
+    /// Calls made to Redis (retries included): stats.json's `redis_round_trips`.
+    trips: AtomicU64,
 }
 
 impl Shared {
@@ -176,17 +205,57 @@ impl Shared {
     }
 
     /// Runs one script operation, retrying with backoff until Redis answers: a
-    /// lost Redis pauses the crawl, it never fails a page.
+    /// lost Redis pauses the crawl, it never fails a page. The leases settled here
+    /// since the last call ride along when `op` can carry them (its first
+    /// argument is this worker).
     async fn run(&self, op: &str, args: &[String]) -> Value {
-        self.retrying(|mut conn| async move {
-            let mut call = self.script.prepare_invoke();
-            call.arg(&self.prefix).arg(op);
-            for a in args {
-                call.arg(a);
+        let carry = matches!(
+            op,
+            "admit" | "take" | "done" | "back" | "beat" | "leave" | "settle"
+        );
+        // Taken out while this call carries them, so that concurrent calls do not
+        // carry them too; put back if the call is dropped before Redis answered.
+        let mut carried = Carried {
+            shared: self,
+            batch: match carry {
+                true => self
+                    .settled
+                    .lock()
+                    .map(|mut s| std::mem::take(&mut *s))
+                    .unwrap_or_default(),
+                false => Vec::new(),
+            },
+            sent: false,
+        };
+        let list: String = carried.batch.iter().map(|(_, s)| s.as_str()).collect();
+        let key = format!("{}c", self.prefix);
+        let reply = self
+            .retrying(|mut conn| {
+                let (key, list) = (&key, &list);
+                async move {
+                    let mut call = self.script.prepare_invoke();
+                    call.key(key).arg(&self.prefix).arg(op).arg(list);
+                    for a in args {
+                        call.arg(a);
+                    }
+                    call.invoke_async::<Value>(&mut conn).await
+                }
+            })
+            .await;
+        if !self.is_lost() {
+            carried.sent = true;
+            if let Ok(mut held) = self.held.lock() {
+                for (id, _) in &carried.batch {
+                    held.remove(id);
+                }
             }
-            call.invoke_async::<Value>(&mut conn).await
-        })
-        .await
+        }
+        reply
+    }
+
+    /// Calls made to Redis so far (each attempt of a retried call counts).
+    pub fn round_trips(&self) -> u64 {
+        self.trips.load(Relaxed)
     }
 
     /// Runs `call` until Redis answers, with backoff (to 5 s, jittered): a lost Redis
@@ -194,11 +263,12 @@ impl Shared {
     /// (see `refuse`) and gives `Nil`.
     async fn retrying<'a, F, Fut>(&'a self, mut call: F) -> Value
     where
-        F: FnMut(ConnectionManager) -> Fut,
+        F: FnMut(Conn) -> Fut,
         Fut: std::future::Future<Output = ::redis::RedisResult<Value>> + 'a,
     {
         let mut backoff = Duration::from_millis(100);
         loop {
+            self.trips.fetch_add(1, Relaxed);
             match call(self.conn.clone()).await {
                 Ok(v) => {
                     if self.down.swap(false, Relaxed) {
@@ -281,6 +351,24 @@ impl Shared {
     /// Leases this process holds (taken, not yet completed or handed back).
     pub fn leased_here(&self) -> u64 {
         self.in_flight.load(Relaxed)
+    }
+}
+
+/// Settled leases one call carries (see [`Shared::run`]): back to the waiting list
+/// unless Redis got them.
+struct Carried<'a> {
+    shared: &'a Shared,
+    batch: Vec<(u64, String)>,
+    sent: bool,
+}
+
+impl Drop for Carried<'_> {
+    fn drop(&mut self) {
+        if !self.sent && !self.batch.is_empty() {
+            if let Ok(mut s) = self.shared.settled.lock() {
+                s.append(&mut self.batch);
+            }
+        }
     }
 }
 

@@ -2,7 +2,11 @@
 -- operation, loaded by SHA; the client reloads them after a Redis restart).
 --
 -- Every key of a crawl starts with the prefix P = "trawl:{<crawl_id>}:" (one hash
--- slot), passed as ARGV[1]:
+-- slot), passed as ARGV[1]; KEYS[1] is P.."c", declared so that a Redis Cluster
+-- routes the call to the node serving the crawl's slot (every other key of the
+-- crawl shares that slot through the hash tag, so it is local to the same node).
+-- ARGV[2] is the operation, ARGV[3] the leases this process finished since its
+-- last call (see `settle`), and the operation's own arguments follow:
 --   P.."c"          hash: counters queued, leased, active, started, done, discarded,
 --                   errors, e:<kind>, hosts, seq (lease ids)
 --   P.."v:"..B      set: visited fingerprints, bucket B = the top 16 bits; members
@@ -24,6 +28,7 @@
 --   P.."lastbeat"   string: when any worker last beat (ms): a long silence from
 --                   everyone is an outage, not a fleet of dead workers
 --   P.."wi:"..W     hash: worker W's last report (JSON) and when it left
+--   P.."ws"         set: every worker that ever beat (for `trawl status`)
 --   P.."settings"   string: the crawl's settings (JSON), set by the first process
 --   P.."seeds"      set: every seed URL given to any process (their hosts are in scope)
 -- Time is Redis's own clock (TIME), so processes on machines with skewed clocks
@@ -31,6 +36,9 @@
 
 local P = ARGV[1]
 local C = P .. 'c'
+-- The finished leases ride along in ARGV[3]; the operation's own arguments
+-- follow from ARGV[4] (the `ARGV:` lists below name them from there on).
+local settled = ARGV[3]
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -138,40 +146,47 @@ local function requeue_all(w, conc)
   return #all / 2
 end
 
-local op = ARGV[2]
-
-if op == 'admit' then
-  -- ARGV: P, op, conc, max_per_host, then (bucket, member, host, item) per URL.
-  -- Returns per URL: 1 new, 0 already seen, 2 refused (host budget spent).
-  local conc, cap = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local res = {}
-  for i = 5, #ARGV, 4 do
-    local vk, m, h, item = P .. 'v:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-    local hk = P .. 'h:' .. h
-    local code = 0
-    if cap > 0 and num(redis.call('HGET', hk, 'admitted')) >= cap then
-      if redis.call('SISMEMBER', vk, m) == 0 then code = 2 end
-    elseif redis.call('SADD', vk, m) == 1 then
-      code = 1
-      if redis.call('HINCRBY', hk, 'admitted', 1) == 1 then
-        redis.call('HINCRBY', C, 'hosts', 1)
-      end
-      redis.call('RPUSH', P .. 'q:' .. h, item)
-      redis.call('HINCRBY', C, 'queued', 1)
-      wake(h, conc)
-    end
-    res[#res + 1] = code
+-- Ends lease `id` of worker w: counted as `counter` ("done" or "discarded"), with
+-- error kind `kind` ("" for none), and what it learned of its host (see contact).
+-- A lease already handed back (its process was taken for dead) changes nothing.
+local function finish(w, id, conc, counter, kind, news, after, window, gap)
+  local lk = P .. 'l:' .. w
+  local stored = redis.call('HGET', lk, id)
+  if not stored then return 0 end
+  redis.call('HDEL', lk, id)
+  local h = split(stored)
+  redis.call('HINCRBY', P .. 'h:' .. h, 'inflight', -1)
+  redis.call('HINCRBY', C, 'leased', -1)
+  redis.call('HINCRBY', C, 'active', -1)
+  redis.call('HINCRBY', C, counter, 1)
+  if kind ~= '' then
+    redis.call('HINCRBY', C, 'errors', 1)
+    redis.call('HINCRBY', C, 'e:' .. kind, 1)
   end
-  return res
+  wake(h, conc)
+  return contact(h, news, after, window, gap, conc)
+end
 
-elseif op == 'take' then
-  -- ARGV: P, op, worker, n, conc, default interval ms, max_pages.
-  -- Returns (id, host, item, unreachable cause or "") quadruples, or {"done"},
-  -- {"wait", ms} or {"idle"}.
-  local w, n, conc = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-  local dflt, maxp = tonumber(ARGV[6]), tonumber(ARGV[7])
+-- Leases this process finished since its last call, each "id counter kind news;"
+-- with counter "d" (done) or "x" (discarded) and news "" or "ok" (a lease whose end
+-- could declare its host unreachable is never deferred: the caller needs the
+-- answer). Applied before the operation, so a `take` sees the slots they free and
+-- a `leave` never hands back a lease already recorded. Replayed after a lost
+-- reply, they change nothing (the lease is gone).
+local function settle(w, conc)
+  if settled == nil or settled == '' then return end
+  for id, c, kind, news in string.gmatch(settled, '(%d+) (%a) (%S*) (%a*);') do
+    finish(w, id, conc, c == 'x' and 'discarded' or 'done', kind, news, 0, 0, 0)
+  end
+end
+
+-- Takes up to n leases for worker w, of which at most `room` (what the process
+-- can start at once) from rate-limited hosts: their spacing counts from the lease,
+-- so they must not wait in the process's buffer. Those come first.
+-- Returns (id, host, item, unreachable cause or "") quadruples (maybe none).
+local function take(w, n, conc, dflt, maxp, room)
   local now = now_ms()
-  local out = {}
+  local paced, out = {}, {}
   local hosts = redis.call('ZRANGEBYSCORE', P .. 'ready', '-inf', now, 'LIMIT', 0, n)
   for _, h in ipairs(hosts) do
     local hk, qk, rk = P .. 'h:' .. h, P .. 'q:' .. h, P .. 'r:' .. h
@@ -187,7 +202,11 @@ elseif op == 'take' then
       if dead then iv = 0; cap = math.huge end
       local inflight = num(redis.call('HGET', hk, 'inflight'))
       local keep = true
-      while #out < 4 * n do
+      local dst = out
+      if iv > 0 then dst = paced end
+      -- A rate-limited host when the process has no room for it: left as it is.
+      if iv > 0 and #paced >= 4 * room then keep = nil end
+      while keep and #out + #paced < 4 * n do
         if inflight >= cap then keep = false; break end
         local from = rk
         local item = redis.call('LINDEX', rk, 0)
@@ -210,22 +229,79 @@ elseif op == 'take' then
         redis.call('HINCRBY', C, 'leased', 1)
         local id = redis.call('HINCRBY', C, 'seq', 1)
         redis.call('HSET', P .. 'l:' .. w, id, h .. '\n' .. item)
-        out[#out + 1] = id
-        out[#out + 1] = h
-        out[#out + 1] = item
-        out[#out + 1] = dead or ''
+        dst[#dst + 1] = id
+        dst[#dst + 1] = h
+        dst[#dst + 1] = item
+        dst[#dst + 1] = dead or ''
         -- A rate-limited host gives one URL per interval, whoever asks.
         if iv > 0 then break end
       end
-      if keep and inflight < cap and queued(h) > 0 then
+      if keep == nil then
+        -- untouched: still ready, for a process with room
+      elseif keep and inflight < cap and queued(h) > 0 then
         redis.call('ZADD', P .. 'ready', now + iv, h)
       else
         redis.call('ZREM', P .. 'ready', h)
       end
     end
-    if #out >= 4 * n then break end
+    if #out + #paced >= 4 * n then break end
   end
-  if #out > 0 then return out end
+  for _, v in ipairs(out) do paced[#paced + 1] = v end
+  return paced
+end
+
+local op = ARGV[2]
+-- Every operation that names a worker and a concurrency first settles its finished
+-- leases (the rest carry none).
+if settled ~= nil and settled ~= '' then
+  local conc = ({ admit = ARGV[5], take = ARGV[6], done = ARGV[6], back = ARGV[6],
+    beat = ARGV[6], leave = ARGV[5], settle = ARGV[5] })[op]
+  if conc == nil then return redis.error_reply('finished leases given to ' .. tostring(op)) end
+  settle(ARGV[4], tonumber(conc))
+end
+
+if op == 'admit' then
+  -- ARGV: P, op, settled, worker, conc, max_per_host, then `lease` (how many URLs
+  -- to lease in the same call), the default interval ms and max_pages, then
+  -- (bucket, member, host, item) per URL. Returns per URL: 1 new, 0 already seen,
+  -- 2 refused (host budget spent); then, with `lease` > 0 (a page's links, admitted
+  -- by the task about to finish it), up to that many leases, from hosts that are
+  -- not rate-limited (a paced lease must be fetched at once, and the task is not
+  -- free yet).
+  local conc, cap = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local want, dflt, maxp = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+  local res = {}
+  for i = 10, #ARGV, 4 do
+    local vk, m, h, item = P .. 'v:' .. ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local hk = P .. 'h:' .. h
+    local code = 0
+    if cap > 0 and num(redis.call('HGET', hk, 'admitted')) >= cap then
+      if redis.call('SISMEMBER', vk, m) == 0 then code = 2 end
+    elseif redis.call('SADD', vk, m) == 1 then
+      code = 1
+      if redis.call('HINCRBY', hk, 'admitted', 1) == 1 then
+        redis.call('HINCRBY', C, 'hosts', 1)
+      end
+      redis.call('RPUSH', P .. 'q:' .. h, item)
+      redis.call('HINCRBY', C, 'queued', 1)
+      wake(h, conc)
+    end
+    res[#res + 1] = code
+  end
+  if want > 0 then
+    for _, v in ipairs(take(ARGV[4], want, conc, dflt, maxp, 0)) do res[#res + 1] = v end
+  end
+  return res
+
+elseif op == 'take' then
+  -- ARGV: P, op, settled, worker, n, conc, default interval ms, max_pages, room (see take).
+  -- Returns lease quadruples, or {"done"}, {"wait", ms} or {"idle"}.
+  local n = tonumber(ARGV[5])
+  local maxp = tonumber(ARGV[8])
+  local got = take(ARGV[4], n, tonumber(ARGV[6]), tonumber(ARGV[7]), maxp,
+    tonumber(ARGV[9] or n) or n)
+  if #got > 0 then return got end
+  local now = now_ms()
   -- The crawl's state is gone (Redis restarted without persistence, flushed,
   -- evicted): say so rather than report an empty frontier as a finished crawl.
   if redis.call('EXISTS', P .. 'settings') == 0 then return { 'lost' } end
@@ -239,44 +315,29 @@ elseif op == 'take' then
   return { 'idle' }
 
 elseif op == 'done' then
-  -- ARGV: P, op, worker, id, conc, counter ("done" or "discarded"), error kind or "",
+  -- ARGV: P, op, settled, worker, id, conc, counter ("done" or "discarded"), error kind or "",
   -- then the contact news and the rule: failures, window ms, gap ms (see contact).
-  -- A lease already handed back (its process was taken for dead) changes nothing.
-  local lk, id, conc = P .. 'l:' .. ARGV[3], ARGV[4], tonumber(ARGV[5])
-  local stored = redis.call('HGET', lk, id)
-  if not stored then return 0 end
-  redis.call('HDEL', lk, id)
-  local h = split(stored)
-  redis.call('HINCRBY', P .. 'h:' .. h, 'inflight', -1)
-  redis.call('HINCRBY', C, 'leased', -1)
-  redis.call('HINCRBY', C, 'active', -1)
-  redis.call('HINCRBY', C, ARGV[6], 1)
-  if ARGV[7] ~= '' then
-    redis.call('HINCRBY', C, 'errors', 1)
-    redis.call('HINCRBY', C, 'e:' .. ARGV[7], 1)
-  end
-  wake(h, conc)
-  return contact(h, ARGV[8], ARGV[9], ARGV[10], ARGV[11], conc)
+  return finish(ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12])
 
 elseif op == 'back' then
-  -- ARGV: P, op, worker, id, conc, delay ms, new item ("" = hand back as taken),
+  -- ARGV: P, op, settled, worker, id, conc, delay ms, new item ("" = hand back as taken),
   -- then the contact arguments as for 'done'.
   -- The host waits `delay` (retry backoff, Retry-After, a robots.txt fetch's slot).
-  local lk, id, conc = P .. 'l:' .. ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local lk, id, conc = P .. 'l:' .. ARGV[4], ARGV[5], tonumber(ARGV[6])
   local stored = redis.call('HGET', lk, id)
   if not stored then return 0 end
   redis.call('HDEL', lk, id)
   local h, taken = split(stored)
   local hk = P .. 'h:' .. h
-  local until_ms = now_ms() + tonumber(ARGV[6])
+  local until_ms = now_ms() + tonumber(ARGV[7])
   if num(redis.call('HGET', hk, 'next')) < until_ms then
     redis.call('HSET', hk, 'next', until_ms)
   end
-  local item = ARGV[7]
+  local item = ARGV[8]
   local restart = item == ''
   if restart then item = taken end
   unlease(h, item, conc, restart)
-  local res = contact(h, ARGV[8], ARGV[9], ARGV[10], ARGV[11], conc)
+  local res = contact(h, ARGV[9], ARGV[10], ARGV[11], ARGV[12], conc)
   if redis.call('HEXISTS', hk, 'dead') == 1 then
     redis.call('ZADD', P .. 'ready', 0, h)
   else
@@ -284,16 +345,20 @@ elseif op == 'back' then
   end
   return res
 
+elseif op == 'settle' then
+  -- ARGV: P, op, settled, worker, conc: only settles (leases no other call carried).
+  return 1
+
 elseif op == 'hostcfg' then
-  -- ARGV: P, op, host, concurrency, ms between requests (0 = no limit): a
+  -- ARGV: P, op, settled, host, concurrency, ms between requests (0 = no limit): a
   -- [[hosts]] table's politeness, told by every process (they agree on it).
-  redis.call('HSET', P .. 'h:' .. ARGV[3], 'cap', tonumber(ARGV[4]), 'base', tonumber(ARGV[5]))
+  redis.call('HSET', P .. 'h:' .. ARGV[4], 'cap', tonumber(ARGV[5]), 'base', tonumber(ARGV[6]))
   return 1
 
 elseif op == 'delay' then
-  -- ARGV: P, op, host, interval ms: robots.txt Crawl-delay slows the host for everyone.
-  local hk = P .. 'h:' .. ARGV[3]
-  local iv = tonumber(ARGV[4])
+  -- ARGV: P, op, settled, host, interval ms: robots.txt Crawl-delay slows the host for everyone.
+  local hk = P .. 'h:' .. ARGV[4]
+  local iv = tonumber(ARGV[5])
   redis.call('HSET', hk, 'iv', iv)
   local until_ms = now_ms() + iv
   if num(redis.call('HGET', hk, 'next')) < until_ms then
@@ -302,26 +367,27 @@ elseif op == 'delay' then
   return 1
 
 elseif op == 'hold' then
-  -- ARGV: P, op, host, ms: the host's slots were used outside the frontier (a
+  -- ARGV: P, op, settled, host, ms: the host's slots were used outside the frontier (a
   -- rendered page's own requests): its next request waits, in every process.
-  local hk = P .. 'h:' .. ARGV[3]
-  local until_ms = now_ms() + tonumber(ARGV[4])
+  local hk = P .. 'h:' .. ARGV[4]
+  local until_ms = now_ms() + tonumber(ARGV[5])
   if redis.call('EXISTS', hk) == 1 and num(redis.call('HGET', hk, 'next')) < until_ms then
     redis.call('HSET', hk, 'next', until_ms)
   end
   return 1
 
 elseif op == 'beat' then
-  -- ARGV: P, op, worker, ttl ms, conc, report JSON.
+  -- ARGV: P, op, settled, worker, ttl ms, conc, report JSON.
   -- Marks the worker alive, hands back the leases of workers silent for ttl, and
   -- returns {now, reaped, seeds, settings exist (1/0), leases held by this worker,
   -- counter name/value pairs...}.
-  local w, ttl, conc = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+  local w, ttl, conc = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
   local now = now_ms()
   local last = num(redis.call('GET', P .. 'lastbeat'))
   redis.call('SET', P .. 'lastbeat', now)
   redis.call('ZADD', P .. 'w', now, w)
-  redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[6], 'seen', now)
+  redis.call('SADD', P .. 'ws', w)
+  redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[7], 'seen', now)
   redis.call('HDEL', P .. 'wi:' .. w, 'left', 'how')
   local reaped = 0
   if last > 0 and now - last > 3000 then
@@ -342,11 +408,11 @@ elseif op == 'beat' then
   return res
 
 elseif op == 'leave' then
-  -- ARGV: P, op, worker, conc, report JSON. A clean exit: leases go back at once.
-  local w, conc = ARGV[3], tonumber(ARGV[4])
+  -- ARGV: P, op, settled, worker, conc, report JSON. A clean exit: leases go back at once.
+  local w, conc = ARGV[4], tonumber(ARGV[5])
   local n = requeue_all(w, conc)
   redis.call('ZREM', P .. 'w', w)
-  redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[5], 'left', now_ms(), 'how', 'exited')
+  redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[6], 'left', now_ms(), 'how', 'exited')
   return n
 end
 

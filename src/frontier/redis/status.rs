@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use ::redis::aio::MultiplexedConnection;
 use ::redis::RedisResult;
 
+use super::conn::{connect, Conn, Endpoint};
 use super::{key_prefix, message, redact, SharedError};
 
 /// A read-only view of a shared crawl, for `trawl status`.
@@ -31,25 +31,19 @@ pub struct WorkerStatus {
 }
 
 /// Reads a crawl's counters and each process's heartbeat.
-pub async fn status(url: &str, crawl: &str) -> Result<Status, SharedError> {
+pub async fn status(at: &Endpoint, crawl: &str) -> Result<Status, SharedError> {
     let unreachable = |message: String| SharedError::Unreachable {
-        url: redact(url),
+        url: redact(&at.url),
         message,
     };
-    let client = ::redis::Client::open(url).map_err(|e| unreachable(message(&e)))?;
-    let mut conn = tokio::time::timeout(
-        Duration::from_secs(5),
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    .map_err(|_| unreachable("no answer within 5 s".into()))?
-    .map_err(|e| unreachable(message(&e)))?;
-    read(&mut conn, crawl)
+    let mut conn = connect(at).await?;
+    tokio::time::timeout(Duration::from_secs(10), read(&mut conn, crawl))
         .await
+        .map_err(|_| unreachable("no answer within 10 s".into()))?
         .map_err(|e| unreachable(message(&e)))
 }
 
-async fn read(conn: &mut MultiplexedConnection, crawl: &str) -> RedisResult<Status> {
+async fn read(conn: &mut Conn, crawl: &str) -> RedisResult<Status> {
     let p = key_prefix(crawl);
     let counters: BTreeMap<String, i64> = ::redis::cmd("HGETALL")
         .arg(format!("{p}c"))
@@ -73,9 +67,17 @@ async fn read(conn: &mut MultiplexedConnection, crawl: &str) -> RedisResult<Stat
     })
 }
 
-/// Every process that ever joined the crawl (a bounded SCAN).
-async fn worker_names(conn: &mut MultiplexedConnection, p: &str) -> RedisResult<Vec<String>> {
-    let mut names: Vec<String> = Vec::new();
+/// Every process that ever joined the crawl: the crawl's set of them, or for a
+/// crawl begun by an older trawl on one server, a bounded SCAN.
+async fn worker_names(conn: &mut Conn, p: &str) -> RedisResult<Vec<String>> {
+    let mut names: Vec<String> = ::redis::cmd("SMEMBERS")
+        .arg(format!("{p}ws"))
+        .query_async(conn)
+        .await?;
+    if !names.is_empty() || conn.is_cluster() {
+        names.sort();
+        return Ok(names);
+    }
     let mut cursor = 0u64;
     for _ in 0..10_000 {
         let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
@@ -101,12 +103,7 @@ async fn worker_names(conn: &mut MultiplexedConnection, p: &str) -> RedisResult<
 }
 
 /// One process's state, as of `now` (Redis's clock, ms).
-async fn worker(
-    conn: &mut MultiplexedConnection,
-    p: &str,
-    w: String,
-    now: u64,
-) -> RedisResult<WorkerStatus> {
+async fn worker(conn: &mut Conn, p: &str, w: String, now: u64) -> RedisResult<WorkerStatus> {
     let info: HashMap<String, String> = ::redis::cmd("HGETALL")
         .arg(format!("{p}wi:{w}"))
         .query_async(conn)

@@ -1,12 +1,14 @@
 //! A real `redis-server` for the shared-frontier tests: started on a free port of
-//! 127.0.0.1 with its data (AOF) in a temporary directory, stopped on drop.
+//! 127.0.0.1 with its data (AOF) in a temporary directory, stopped on drop. Also as
+//! people run it: with an ACL user, over TLS (a throwaway CA and certificate made
+//! here), and as a three-node Redis Cluster ([`Cluster`]).
 //!
 //! The tests never skip: without redis-server they fail saying how to install it
 //! (`.ci/run` installs it from Debian's packages). `REDIS_SERVER` may name the binary.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,8 +16,37 @@ pub struct Redis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
-    /// `--requirepass`, if the server was started with one.
-    password: Option<String>,
+    opts: Options,
+}
+
+/// How a server is started.
+#[derive(Default, Clone)]
+pub struct Options {
+    /// `--requirepass`: the default user's password.
+    pub password: Option<String>,
+    /// An ACL user and password, with the default user switched off.
+    pub user: Option<(String, String)>,
+    /// Serve TLS on `tls_port` with these PEM files (the plain port stays, on
+    /// loopback, for the helper's own checks).
+    pub tls: Option<Tls>,
+    /// A cluster node (`--cluster-enabled yes`).
+    pub cluster: bool,
+}
+
+#[derive(Clone)]
+pub struct Tls {
+    pub port: u16,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn binary() -> PathBuf {
@@ -33,15 +64,19 @@ impl Redis {
 
     /// [`Redis::start`] with `--requirepass PASSWORD` (as the compose file runs it).
     pub fn start_with_password(password: Option<&str>) -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        Redis::start_with(Options {
+            password: password.map(str::to_string),
+            ..Options::default()
+        })
+    }
+
+    /// A server started with `opts`.
+    pub fn start_with(opts: Options) -> Redis {
         let mut r = Redis {
-            port,
+            port: free_port(),
             dir: tempfile::tempdir().expect("temp dir"),
             child: None,
-            password: password.map(str::to_string),
+            opts,
         };
         r.launch();
         r
@@ -52,12 +87,44 @@ impl Redis {
         self.dir.path()
     }
 
-    /// `AUTH PASSWORD\r\n` when the server has one (sent before each command).
+    /// `AUTH [USER] PASSWORD\r\n` when the server has one (sent before each command).
     fn auth_line(&self) -> String {
-        self.password
-            .as_ref()
-            .map(|p| format!("AUTH {p}\r\n"))
-            .unwrap_or_default()
+        match (&self.opts.user, &self.opts.password) {
+            (Some((u, p)), _) => format!("AUTH {u} {p}\r\n"),
+            (None, Some(p)) => format!("AUTH {p}\r\n"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The server's arguments beyond port, persistence and logging.
+    fn extra_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        let o = &self.opts;
+        if let Some(p) = &o.password {
+            a.extend(["--requirepass".into(), p.clone()]);
+        }
+        if let Some((u, p)) = &o.user {
+            // Each word its own argument: redis-server quotes an argument with blanks.
+            for w in [u.as_str(), "on", &format!(">{p}"), "~*", "&*", "+@all"] {
+                a.push(if w == u { "--user".into() } else { w.into() });
+                if w == u {
+                    a.push(w.into());
+                }
+            }
+            a.extend(["--user".into(), "default".into(), "off".into()]);
+        }
+        if let Some(t) = &o.tls {
+            a.extend(["--tls-port".into(), t.port.to_string()]);
+            for (k, v) in [("cert", &t.cert), ("key", &t.key), ("ca-cert", &t.ca)] {
+                a.extend([format!("--tls-{k}-file"), v.display().to_string()]);
+            }
+            a.extend(["--tls-auth-clients".into(), "no".into()]);
+        }
+        if o.cluster {
+            a.extend(["--cluster-enabled".into(), "yes".into()]);
+            a.extend(["--cluster-node-timeout".into(), "5000".into()]);
+        }
+        a
     }
 
     fn launch(&mut self) {
@@ -66,11 +133,7 @@ impl Redis {
             .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
             .args(["--appendonly", "yes", "--save", ""])
             .args(["--loglevel", "warning", "--daemonize", "no"])
-            .args(
-                self.password
-                    .iter()
-                    .flat_map(|p| ["--requirepass".to_string(), p.clone()]),
-            )
+            .args(self.extra_args())
             .arg("--dir")
             .arg(self.dir.path())
             .stdin(Stdio::null())
@@ -120,9 +183,10 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        match &self.password {
-            Some(p) => format!("redis://:{p}@127.0.0.1:{}/0", self.port),
-            None => format!("redis://127.0.0.1:{}/0", self.port),
+        match (&self.opts.user, &self.opts.password) {
+            (Some((u, p)), _) => format!("redis://{u}:{p}@127.0.0.1:{}/0", self.port),
+            (None, Some(p)) => format!("redis://:{p}@127.0.0.1:{}/0", self.port),
+            (None, None) => format!("redis://127.0.0.1:{}/0", self.port),
         }
     }
 
@@ -213,4 +277,123 @@ impl Drop for Redis {
             let _ = child.wait();
         }
     }
+}
+
+/// Three redis-server nodes made one Redis Cluster (no replicas): slots split in
+/// three, joined with CLUSTER MEET, ready once every node says `cluster_state:ok`.
+pub struct Cluster {
+    pub nodes: Vec<Redis>,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let nodes: Vec<Redis> = (0..3)
+            .map(|_| {
+                Redis::start_with(Options {
+                    cluster: true,
+                    ..Options::default()
+                })
+            })
+            .collect();
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (n, (a, b)) in nodes.iter().zip(ranges) {
+            let r = n.command(&format!("CLUSTER ADDSLOTSRANGE {a} {b}"));
+            assert!(r.starts_with("+OK"), "ADDSLOTSRANGE: {r}");
+        }
+        for n in &nodes[1..] {
+            let r = nodes[0].command(&format!("CLUSTER MEET 127.0.0.1 {}", n.port()));
+            assert!(r.starts_with("+OK"), "MEET: {r}");
+        }
+        let c = Cluster { nodes };
+        c.wait_ok();
+        c
+    }
+
+    /// Waits (at most 30 s) until every node reports the cluster whole.
+    pub fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for _ in 0..3000 {
+            if self
+                .nodes
+                .iter()
+                .all(|n| n.ping() && n.command("CLUSTER INFO").contains("cluster_state:ok"))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not form within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the cluster did not form");
+    }
+
+    /// The crawl's URL: any one node (the client learns the others).
+    pub fn url(&self) -> String {
+        self.nodes[1].url()
+    }
+
+    /// The node serving `key`'s slot.
+    pub fn node_of(&self, key: &str) -> &Redis {
+        let slot: u64 = self.nodes[0]
+            .command(&format!("CLUSTER KEYSLOT {key}"))
+            .trim_start_matches(':')
+            .trim()
+            .parse()
+            .expect("a slot");
+        let i = match slot {
+            0..=5460 => 0,
+            5461..=10922 => 1,
+            _ => 2,
+        };
+        &self.nodes[i]
+    }
+
+    /// Stops every node and starts them again on the same ports and data, then
+    /// waits for the cluster to be whole again.
+    pub fn restart(&mut self, down_for: Duration) {
+        for n in &mut self.nodes {
+            n.stop();
+        }
+        std::thread::sleep(down_for);
+        for n in &mut self.nodes {
+            n.launch();
+        }
+        self.wait_ok();
+    }
+}
+
+/// A throwaway certificate authority and a server certificate it signed for
+/// 127.0.0.1 and localhost, written as PEM files into `dir`; also a second CA that
+/// signed nothing (to show an untrusted server is refused).
+pub fn throwaway_certs(dir: &Path, port: u16) -> (Tls, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "trawl test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA cert");
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("server params");
+    let cert = params.signed_by(&key, &issuer).expect("server cert");
+    let other_key = KeyPair::generate().expect("other key");
+    let mut other = CertificateParams::new(Vec::<String>::new()).expect("other params");
+    other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let other_cert = other.self_signed(&other_key).expect("other CA");
+    let write = |name: &str, pem: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).expect("write PEM");
+        p
+    };
+    let tls = Tls {
+        port,
+        cert: write("server.crt", cert.pem()),
+        key: write("server.key", key.serialize_pem()),
+        ca: write("ca.crt", ca_cert.pem()),
+    };
+    (tls, write("other-ca.crt", other_cert.pem()))
 }
