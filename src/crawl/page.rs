@@ -161,7 +161,10 @@ async fn robots_gate(ctx: &Ctx, lease: Lease, started: Instant) -> Option<Lease>
     if ignore {
         return Some(lease);
     }
-    let decision = ctx.robots.check(&ctx.fetcher, &lease.entry.url).await;
+    let decision = ctx
+        .robots
+        .check_kept(&ctx.fetcher, &lease.entry.url, Some(&ctx.frontier))
+        .await;
     if let Some(delay) = decision.new_crawl_delay {
         tracing::debug!(host = %lease.host, ?delay, "robots.txt crawl-delay");
         ctx.frontier.set_crawl_delay(&lease.host, delay).await;

@@ -82,7 +82,10 @@ pub(super) async fn render(
                 return true;
             }
             !matches!(
-                ctx.robots.check(&ctx.fetcher, &url).await.verdict,
+                ctx.robots
+                    .check_kept(&ctx.fetcher, &url, Some(&ctx.frontier))
+                    .await
+                    .verdict,
                 crate::robots::Verdict::Disallowed | crate::robots::Verdict::Unavailable { .. }
             )
         })

@@ -17,6 +17,7 @@
 
 pub mod embedded;
 mod entry;
+mod kept;
 pub mod redis;
 pub mod schedule;
 pub mod store;

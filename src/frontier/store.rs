@@ -35,6 +35,9 @@ const PENDING: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("pendin
 const HOSTS: TableDefinition<&str, &[u8]> = TableDefinition::new("hosts");
 /// Crawl-level facts: status, next sequence number.
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// Host key → its robots.txt as kept (`robots::kept`), so a resumed crawl does not
+/// fetch every host's robots.txt again.
+const ROBOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("robots");
 
 /// Longest a queued write waits for its commit. Each commit rewrites the B-tree
 /// pages it touches, so fewer, larger commits write far less; a second is also the
@@ -115,6 +118,7 @@ pub enum Op {
     Delete(u64, u64),
     Host(String, Vec<u8>),
     Meta(&'static str, String),
+    Robots(String, Vec<u8>),
 }
 
 enum Msg {
@@ -157,6 +161,7 @@ impl Store {
             txn.open_table(PENDING).map_err(io)?;
             txn.open_table(HOSTS).map_err(io)?;
             txn.open_table(META).map_err(io)?;
+            txn.open_table(ROBOTS).map_err(io)?;
         }
         txn.commit().map_err(io)?;
         let db = Arc::new(db);
@@ -357,6 +362,13 @@ impl Store {
         Ok(out)
     }
 
+    /// A host's robots.txt as kept by an earlier run (or this one).
+    pub fn robots(&self, host: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(ROBOTS).map_err(io)?;
+        Ok(table.get(host).map_err(io)?.map(|v| v.value().to_vec()))
+    }
+
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let txn = self.db.begin_read().map_err(io)?;
         let table = txn.open_table(META).map_err(io)?;
@@ -446,6 +458,7 @@ fn commit(db: &Database, batch: &mut Vec<Op>) -> Result<(), StoreError> {
         let mut pending = txn.open_table(PENDING).map_err(io)?;
         let mut hosts = txn.open_table(HOSTS).map_err(io)?;
         let mut meta = txn.open_table(META).map_err(io)?;
+        let mut robots = txn.open_table(ROBOTS).map_err(io)?;
         for op in batch.drain(..) {
             match op {
                 Op::Visit(fp, depth) => {
@@ -462,6 +475,9 @@ fn commit(db: &Database, batch: &mut Vec<Op>) -> Result<(), StoreError> {
                 }
                 Op::Meta(key, value) => {
                     meta.insert(key, value.as_str()).map_err(io)?;
+                }
+                Op::Robots(host, bytes) => {
+                    robots.insert(host.as_str(), bytes.as_slice()).map_err(io)?;
                 }
             }
         }

@@ -14,12 +14,17 @@
 //!   until a later attempt succeeds (the crawl retries with backoff);
 //! - more than 5 redirects: no restrictions (as Google does).
 //!
-//! Concurrent requests for one host wait for a single robots.txt fetch. This module
-//! never schedules: it answers "may I?" and says how long a host asked us to wait.
-//! Every number read from robots.txt is range-checked before it becomes a duration.
+//! Concurrent requests for one host wait for a single robots.txt fetch. An answer
+//! is used for 24 hours (RFC 9309), and kept beyond this process in the crawl's
+//! frontier when it can keep it (`kept.rs`): a resumed crawl reads it back, and a
+//! fleet fetches each host's robots.txt once (one process claims the fetch, the
+//! others wait for its copy). This module never schedules: it answers "may I?" and
+//! says how long a host asked us to wait. Every number read from robots.txt is
+//! range-checked before it becomes a duration.
 
 mod cache;
 pub mod explain;
+pub mod kept;
 pub mod matcher;
 pub mod parse;
 
@@ -32,12 +37,18 @@ use url::{Position, Url};
 
 use crate::canon::HostKey;
 use crate::fetch::{FetchError, Fetcher};
+use crate::frontier::Frontier;
 use crate::stats::ErrorKind;
+use kept::Kept;
 
 pub use matcher::Rules;
 pub use parse::{product_token, Robots, MAX_LINE_BYTES, ROBOTS_MAX_BYTES};
 
 const ROBOTS_MAX_REDIRECTS: usize = 5;
+/// How long a process waits for the robots.txt another process of the fleet is
+/// fetching, before fetching it itself.
+pub const SHELF_WAIT: Duration = Duration::from_secs(10);
+const SHELF_POLL: Duration = Duration::from_millis(100);
 
 /// The answer for one URL.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,10 +82,11 @@ pub struct Decision {
 }
 
 enum Entry {
-    Rules(Rules),
+    /// The rules, and when they were fetched (used for [`kept::TTL`]).
+    Rules(Rules, Instant),
     /// Not cached: asked again for the next URL of the host.
     Unreachable(FetchError),
-    AllowAll,
+    AllowAll(Instant),
     Unavailable {
         until: Instant,
         failures: u32,
@@ -88,9 +100,9 @@ impl Entry {
     fn heap_bytes(&self) -> usize {
         let error = |e: &FetchError| e.message.len();
         match self {
-            Entry::Rules(rules) => rules.heap_bytes(),
+            Entry::Rules(rules, _) => rules.heap_bytes(),
             Entry::Unreachable(e) => error(e),
-            Entry::AllowAll => 0,
+            Entry::AllowAll(_) => 0,
             Entry::Unavailable { reason, cause, .. } => {
                 reason.len() + cause.as_ref().map_or(0, error)
             }
@@ -123,44 +135,89 @@ impl RobotsCache {
     }
 
     /// Whether `url` may be fetched; fetches the host's robots.txt on first use
-    /// (or again, after the host's entry was evicted).
+    /// (or again, after the host's entry was evicted or 24 hours old).
     pub async fn check(&self, fetcher: &Fetcher, url: &Url) -> Decision {
+        self.check_kept(fetcher, url, None).await
+    }
+
+    /// [`RobotsCache::check`], with answers kept beyond this process in `shelf`
+    /// (the crawl's frontier): a copy there is used instead of a fetch, and a fetch
+    /// puts its answer there. In a fleet, one process fetches; the others wait (at
+    /// most [`SHELF_WAIT`]) for its copy.
+    pub async fn check_kept(
+        &self,
+        fetcher: &Fetcher,
+        url: &Url,
+        shelf: Option<&Frontier>,
+    ) -> Decision {
         let key = HostKey::of(url);
         let slot = self.hosts().slot(&key, || Mutex::new(None));
         let mut entry = slot.lock().await;
         let mut new_crawl_delay = None;
         let mut sitemaps = None;
+        let mut fetched = false;
         let stale = match &*entry {
             None => true,
             Some(Entry::Unavailable { until, .. }) => Instant::now() >= *until,
             Some(Entry::Unreachable(_)) => true,
-            Some(_) => false,
+            Some(Entry::Rules(_, at) | Entry::AllowAll(at)) => at.elapsed() >= kept::TTL,
         };
         if stale {
             let failures = match &*entry {
                 Some(Entry::Unavailable { failures, .. }) => *failures,
                 _ => 0,
             };
-            let fetched = match fetch_robots(fetcher, url).await {
-                RobotsFile::Found { body, .. } => {
-                    let robots = Robots::parse(&self.agent, &body);
-                    new_crawl_delay = robots.crawl_delay;
-                    sitemaps = Some(robots.sitemaps);
-                    Entry::Rules(robots.rules)
-                }
-                RobotsFile::NoRestrictions(_) => {
-                    sitemaps = Some(Vec::new());
-                    Entry::AllowAll
-                }
-                RobotsFile::Unavailable(reason, cause) => self.unavailable(failures, reason, cause),
-                RobotsFile::Unreachable(e) => Entry::Unreachable(e),
+            // A blocked host is not asked of the shelf (it is never kept there).
+            let shelf = shelf.filter(|_| !matches!(&*entry, Some(Entry::Unreachable(_))));
+            let from_shelf = match shelf {
+                Some(s) => self.shelved(s, &key).await,
+                None => None,
             };
-            let bytes = key.as_str().len() + fetched.heap_bytes();
-            *entry = Some(fetched);
+            let next = match from_shelf {
+                Some((kept, entry)) => {
+                    // The fetching process (or run) applied Crawl-delay and read the
+                    // sitemaps; the delay is applied again (it is idempotent), so a
+                    // process that never fetched still spaces the host.
+                    if let Some(body) = &kept.body {
+                        new_crawl_delay = Robots::parse(&self.agent, body).crawl_delay;
+                    }
+                    entry
+                }
+                None => {
+                    fetched = true;
+                    let file = fetch_robots(fetcher, url).await;
+                    if let Some(s) = shelf {
+                        let answer = match &file {
+                            RobotsFile::Found { body, .. } => Some(Kept::now(Some(body.clone()))),
+                            RobotsFile::NoRestrictions(_) => Some(Kept::now(None)),
+                            _ => None,
+                        };
+                        s.robots_keep(&key, answer.as_ref()).await;
+                    }
+                    match file {
+                        RobotsFile::Found { body, .. } => {
+                            let robots = Robots::parse(&self.agent, &body);
+                            new_crawl_delay = robots.crawl_delay;
+                            sitemaps = Some(robots.sitemaps);
+                            Entry::Rules(robots.rules, Instant::now())
+                        }
+                        RobotsFile::NoRestrictions(_) => {
+                            sitemaps = Some(Vec::new());
+                            Entry::AllowAll(Instant::now())
+                        }
+                        RobotsFile::Unavailable(reason, cause) => {
+                            self.unavailable(failures, reason, cause)
+                        }
+                        RobotsFile::Unreachable(e) => Entry::Unreachable(e),
+                    }
+                }
+            };
+            let bytes = key.as_str().len() + next.heap_bytes();
+            *entry = Some(next);
             self.hosts().resize(&key, &slot, bytes);
         }
         let verdict = match &*entry {
-            Some(Entry::Rules(rules)) => match allowed(rules, url) {
+            Some(Entry::Rules(rules, _)) => match allowed(rules, url) {
                 true => Verdict::Allowed,
                 false => Verdict::Disallowed,
             },
@@ -175,14 +232,46 @@ impl RobotsCache {
                 cause: cause.clone(),
             },
             Some(Entry::Unreachable(e)) => Verdict::Unreachable(e.clone()),
-            Some(Entry::AllowAll) | None => Verdict::Allowed,
+            Some(Entry::AllowAll(_)) | None => Verdict::Allowed,
         };
         Decision {
             verdict,
             new_crawl_delay,
-            fetched: stale,
+            fetched,
             sitemaps,
         }
+    }
+
+    /// A fresh copy of `key`'s robots.txt from the shelf, as an entry. When there
+    /// is none, this process claims the fetch; if another one holds the claim, its
+    /// copy is waited for (polled, at most [`SHELF_WAIT`]). `None`: fetch it here.
+    async fn shelved(&self, shelf: &Frontier, key: &HostKey) -> Option<(Kept, Entry)> {
+        if let Some(found) = self.kept(shelf, key).await {
+            return Some(found);
+        }
+        if shelf.robots_claim(key).await {
+            return None;
+        }
+        let deadline = Instant::now() + SHELF_WAIT;
+        while Instant::now() < deadline {
+            tokio::time::sleep(SHELF_POLL).await;
+            if let Some(found) = self.kept(shelf, key).await {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// The shelf's copy of `key`'s robots.txt, if there is a fresh one.
+    async fn kept(&self, shelf: &Frontier, key: &HostKey) -> Option<(Kept, Entry)> {
+        let kept = shelf.robots_kept(key).await?;
+        let age = kept.age()?;
+        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        let entry = match &kept.body {
+            Some(body) => Entry::Rules(Robots::parse(&self.agent, body).rules, at),
+            None => Entry::AllowAll(at),
+        };
+        Some((kept, entry))
     }
 
     fn unavailable(&self, failures: u32, reason: String, cause: Option<FetchError>) -> Entry {

@@ -252,3 +252,72 @@ async fn a_fleet_makes_about_one_redis_call_a_page() {
     eprintln!("{trips} calls to Redis for 1000 pages: {per_page:.2} a page");
     assert!(per_page < 1.5, "{per_page:.2} calls a page");
 }
+
+/// robots.txt is fetched once per host for the whole fleet: one process claims the
+/// fetch, the others wait for its copy in Redis (kept there with its expiry) and
+/// obey it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_fetches_each_robots_txt_once() {
+    let redis = Redis::start();
+    let mut sites = Vec::new();
+    for _ in 0..3 {
+        let site = Site::start().await;
+        tree_site_routes(&site, 12, 3);
+        // Slow, so that every process asks for it before the first copy is kept.
+        site.set(
+            "/robots.txt",
+            Reply::delayed(
+                Duration::from_millis(400),
+                Reply::robots("User-agent: *\nDisallow: /p/3\n"),
+            ),
+        );
+        sites.push(site);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let seeds: Vec<String> = sites.iter().map(|s| s.url("/")).collect();
+    let flags = ["--per-host-rate=0", "--per-host-concurrency=6"];
+    let children: Vec<Child> = ["a", "b", "c"]
+        .iter()
+        .map(|w| {
+            spawn_args(&fleet_args_at(
+                &seeds,
+                &redis.url(),
+                "rb",
+                dir.path(),
+                w,
+                &flags,
+            ))
+        })
+        .collect();
+    for out in finish_all(children).await {
+        out.assert_code(0);
+    }
+    for site in &sites {
+        assert_eq!(
+            site.count("/robots.txt"),
+            1,
+            "{}: robots.txt once",
+            site.origin()
+        );
+        assert_eq!(site.count("/p/3"), 0, "{}: its rules obeyed", site.origin());
+        let key = format!("trawl:{{rb}}:rb:{}", site.origin());
+        let ttl: i64 = redis
+            .command(&format!("PTTL {key}"))
+            .trim()
+            .trim_start_matches(':')
+            .parse()
+            .expect("PTTL");
+        assert!(
+            (23 * 3600 * 1000..=24 * 3600 * 1000).contains(&ttl),
+            "{key} is kept for a day: {ttl} ms"
+        );
+    }
+    // Each site: its 12 pages but the two below /p/3 (only /p/3 links to them),
+    // /p/3 itself recorded as disallowed.
+    let records = fleet_records(dir.path());
+    assert_eq!(
+        records.len(),
+        3 * 10,
+        "every reachable page of every site, once"
+    );
+}

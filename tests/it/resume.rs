@@ -393,3 +393,38 @@ fn a_state_dir_from_before_the_trunk_redesign_resumes() {
     assert_eq!(stats["resumed_pages"], 73);
     assert_eq!(stats["completed"], true);
 }
+
+/// robots.txt is kept in the durable frontier: a crawl killed and resumed does not
+/// fetch it again (its rules still apply), as long as it is less than a day old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_txt_survives_a_resume() {
+    let pages = 400;
+    let (site, dir, args) = busy_crawl(pages, Duration::from_millis(30)).await;
+    site.set(
+        "/robots.txt",
+        Reply::robots("User-agent: *\nDisallow: /p/7\n"),
+    );
+    let mut child = spawn_args(&args);
+    wait_for_hits(&site, 20).await;
+    // The store commits once a second: let the copy land, then kill mid-crawl.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert!(page_hits(&site) < pages, "still crawling");
+    child.kill().unwrap();
+    assert_eq!(finish(child).await.code, None, "killed by a signal");
+    assert_eq!(site.count("/robots.txt"), 1);
+
+    let out = finish(spawn_args(&args)).await;
+    out.assert_code(0);
+    out.assert_stderr_has(&["resuming the crawl"]);
+    assert_eq!(
+        site.count("/robots.txt"),
+        1,
+        "the resumed run used the kept robots.txt"
+    );
+    assert_eq!(site.count("/p/7"), 0, "and obeyed it");
+    let robots = record_counts(dir.path())
+        .keys()
+        .filter(|u| u.ends_with("/p/7"))
+        .count();
+    assert_eq!(robots, 1, "/p/7 is recorded once, as disallowed");
+}

@@ -1,5 +1,6 @@
 //! The fleet: seeds every process shares, Crawl-delay for everyone, heartbeats
-//! (which hand back the leases of silent processes), and leaving.
+//! (which hand back the leases of silent processes), leaving, and the robots.txt
+//! files one process fetched for all.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use ::redis::Value;
 use super::wire::{parse_beat, text};
 use super::{Fleet, Shared};
 use crate::canon::HostKey;
+use crate::robots::kept::Kept;
 
 impl Shared {
     /// Adds seeds to the crawl's seed list (their hosts are in every process's scope).
@@ -132,5 +134,53 @@ impl Shared {
         }
         self.run("leave", &args![self.worker, self.conc, report])
             .await;
+    }
+}
+
+/// robots.txt kept for the fleet (see `frontier::kept`): `P.."rb:"..H` holds the
+/// copy (binary, expiring with it), `P.."rbl:"..H` the claim of the process
+/// fetching it. Both carry the crawl's hash tag, so a cluster keeps them in the
+/// crawl's slot.
+impl Shared {
+    pub async fn robots_kept(&self, host: &HostKey) -> Option<Vec<u8>> {
+        let key = format!("{}rb:{}", self.prefix, host.as_str());
+        match self.command(::redis::cmd("GET").arg(&key)).await {
+            ::redis::Value::BulkString(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// True if this process now holds the claim (it was free).
+    pub async fn robots_claim(&self, host: &HostKey, for_how_long: Duration) -> bool {
+        let key = format!("{}rbl:{}", self.prefix, host.as_str());
+        let cmd = ::redis::cmd("SET")
+            .arg(&key)
+            .arg(&self.worker)
+            .arg("NX")
+            .arg("PX")
+            .arg(for_how_long.as_millis() as u64)
+            .to_owned();
+        matches!(
+            self.command(&cmd).await,
+            ::redis::Value::Okay | ::redis::Value::SimpleString(_)
+        )
+    }
+
+    pub async fn robots_keep(&self, host: &HostKey, answer: Option<&Kept>) {
+        if let Some(k) = answer {
+            let ms = k.ttl_left().as_millis() as u64;
+            if ms > 0 {
+                let key = format!("{}rb:{}", self.prefix, host.as_str());
+                let cmd = ::redis::cmd("SET")
+                    .arg(&key)
+                    .arg(k.encode())
+                    .arg("PX")
+                    .arg(ms)
+                    .to_owned();
+                self.command(&cmd).await;
+            }
+        }
+        let claim = format!("{}rbl:{}", self.prefix, host.as_str());
+        self.command(::redis::cmd("DEL").arg(&claim)).await;
     }
 }
