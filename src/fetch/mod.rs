@@ -152,6 +152,16 @@ pub struct Fetcher {
     jar: Option<Arc<reqwest_cookie_store::CookieStoreMutex>>,
 }
 
+/// How long an idle connection is kept: three of a host's intervals at the crawl's
+/// `per_host_rate`, between 2 and 15 seconds.
+fn idle_timeout(per_host_rate: f64) -> Duration {
+    let interval = match per_host_rate > 0.0 {
+        true => 1.0 / per_host_rate,
+        false => 0.0,
+    };
+    Duration::from_secs_f64((3.0 * interval).clamp(2.0, 15.0))
+}
+
 impl Fetcher {
     pub fn new(config: &Config, guard: Arc<AddressGuard>) -> Result<Fetcher, FetchError> {
         // One jar for both clients: a cookie set on a seed's origin is the same cookie
@@ -241,9 +251,12 @@ impl Fetcher {
             .dns_resolver(Arc::new(resolver))
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
-            // Idle sockets cost file descriptors: keep as many per host as may be in
-            // flight to it (so they are reused, not churned), and not for long.
-            .pool_idle_timeout(Duration::from_secs(15))
+            // Idle sockets cost file descriptors and memory (hyper's buffers and
+            // channel, some 40 KB a connection): keep as many per host as may be in
+            // flight to it, for a few of its politeness intervals (so they are
+            // reused, not churned), and no longer: a crawl of many hosts is mostly
+            // hosts done with or waiting their turn.
+            .pool_idle_timeout(idle_timeout(config.politeness.per_host_rate))
             .pool_max_idle_per_host(config.politeness.per_host_concurrency)
             .tcp_nodelay(true)
             .build()
@@ -518,6 +531,24 @@ fn classify(e: reqwest::Error) -> FetchError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_connections_are_kept_for_three_intervals_within_bounds() {
+        let secs = |rate: f64| idle_timeout(rate).as_secs_f64();
+        assert_eq!(secs(1.0), 3.0, "the default rate: three seconds");
+        assert_eq!(secs(0.5), 6.0);
+        assert_eq!(
+            secs(0.0),
+            2.0,
+            "no rate limit: reused at once, or not at all"
+        );
+        assert_eq!(secs(100.0), 2.0);
+        assert_eq!(
+            secs(0.01),
+            15.0,
+            "a slow host is not kept a connection for minutes"
+        );
+    }
 
     /// A server that closes the connection without a word: hyper's "incomplete
     /// message", found by its type, is a connection failure (worth a retry), not a
