@@ -6,6 +6,14 @@
 //! min-heap keyed by the earliest instant they may go, so finding the next URL is
 //! O(log hosts) and a slow host never stands in front of a ready one.
 //!
+//! Hosts already started (leased from at least once) go before hosts not started
+//! yet, when both may go now: the crawl finishes what it began before it opens
+//! more. A seed list of 100,000 hosts then fetches its first pages at once
+//! (robots.txt first, then the page, host after host) instead of fetching every
+//! host's robots.txt before any page, and the hosts in progress at once (their
+//! connections, their state) are as many as the crawl's speed needs, not all of
+//! them. Hosts not started still take every slot the started ones leave free.
+//!
 //! Within a host, URLs go shallowest first (retries and released leases before
 //! anything), so a crawl is breadth-first per host even with many requests in
 //! flight, and `max_depth` cuts where a reader expects.
@@ -94,8 +102,11 @@ struct Host<C: Clock> {
     in_flight: u32,
     limiter: Option<Limiter<C>>,
     blocked_until: Option<C::Instant>,
-    /// True while this host has an entry in the ready heap (at most one).
+    /// True while this host has an entry in a ready heap (at most one).
     in_ready: bool,
+    /// Leased from at least once: its wake-ups go to the `ready` heap, else to
+    /// `fresh`.
+    started: bool,
     /// URLs of this host stored on disk and not loaded (durable mode).
     spilled: u64,
     /// Highest store sequence loaded into `queue`.
@@ -121,6 +132,8 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     clock: C,
     hosts: HashMap<HostKey, Host<C>>,
     ready: BinaryHeap<Reverse<(C::Instant, u64, HostKey)>>,
+    /// Hosts never leased from, by the same key (see the module docs).
+    fresh: BinaryHeap<Reverse<(C::Instant, u64, HostKey)>>,
     seq: u64,
     per_host_concurrency: u32,
     /// Minimum spacing between requests to one host (None = no rate limit).
@@ -159,6 +172,7 @@ impl<C: Clock + Clone> Schedule<C> {
             clock,
             hosts: HashMap::new(),
             ready: BinaryHeap::new(),
+            fresh: BinaryHeap::new(),
             seq: 0,
             per_host_concurrency: per_host_concurrency.clamp(1, u32::MAX as usize) as u32,
             interval,
@@ -268,6 +282,7 @@ impl<C: Clock> Host<C> {
             limiter,
             blocked_until,
             in_ready: false,
+            started: false,
             spilled: 0,
             cursor: 0,
             wants_refill: false,
@@ -382,7 +397,11 @@ impl<C: Clock + Clone> Schedule<C> {
         };
         host.in_ready = true;
         self.seq += 1;
-        self.ready.push(Reverse((at, self.seq, key.clone())));
+        let heap = match host.started {
+            true => &mut self.ready,
+            false => &mut self.fresh,
+        };
+        heap.push(Reverse((at, self.seq, key.clone())));
     }
 
     /// Queues an already-admitted URL at the back of its host's queue.
@@ -410,11 +429,23 @@ impl<C: Clock + Clone> Schedule<C> {
     }
 
     fn lease_at(&mut self, now: C::Instant, only_retries: bool, parked: &mut Vec<HostKey>) -> Poll {
-        while let Some(Reverse((at, _, key))) = self.ready.peek().cloned() {
-            if at > now {
-                return Poll::Wait(at.duration_since(now).into());
-            }
-            self.ready.pop();
+        loop {
+            // A started host that may go now first, else a fresh one, else wait for
+            // the earlier of the two.
+            let started = self.ready.peek().map(|r| r.0 .0);
+            let fresh = self.fresh.peek().map(|r| r.0 .0);
+            let heap = match (started, fresh) {
+                (Some(a), _) if a <= now => &mut self.ready,
+                (_, Some(b)) if b <= now => &mut self.fresh,
+                (None, None) => return Poll::Idle,
+                (a, b) => {
+                    let at = a.into_iter().chain(b).min().unwrap_or(now);
+                    return Poll::Wait(at.duration_since(now).into());
+                }
+            };
+            let Some(Reverse((_, _, key))) = heap.pop() else {
+                return Poll::Idle;
+            };
             let Some(host) = self.hosts.get_mut(&key) else {
                 continue;
             };
@@ -451,6 +482,7 @@ impl<C: Clock + Clone> Schedule<C> {
                 self.refills.push(key.clone());
             }
             host.in_flight += 1;
+            host.started = true;
             self.queued -= 1;
             if entry.attempt > 0 {
                 self.queued_retries -= 1;
@@ -458,7 +490,6 @@ impl<C: Clock + Clone> Schedule<C> {
             self.wake(&key, now);
             return Poll::Ready(key, entry);
         }
-        Poll::Idle
     }
 
     /// Why a host was declared unreachable, once it was.
@@ -653,6 +684,32 @@ mod tests {
         assert_eq!(ready_url(s.lease(false)), "http://slow/1");
         s.push(key("http://fast/"), e("http://fast/1"));
         assert_eq!(ready_url(s.lease(false)), "http://fast/1");
+    }
+
+    /// A seed list's hosts: the one started (its robots.txt fetched, say) goes
+    /// again as soon as its interval allows, before hosts waiting since earlier but
+    /// not started; those still take every turn it leaves.
+    #[test]
+    fn a_started_host_goes_before_hosts_not_started() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 1, 5.0); // 200 ms apart
+        for h in ["a", "b", "c", "d"] {
+            for p in 1..=2 {
+                s.push(key(&format!("http://{h}/")), e(&format!("http://{h}/{p}")));
+            }
+        }
+        assert_eq!(ready_url(s.lease(false)), "http://a/1");
+        s.complete(&key("http://a/"));
+        // a waits its interval: the hosts not started take the turns meanwhile.
+        assert_eq!(ready_url(s.lease(false)), "http://b/1");
+        s.complete(&key("http://b/"));
+        clock.advance(Duration::from_millis(200));
+        // c and d have waited longer, but a and b were started: they go first.
+        let mut started = [ready_url(s.lease(false)), ready_url(s.lease(false))];
+        started.sort();
+        assert_eq!(started, ["http://a/2", "http://b/2"]);
+        assert_eq!(ready_url(s.lease(false)), "http://c/1");
+        assert_eq!(ready_url(s.lease(false)), "http://d/1");
     }
 
     #[test]

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# How soon does a crawl of a large seed list start fetching? N seeds on distinct
+# loopback addresses (127.a.b.c, all served by one nginx listening on a port of all
+# of 127/8), crawled with `-v`; the first "fetched" log line's time minus the time
+# the process was started is the start-up cost (reading, canonicalising and
+# admitting the seeds, opening the durable frontier). Reports the time to the first
+# fetch and to the 1,000th, then stops the crawl (SIGINT) and reports how long it
+# took to stop.
+# Usage: bench/seeds_start.sh [N...]   (default: 10000 100000)
+# Env: RUNS (default 3; the median by time to first fetch is reported), PORT.
+# Needs: nginx (apt-get install nginx-light), python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -gt 0 ] || set -- 10000 100000
+runs=${RUNS:-3}
+port=${PORT:-18097}
+work=$(mktemp -d /tmp/trawl-seeds.XXXXXX)
+trap 'kill $(cat "$work/nginx.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
+chmod 755 "$work"
+python3 bench/gen_site.py "$work/site" 3 "127.0.0.1:$port" >/dev/null
+# shellcheck source=bench/nginx.sh
+. bench/nginx.sh
+nginx_start "$work" "$work/site" "$port"
+bin=${TRAWL:-}
+if [ -z "$bin" ]; then cargo build --release --quiet; bin=target/release/trawl; fi
+
+echo "seed list start-up: N seeds on distinct loopback addresses, median of $runs"
+echo "| seeds | first fetch after s | 1,000th fetch after s | stop took s | runs (first fetch s) |"
+echo "|---:|---:|---:|---:|---|"
+for n in "$@"; do
+  python3 - "$n" "$port" > "$work/seeds.txt" <<'PY'
+import sys
+n, port = int(sys.argv[1]), sys.argv[2]
+for i in range(n):
+    j = i + 2                                   # skip 127.0.0.0 and .1
+    print(f"http://127.{j // 62500}.{(j // 250) % 250}.{j % 250 + 1}:{port}/")
+PY
+  rows=()
+  for run in $(seq "$runs"); do
+    rm -rf "$work/out"
+    start=$(date +%s.%N)
+    "$bin" crawl --seeds "$work/seeds.txt" --out "$work/out" --per-host-rate 5 \
+      --per-host-concurrency 2 --concurrency 256 -v 2> "$work/log.txt" &
+    pid=$!
+    for _ in $(seq 600); do
+      [ "$(grep -c ' fetched ' "$work/log.txt" || true)" -ge 1000 ] && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop=$(date +%s.%N)
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" || true
+    stopped=$(date +%s.%N)
+    rows+=("$(python3 - "$work/log.txt" "$start" "$stop" "$stopped" <<'PY'
+import sys, re, datetime
+log, start, stop, stopped = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+times = []
+for line in open(log, errors="replace"):
+    if " fetched " in line:
+        m = re.match(r"\x1b?\[?[\d;]*m?(\d{4}-\d\d-\d\dT[\d:.]+)Z", line)
+        if m:
+            t = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+            times.append(t.timestamp())
+        if len(times) >= 1000:
+            break
+first = times[0] - start if times else float("nan")
+thousandth = times[999] - start if len(times) >= 1000 else float("nan")
+print(f"{first:.3f} {thousandth:.3f} {stopped - stop:.3f}")
+PY
+)")
+  done
+  printf '%s\n' "${rows[@]}" | sort -n | python3 -c '
+import sys
+n = sys.argv[1]
+rows = [l.split() for l in sys.stdin if l.strip()]
+first, thou, stop = rows[len(rows) // 2]
+print(f"| {n} | {first} | {thou} | {stop} | " + ", ".join(r[0] for r in rows) + " |")
+' "$n"
+done
