@@ -5,7 +5,9 @@
 # HOSTS seeds at once, each host rate-limited, for each HOSTS given.
 # Usage: bench/many_hosts.sh [HOSTS...]   (default: 10 100 1000)
 # Env: PAGES (per host, default 40), RATE (requests/s per host, default 5),
-#      RUNS (default 3; the median by CPU-ms/page is reported).
+#      RUNS (default 3; the median by CPU-ms/page is reported),
+#      TRAWL=path/to/trawl (a built binary; default: build this checkout's).
+# Seeds are 127.a.b.c, so up to about 16 million hosts.
 # Needs: nginx (apt-get install nginx-light), python3, GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,8 @@ printf 'User-agent: *\nDisallow: /files/\n' > "$work/site/robots.txt"
 . bench/nginx.sh
 # Listening on the port alone: every 127.a.b.c address reaches this server.
 nginx_start "$work" "$work/site" "$port"
-cargo build --release --quiet
+bin=${TRAWL:-}
+if [ -z "$bin" ]; then cargo build --release --quiet; bin=target/release/trawl; fi
 
 echo "many hosts: $pages-page site per host, --per-host-rate $rate, --per-host-concurrency 2, median of $runs"
 echo "| hosts | records | wall s | pages/s | ideal pages/s | CPU-ms/page | peak RSS MiB |"
@@ -33,13 +36,13 @@ for hosts in "$@"; do
 import sys
 n, port = int(sys.argv[1]), sys.argv[2]
 for i in range(n):
-    a, b = divmod(i + 2, 250)   # skip 127.0.0.0 and .1 (the absolute links' host)
-    print(f"http://127.0.{a}.{b + 1}:{port}/")
+    j = i + 2                   # skip 127.0.0.0 and .1 (the absolute links' host)
+    print(f"http://127.{j // 62500}.{(j // 250) % 250}.{j % 250 + 1}:{port}/")
 PY
   results=()
   for run in $(seq "$runs"); do
     out="$work/out-$hosts-$run"
-    /usr/bin/time -v target/release/trawl crawl --seeds "$work/seeds.txt" --out "$out" \
+    /usr/bin/time -v "$bin" crawl --seeds "$work/seeds.txt" --out "$out" \
       --per-host-rate "$rate" --per-host-concurrency 2 --concurrency 256 -q \
       2> "$work/time.txt" || true
     results+=("$(python3 - "$out" "$work/time.txt" "$hosts" "$rate" <<'PY'
