@@ -32,7 +32,7 @@
 //! given, so tests drive it with governor's fake clock and explicit instants.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +41,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 
+use super::queue::HostQueue;
 use super::{Contact, Count, Entry, Unreachable};
 use crate::canon::HostKey;
 
@@ -53,46 +54,6 @@ pub enum Poll {
     Wait(Duration),
     /// Nothing is queued that could go (everything is in flight or empty).
     Idle,
-}
-
-/// One host's waiting URLs, shallowest first; `push_front` entries go before all,
-/// retries before fresh URLs handed back, so a spent page budget (which stops fresh
-/// URLs only) never strands a retry behind one.
-#[derive(Default)]
-struct HostQueue {
-    /// (0 = retry front / 1 = fresh front / 2 = normal, depth, arrival) → entry.
-    entries: BTreeMap<(u8, u32, u64), Entry>,
-    seq: u64,
-}
-
-impl HostQueue {
-    fn push_back(&mut self, entry: Entry) {
-        self.seq += 1;
-        self.entries.insert((2, entry.depth, self.seq), entry);
-    }
-
-    fn push_front(&mut self, entry: Entry) {
-        // Later fronts go before earlier ones, as with a deque.
-        self.seq += 1;
-        let class = if entry.attempt > 0 { 0 } else { 1 };
-        self.entries.insert((class, 0, u64::MAX - self.seq), entry);
-    }
-
-    fn pop_front(&mut self) -> Option<Entry> {
-        self.entries.pop_first().map(|(_, e)| e)
-    }
-
-    fn front(&self) -> Option<&Entry> {
-        self.entries.first_key_value().map(|(_, e)| e)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
 }
 
 type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
