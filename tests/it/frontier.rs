@@ -439,6 +439,45 @@ async fn a_hosts_table_sets_its_hosts_rate_and_concurrency(b: Backend) {
     assert!(gap >= Duration::from_millis(90), "only {gap:?} apart");
 }
 
+/// A seed list's hosts: a started host goes again as soon as its interval allows,
+/// before hosts waiting since earlier that were never started; those take the turns
+/// it leaves.
+async fn a_started_host_goes_before_hosts_not_started(b: Backend) {
+    let h = Harness::new(b, 1, 5.0, 0).await; // 200 ms apart
+    let f = h.f();
+    for host in ["a", "b", "c", "d"] {
+        for p in 1..=2 {
+            f.push(entry(&format!("http://{host}.test/{p}")))
+                .await
+                .unwrap();
+        }
+    }
+    // Two hosts start; the first waits its interval while the second takes a turn.
+    let mut started = Vec::new();
+    for _ in 0..2 {
+        let l = lease_within(f, 0, Duration::from_secs(2)).await;
+        assert!(l.entry.url.path() == "/1", "{}", l.entry.url);
+        started.push(l.entry.url.host_str().unwrap_or("").to_string());
+        f.complete(l, None, &Contact::Unknown).await;
+    }
+    assert_ne!(started[0], started[1]);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    // The other two have waited longer, but the started ones go first.
+    let mut next = Vec::new();
+    for _ in 0..4 {
+        let l = lease_within(f, 0, Duration::from_secs(2)).await;
+        next.push(l.entry.url.clone());
+        f.complete(l, None, &Contact::Unknown).await;
+    }
+    for (i, u) in next.iter().enumerate() {
+        let host = u.host_str().unwrap_or("").to_string();
+        match i < 2 {
+            true => assert!(started.contains(&host) && u.path() == "/2", "{i}: {u}"),
+            false => assert!(!started.contains(&host) && u.path() == "/1", "{i}: {u}"),
+        }
+    }
+}
+
 async fn a_retry_pauses_the_host(b: Backend) {
     let h = Harness::new(b, 2, 0.0, 0).await;
     let f = h.f();
@@ -754,6 +793,7 @@ suite!(
     per_host_concurrency_is_a_limit_across_workers,
     per_host_rate_spaces_a_hosts_leases,
     a_hosts_table_sets_its_hosts_rate_and_concurrency,
+    a_started_host_goes_before_hosts_not_started,
     a_retry_pauses_the_host,
     a_held_host_waits,
     crawl_delay_slows_a_host,

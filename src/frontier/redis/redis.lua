@@ -23,6 +23,7 @@
 --                   and the last counted one's ms),
 --                   dead (why it was declared unreachable)
 --   P.."ready"      zset: hosts with queued URLs and a free slot, by next (ms)
+--   P.."fresh"      zset: the same for hosts never leased from (served after ready)
 --   P.."l:"..W      hash: worker W's leases, id -> H.."\n"..item
 --   P.."w"          zset: live workers by last heartbeat (ms)
 --   P.."lastbeat"   string: when any worker last beat (ms): a long silence from
@@ -58,13 +59,16 @@ local function cap_of(hk, conc)
   return tonumber(redis.call('HGET', hk, 'cap') or conc) or conc
 end
 
--- Puts host h in the ready set if it has queued URLs and a free slot; an
--- unreachable host's URLs go at once (they are recorded, not fetched).
+-- Puts host h in the ready set if it has queued URLs and a free slot (in the
+-- fresh set while it was never leased from: `take` serves started hosts first);
+-- an unreachable host's URLs go at once (they are recorded, not fetched).
 local function wake(h, conc)
   local hk = P .. 'h:' .. h
   if queued(h) == 0 then return end
   if redis.call('HEXISTS', hk, 'dead') == 1 then
     redis.call('ZADD', P .. 'ready', 0, h)
+  elseif redis.call('HEXISTS', hk, 'inflight') == 0 then
+    redis.call('ZADD', P .. 'fresh', 'NX', num(redis.call('HGET', hk, 'next')), h)
   elseif num(redis.call('HGET', hk, 'inflight')) < cap_of(hk, conc) then
     redis.call('ZADD', P .. 'ready', 'NX', num(redis.call('HGET', hk, 'next')), h)
   end
@@ -187,15 +191,26 @@ end
 local function take(w, n, conc, dflt, maxp, room)
   local now = now_ms()
   local paced, out = {}, {}
+  -- Started hosts first, then hosts never leased from (the schedule's rule: a crawl
+  -- finishes what it began before it opens more).
   local hosts = redis.call('ZRANGEBYSCORE', P .. 'ready', '-inf', now, 'LIMIT', 0, n)
+  local fresh = {}
+  if #hosts < n then
+    for _, h in ipairs(redis.call('ZRANGEBYSCORE', P .. 'fresh', '-inf', now, 'LIMIT', 0, n - #hosts)) do
+      fresh[h] = true
+      hosts[#hosts + 1] = h
+    end
+  end
   for _, h in ipairs(hosts) do
     local hk, qk, rk = P .. 'h:' .. h, P .. 'q:' .. h, P .. 'r:' .. h
+    -- A fresh host leaves its set unless it is left untouched below.
+    if fresh[h] then redis.call('ZREM', P .. 'fresh', h) end
     local nxt = num(redis.call('HGET', hk, 'next'))
     -- An unreachable host keeps no politeness: its URLs are recorded, not fetched.
     local dead = redis.call('HGET', hk, 'dead')
     if nxt > now and not dead then
       -- Paused since it was queued (retry, Crawl-delay): wait for its time.
-      redis.call('ZADD', P .. 'ready', nxt, h)
+      redis.call('ZADD', P .. (fresh[h] and 'fresh' or 'ready'), nxt, h)
     else
       local iv = tonumber(redis.call('HGET', hk, 'iv') or redis.call('HGET', hk, 'base') or dflt)
       local cap = cap_of(hk, conc)
@@ -238,6 +253,7 @@ local function take(w, n, conc, dflt, maxp, room)
       end
       if keep == nil then
         -- untouched: still ready, for a process with room
+        if fresh[h] then redis.call('ZADD', P .. 'fresh', now, h) end
       elseif keep and inflight < cap and queued(h) > 0 then
         redis.call('ZADD', P .. 'ready', now + iv, h)
       else
@@ -310,8 +326,12 @@ elseif op == 'take' then
   if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp and num(redis.call('HGET', C, 'active')) <= 0 then
     return { 'done' }
   end
-  local first = redis.call('ZRANGE', P .. 'ready', 0, 0, 'WITHSCORES')
-  if #first > 0 then return { 'wait', math.max(1, tonumber(first[2]) - now) } end
+  local at = nil
+  for _, set in ipairs({ 'ready', 'fresh' }) do
+    local first = redis.call('ZRANGE', P .. set, 0, 0, 'WITHSCORES')
+    if #first > 0 and (at == nil or tonumber(first[2]) < at) then at = tonumber(first[2]) end
+  end
+  if at ~= nil then return { 'wait', math.max(1, at - now) } end
   return { 'idle' }
 
 elseif op == 'done' then

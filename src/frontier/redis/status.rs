@@ -51,10 +51,14 @@ async fn read(conn: &mut Conn, crawl: &str) -> RedisResult<Status> {
         .await?;
     let (secs, micros): (u64, u64) = ::redis::cmd("TIME").query_async(conn).await?;
     let now = secs * 1000 + micros / 1000;
-    let ready_hosts: u64 = ::redis::cmd("ZCARD")
-        .arg(format!("{p}ready"))
-        .query_async(conn)
-        .await?;
+    let mut ready_hosts: u64 = 0;
+    for set in ["ready", "fresh"] {
+        let n: u64 = ::redis::cmd("ZCARD")
+            .arg(format!("{p}{set}"))
+            .query_async(conn)
+            .await?;
+        ready_hosts += n;
+    }
     let mut workers = Vec::new();
     for w in worker_names(conn, &p).await? {
         workers.push(worker(conn, &p, w, now).await?);

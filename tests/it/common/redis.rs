@@ -70,7 +70,8 @@ impl Redis {
         })
     }
 
-    /// A server started with `opts`.
+    /// A server started with `opts`. A free port can be taken by another test
+    /// between our probe and redis-server's bind: then it is tried again on others.
     pub fn start_with(opts: Options) -> Redis {
         let mut r = Redis {
             port: free_port(),
@@ -78,6 +79,15 @@ impl Redis {
             child: None,
             opts,
         };
+        for _ in 0..4 {
+            if r.try_launch() {
+                return r;
+            }
+            r.port = free_port();
+            if let Some(t) = r.opts.tls.as_mut() {
+                t.port = free_port();
+            }
+        }
         r.launch();
         r
     }
@@ -127,7 +137,14 @@ impl Redis {
         a
     }
 
+    /// Starts the server on its ports and data; panics unless it answers.
     fn launch(&mut self) {
+        assert!(self.try_launch(), "redis-server did not answer within 10 s");
+    }
+
+    /// Starts the server; false if it exited (a port taken) or did not answer
+    /// within 10 s.
+    fn try_launch(&mut self) -> bool {
         let child = Command::new(binary())
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
@@ -150,16 +167,25 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         for _ in 0..1000 {
-            if self.ping() {
-                return;
+            // Ours must still run: a PONG may come from another test's server on a
+            // port ours could not bind.
+            let running = |c: &mut Option<Child>| {
+                c.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+            };
+            let exited = !running(&mut self.child);
+            if !exited && self.ping() && running(&mut self.child) {
+                return true;
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer within 10 s"
-            );
+            if exited || Instant::now() >= deadline {
+                if let Some(mut c) = self.child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("redis-server did not answer");
+        false
     }
 
     /// True if the server answers PING.
