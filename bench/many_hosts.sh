@@ -32,13 +32,7 @@ echo "many hosts: $pages-page site per host, --per-host-rate $rate, --per-host-c
 echo "| hosts | records | wall s | pages/s | ideal pages/s | CPU-ms/page | peak RSS MiB |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
 for hosts in "$@"; do
-  python3 - "$hosts" "$port" > "$work/seeds.txt" <<'PY'
-import sys
-n, port = int(sys.argv[1]), sys.argv[2]
-for i in range(n):
-    j = i + 2                   # skip 127.0.0.0 and .1 (the absolute links' host)
-    print(f"http://127.{j // 62500}.{(j // 250) % 250}.{j % 250 + 1}:{port}/")
-PY
+  python3 bench/gen_seeds.py "$hosts" "$port" > "$work/seeds.txt"
   results=()
   for run in $(seq "$runs"); do
     out="$work/out-$hosts-$run"

@@ -28,13 +28,7 @@ echo "seed list start-up: N seeds on distinct loopback addresses, median of $run
 echo "| seeds | first fetch after s | 1,000th fetch after s | stop took s | runs (first fetch s) |"
 echo "|---:|---:|---:|---:|---|"
 for n in "$@"; do
-  python3 - "$n" "$port" > "$work/seeds.txt" <<'PY'
-import sys
-n, port = int(sys.argv[1]), sys.argv[2]
-for i in range(n):
-    j = i + 2                                   # skip 127.0.0.0 and .1
-    print(f"http://127.{j // 62500}.{(j // 250) % 250}.{j % 250 + 1}:{port}/")
-PY
+  python3 bench/gen_seeds.py "$n" "$port" > "$work/seeds.txt"
   rows=()
   for run in $(seq "$runs"); do
     rm -rf "$work/out"
