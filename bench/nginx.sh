@@ -1,11 +1,12 @@
 # Sourced by the bench scripts: serve a directory with nginx from a work dir,
 # logging every request (the benchmarks count distinct fetches from the log).
-#   nginx_start WORK SITE_DIR LISTEN [WORKERS]   LISTEN: "127.0.0.1:PORT" or "PORT" (all of 127/8)
+#   nginx_start WORK SITE_DIR LISTEN [WORKERS] [DIRECTIVES]   LISTEN: "127.0.0.1:PORT" or "PORT"
+#     (all of 127/8); DIRECTIVES go inside the server block (a location, say)
 #   nginx_reopen_log WORK                        empty the access log between runs
 #   nginx_stop WORK
 
 nginx_start() {
-  local work=$1 site=$2 listen=$3 workers=${4:-1}
+  local work=$1 site=$2 listen=$3 workers=${4:-1} extra=${5:-}
   command -v nginx >/dev/null 2>&1 || export PATH="$PATH:/usr/sbin"
   mkdir -p "$work/tmp"
   cat > "$work/nginx.conf" <<CONF
@@ -19,7 +20,7 @@ http {
   default_type text/html;
   client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
   uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen $listen; root $site; }
+  server { listen $listen; root $site; $extra }
 }
 CONF
   nginx -c "$work/nginx.conf"

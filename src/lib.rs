@@ -20,6 +20,12 @@
 //! The binary (`src/main.rs`) is a thin shell: flags, config, logging, signals.
 //! `docs/architecture.md` says where each rule lives.
 
+/// Every binary built on the library (trawl, the benchmarks, the tests) allocates
+/// with mimalloc: its per-thread heaps spare the frontier's threads the glibc arena
+/// lock they fought over when one thread frees what another allocated.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod bench;
 pub mod canon;
 pub mod config;

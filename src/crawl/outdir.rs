@@ -57,7 +57,11 @@ pub(super) fn refuse_planted_links(
     state: &Path,
     worker: Option<&str>,
 ) -> Result<(), CrawlError> {
-    let mut ours = vec![out.join("warc"), state.join("frontier.redb")];
+    let mut ours = vec![
+        out.join("warc"),
+        state.join("frontier.redb"),
+        state.join("frontier.runs"),
+    ];
     if state == out.join("state") {
         ours.push(state.to_path_buf());
     }
@@ -94,7 +98,7 @@ pub(super) fn prepare(
         let stats = out.join("stats.json");
         // The archive of the crawl being replaced goes too (trawl's own files only),
         // so OUT/warc never mixes two crawls; of `--state`, which may name a
-        // directory holding other things, only trawl's own file.
+        // directory holding other things, only trawl's own file and run directory.
         let warc = std::fs::read_dir(out.join("warc"))
             .into_iter()
             .flatten()
@@ -109,6 +113,12 @@ pub(super) fn prepare(
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|source| CrawlError::Write { path: p, source })?;
             }
+        }
+        // The frontier's run files (a directory of trawl's own, never a link: see above).
+        let runs = state.join("frontier.runs");
+        if runs.is_dir() {
+            std::fs::remove_dir_all(&runs)
+                .map_err(|source| CrawlError::Write { path: runs, source })?;
         }
         return Ok(false);
     }

@@ -253,7 +253,7 @@ impl Embedded {
                 let bytes =
                     serde_json::to_vec(&entry).map_err(|e| StoreError::Io(e.to_string()))?;
                 ops.push(Op::Visit(fp, entry.depth));
-                ops.push(Op::Put(host_hash(&key), entry.seq, bytes));
+                ops.push(Op::Put(host_hash(&key), entry.seq, fp, bytes));
                 sched.push_durable(key, entry);
             }
             // Sent under the shard lock: per host, store order = sequence order.
@@ -489,9 +489,16 @@ impl Embedded {
         let mut max_seq = 0;
         let mut bad = None;
         // Hosts created while loading pending URLs get the restart hold too.
-        store.scan_pending(|hh, seq, bytes| {
+        store.scan_pending(|rec| {
+            let (hh, seq) = (rec.host, rec.seq);
             max_seq = max_seq.max(seq);
-            let Ok(mut entry) = serde_json::from_slice::<Entry>(bytes) else {
+            // The stored fingerprint spares parsing every recorded URL's entry.
+            if rec.fp != 0 && recorded.contains(&rec.fp) {
+                stale += 1;
+                deletes.push(Op::Delete(hh, seq));
+                return;
+            }
+            let Ok(mut entry) = serde_json::from_slice::<Entry>(&rec.entry) else {
                 bad = Some(seq);
                 deletes.push(Op::Delete(hh, seq));
                 return;

@@ -15,12 +15,16 @@
 //! `next` (lease a URL whose host is ready), then exactly one of `complete`,
 //! `discard`, `retry`, `requeue` or `release` for every lease.
 
+mod bloom;
 pub mod embedded;
 mod entry;
 mod host_limits;
 mod kept;
+mod outbox;
 mod queue;
 pub mod redis;
+mod runs;
+mod runset;
 pub mod schedule;
 pub mod store;
 mod visited;

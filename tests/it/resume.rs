@@ -332,8 +332,8 @@ fn a_state_dir_from_before_the_trunk_redesign_resumes() {
     {
         let store = Store::open(&state).unwrap();
         store
-            .scan_pending(|_, _, bytes| {
-                let entry: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            .scan_pending(|rec| {
+                let entry: serde_json::Value = serde_json::from_slice(&rec.entry).unwrap();
                 pending.insert(entry["url"].as_str().unwrap().to_string());
             })
             .unwrap();
