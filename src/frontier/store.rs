@@ -565,4 +565,44 @@ mod tests {
         assert_eq!(s.meta("status").unwrap().as_deref(), Some("running"));
         assert_eq!(s.counts().unwrap(), (1, 3));
     }
+
+    #[test]
+    fn a_missing_or_damaged_run_is_a_clear_error_and_a_stray_one_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.redb");
+        {
+            let s = Store::open(&path).unwrap();
+            let t = s
+                .send(vec![Op::Visit(7, 2), Op::Put(1, 10, 100, b"a".to_vec())])
+                .unwrap();
+            assert!(s.wait_committed(t, Duration::from_secs(5)));
+            s.close().unwrap();
+        }
+        let runs = path.with_extension("runs");
+        let mut files: Vec<_> = std::fs::read_dir(&runs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        // A run a crash left unnamed (written, never committed) is removed at open.
+        let stray = runs.join("v-99999999.run");
+        std::fs::write(&stray, b"TRWLVR01").unwrap();
+        drop(Store::open(&path).unwrap());
+        assert!(!stray.exists());
+        // A named run that is damaged, or gone, stops the open with its path.
+        std::fs::write(&files[1], b"junk").unwrap();
+        let e = Store::open(&path).err().expect("damaged run");
+        assert!(
+            e.to_string().contains(&files[1].display().to_string()),
+            "{e}"
+        );
+        std::fs::remove_file(&files[1]).unwrap();
+        let e = Store::open(&path).err().expect("missing run");
+        assert!(
+            e.to_string().contains(&files[1].display().to_string()),
+            "{e}"
+        );
+        assert_eq!(e.to_string().lines().count(), 1);
+    }
 }
