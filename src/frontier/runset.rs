@@ -41,6 +41,11 @@ const BUCKET_SHIFT: u32 = 12;
 pub struct Staged {
     pub visited: Option<Arc<VisitedRun>>,
     pub pending: Option<Arc<PendingRun>>,
+    /// The visited run's fingerprints and the pending run's URLs per liveness
+    /// bucket, kept from staging so publishing reads neither file back (a read
+    /// error there could leave a stored fingerprint out of the filter).
+    fps: Vec<u64>,
+    buckets: HashMap<u64, u64>,
 }
 
 /// A finished background merge: `inputs` are replaced by `output`.
@@ -193,12 +198,16 @@ impl RunSet {
             visits.sort_unstable();
             // Sorted by (fp, depth): the first of each fingerprint is its shallowest.
             visits.dedup_by_key(|(fp, _)| *fp);
+            staged.fps = visits.iter().map(|(fp, _)| *fp).collect();
             let id = self.next_id.fetch_add(1, SeqCst);
             let run = VisitedRun::write(&self.dir, id, visits.into_iter())?;
             staged.visited = Some(Arc::new(run));
         }
         if !puts.is_empty() {
             puts.sort_unstable_by_key(|r| (r.host, r.seq));
+            for r in &puts {
+                *staged.buckets.entry(r.seq >> BUCKET_SHIFT).or_insert(0) += 1;
+            }
             let id = self.next_id.fetch_add(1, SeqCst);
             staged.pending = Some(Arc::new(PendingRun::write(&self.dir, id, &puts)?));
         }
@@ -217,12 +226,7 @@ impl RunSet {
     /// Makes a committed commit's runs visible to readers.
     pub fn publish(&self, staged: Staged) -> Result<(), StoreError> {
         if let Some(run) = staged.visited {
-            let fps: Vec<u64> = run
-                .pairs()?
-                .filter_map(Result::ok)
-                .map(|(fp, _)| fp)
-                .collect();
-            self.bloom.insert_all(fps.into_iter());
+            self.bloom.insert_all(staged.fps.into_iter());
             let mut list = self.visited.write().unwrap_or_else(|p| p.into_inner());
             let mut next = list.as_ref().clone();
             next.push(run);
@@ -231,7 +235,9 @@ impl RunSet {
         if let Some(run) = staged.pending {
             {
                 let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-                run.scan(|r| *live.entry(r.seq >> BUCKET_SHIFT).or_insert(0) += 1)?;
+                for (bucket, n) in staged.buckets {
+                    *live.entry(bucket).or_insert(0) += n;
+                }
             }
             let mut list = self.pending.write().unwrap_or_else(|p| p.into_inner());
             let mut next = list.as_ref().clone();
