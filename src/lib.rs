@@ -22,7 +22,9 @@
 
 /// Every binary built on the library (trawl, the benchmarks, the tests) allocates
 /// with mimalloc: its per-thread heaps spare the frontier's threads the glibc arena
-/// lock they fought over when one thread frees what another allocated.
+/// lock they fought over when one thread frees what another allocated. Built with
+/// `--no-default-features`, trawl uses the system allocator (for heap profilers).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -13,6 +13,9 @@
 //! later, to every URL alike. An entry keeps its `requisite` mark through the
 //! frontier, a redirect and a resume.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use url::Url;
 
 use super::ctx::Ctx;
@@ -24,16 +27,31 @@ use crate::journal::Ticket;
 use crate::stats::{ErrorKind, Refusal};
 use crate::traps;
 
+/// Seeds admitted before the workers start. The rest follow in chunks while the
+/// workers already fetch, so a list of a million seeds starts fetching at once.
+const FIRST_SEEDS: usize = 1_000;
+const SEED_CHUNK: usize = 10_000;
+/// In one process, the next chunk waits while this many seed hosts wait to start:
+/// a host costs memory from its first URL, and the crawl opens a few thousand a
+/// second at most. Only seed hosts count, so links to other hosts never hold the
+/// seed list back.
+const SEED_BACKLOG: usize = 10_000;
+
 /// Admits the seeds: the user's explicit choice, so no trap rules (they use host
 /// budget). On resume they are already seen, unless new ones were added to the
 /// command. With `--sitemaps` and robots.txt ignored, nothing will name the seed
 /// hosts' sitemaps: each host's /sitemap.xml is tried.
 /// A recrawl's seed takes its prior from `priors` (by fingerprint).
+///
+/// The first [`FIRST_SEEDS`] are in when this returns; the rest are admitted by
+/// the returned task, which holds the crawl open meanwhile (see
+/// `Frontier::seeding`). A recrawl admits every seed first: the earlier crawl's
+/// URLs that follow must not take a seed's place (and its mark) before it.
 pub(super) async fn seeds(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     seeds: Vec<Url>,
     mut priors: std::collections::HashMap<u64, Box<crate::recrawl::Prior>>,
-) {
+) -> Seeding {
     if ctx.config.sitemaps.sitemaps && ctx.config.politeness.ignore_robots {
         let mut hosts = std::collections::HashSet::new();
         for s in &seeds {
@@ -42,7 +60,7 @@ pub(super) async fn seeds(
             }
         }
     }
-    let entries = seeds
+    let mut entries: Vec<Entry> = seeds
         .into_iter()
         .map(|s| Entry {
             seed: true,
@@ -50,7 +68,61 @@ pub(super) async fn seeds(
             ..Entry::new(s, 0)
         })
         .collect();
+    if entries.len() <= FIRST_SEEDS || ctx.since.is_some() {
+        all(ctx, entries).await;
+        return Seeding::default();
+    }
+    let rest = entries.split_off(FIRST_SEEDS);
+    ctx.frontier.seeding(true).await;
     all(ctx, entries).await;
+    let quit = Arc::new(AtomicBool::new(false));
+    let (c, q) = (ctx.clone(), quit.clone());
+    let task = tokio::spawn(async move {
+        let mut rest = rest.into_iter();
+        loop {
+            let running = || *c.stop.borrow() == super::ctx::Level::Running;
+            while running()
+                && !q.load(Ordering::Relaxed)
+                && c.frontier.seed_hosts_waiting().unwrap_or(0) > SEED_BACKLOG
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            if !running() || q.load(Ordering::Relaxed) {
+                break;
+            }
+            let chunk: Vec<Entry> = rest.by_ref().take(SEED_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            all(&c, chunk).await;
+            // Workers' page tasks share the threads: let them run between chunks.
+            tokio::task::yield_now().await;
+        }
+        c.frontier.seeding(false).await;
+    });
+    Seeding {
+        task: Some(task),
+        quit,
+    }
+}
+
+/// The seeds still being admitted (see [`seeds`]).
+#[derive(Default)]
+pub(super) struct Seeding {
+    task: Option<tokio::task::JoinHandle<()>>,
+    quit: Arc<AtomicBool>,
+}
+
+impl Seeding {
+    /// Stops admitting (a stop was asked, or the page budget ended the crawl):
+    /// returns once the chunk under way is in. Seeds not admitted are admitted on
+    /// resume, as every seed is.
+    pub(super) async fn end(self) {
+        self.quit.store(true, Ordering::Relaxed);
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
 }
 
 /// Queues a page's links, one hop deeper, if wanted and not `nofollow` (unless

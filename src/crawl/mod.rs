@@ -112,11 +112,13 @@ pub async fn run_until_written(
     // A recrawl's seeds keep what the earlier crawl knew of them; then every URL
     // of the earlier crawl is admitted.
     let priors = since::seed_priors(&ctx, &seeds).await;
-    admit::seeds(&ctx, seeds, priors).await;
+    let seeding = admit::seeds(&ctx, seeds, priors).await;
     since::admit(&ctx).await;
     let watchers = started.watch(&ctx);
-    // Run the workers until the frontier runs dry or a stop is asked for.
+    // Run the workers until the frontier runs dry or a stop is asked for (a long
+    // seed list is still being admitted as they start).
     let stopped_by = workers::run(&ctx, stop).await;
+    seeding.end().await;
     let endpoint = watchers.stop().await;
     fleet::leave(&ctx, heartbeat, stopped_by.is_some()).await;
     let stats = started.stats.clone();

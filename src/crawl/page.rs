@@ -24,6 +24,7 @@ pub(super) async fn run(ctx: &Ctx, lease: Lease) {
         host: lease.host.clone(),
         entry: lease.entry.clone(),
         unreachable: lease.unreachable.clone(),
+        last: lease.last,
     };
     if let Err(message) = unwind::Guarded::new(process(ctx, lease)).await {
         tracing::error!(url = %copy.entry.url, "internal error on this page: {message}");
@@ -87,6 +88,7 @@ async fn process(ctx: &Ctx, lease: Lease) {
     let ask = fetch::Validators {
         etag,
         last_modified,
+        close: lease.last,
     };
     let fetched = ctx.fetcher.get_if(&lease.entry.url, cap, ask).await;
     ctx.stats.timings.fetched(fetching.elapsed());

@@ -41,7 +41,7 @@ pub struct DnsFailure {
 pub struct AddressGuard {
     allow_private: bool,
     /// Seed origins, as `scheme://host:port`.
-    origins: RwLock<HashSet<String>>,
+    origins: RwLock<HashSet<Box<str>>>,
     /// The addresses each seed host name resolved to first: the only non-public
     /// addresses it may reach later.
     pinned: RwLock<HashMap<String, Vec<IpAddr>>>,
@@ -74,21 +74,16 @@ impl AddressGuard {
         }
     }
 
-    /// Exempts one of this process's seeds: its exact origin, and (for an IP
-    /// literal) that address.
+    /// Exempts one of this process's seeds: its exact origin. (An IP literal is
+    /// never resolved, so it needs no pin: [`AddressGuard::check_literal`] judges
+    /// it by its origin, and a name is pinned at its first resolution. A list of a
+    /// million IP seeds kept a million pins for nothing.)
     pub fn exempt_seed(&self, seed: &Url) {
         let Some(origin) = origin_of(seed) else {
             return;
         };
         if let Ok(mut set) = self.origins.write() {
-            set.insert(origin);
-        }
-        if let Some(host) = seed.host_str() {
-            if let Ok(ip) = bare(host).parse::<IpAddr>() {
-                if let Ok(mut pins) = self.pinned.write() {
-                    pins.insert(bare(host).to_string(), vec![ip]);
-                }
-            }
+            set.insert(origin.into_boxed_str());
         }
     }
 
@@ -111,7 +106,8 @@ impl AddressGuard {
     /// Whether `url` is on a seed's exact origin (or the guard is off).
     pub fn is_exempt(&self, url: &Url) -> bool {
         self.allow_private
-            || origin_of(url).is_some_and(|o| self.origins.read().is_ok_and(|s| s.contains(&o)))
+            || origin_of(url)
+                .is_some_and(|o| self.origins.read().is_ok_and(|s| s.contains(o.as_str())))
     }
 
     /// Checks a URL whose host is an IP literal (reqwest does not resolve those):
@@ -297,9 +293,10 @@ mod tests {
         assert_eq!(mixed, vec![sock("93.184.216.34")]);
         // Not through the seed resolver (not a seed origin): no exemption at all.
         assert!(g.admit("intranet", vec![sock("10.1.2.3")], false).is_err());
-        // An IP-literal seed pins its own address.
+        // An IP-literal seed, were it ever resolved, pins its own address.
         g.exempt_seed(&url("http://127.0.0.1:9/"));
         assert!(g.admit("127.0.0.1", vec![sock("127.0.0.1")], true).is_ok());
+        assert!(g.admit("127.0.0.1", vec![sock("127.0.0.2")], true).is_err());
     }
 
     #[tokio::test]

@@ -393,7 +393,10 @@ impl Fetcher {
             request_head: request_head(
                 url,
                 resp.version(),
-                sent.iter().chain(&conditional),
+                // HTTP/2 drops a Connection header (hyper strips it).
+                sent.iter().chain(conditional.iter().filter(|(n, _)| {
+                    resp.version() != reqwest::Version::HTTP_2 || *n != reqwest::header::CONNECTION
+                })),
                 auth,
                 sent_cookie,
             ),

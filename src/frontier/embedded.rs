@@ -22,7 +22,7 @@
 //! a prefix of the sequence order and a refill after the cursor never skips one.
 //! A pending entry is deleted only after its record is in pages.jsonl and synced.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -44,8 +44,11 @@ const MEM_PER_HOST: usize = 8;
 /// URLs kept in memory in durable mode beyond the per-host heads, over all shards
 /// (a few MB): below it nothing waits for a commit to be read back.
 const MEM_BUDGET: usize = 50_000;
-/// Fingerprints cached in memory (per generation) in durable mode.
-const CACHE_PER_GENERATION: usize = 2_000_000;
+/// Fingerprints cached in memory (per generation) in durable mode: a
+/// duplicate link is most often to a URL seen lately, and an older one costs a
+/// store lookup (a new URL never does: the store's Bloom filter answers). Two
+/// full generations take about 40 MB.
+const CACHE_PER_GENERATION: usize = 1_000_000;
 
 /// Stable hash of a host key: the store's per-host key prefix.
 pub fn host_hash(key: &HostKey) -> u64 {
@@ -67,11 +70,16 @@ pub struct Embedded {
     /// Fresh URLs leased so far, against `max_leases`.
     started: AtomicU64,
     max_leases: u64,
-    /// URLs admitted per host, against `max_pages_per_host` (0 = no limit).
-    per_host: DashMap<HostKey, u64>,
+    /// URLs admitted per host, against `max_pages_per_host` (0 = no limit), by the
+    /// hash of the host's key: the count outlives the host's schedule entry, and a
+    /// million hosts' names would be most of it. (Two hosts whose keys hash alike
+    /// would share one budget: one chance in 2^64 a pair.)
+    per_host: DashMap<u64, u64>,
     max_per_host: u64,
     max_crawl_delay: Duration,
     notify: Notify,
+    /// Seeds are still being admitted: an empty frontier is not a finished crawl.
+    seeding: AtomicBool,
 }
 
 impl Embedded {
@@ -110,6 +118,7 @@ impl Embedded {
             max_per_host: limits.max_pages_per_host,
             max_crawl_delay: limits.max_crawl_delay,
             notify: Notify::new(),
+            seeding: AtomicBool::new(false),
         }
     }
 
@@ -139,7 +148,7 @@ impl Embedded {
         if self.max_per_host == 0 {
             return true;
         }
-        let mut n = self.per_host.entry(host.clone()).or_insert(0);
+        let mut n = self.per_host.entry(host_hash(host)).or_insert(0);
         if *n >= self.max_per_host {
             return false;
         }
@@ -149,7 +158,7 @@ impl Embedded {
 
     /// Gives back a slot taken for a URL that turned out to be a duplicate.
     fn release_host(&self, host: &HostKey) {
-        if let Some(mut n) = self.per_host.get_mut(host) {
+        if let Some(mut n) = self.per_host.get_mut(&host_hash(host)) {
             *n = n.saturating_sub(1);
         }
     }
@@ -157,7 +166,7 @@ impl Embedded {
     /// Counts URLs an earlier run admitted against their host's budget.
     fn charge_host(&self, host: &HostKey, n: u64) {
         if self.max_per_host > 0 {
-            *self.per_host.entry(host.clone()).or_insert(0) += n;
+            *self.per_host.entry(host_hash(host)).or_insert(0) += n;
         }
     }
 
@@ -326,6 +335,9 @@ impl Embedded {
                             shard,
                             id: 0,
                             unreachable: sched.unreachable(&host),
+                            // A seed page nearly always links within its host: its
+                            // connection is kept for the pages it finds.
+                            last: entry.depth > 0 && sched.drained(&host),
                             host,
                             entry,
                         });
@@ -361,9 +373,27 @@ impl Embedded {
         }
     }
 
-    /// True when nothing is left that will ever be fetched.
+    /// True when nothing is left that will ever be fetched. The seeding flag is
+    /// read first: once it reads false, every seed is counted in `pending`.
     pub fn is_done(&self) -> bool {
-        self.pending.load(SeqCst) == 0 || (self.budget_spent() && self.active.load(SeqCst) == 0)
+        let seeding = self.seeding.load(SeqCst);
+        (self.pending.load(SeqCst) == 0 && !seeding)
+            || (self.budget_spent() && self.active.load(SeqCst) == 0)
+    }
+
+    /// Hosts not started yet with a seed queued, over all shards.
+    pub fn seed_hosts_waiting(&self) -> usize {
+        (0..self.shards.len())
+            .map(|i| self.shard(i).seed_hosts_waiting())
+            .sum()
+    }
+
+    /// Seeds are being admitted (`true`) or all are (`false`); see `is_done`.
+    pub fn seeding(&self, on: bool) {
+        self.seeding.store(on, SeqCst);
+        if !on {
+            self.notify.notify_waiters();
+        }
     }
 
     /// The leased URL is recorded. Push its links before calling this. Returns true

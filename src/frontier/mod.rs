@@ -141,6 +141,10 @@ pub struct Lease {
     /// Set when the host was declared unreachable (the failure that decided it):
     /// the URL is to be recorded as `host_unreachable` without a fetch.
     pub unreachable: Option<Arc<str>>,
+    /// The host had nothing else queued when this was leased, and this is not a
+    /// seed-depth page (which nearly always links within its host): its connection
+    /// need not be kept. Only the embedded frontier says; a shared one does not.
+    pub last: bool,
 }
 
 /// What one attempt learned about whether its host can be reached. Every backend
@@ -446,6 +450,31 @@ impl Frontier {
                 f.beat(report).await;
                 all
             }
+        }
+    }
+
+    /// Holds the crawl open while this process admits its seeds in chunks
+    /// (`true`), then lets it end once its frontier is empty (`false`). A shared
+    /// frontier holds the whole fleet open while any live process seeds.
+    pub async fn seeding(&self, on: bool) {
+        match self {
+            Frontier::Embedded(f) => f.seeding(on),
+            Frontier::Redis(f) => {
+                f.seeding(on).await;
+                if !on {
+                    f.notify().notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Seed hosts this process holds in memory, not started yet: a seed list is
+    /// admitted as these fall, so a million seeds never wait in memory at once.
+    /// None for a shared frontier, whose queues are in Redis.
+    pub fn seed_hosts_waiting(&self) -> Option<usize> {
+        match self {
+            Frontier::Embedded(f) => Some(f.seed_hosts_waiting()),
+            Frontier::Redis(_) => None,
         }
     }
 

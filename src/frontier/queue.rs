@@ -50,6 +50,7 @@ pub(super) struct HostQueue {
 impl HostQueue {
     pub(super) fn push_back(&mut self, entry: Entry) {
         self.seq += 1;
+        self.room_for_one();
         self.entries
             .push(Reverse(Queued((2, entry.depth, self.seq), entry)));
     }
@@ -58,8 +59,18 @@ impl HostQueue {
         // Later fronts go before earlier ones, as with a deque.
         self.seq += 1;
         let class = if entry.attempt > 0 { 0 } else { 1 };
+        self.room_for_one();
         self.entries
             .push(Reverse(Queued((class, 0, u64::MAX - self.seq), entry)));
+    }
+
+    /// An empty queue's first entry gets room for itself alone: most hosts of a
+    /// long seed list hold one URL (the seed), and a vector's first growth is room
+    /// for four.
+    fn room_for_one(&mut self) {
+        if self.entries.capacity() == 0 {
+            self.entries.reserve_exact(1);
+        }
     }
 
     pub(super) fn pop_front(&mut self) -> Option<Entry> {

@@ -28,11 +28,20 @@
 //! sequence order) and read back when the head runs low. `cursor` is the highest
 //! sequence number loaded, so a refill asks the store for what comes after it.
 //!
+//! A host costs memory only while it has work: once its queue is empty, nothing of
+//! it is in flight or spilled, and its spacing since its last request has passed,
+//! its entry is dropped (a *retired* host), so a seed list of a million hosts does
+//! not keep a million limiters and queues for the whole crawl. A retired host that
+//! gets a URL again starts afresh, which is polite because its spacing has already
+//! passed. Hosts with something to remember are kept: a robots.txt Crawl-delay
+//! (applied only when robots.txt is read), connection failures counting toward
+//! unreachable, or a block (Retry-After) still running.
+//!
 //! This is pure data: no I/O, no locks, no tasks. Time comes from the clock it is
 //! given, so tests drive it with governor's fake clock and explicit instants.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,11 +72,16 @@ struct Host<C: Clock> {
     in_flight: u32,
     limiter: Option<Limiter<C>>,
     blocked_until: Option<C::Instant>,
+    /// When this host, idle since, may be retired; any lease cancels it. Only the
+    /// retire-heap entry with this exact instant retires the host.
+    retire_at: Option<C::Instant>,
     /// True while this host has an entry in a ready heap (at most one).
     in_ready: bool,
     /// Leased from at least once: its wake-ups go to the `ready` heap, else to
     /// `fresh`.
     started: bool,
+    /// Not started, with a seed queued: counted in `seed_hosts_waiting`.
+    seed_waiting: bool,
     /// URLs of this host stored on disk and not loaded (durable mode).
     spilled: u64,
     /// Highest store sequence loaded into `queue`.
@@ -80,6 +94,13 @@ struct Host<C: Clock> {
     /// `[[hosts]]` table's).
     cap: u32,
     base: Option<Duration>,
+    /// Connection failures, boxed: most hosts never fail, and a million hosts'
+    /// entries are the schedule's memory.
+    trouble: Option<Box<Trouble<C>>>,
+}
+
+/// What a host's connection failures have shown so far.
+struct Trouble<C: Clock> {
     /// Connection-level failures in a row, when the first and the last counted came.
     failures: u32,
     first_failure: Option<C::Instant>,
@@ -89,9 +110,30 @@ struct Host<C: Clock> {
     unreachable: Option<Arc<str>>,
 }
 
+impl<C: Clock> Default for Trouble<C> {
+    fn default() -> Self {
+        Trouble {
+            failures: 0,
+            first_failure: None,
+            last_failure: None,
+            unreachable: None,
+        }
+    }
+}
+
 pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     clock: C,
-    hosts: HashMap<HostKey, Host<C>>,
+    /// Boxed: the map's slots then cost a pointer each, and growing the map moves
+    /// pointers, not whole entries, when a seed list brings a million hosts at once.
+    hosts: HashMap<HostKey, Box<Host<C>>>,
+    /// Hash of every host ever met (a retired host counts once): the crawl's
+    /// distinct hosts, for stats.
+    seen: HashSet<u64>,
+    /// Hosts not started yet with a seed queued: how far the crawl is behind its
+    /// seed list (the crawl admits more seeds as this falls).
+    seed_hosts_waiting: usize,
+    /// Idle hosts to retire, by when each may go (see the module docs).
+    retiring: BinaryHeap<Reverse<(C::Instant, u64, HostKey)>>,
     ready: BinaryHeap<Reverse<(C::Instant, u64, HostKey)>>,
     /// Hosts never leased from, by the same key (see the module docs).
     fresh: BinaryHeap<Reverse<(C::Instant, u64, HostKey)>>,
@@ -132,6 +174,9 @@ impl<C: Clock + Clone> Schedule<C> {
         Schedule {
             clock,
             hosts: HashMap::new(),
+            seen: HashSet::new(),
+            seed_hosts_waiting: 0,
+            retiring: BinaryHeap::new(),
             ready: BinaryHeap::new(),
             fresh: BinaryHeap::new(),
             seq: 0,
@@ -204,14 +249,39 @@ impl<C: Clock + Clone> Schedule<C> {
         self.queued_retries
     }
 
+    /// Distinct hosts met, retired ones included.
     pub fn hosts(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Hosts not started yet that have a seed queued.
+    pub fn seed_hosts_waiting(&self) -> usize {
+        self.seed_hosts_waiting
+    }
+
+    /// Counts a seed's host as waiting to start, once.
+    fn note_seed(&mut self, key: &HostKey, entry: &Entry) {
+        if !entry.seed {
+            return;
+        }
+        let host = self.host_mut(key);
+        if !host.started && !host.seed_waiting {
+            host.seed_waiting = true;
+            self.seed_hosts_waiting += 1;
+        }
+    }
+
+    /// Hosts with an entry now (work queued or in flight, or something to remember).
+    pub fn live_hosts(&self) -> usize {
         self.hosts.len()
     }
 
     fn host_mut(&mut self, key: &HostKey) -> &mut Host<C> {
         let (interval, clock, start_block) = (self.interval, &self.clock, self.start_block);
         let (conc, base) = (self.per_host_concurrency, &self.host_limits);
+        let seen = &mut self.seen;
         self.hosts.entry(key.clone()).or_insert_with(|| {
+            seen.insert(xxhash_rust::xxh3::xxh3_64(key.as_str().as_bytes()));
             let (cap, base) = match base.for_host(key) {
                 Some(own) => (
                     own.concurrency
@@ -223,8 +293,57 @@ impl<C: Clock + Clone> Schedule<C> {
                 ),
                 None => (conc, interval),
             };
-            Host::new(cap, base, limiter(base, clock), start_block)
+            Box::new(Host::new(cap, base, limiter(base, clock), start_block))
         })
+    }
+
+    /// Queues an idle host (nothing queued, in flight or spilled) for retirement
+    /// once its spacing since now, its last request's end, has passed.
+    fn retire_when_idle(&mut self, key: &HostKey, now: C::Instant) {
+        let Some(host) = self.hosts.get_mut(key) else {
+            return;
+        };
+        if host.in_flight > 0 || !host.queue.is_empty() || host.spilled > 0 {
+            return;
+        }
+        let at = match host.interval.or(host.base) {
+            Some(gap) => now + gap.into(),
+            None => now,
+        };
+        host.retire_at = Some(at);
+        self.seq += 1;
+        self.retiring.push(Reverse((at, self.seq, key.clone())));
+    }
+
+    /// Drops the hosts whose retirement is due and who have nothing to remember.
+    fn retire_due(&mut self, now: C::Instant) {
+        while let Some(Reverse((at, _, _))) = self.retiring.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, _, key))) = self.retiring.pop() else {
+                break;
+            };
+            let Some(host) = self.hosts.get(&key) else {
+                continue;
+            };
+            let keep = host.retire_at != Some(at)
+                || host.in_flight > 0
+                || !host.queue.is_empty()
+                || host.spilled > 0
+                || host.wants_refill
+                || host.interval.is_some()
+                || host.trouble.is_some()
+                || host.blocked_until.is_some_and(|b| b > now);
+            if !keep {
+                self.hosts.remove(&key);
+            }
+        }
+        // A map emptied of most of its hosts gives its room back.
+        let cap = self.hosts.capacity();
+        if cap > 4096 && self.hosts.len() < cap / 8 {
+            self.hosts.shrink_to(self.hosts.len() * 2);
+        }
     }
 }
 
@@ -242,17 +361,20 @@ impl<C: Clock> Host<C> {
             base,
             limiter,
             blocked_until,
+            retire_at: None,
             in_ready: false,
             started: false,
+            seed_waiting: false,
             spilled: 0,
             cursor: 0,
             wants_refill: false,
             interval: None,
-            failures: 0,
-            first_failure: None,
-            last_failure: None,
-            unreachable: None,
+            trouble: None,
         }
+    }
+
+    fn unreachable(&self) -> Option<&Arc<str>> {
+        self.trouble.as_ref()?.unreachable.as_ref()
     }
 }
 
@@ -261,6 +383,7 @@ impl<C: Clock + Clone> Schedule<C> {
     /// when the host's head has room and nothing is spilled before it, else counted
     /// as spilled. Returns true when it was kept in memory.
     pub fn push_durable(&mut self, key: HostKey, entry: Entry) -> bool {
+        self.note_seed(&key, &entry);
         let cap = self.mem_per_host;
         let under_budget = self.queued - self.spilled_total < self.mem_budget;
         let host = self.host_mut(&key);
@@ -348,7 +471,7 @@ impl<C: Clock + Clone> Schedule<C> {
             return;
         };
         let cap = host.cap;
-        let dead = host.unreachable.is_some();
+        let dead = host.unreachable().is_some();
         if host.in_ready || host.queue.is_empty() || (host.in_flight >= cap && !dead) {
             return;
         }
@@ -367,6 +490,7 @@ impl<C: Clock + Clone> Schedule<C> {
 
     /// Queues an already-admitted URL at the back of its host's queue.
     pub fn push(&mut self, key: HostKey, entry: Entry) {
+        self.note_seed(&key, &entry);
         self.queued += 1;
         if entry.attempt > 0 {
             self.queued_retries += 1;
@@ -380,6 +504,7 @@ impl<C: Clock + Clone> Schedule<C> {
     /// left queued (the page budget is spent) and only retries of started ones go.
     pub fn lease(&mut self, only_retries: bool) -> Poll {
         let now = self.clock.now();
+        self.retire_due(now);
         let mut parked = Vec::new();
         let poll = self.lease_at(now, only_retries, &mut parked);
         // Hosts passed over for holding only fresh URLs stay schedulable.
@@ -413,7 +538,7 @@ impl<C: Clock + Clone> Schedule<C> {
             let cap = host.cap;
             host.in_ready = false;
             // An unreachable host's URLs are only recorded: no politeness to keep.
-            let dead = host.unreachable.is_some();
+            let dead = host.unreachable().is_some();
             if host.queue.is_empty() || (host.in_flight >= cap && !dead) {
                 continue;
             }
@@ -444,6 +569,11 @@ impl<C: Clock + Clone> Schedule<C> {
             }
             host.in_flight += 1;
             host.started = true;
+            host.retire_at = None;
+            if host.seed_waiting {
+                host.seed_waiting = false;
+                self.seed_hosts_waiting -= 1;
+            }
             self.queued -= 1;
             if entry.attempt > 0 {
                 self.queued_retries -= 1;
@@ -453,9 +583,16 @@ impl<C: Clock + Clone> Schedule<C> {
         }
     }
 
+    /// True when the host has nothing queued, in memory or spilled.
+    pub fn drained(&self, key: &HostKey) -> bool {
+        self.hosts
+            .get(key)
+            .is_none_or(|h| h.queue.is_empty() && h.spilled == 0)
+    }
+
     /// Why a host was declared unreachable, once it was.
     pub fn unreachable(&self, key: &HostKey) -> Option<Arc<str>> {
-        self.hosts.get(key)?.unreachable.clone()
+        self.hosts.get(key)?.unreachable().cloned()
     }
 
     /// What an attempt learned of its host: a response resets the failure count; a
@@ -469,36 +606,40 @@ impl<C: Clock + Clone> Schedule<C> {
         match contact {
             Contact::Unknown => return false,
             Contact::Reached => {
-                host.failures = 0;
-                (host.first_failure, host.last_failure) = (None, None);
+                // A host that reached its server has no failures to remember.
+                if host.unreachable().is_none() {
+                    host.trouble = None;
+                }
                 return false;
             }
             Contact::Failed(_) | Contact::Refused(_)
-                if rule.after == 0 || host.unreachable.is_some() =>
+                if rule.after == 0 || host.unreachable().is_some() =>
             {
                 return false
             }
             Contact::Refused(cause) => {
-                host.unreachable = Some(Arc::from(cause.as_str()));
+                host.trouble.get_or_insert_with(Box::default).unreachable =
+                    Some(Arc::from(cause.as_str()));
                 host.in_ready = false;
             }
             Contact::Failed(cause) => {
                 let since =
                     |t: Option<C::Instant>| t.map(|t| Duration::from(now.duration_since(t)));
-                match rule.count(since(host.first_failure), since(host.last_failure)) {
+                let t = host.trouble.get_or_insert_with(Box::default);
+                match rule.count(since(t.first_failure), since(t.last_failure)) {
                     Count::Same => return false,
                     Count::Restart => {
-                        host.failures = 0;
-                        host.first_failure = Some(now);
+                        t.failures = 0;
+                        t.first_failure = Some(now);
                     }
                     Count::Add => {}
                 }
-                host.failures += 1;
-                host.last_failure = Some(now);
-                if host.failures < rule.after {
+                t.failures += 1;
+                t.last_failure = Some(now);
+                if t.failures < rule.after {
                     return false;
                 }
-                host.unreachable = Some(Arc::from(cause.as_str()));
+                t.unreachable = Some(Arc::from(cause.as_str()));
                 // It may wait in the heap for a later time: queue it again for now.
                 host.in_ready = false;
             }
@@ -514,6 +655,7 @@ impl<C: Clock + Clone> Schedule<C> {
         }
         let now = self.clock.now();
         self.wake(key, now);
+        self.retire_when_idle(key, now);
     }
 
     /// A leased URL goes back to the front of its host's queue, and the whole host
@@ -758,6 +900,137 @@ mod tests {
         assert_eq!(s.lease(true), Poll::Idle);
         assert_eq!(s.queued(), 1);
         assert_eq!(ready_url(s.lease(false)), "http://a/2");
+    }
+
+    /// A finished host's entry goes once its spacing has passed, and no sooner: a
+    /// URL found for it meanwhile still waits; one found after goes at once.
+    #[test]
+    fn a_finished_host_is_retired_once_its_spacing_has_passed() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 1, 2.0); // 500 ms apart
+        let a = key("http://a/");
+        s.push(a.clone(), e("http://a/1"));
+        assert_eq!(ready_url(s.lease(false)), "http://a/1");
+        s.complete(&a);
+        clock.advance(Duration::from_millis(499));
+        assert_eq!(s.lease(false), Poll::Idle);
+        assert_eq!(
+            (s.live_hosts(), s.hosts()),
+            (1, 1),
+            "spacing not passed yet"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(s.lease(false), Poll::Idle);
+        assert_eq!(
+            (s.live_hosts(), s.hosts()),
+            (0, 1),
+            "retired, still counted"
+        );
+        s.push(a.clone(), e("http://a/2"));
+        assert_eq!(ready_url(s.lease(false)), "http://a/2");
+        assert_eq!(s.hosts(), 1, "a host met again counts once");
+        // Before its spacing has passed, a finished host keeps its limiter.
+        s.complete(&a);
+        clock.advance(Duration::from_millis(100));
+        s.push(a.clone(), e("http://a/3"));
+        assert_eq!(s.lease(false), Poll::Wait(Duration::from_millis(400)));
+    }
+
+    /// Seed hosts not started are counted once each (however many seeds), and
+    /// leave the count when first leased from; other URLs never count.
+    #[test]
+    fn seed_hosts_waiting_counts_each_seed_host_until_it_starts() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 1, 0.0);
+        let seed = |u: &str| Entry { seed: true, ..e(u) };
+        s.push(key("http://a/"), seed("http://a/1"));
+        s.push(key("http://a/"), seed("http://a/2"));
+        s.push(key("http://b/"), seed("http://b/1"));
+        s.push(key("http://c/"), e("http://c/1"));
+        assert_eq!(s.seed_hosts_waiting(), 2);
+        let mut leased = Vec::new();
+        for _ in 0..3 {
+            let Poll::Ready(host, _) = s.lease(false) else {
+                panic!("three hosts are ready")
+            };
+            leased.push(host);
+        }
+        assert_eq!(s.seed_hosts_waiting(), 0);
+        // A seed for a host already started does not count.
+        s.push(key("http://b/"), seed("http://b/2"));
+        assert_eq!(s.seed_hosts_waiting(), 0);
+        assert_eq!(leased.len(), 3);
+    }
+
+    /// A retirement planned before the host's latest request must not retire it:
+    /// only the newest one counts. (A slow first fetch plans its retirement late,
+    /// after the second request has gone and ended.)
+    #[test]
+    fn a_stale_retirement_leaves_a_host_that_went_again() {
+        let clock = FakeRelativeClock::default();
+        let mut s = Schedule::new(clock.clone(), 1, 2.0); // 500 ms apart
+        let a = key("http://a/");
+        s.push(a.clone(), e("http://a/1"));
+        assert_eq!(ready_url(s.lease(false)), "http://a/1"); // asked at 0 ms
+        clock.advance(Duration::from_millis(400));
+        s.complete(&a); // may retire at 900 ms
+        s.push(a.clone(), e("http://a/2"));
+        assert_eq!(s.lease(false), Poll::Wait(Duration::from_millis(100)));
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(ready_url(s.lease(false)), "http://a/2"); // asked at 500 ms
+        clock.advance(Duration::from_millis(50));
+        s.complete(&a); // may retire at 1050 ms; the 900 ms plan is stale
+        clock.advance(Duration::from_millis(350));
+        assert_eq!(s.lease(false), Poll::Idle);
+        assert_eq!(s.live_hosts(), 1, "retired 400 ms after its last request");
+        s.push(a.clone(), e("http://a/3"));
+        assert_eq!(s.lease(false), Poll::Wait(Duration::from_millis(100)));
+    }
+
+    /// Hosts with something to remember stay: a Crawl-delay (read only with
+    /// robots.txt), failures counting toward unreachable, an unreachable verdict.
+    #[test]
+    fn hosts_with_something_to_remember_are_not_retired() {
+        let clock = FakeRelativeClock::default();
+        let rule = Unreachable {
+            after: 3,
+            ..Unreachable::default()
+        };
+        let mut s = Schedule::new(clock.clone(), 1, 0.0).with_unreachable(rule);
+        let (slow, flaky, plain) = (
+            key("http://slow/"),
+            key("http://flaky/"),
+            key("http://plain/"),
+        );
+        for (h, u) in [
+            (&slow, "http://slow/"),
+            (&flaky, "http://flaky/"),
+            (&plain, "http://plain/"),
+        ] {
+            s.push(h.clone(), e(u));
+        }
+        for _ in 0..3 {
+            let Poll::Ready(host, _) = s.lease(false) else {
+                panic!("three hosts are ready")
+            };
+            s.complete(&host);
+            let contact = match host == flaky {
+                true => Contact::Failed("connect refused".into()),
+                false => Contact::Reached,
+            };
+            s.contact(&host, &contact);
+        }
+        // robots.txt, read with the page, says Crawl-delay: 1.
+        s.set_min_interval(&slow, Duration::from_secs(1));
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(s.lease(false), Poll::Idle);
+        assert_eq!(
+            (s.live_hosts(), s.hosts()),
+            (2, 3),
+            "only the plain host goes"
+        );
+        assert_eq!(s.interval(&slow), Some(Duration::from_secs(1)));
+        assert!(s.interval(&plain).is_none());
     }
 
     #[test]

@@ -682,6 +682,39 @@ fn bad_inputs_exit_non_zero_with_one_clear_line() {
     );
 }
 
+/// A seed list longer than what is admitted before the first fetch: the rest come
+/// in chunks while the workers run, and every seed is fetched and recorded once
+/// (the crawl is not over between two chunks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_seed_list_is_admitted_while_the_crawl_runs_and_each_seed_is_fetched_once() {
+    let a = Site::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let seeds = dir.path().join("seeds.txt");
+    let list: Vec<String> = (0..12_500).map(|i| a.url(&format!("/s/{i}"))).collect();
+    std::fs::write(&seeds, list.join("\n")).unwrap();
+    let out_dir = dir.path().join("out");
+    let args: Vec<String> = [
+        "crawl",
+        "--seeds",
+        &seeds.display().to_string(),
+        "--out",
+        &out_dir.display().to_string(),
+        "--per-host-rate=0",
+        "--per-host-concurrency=16",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = run_trawl_async(args, Duration::from_secs(120)).await;
+    o.assert_code(0);
+    let records = read_records(&out_dir);
+    let counts = url_counts(&records);
+    assert_eq!(records.len(), list.len(), "one record a seed");
+    assert!(list.iter().all(|u| counts.get(u) == Some(&1)));
+    assert_each_page_fetched_once(&a);
+    assert_eq!(page_hits(&a), list.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_seed_lines_are_skipped_and_an_old_crawl_is_not_overwritten() {
     let a = Site::start().await;

@@ -754,6 +754,45 @@ async fn failures_outside_the_window_are_forgotten(b: Backend) {
     );
 }
 
+/// A process still admitting its seeds (in chunks, while its workers already
+/// fetch) holds the crawl open: an empty frontier between two chunks is not the
+/// end, for it nor (shared) for the rest of the fleet. It ends once the process
+/// says its seeds are in, or (shared) once it leaves.
+async fn seeding_holds_an_empty_frontier_open(b: Backend) {
+    let h = Harness::new(b, 2, 0.0, 0).await;
+    let f = h.f();
+    f.beat("{}").await;
+    f.seeding(true).await;
+    assert!(f.push(entry("http://a.com/")).await.unwrap());
+    let l = lease(f, 0).await;
+    f.complete(l, None, &Contact::Unknown).await;
+    let (other, w) = h.another().await;
+    for _ in 0..3 {
+        nothing_now(f, 0).await;
+        nothing_now(&other, w).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The next chunk comes; the other worker takes it.
+    assert!(f.push(entry("http://b.com/")).await.unwrap());
+    let l = lease_within(&other, w, Duration::from_secs(5)).await;
+    other.complete(l, None, &Contact::Unknown).await;
+    nothing_now(&other, w).await;
+    f.seeding(false).await;
+    done_within(&other, w).await;
+    done_within(f, 0).await;
+    if let Backend::Embedded = b {
+        return;
+    }
+    // A process that leaves while seeding holds nobody.
+    let (third, w3) = h.another().await;
+    third.beat("{}").await;
+    third.seeding(true).await;
+    nothing_now(f, 0).await;
+    third.leave("{}", 0, false).await;
+    done_within(f, 0).await;
+    let _ = w3;
+}
+
 /// Each suite test, once per backend.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -786,6 +825,7 @@ macro_rules! suite {
 
 suite!(
     admits_once_and_finishes_when_nothing_is_left,
+    seeding_holds_an_empty_frontier_open,
     every_worker_finds_one_hosts_work,
     page_budget_stops_fresh_leases_but_lets_retries_finish,
     released_leases_come_back,

@@ -50,6 +50,51 @@ async fn headers_given_go_on_every_request_and_secrets_stay_out_of_the_archive()
     assert!(!records.contains("s3cret") && !stats.contains("s3cret"));
 }
 
+/// A page leased when its host had nothing else queued asks the server to close
+/// the connection (`Connection: close`), so a finished host keeps no idle socket;
+/// a page with more of its host queued keeps the connection for the next, and so
+/// does a seed (a seed page nearly always links within its host).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_last_queued_page_closes_its_connection() {
+    let site = Site::start().await;
+    site.set("/", html_page("home", &["/a", "/b", "/c"]));
+    for p in ["/a", "/b", "/c"] {
+        site.set(p, html_page(p, &[]));
+    }
+    site.set("/robots.txt", Reply::robots("User-agent: *\nAllow: /\n"));
+    let (out, dir) = crawl(&[
+        &site.url("/"),
+        "--per-host-rate=0",
+        "--per-host-concurrency=1",
+        "--warc",
+        "-q",
+    ])
+    .await;
+    out.assert_code(0);
+    let hits = site.hits();
+    let hit = |p: &str| {
+        hits.iter()
+            .find(|h| h.path == p)
+            .unwrap_or_else(|| panic!("{p} not asked: {hits:?}"))
+    };
+    let close = |p: &str| hit(p).header("connection") == Some("close");
+    // /c was the last of three; the seed, all its host had, is a seed.
+    assert!(close("/c"), "{hits:?}");
+    assert!(
+        !close("/robots.txt") && !close("/") && !close("/a") && !close("/b"),
+        "{hits:?}"
+    );
+    // One connection for all, closed after /c.
+    assert!(hits.iter().all(|h| h.peer == hit("/").peer), "{hits:?}");
+    // The archive's request record says what was sent.
+    let warc = String::from_utf8_lossy(&warc_bytes(dir.path())).into_owned();
+    let asked = warc
+        .split("WARC/1.")
+        .filter(|r| r.contains("WARC-Type: request") && r.contains("\r\nconnection: close\r\n"))
+        .count();
+    assert_eq!(asked, 1, "{warc}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_headers_table_in_the_config_file_is_sent_and_flags_replace_it() {
     let site = Site::start().await;

@@ -23,6 +23,13 @@ impl Shared {
             .await;
     }
 
+    /// Says whether this process is still admitting its seeds: while any live
+    /// process is, the fleet's empty frontier is not a finished crawl.
+    pub async fn seeding(&self, on: bool) {
+        let flag = if on { "1" } else { "0" };
+        self.run("seeding", &args![self.worker, flag]).await;
+    }
+
     /// Every seed URL any process of the crawl was given.
     pub async fn seeds(&self) -> Vec<String> {
         let key = format!("{}seeds", self.prefix);

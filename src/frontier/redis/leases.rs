@@ -202,6 +202,7 @@ impl Shared {
                 host,
                 entry,
                 unreachable,
+                last: false,
             }),
             _ => {
                 // Not ours to read (a newer trawl?): drop the lease, keep going.

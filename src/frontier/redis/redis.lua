@@ -32,6 +32,8 @@
 --   P.."ws"         set: every worker that ever beat (for `trawl status`)
 --   P.."settings"   string: the crawl's settings (JSON), set by the first process
 --   P.."seeds"      set: every seed URL given to any process (their hosts are in scope)
+--   P.."seeding"    set: workers still admitting their seeds (see `seeding`): while a
+--                   live one is, an empty frontier is not a finished crawl
 -- Time is Redis's own clock (TIME), so processes on machines with skewed clocks
 -- still space a host's requests correctly.
 
@@ -48,6 +50,16 @@ end
 
 local function num(v)
   return tonumber(v or '0') or 0
+end
+
+-- True while a live worker still admits its seeds; forgets the ones no longer
+-- live (reaped, or gone without saying so).
+local function seeding()
+  for _, s in ipairs(redis.call('SMEMBERS', P .. 'seeding')) do
+    if redis.call('ZSCORE', P .. 'w', s) then return true end
+    redis.call('SREM', P .. 'seeding', s)
+  end
+  return false
 end
 
 local function queued(h)
@@ -322,7 +334,10 @@ elseif op == 'take' then
   -- evicted): say so rather than report an empty frontier as a finished crawl.
   if redis.call('EXISTS', P .. 'settings') == 0 then return { 'lost' } end
   local queued, leased = num(redis.call('HGET', C, 'queued')), num(redis.call('HGET', C, 'leased'))
-  if queued <= 0 and leased <= 0 then return { 'done' } end
+  if queued <= 0 and leased <= 0 then
+    if seeding() then return { 'wait', 50 } end
+    return { 'done' }
+  end
   if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp and num(redis.call('HGET', C, 'active')) <= 0 then
     return { 'done' }
   end
@@ -427,11 +442,21 @@ elseif op == 'beat' then
   for _, v in ipairs(redis.call('HGETALL', C)) do res[#res + 1] = v end
   return res
 
+elseif op == 'seeding' then
+  -- ARGV: P, op, settled, worker, 1 (starts admitting its seeds) or 0 (done).
+  if ARGV[5] == '1' then
+    redis.call('SADD', P .. 'seeding', ARGV[4])
+  else
+    redis.call('SREM', P .. 'seeding', ARGV[4])
+  end
+  return 1
+
 elseif op == 'leave' then
   -- ARGV: P, op, settled, worker, conc, report JSON. A clean exit: leases go back at once.
   local w, conc = ARGV[4], tonumber(ARGV[5])
   local n = requeue_all(w, conc)
   redis.call('ZREM', P .. 'w', w)
+  redis.call('SREM', P .. 'seeding', w)
   redis.call('HSET', P .. 'wi:' .. w, 'report', ARGV[6], 'left', now_ms(), 'how', 'exited')
   return n
 end
