@@ -36,6 +36,8 @@ const SEED_CHUNK: usize = 10_000;
 /// second at most. Only seed hosts count, so links to other hosts never hold the
 /// seed list back.
 const SEED_BACKLOG: usize = 10_000;
+/// How long the end of a crawl waits for the chunk of seeds under way.
+const SEEDING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Admits the seeds: the user's explicit choice, so no trap rules (they use host
 /// budget). On resume they are already seen, unless new ones were added to the
@@ -115,12 +117,17 @@ pub(super) struct Seeding {
 
 impl Seeding {
     /// Stops admitting (a stop was asked, or the page budget ended the crawl):
-    /// returns once the chunk under way is in. Seeds not admitted are admitted on
-    /// resume, as every seed is.
+    /// returns once the chunk under way is in, or after [`SEEDING_WAIT`] (a Redis
+    /// that stopped answering must not hold the exit; leaving the crawl ends this
+    /// process's hold there). Seeds not admitted are admitted on resume, as every
+    /// seed is.
     pub(super) async fn end(self) {
         self.quit.store(true, Ordering::Relaxed);
-        if let Some(task) = self.task {
-            let _ = task.await;
+        if let Some(mut task) = self.task {
+            if tokio::time::timeout(SEEDING_WAIT, &mut task).await.is_err() {
+                tracing::warn!("seeding did not end within {SEEDING_WAIT:?}: left undone");
+                task.abort();
+            }
         }
     }
 }
