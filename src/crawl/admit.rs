@@ -75,12 +75,18 @@ pub(super) async fn seeds(
         return Seeding::default();
     }
     let rest = entries.split_off(FIRST_SEEDS);
+    // A page of an early seed may link to a later one before its chunk is in: the
+    // link then enters as that seed (its mark, depth 0), see `push`.
+    for e in &rest {
+        ctx.seeds_pending.insert(fingerprint(&e.url));
+    }
     ctx.frontier.seeding(true).await;
     all(ctx, entries).await;
     let quit = Arc::new(AtomicBool::new(false));
     let (c, q) = (ctx.clone(), quit.clone());
-    let task = tokio::spawn(async move {
+    let inner = tokio::spawn(async move {
         let mut rest = rest.into_iter();
+        let mut chunks = 0u64;
         loop {
             let running = || *c.stop.borrow() == super::ctx::Level::Running;
             while running()
@@ -96,14 +102,39 @@ pub(super) async fn seeds(
             if chunk.is_empty() {
                 break;
             }
+            let fps: Vec<u64> = chunk.iter().map(|e| fingerprint(&e.url)).collect();
+            // Said again each chunk: a shared frontier forgets a process that went
+            // silent for a while.
+            c.frontier.seeding(true).await;
             all(&c, chunk).await;
+            for fp in fps {
+                c.seeds_pending.remove(&fp);
+            }
+            chunks += 1;
+            if chunks.is_multiple_of(16) {
+                // A set never gives back room by itself.
+                c.seeds_pending.shrink_to_fit();
+            }
             // Workers' page tasks share the threads: let them run between chunks.
             tokio::task::yield_now().await;
         }
+    });
+    // The hold is released however the admitting task ends (a panic included).
+    let abort = inner.abort_handle();
+    let c = ctx.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = inner.await {
+            if e.is_panic() {
+                tracing::error!("internal error while admitting seeds: the rest are left out");
+            }
+        }
+        c.seeds_pending.clear();
+        c.seeds_pending.shrink_to_fit();
         c.frontier.seeding(false).await;
     });
     Seeding {
         task: Some(task),
+        abort: Some(abort),
         quit,
     }
 }
@@ -112,6 +143,7 @@ pub(super) async fn seeds(
 #[derive(Default)]
 pub(super) struct Seeding {
     task: Option<tokio::task::JoinHandle<()>>,
+    abort: Option<tokio::task::AbortHandle>,
     quit: Arc<AtomicBool>,
 }
 
@@ -126,6 +158,9 @@ impl Seeding {
         if let Some(mut task) = self.task {
             if tokio::time::timeout(SEEDING_WAIT, &mut task).await.is_err() {
                 tracing::warn!("seeding did not end within {SEEDING_WAIT:?}: left undone");
+                if let Some(abort) = self.abort {
+                    abort.abort();
+                }
                 task.abort();
             }
         }
@@ -291,6 +326,21 @@ pub(super) async fn redirect(ctx: &Ctx, entry: &Entry, location: &str, outcome: 
     outcome.ticket = push(ctx, vec![next], true).await.0;
 }
 
+/// While seeds are still being admitted, a URL that is one of them (a link to it
+/// from an earlier seed's page, a redirect) enters as that seed: its mark (scope
+/// for its redirects, a fleet's scope) and depth 0, as the seed's own admission
+/// would have had it, which then finds it seen.
+fn mark_pending_seeds(pending: &dashmap::DashSet<u64>, entries: &mut [Entry]) {
+    if pending.is_empty() {
+        return;
+    }
+    for e in entries.iter_mut().filter(|e| !e.seed) {
+        if pending.contains(&fingerprint(&e.url)) {
+            (e.seed, e.depth) = (true, 0);
+        }
+    }
+}
+
 /// A host's URL budget refused its first URL: say so once per host, since the
 /// crawl of that site is now incomplete (only stats.json would tell otherwise).
 fn budget_spent(ctx: &Ctx, host: HostKey) {
@@ -316,10 +366,11 @@ pub(super) async fn all(ctx: &Ctx, entries: Vec<Entry>) -> Ticket {
 /// Pushes `entries`; for each, whether the crawl has it now (new or seen before).
 /// `from_page`: they are the links of a page whose task is about to finish it (a
 /// shared frontier then leases the task's next URL in the same call).
-async fn push(ctx: &Ctx, entries: Vec<Entry>, from_page: bool) -> (Ticket, Vec<bool>) {
+async fn push(ctx: &Ctx, mut entries: Vec<Entry>, from_page: bool) -> (Ticket, Vec<bool>) {
     if entries.is_empty() {
         return (Ticket::NONE, Vec::new());
     }
+    mark_pending_seeds(&ctx.seeds_pending, &mut entries);
     // This task's slot frees once the page is recorded: it counts as room.
     let admitted = match from_page {
         true => {
@@ -348,5 +399,24 @@ async fn push(ctx: &Ctx, entries: Vec<Entry>, from_page: bool) -> (Ticket, Vec<b
             ctx.fail_output(&e.to_string());
             (Ticket::NONE, Vec::new())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_to_a_seed_not_admitted_yet_enters_as_that_seed() {
+        let url = |u: &str| Url::parse(u).expect("test URL");
+        let pending = dashmap::DashSet::new();
+        let mut links = vec![Entry::new(url("http://b.test/"), 3)];
+        mark_pending_seeds(&pending, &mut links);
+        assert!(!links[0].seed, "no seed pending");
+        pending.insert(fingerprint(&url("http://b.test/")));
+        links.push(Entry::new(url("http://c.test/"), 2));
+        mark_pending_seeds(&pending, &mut links);
+        assert!(links[0].seed && links[0].depth == 0, "{:?}", links[0]);
+        assert!(!links[1].seed && links[1].depth == 2, "{:?}", links[1]);
     }
 }

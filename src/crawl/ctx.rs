@@ -54,6 +54,9 @@ pub(super) struct Ctx {
     /// naming itself or a sitemap named twice costs nothing.
     pub sitemaps: dashmap::DashMap<HostKey, u32>,
     pub sitemaps_seen: dashmap::DashSet<u64>,
+    /// Fingerprints of seeds not admitted yet (a long list goes in chunks while the
+    /// crawl runs, see `admit::seeds`): a link to one enters as that seed.
+    pub seeds_pending: dashmap::DashSet<u64>,
     /// Hosts whose URL budget ran out, each warned about once.
     pub budget_warned: dashmap::DashSet<HostKey>,
     /// The extra record fields of a URL that was not parsed (all null).
@@ -123,6 +126,7 @@ impl Ctx {
             sitemaps: dashmap::DashMap::new(),
             sitemaps_seen: dashmap::DashSet::new(),
             budget_warned: dashmap::DashSet::new(),
+            seeds_pending: dashmap::DashSet::new(),
             extractor,
             stop: watch::channel(Level::Running).0,
             output_failed: AtomicBool::new(false),

@@ -445,6 +445,8 @@ impl Frontier {
         match self {
             Frontier::Embedded(_) => Vec::new(),
             Frontier::Redis(f) => {
+                // A process of the same name killed while seeding left its mark.
+                f.seeding(false).await;
                 f.add_seeds(seeds).await;
                 let all = f.seeds().await;
                 f.beat(report).await;

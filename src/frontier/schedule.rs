@@ -583,11 +583,12 @@ impl<C: Clock + Clone> Schedule<C> {
         }
     }
 
-    /// True when the host has nothing queued, in memory or spilled.
+    /// True when the host has nothing queued, in memory or spilled, and no request
+    /// in flight but the one just leased (another could still find more).
     pub fn drained(&self, key: &HostKey) -> bool {
         self.hosts
             .get(key)
-            .is_none_or(|h| h.queue.is_empty() && h.spilled == 0)
+            .is_none_or(|h| h.queue.is_empty() && h.spilled == 0 && h.in_flight <= 1)
     }
 
     /// Why a host was declared unreachable, once it was.
@@ -988,7 +989,7 @@ mod tests {
     }
 
     /// Hosts with something to remember stay: a Crawl-delay (read only with
-    /// robots.txt), failures counting toward unreachable, an unreachable verdict.
+    /// robots.txt), failures counting toward unreachable.
     #[test]
     fn hosts_with_something_to_remember_are_not_retired() {
         let clock = FakeRelativeClock::default();

@@ -784,13 +784,12 @@ async fn seeding_holds_an_empty_frontier_open(b: Backend) {
         return;
     }
     // A process that leaves while seeding holds nobody.
-    let (third, w3) = h.another().await;
+    let (third, _) = h.another().await;
     third.beat("{}").await;
     third.seeding(true).await;
     nothing_now(f, 0).await;
     third.leave("{}", 0, false).await;
     done_within(f, 0).await;
-    let _ = w3;
 }
 
 /// Each suite test, once per backend.
@@ -884,6 +883,23 @@ async fn redis_leases_of_a_silent_process_go_back_after_the_ttl() {
     assert!(matches!(live.next(0, 1).await, Next::Done));
     let fleet = shared_live.beat("{}").await;
     assert_eq!((fleet.queued, fleet.leased, fleet.done), (0, 0, 1));
+}
+
+/// Redis only: a process killed while seeding leaves its name in the seeding set;
+/// a new process of the same name clears it when it joins, and the crawl still
+/// ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_process_killed_while_seeding_holds_nobody_once_its_name_rejoins() {
+    let r = Redis::start();
+    let ttl = Duration::from_millis(500);
+    let killed = join(&r, "seed", "w0", limits(2, 0.0, 0), ttl).await;
+    killed.beat("{}").await;
+    killed.seeding(true).await;
+    drop(killed);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let again = join(&r, "seed", "w0", limits(2, 0.0, 0), ttl).await;
+    again.join(&[], "{}").await;
+    done_within(&again, 0).await;
 }
 
 /// Redis only: a `take` whose reply never reached the process (a dropped

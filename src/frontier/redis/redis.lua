@@ -334,11 +334,12 @@ elseif op == 'take' then
   -- evicted): say so rather than report an empty frontier as a finished crawl.
   if redis.call('EXISTS', P .. 'settings') == 0 then return { 'lost' } end
   local queued, leased = num(redis.call('HGET', C, 'queued')), num(redis.call('HGET', C, 'leased'))
-  if queued <= 0 and leased <= 0 then
-    if seeding() then return { 'wait', 50 } end
+  -- A spent page budget ends the crawl whatever is still being seeded.
+  if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp and num(redis.call('HGET', C, 'active')) <= 0 then
     return { 'done' }
   end
-  if maxp > 0 and num(redis.call('HGET', C, 'started')) >= maxp and num(redis.call('HGET', C, 'active')) <= 0 then
+  if queued <= 0 and leased <= 0 then
+    if seeding() then return { 'wait', 50 } end
     return { 'done' }
   end
   local at = nil
