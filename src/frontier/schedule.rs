@@ -583,12 +583,12 @@ impl<C: Clock + Clone> Schedule<C> {
         }
     }
 
-    /// True when the host has nothing queued, in memory or spilled, and no request
-    /// in flight but the one just leased (another could still find more).
+    /// True when the host has nothing queued, in memory or spilled. (Another of its
+    /// requests may be in flight and find more: that one's connection then serves.)
     pub fn drained(&self, key: &HostKey) -> bool {
         self.hosts
             .get(key)
-            .is_none_or(|h| h.queue.is_empty() && h.spilled == 0 && h.in_flight <= 1)
+            .is_none_or(|h| h.queue.is_empty() && h.spilled == 0)
     }
 
     /// Why a host was declared unreachable, once it was.
