@@ -18,6 +18,7 @@
 mod bloom;
 pub mod embedded;
 mod entry;
+mod host;
 mod host_limits;
 mod kept;
 mod outbox;

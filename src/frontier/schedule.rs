@@ -46,11 +46,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, MonotonicClock, Reference};
-use governor::middleware::NoOpMiddleware;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
 
-use super::queue::HostQueue;
+use super::host::{limiter, Host};
+
+mod retire;
 use super::{Contact, Count, Entry, Unreachable};
 use crate::canon::HostKey;
 
@@ -63,62 +62,6 @@ pub enum Poll {
     Wait(Duration),
     /// Nothing is queued that could go (everything is in flight or empty).
     Idle,
-}
-
-type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
-
-struct Host<C: Clock> {
-    queue: HostQueue,
-    in_flight: u32,
-    limiter: Option<Limiter<C>>,
-    blocked_until: Option<C::Instant>,
-    /// When this host, idle since, may be retired; any lease cancels it. Only the
-    /// retire-heap entry with this exact instant retires the host.
-    retire_at: Option<C::Instant>,
-    /// True while this host has an entry in a ready heap (at most one).
-    in_ready: bool,
-    /// Leased from at least once: its wake-ups go to the `ready` heap, else to
-    /// `fresh`.
-    started: bool,
-    /// Not started, with a seed queued: counted in `seed_hosts_waiting`.
-    seed_waiting: bool,
-    /// URLs of this host stored on disk and not loaded (durable mode).
-    spilled: u64,
-    /// Highest store sequence loaded into `queue`.
-    cursor: u64,
-    /// True while the host is on the refill list.
-    wants_refill: bool,
-    /// Spacing set by robots.txt Crawl-delay, when slower than the configured rate.
-    interval: Option<Duration>,
-    /// This host's configured concurrency and spacing (`per_host_*`, or its
-    /// `[[hosts]]` table's).
-    cap: u32,
-    base: Option<Duration>,
-    /// Connection failures, boxed: most hosts never fail, and a million hosts'
-    /// entries are the schedule's memory.
-    trouble: Option<Box<Trouble<C>>>,
-}
-
-/// What a host's connection failures have shown so far.
-struct Trouble<C: Clock> {
-    /// Connection-level failures in a row, when the first and the last counted came.
-    failures: u32,
-    first_failure: Option<C::Instant>,
-    last_failure: Option<C::Instant>,
-    /// Set once the host is declared unreachable (the last failure): its URLs then
-    /// go at once, without politeness, to be recorded without a fetch.
-    unreachable: Option<Arc<str>>,
-}
-
-impl<C: Clock> Default for Trouble<C> {
-    fn default() -> Self {
-        Trouble {
-            failures: 0,
-            first_failure: None,
-            last_failure: None,
-            unreachable: None,
-        }
-    }
 }
 
 pub struct Schedule<C: Clock + Clone = MonotonicClock> {
@@ -160,11 +103,6 @@ pub struct Schedule<C: Clock + Clone = MonotonicClock> {
     unreachable: Unreachable,
     /// `[[hosts]]` tables' rate and concurrency, asked when a host is first met.
     host_limits: super::HostLimits,
-}
-
-fn limiter<C: Clock + Clone>(interval: Option<Duration>, clock: &C) -> Option<Limiter<C>> {
-    let quota = Quota::with_period(interval?)?;
-    Some(RateLimiter::direct_with_clock(quota, clock.clone()))
 }
 
 impl<C: Clock + Clone> Schedule<C> {
@@ -295,86 +233,6 @@ impl<C: Clock + Clone> Schedule<C> {
             };
             Box::new(Host::new(cap, base, limiter(base, clock), start_block))
         })
-    }
-
-    /// Queues an idle host (nothing queued, in flight or spilled) for retirement
-    /// once its spacing since now, its last request's end, has passed.
-    fn retire_when_idle(&mut self, key: &HostKey, now: C::Instant) {
-        let Some(host) = self.hosts.get_mut(key) else {
-            return;
-        };
-        if host.in_flight > 0 || !host.queue.is_empty() || host.spilled > 0 {
-            return;
-        }
-        let at = match host.interval.or(host.base) {
-            Some(gap) => now + gap.into(),
-            None => now,
-        };
-        host.retire_at = Some(at);
-        self.seq += 1;
-        self.retiring.push(Reverse((at, self.seq, key.clone())));
-    }
-
-    /// Drops the hosts whose retirement is due and who have nothing to remember.
-    fn retire_due(&mut self, now: C::Instant) {
-        while let Some(Reverse((at, _, _))) = self.retiring.peek() {
-            if *at > now {
-                break;
-            }
-            let Some(Reverse((at, _, key))) = self.retiring.pop() else {
-                break;
-            };
-            let Some(host) = self.hosts.get(&key) else {
-                continue;
-            };
-            let keep = host.retire_at != Some(at)
-                || host.in_flight > 0
-                || !host.queue.is_empty()
-                || host.spilled > 0
-                || host.wants_refill
-                || host.interval.is_some()
-                || host.trouble.is_some()
-                || host.blocked_until.is_some_and(|b| b > now);
-            if !keep {
-                self.hosts.remove(&key);
-            }
-        }
-        // A map emptied of most of its hosts gives its room back.
-        let cap = self.hosts.capacity();
-        if cap > 4096 && self.hosts.len() < cap / 8 {
-            self.hosts.shrink_to(self.hosts.len() * 2);
-        }
-    }
-}
-
-impl<C: Clock> Host<C> {
-    fn new(
-        cap: u32,
-        base: Option<Duration>,
-        limiter: Option<Limiter<C>>,
-        blocked_until: Option<C::Instant>,
-    ) -> Host<C> {
-        Host {
-            queue: HostQueue::default(),
-            in_flight: 0,
-            cap,
-            base,
-            limiter,
-            blocked_until,
-            retire_at: None,
-            in_ready: false,
-            started: false,
-            seed_waiting: false,
-            spilled: 0,
-            cursor: 0,
-            wants_refill: false,
-            interval: None,
-            trouble: None,
-        }
-    }
-
-    fn unreachable(&self) -> Option<&Arc<str>> {
-        self.trouble.as_ref()?.unreachable.as_ref()
     }
 }
 
