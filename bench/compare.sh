@@ -284,6 +284,33 @@ for c in order:
           f"{m['cpu_ms_per_page']:.3f} | {m['rss_mib']:.1f} | {m['files']} | {m['requests']} | {allpps} |")
 print(f"| wrk ceiling (-t2 -c64 -d5s, fetch only) | {pages} | | 5 | {wrk_rps} req/s | | | | | {wrk_tr}/s |")
 print()
+# The crawlers ran interleaved (round 1: each crawler once, round 2: ...), so a pair is the
+# first crawler and another one from the same round: drift on a shared machine hits both.
+if len(order) > 1:
+    first = order[0]
+    print(f"Ratios per round, {first} against each other crawler (pages/s and CPU-ms a page; a wall under 2 s is marked *):\n")
+    print("| pair | pages/s ratio per round | median | CPU-ms/page ratio per round | median |")
+    print("|---|---|---:|---|---:|")
+    by = {(r["crawler"], r["run"]): r for r in recs}
+    def med(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+    for c in order[1:]:
+        rounds = sorted(k[1] for k in by if k[0] == c and (first, k[1]) in by)
+        if not rounds:
+            continue
+        speed, cpu, cells, ccells = [], [], [], []
+        for n in rounds:
+            a, b = by[(first, n)], by[(c, n)]
+            s = a["pps"] / b["pps"] if b["pps"] else float("inf")
+            k = a["cpu_ms_per_page"] / b["cpu_ms_per_page"] if b["cpu_ms_per_page"] else float("inf")
+            speed.append(s)
+            cpu.append(k)
+            short = "*" if min(a["wall"], b["wall"]) < 2 else ""
+            cells.append(f"{s:.2f}{short}")
+            ccells.append(f"{k:.2f}")
+        print(f"| {first} / {c} | {' / '.join(cells)} | {med(speed):.2f}x | {' / '.join(ccells)} | {med(cpu):.2f}x |")
+    print()
 PY
   write_results  # after each site size, so a cut-short run keeps what it measured
 done

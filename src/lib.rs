@@ -28,6 +28,46 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long mimalloc keeps freed pages before giving them back to the OS. Its
+/// default (1 s) held a second of the crawl's churn (bodies, records, commit
+/// batches) as resident memory; 100 ms cut a 20,000-page crawl's peak RSS by a
+/// third at no measurable CPU, where 0 (purge at once) cost a tenth more CPU.
+#[cfg(feature = "mimalloc")]
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
+
+/// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (v3, which keeps retired
+/// options' slots so that indices stay stable); the sys crate names only v2's.
+/// A unit test checks that this slot holds the purge delay's default.
+#[cfg(feature = "mimalloc")]
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Tunes the global allocator; the binary calls it first thing in `main`. A
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins, for measuring.
+pub fn tune_allocator() {
+    #[cfg(feature = "mimalloc")]
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set only stores an integer in mimalloc's option table;
+        // any value is valid for this option.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    }
+}
+
+#[cfg(all(test, feature = "mimalloc"))]
+mod allocator_tests {
+    /// The slot we set is the purge delay: it holds that option's documented
+    /// default (1000 ms, an unusual value among mimalloc's options) until tuned.
+    #[test]
+    fn tuning_sets_mimallocs_purge_delay() {
+        // SAFETY: mi_option_get reads an integer from mimalloc's option table.
+        let get = || unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(get(), 1000, "slot 15 is not mimalloc's purge_delay");
+            super::tune_allocator();
+            assert_eq!(get(), super::PURGE_DELAY_MS);
+        }
+    }
+}
+
 pub mod bench;
 pub mod canon;
 pub mod config;

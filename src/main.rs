@@ -48,6 +48,7 @@ macro_rules! out {
 mod report;
 
 fn main() -> ExitCode {
+    trawl::tune_allocator();
     // A bug (or a library's panic on corrupt input) is reported in one line.
     std::panic::set_hook(Box::new(|info| {
         let what = info
