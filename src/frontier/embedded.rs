@@ -79,7 +79,8 @@ pub struct Embedded {
     per_host: DashMap<u64, u64>,
     max_per_host: u64,
     max_crawl_delay: Duration,
-    notify: Notify,
+    /// Wakes idle workers: work was pushed, a page finished, a commit came.
+    notify: Arc<Notify>,
     /// Seeds are still being admitted: an empty frontier is not a finished crawl.
     seeding: AtomicBool,
 }
@@ -88,6 +89,10 @@ impl Embedded {
     /// With a `store`, the frontier is durable.
     pub fn new(shards: usize, limits: Limits, store: Option<Arc<Store>>) -> Embedded {
         let durable = store.is_some();
+        let notify = Arc::new(Notify::new());
+        if let Some(store) = &store {
+            store.wake_on_commit(notify.clone());
+        }
         let conc = limits.per_host_concurrency;
         let shards = (0..shards.max(1))
             .map(|_| {
@@ -119,7 +124,7 @@ impl Embedded {
             per_host: DashMap::new(),
             max_per_host: limits.max_pages_per_host,
             max_crawl_delay: limits.max_crawl_delay,
-            notify: Notify::new(),
+            notify,
             seeding: AtomicBool::new(false),
         }
     }

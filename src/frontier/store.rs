@@ -23,7 +23,7 @@
 //! This module never decides anything about URLs: it stores what it is told.
 
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -140,6 +140,8 @@ pub struct Store {
     /// Why the writer stopped, if it failed (a full disk, say): waiters stop waiting.
     failure: Arc<Mutex<Option<String>>>,
     committed: Arc<(Mutex<u64>, Condvar)>,
+    /// Woken after every commit (`wake_on_commit`).
+    woken: Arc<OnceLock<Arc<tokio::sync::Notify>>>,
     writer: Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
 }
 
@@ -174,10 +176,12 @@ impl Store {
         let outbox = Arc::new(Outbox::new(COMMIT_EVERY));
         let committed = Arc::new((Mutex::new(0u64), Condvar::new()));
         let failure = Arc::new(Mutex::new(None));
+        let woken: Arc<OnceLock<Arc<tokio::sync::Notify>>> = Arc::default();
         let writer = {
             let db = db.clone();
             let runs = runs.clone();
             let committed = committed.clone();
+            let woken = woken.clone();
             let outbox = outbox.clone();
             let failure = failure.clone();
             std::thread::Builder::new()
@@ -185,7 +189,7 @@ impl Store {
                 .spawn(move || {
                     // redb panics on some kinds of file corruption: make that an error.
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        write_loop(&db, &runs, &outbox, &committed)
+                        write_loop(&db, &runs, &outbox, &committed, &woken)
                     }))
                     .unwrap_or_else(|_| {
                         Err(StoreError::Io(
@@ -211,6 +215,7 @@ impl Store {
             outbox,
             failure,
             committed,
+            woken,
             writer: Mutex::new(Some(writer)),
         })
     }
@@ -267,6 +272,13 @@ impl Store {
     /// needs what is queued (a host's head ran dry while its URLs wait to commit).
     pub fn nudge(&self) {
         self.outbox.nudge();
+    }
+
+    /// Has every commit wake `n`'s waiters: a worker idle because its host's next
+    /// URLs were not committed yet (a refill read nothing) leases them at once
+    /// instead of after its idle timeout. The first call wins.
+    pub fn wake_on_commit(&self, n: Arc<tokio::sync::Notify>) {
+        let _ = self.woken.set(n);
     }
 
     /// Commits everything queued so far and waits for it.
@@ -444,6 +456,7 @@ fn write_loop(
     runs: &RunSet,
     outbox: &Outbox,
     committed: &(Mutex<u64>, Condvar),
+    woken: &OnceLock<Arc<tokio::sync::Notify>>,
 ) -> Result<(), StoreError> {
     loop {
         let mut batch = outbox.take();
@@ -452,6 +465,9 @@ fn write_loop(
             let (lock, cond) = committed;
             *lock.lock().unwrap_or_else(|p| p.into_inner()) = batch.ticket;
             cond.notify_all();
+            if let Some(n) = woken.get() {
+                n.notify_waiters();
+            }
         }
         if batch.last {
             return Ok(());
@@ -533,6 +549,34 @@ fn commit(db: &Database, runs: &RunSet, batch: &mut Vec<Op>) -> Result<(), Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A worker idle on the frontier's Notify is woken by the commit of a nudged
+    /// write: without the hook it would sleep out its idle timeout (200 ms), and
+    /// the commit interval (250 ms) has not passed when it is woken.
+    #[test]
+    fn a_commit_wakes_whoever_waits_on_the_frontier() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("f.redb")).unwrap();
+        let n = Arc::new(tokio::sync::Notify::new());
+        s.wake_on_commit(n.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let woken = n.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let t = std::time::Instant::now();
+            s.send(vec![Op::Put(1, 10, 100, b"a".to_vec())]).unwrap();
+            s.nudge();
+            let in_time = tokio::time::timeout(Duration::from_secs(5), woken).await;
+            assert!(in_time.is_ok(), "no wake-up after a commit");
+            assert!(t.elapsed() < COMMIT_EVERY, "{:?}", t.elapsed());
+        });
+        assert_eq!(s.pending_after(1, 0, 10).unwrap().len(), 1);
+        s.close().unwrap();
+    }
 
     #[test]
     fn group_commits_are_visible_and_survive_reopening() {
