@@ -44,7 +44,7 @@ const MEM_PER_HOST: usize = 8;
 /// URLs kept in memory in durable mode beyond the per-host heads, over all shards
 /// (about a MB): below it nothing waits for a commit to be read back. Past it, a
 /// host's next URLs are read back from the runs, which costs no measurable speed
-/// now that a commit comes every quarter second (50,000 held 8 MB; issue 21).
+/// now that a fast crawl commits about ten times a second (50,000 held 8 MB; issue 21).
 const MEM_BUDGET: usize = 8_000;
 /// Fingerprints cached in memory (per generation) in durable mode: a
 /// duplicate link is most often to a URL seen lately, and an older one costs a

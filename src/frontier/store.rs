@@ -49,12 +49,11 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// fetch every host's robots.txt again.
 const ROBOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("robots");
 
-/// Longest a queued write waits for its commit, and so how long a page's record is
-/// held for it: a commit writes two small sorted runs and one redb transaction
-/// (one fsync each), cheap at four a second, while a second's worth of held
-/// records and queued writes was a third of a 20,000-page crawl's memory (issue
-/// 21). It is also the most work a crash may cost.
-pub const COMMIT_EVERY: Duration = Duration::from_millis(250);
+/// Longest a queued write waits for its commit. Each commit writes sorted runs and
+/// a redb transaction (an fsync each) and leaves one more pending run open until
+/// its URLs are recorded, so commits are not made more often than a full batch
+/// (`outbox::MAX_BATCH_OPS`) asks; a second is also the most work a crash may cost.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(1000);
 /// Pages of the file cached in memory by redb (it holds only small tables now).
 const CACHE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -552,7 +551,7 @@ mod tests {
 
     /// A worker idle on the frontier's Notify is woken by the commit of a nudged
     /// write: without the hook it would sleep out its idle timeout (200 ms), and
-    /// the commit interval (250 ms) has not passed when it is woken.
+    /// the commit interval (1 s) has not passed when it is woken.
     #[test]
     fn a_commit_wakes_whoever_waits_on_the_frontier() {
         let dir = tempfile::tempdir().unwrap();
